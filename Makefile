@@ -1,0 +1,25 @@
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/mlplab: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(BIN)/mlplab
+
+demo: $(BIN)/mlplab
+	$(BIN)/mlplab demo --out runs/demo
+
+test: $(BIN)/mlplab
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/mlplab
+	$(BIN)/mlplab bench
+
+clean:
+	rm -rf runs .pytest_cache

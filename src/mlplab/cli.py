@@ -1,0 +1,224 @@
+"""The ``mlplab`` command line: parses arguments and makes one library call each.
+
+Exit codes: 0 success, 2 bad input (a one-paragraph error naming the key or file and
+what is allowed), 1 failure. Heavy imports happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+_TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
+    "dataset": ("data.name", str), "n": ("data.n", int), "noise": ("data.noise", float),
+    "hidden": ("model.hidden", lambda s: [int(x) for x in s.replace("-", ",").split(",") if x]),
+    "activation": ("model.activation", str), "init": ("model.init", str),
+    "loss": ("train.loss", str), "optimizer": ("train.optimizer", str), "lr": ("train.lr", float),
+    "momentum": ("train.momentum", float), "batch_size": ("train.batch_size", int),
+    "epochs": ("train.epochs", int), "seed": ("train.seed", int),
+    "patience": ("stopping.patience", int), "restarts": ("stopping.restarts", int),
+    "target": ("stopping.target", float), "name": ("name", str),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlplab", description="Train, debug and sweep small "
+                                "fully-connected networks in PyTorch.")
+    p.add_argument("--version", action="version", version="mlplab 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="the seed study, report included")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
+    d.add_argument("--quiet", action="store_true")
+
+    t = sub.add_parser("train", help="train one configuration (early stopping, restarts)")
+    t.add_argument("--config", help="YAML or TOML config file")
+    for flag, (key, _) in _TRAIN_FLAGS.items():
+        t.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="V", help=key)
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key, e.g. --set train.weight_decay=1e-4")
+    t.add_argument("--seeds", type=int, default=1, help="train N seeds as one cohort")
+    t.add_argument("--out", help="store directory (default runs/<name>)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--no-report", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("sweep", help="run a sweep file")
+    s.add_argument("file")
+    s.add_argument("--out")
+    s.add_argument("--workers", type=int)
+    s.add_argument("--backend", choices=("local", "ray"), default="local")
+    s.add_argument("--address", help="Ray cluster address (host:port)")
+    s.add_argument("--resume", action="store_true")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--no-report", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("runs", help="table of the runs in a store")
+    r.add_argument("dir")
+    r.add_argument("--sort", help="column to sort by (e.g. val_loss; --sort=-val_acc descends)")
+    r.add_argument("--desc", action="store_true", help="sort descending")
+    r.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="(re)build report.html and PNG figures")
+    rep.add_argument("dir")
+
+    dg = sub.add_parser("diagnose", help="plain-language findings for a run")
+    dg.add_argument("run", help="a run folder (STORE/runs/ID) or a store with one run")
+    dg.add_argument("--run-id", help="the run, when RUN is a store of several")
+    dg.add_argument("--json", action="store_true")
+
+    db = sub.add_parser("dashboard", help="the live web dashboard")
+    db.add_argument("dir")
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=int, default=8050)
+
+    b = sub.add_parser("bench", help="cohort engine vs the per-model loop")
+    b.add_argument("--quick", action="store_true")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--device", default="cpu")
+    return p
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .config import from_dict, load_config, parse_value, with_overrides
+    from .run import run_config
+
+    overrides: dict[str, Any] = {}
+    for flag, (key, cast) in _TRAIN_FLAGS.items():
+        raw = getattr(a, flag)
+        if raw is not None:
+            overrides[key] = _cast(flag, raw, cast)
+    for item in a.set:
+        if "=" not in item:
+            from .config import ConfigError
+
+            raise ConfigError("--set", item, "KEY=VALUE with a dotted key, e.g. train.lr=0.1")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = parse_value(value)
+    cfg = load_config(a.config, overrides) if a.config else with_overrides(from_dict({}), overrides)
+    if cfg.name == "run" and "name" not in overrides:   # default name: the dataset's
+        cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
+    out = a.out or f"runs/{cfg.name}"
+    ids = run_config(cfg, out, seeds=a.seeds, device=a.device, report=not a.no_report,
+                     quiet=a.quiet or a.json)
+    from .runs import format_table, run_rows
+
+    rows = [row for row in run_rows(out) if row["run_id"] in ids]
+    if a.json:
+        print(json.dumps({"store": out, "runs": rows}, default=str))
+    elif not a.quiet:
+        print(format_table(rows))
+        print(f"\nstore: {out}" + ("" if a.no_report else f"   report: {out}/report.html"))
+    return 0
+
+
+def _cast(flag: str, raw: str, cast: Callable[[str], Any]) -> Any:
+    from .config import ConfigError
+
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ConfigError("--" + flag.replace("_", "-"), raw,
+                          "a list of sizes like 8,8" if flag == "hidden" else
+                          f"a value of type {getattr(cast, '__name__', 'list')}") from None
+
+
+def _cmd_runs(a: argparse.Namespace) -> int:
+    from .runs import format_table, run_rows
+
+    sort = f"-{a.sort.lstrip('-')}" if a.sort and a.desc else a.sort
+    rows = run_rows(a.dir, sort=sort, filters=a.filter)
+    print(json.dumps(rows, default=str) if a.json else format_table(rows))
+    return 0
+
+
+def _cmd_sweep(a: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    result = run_sweep(a.file, out=a.out, workers=a.workers, backend=a.backend,
+                       address=a.address, resume=a.resume, quiet=a.quiet or a.json,
+                       device=a.device, report=not a.no_report)
+    print(json.dumps(result.to_dict(), default=str) if a.json else result.summary())
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .report import build_report
+
+    print(f"report: {build_report(a.dir)}")
+    return 0
+
+
+def _cmd_diagnose(a: argparse.Namespace) -> int:
+    from .diagnose import diagnose_path, format_findings
+
+    findings = diagnose_path(a.run, a.run_id)
+    print(json.dumps([f.to_dict() for f in findings]) if a.json else format_findings(findings))
+    return 0
+
+
+def _cmd_dashboard(a: argparse.Namespace) -> int:
+    from .dashboard import serve
+
+    serve(a.dir, host=a.host, port=a.port)
+    return 0
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(quick=a.quick, device=a.device)
+    print(json.dumps(result.to_dict()) if a.json else result.summary())
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(a.out, quick=a.quick, quiet=a.quiet)
+    print(result.summary())
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "sweep": _cmd_sweep, "report": _cmd_report,
+             "diagnose": _cmd_diagnose, "dashboard": _cmd_dashboard, "bench": _cmd_bench,
+             "demo": _cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .config import ConfigError
+    from .store import StoreError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, StoreError) as e:
+        print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        extra = {"dash": "dashboard", "plotly": "dashboard", "ray": "ray", "optuna": "optuna"}.get(
+            (e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"mlplab {args.command}: error: this needs the optional package '{e.name}';"
+              f" install it with: pip install 'mlplab[{extra}]'", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mlplab {args.command}: interrupted", file=sys.stderr)
+        return 1
+    except Exception as e:  # a failure, not a user mistake: say what broke, briefly
+        print(f"mlplab {args.command}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        if "MLPLAB_DEBUG" in __import__("os").environ:
+            raise
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,400 @@
+"""Typed, frozen, strict run configuration (SPEC §3).
+
+A config is built from a mapping (YAML/TOML file, Python dict or CLI flags), every key
+checked: unknown keys, wrong types and values outside the allowed set raise
+:class:`ConfigError`, which names the dotted key, the value and what is allowed.
+
+>>> cfg = from_dict({"data": {"name": "xor"}, "train": {"lr": 0.1}})
+>>> cfg.train.lr, cfg.model.hidden
+(0.1, (4,))
+>>> with_overrides(cfg, {"model.hidden": [8, 8]}).model.hidden
+(8, 8)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DATASETS = ("xor", "gaussians", "circles", "spiral", "moons", "checkerboard")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "linear")
+OUTPUTS = ("auto", "sigmoid", "softmax", "linear")
+INITS = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal",
+         "normal", "uniform", "zeros", "constant")
+LOSSES = ("auto", "mse", "bce", "ce")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
+SCHEDULES = ("none", "step", "cosine", "exponential", "plateau")
+MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+MODES = ("auto", "min", "max")
+
+_INIT_RE = re.compile(r"^([a-z_]+)(?:\(\s*([-+0-9.eE]+)\s*\))?$")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str, where: str = ""):
+        self.key, self.value, self.allowed = key, value, allowed
+        at = f" ({where})" if where else ""
+        super().__init__(f"config key '{key}'{at}: got {value!r}; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "xor"              # a generator in DATASETS, or csv:PATH / npz:PATH
+    n: int = 400                   # points generated (generators only)
+    noise: float = 0.1             # std of Gaussian jitter added to generated points
+    split: tuple[float, ...] = (0.7, 0.2, 0.1)  # train / val / test shares
+    seed: int = 0                  # data generation and split
+    k: int = 5                     # gaussians: number of classes
+    spread: float = 1.0            # gaussians: cluster std relative to centre spacing
+    rings: int = 2                 # circles: number of rings (= classes)
+    arms: int = 2                  # spiral: number of arms (= classes)
+    cells: int = 4                 # checkerboard: cells per side
+    label: str = ""                # csv: label column name ("" = last column)
+    standardize: bool = False      # fit mean/std on the training part only
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: tuple[int, ...] = (4,)     # hidden layer sizes; () is a linear model
+    activation: str = "relu"           # hidden activation
+    negative_slope: float = 0.01       # leaky_relu slope
+    output: str = "auto"               # auto: sigmoid for 2 classes with mse/bce, logits otherwise
+    init: str = "xavier_uniform"       # weight init: name or name(param), e.g. normal(0.5)
+    bias_init: str = "zeros"           # bias init, same names
+    layer_init: Mapping[str, str] = field(default_factory=dict)  # per-layer override {"0": "he_normal"}
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str = "none"             # none, step, cosine, exponential, plateau (per epoch)
+    step_size: int = 100           # step: epochs between decays
+    gamma: float = 0.5             # step/exponential: decay factor
+    factor: float = 0.5            # plateau: lr multiplier on a plateau
+    patience: int = 20             # plateau: epochs without improvement of val_loss
+    min_lr: float = 0.0            # cosine / plateau floor
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "auto"             # auto: mse with a sigmoid head for 2 classes, ce for k
+    optimizer: str = "momentum"
+    lr: float = 0.02
+    momentum: float | None = None  # momentum/nesterov only; None: 0.9 (sgd has none)
+    dampening: float = 0.0
+    weight_decay: float | None = None  # None: 0.01 for adamw, 0 otherwise
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float | None = None       # None: torch.optim's default per optimizer
+    alpha: float = 0.99            # rmsprop smoothing
+    centered: bool = False         # rmsprop
+    lr_decay: float = 0.0          # adagrad
+    batch_size: int = 64           # 0 = full batch
+    epochs: int = 1000
+    seed: int = 0                  # init and minibatch order
+    clip_grad_norm: float | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+@dataclass(frozen=True)
+class StoppingConfig:
+    monitor: str = "val_loss"
+    mode: str = "auto"             # auto: min for losses, max for accuracies
+    patience: int = 100            # epochs without improvement that make a plateau
+    min_delta: float = 1e-4
+    restarts: int = 3              # fresh initialisations after a plateau or divergence
+    target: float | None = None    # success threshold of the monitored metric
+    restore_best: bool = True      # keep the best epoch's weights, not the last
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    every: int = 1                 # steps between per-layer norm records
+    activations_every: int = 10    # steps between activation statistics
+    boundary_snapshots: int = 12   # decision-boundary snapshots per attempt
+    batch: int = 256               # size of the fixed probe batch
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    stopping: StoppingConfig = field(default_factory=StoppingConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    sweep: Mapping[str, Any] | None = None   # validated by mlplab.sweep
+
+
+_CHOICES = {
+    "model.activation": ACTIVATIONS, "model.output": OUTPUTS, "train.loss": LOSSES,
+    "train.optimizer": OPTIMIZERS, "train.schedule.name": SCHEDULES,
+    "stopping.monitor": MONITORS, "stopping.mode": MODES,
+}
+_POSITIVE = {"data.n", "data.k", "data.rings", "data.arms", "data.cells", "train.lr",
+             "train.epochs", "probe.every", "probe.activations_every",
+             "train.schedule.step_size", "probe.batch"}
+_NON_NEGATIVE = {"data.noise", "train.batch_size", "stopping.patience",
+                 "stopping.restarts", "stopping.min_delta", "probe.boundary_snapshots",
+                 "train.weight_decay", "train.momentum", "train.dampening", "train.lr_decay",
+                 "train.clip_grad_norm", "data.spread", "train.eps"}
+
+
+def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
+    """Split ``"normal(0.5)"`` into ``("normal", 0.5)``; validate the name."""
+    m = _INIT_RE.match(str(spec).strip())
+    if not m or m.group(1) not in INITS:
+        raise ConfigError(key, spec, ", ".join(INITS) + " (normal(std), uniform(a), constant(c))")
+    return m.group(1), (float(m.group(2)) if m.group(2) is not None else None)
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(key: str, value: Any, default: Any, tp: Any) -> Any:
+    text = str(tp)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(key, value, f"a value of type {text}")
+    if "tuple[int" in text or "tuple[float" in text:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, value, "a list of numbers")
+        cast = int if "tuple[int" in text else float
+        try:
+            out = tuple(cast(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(key, value, "a list of numbers") from None
+        if cast is int and any(v <= 0 for v in out):
+            raise ConfigError(key, value, "positive integer sizes")
+        return out
+    if "Mapping" in text:
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, value, "a mapping")
+        return {str(k): v for k, v in value.items()}
+    if text.startswith("bool") or isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, value, "true or false")
+    if text.startswith("int") or (isinstance(default, int) and "float" not in text):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(key, value, "an integer")
+        return int(value)
+    if "float" in text:
+        if isinstance(value, bool):
+            raise ConfigError(key, value, "a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(key, value, "a number") from None
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "a string")
+    return value
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix.rstrip("."), raw, "a mapping of keys to values")
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for k in raw:
+        if k not in hints:
+            close = difflib.get_close_matches(str(k), hints, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{prefix}{k}", raw[k], "one of " + ", ".join(hints) + hint)
+    kwargs = {}
+    for name, f in hints.items():
+        if name not in raw:
+            continue
+        key, value = prefix + name, raw[name]
+        tp = f.type
+        sub = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+               "stopping": StoppingConfig, "probe": ProbeConfig,
+               "schedule": ScheduleConfig}.get(name) if "Config" in str(tp) else None
+        if sub is not None:
+            if name == "schedule" and isinstance(value, str):
+                value = {"name": value}
+            kwargs[name] = _build(sub, value, key + ".")
+        elif name == "sweep":
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(key, value, "a mapping (the sweep block)")
+            kwargs[name] = value
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            kwargs[name] = _coerce(key, value, default, tp)
+    obj = cls(**kwargs)
+    _validate(obj, prefix)
+    return obj
+
+
+def _validate(obj: Any, prefix: str) -> None:
+    for f in dataclasses.fields(obj):
+        key, value = prefix + f.name, getattr(obj, f.name)
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(key, value, ", ".join(_CHOICES[key]))
+        if key in _POSITIVE and value is not None and value <= 0:
+            raise ConfigError(key, value, "a number > 0")
+        if key in _NON_NEGATIVE and value is not None and value < 0:
+            raise ConfigError(key, value, "a number >= 0")
+    if isinstance(obj, DataConfig):
+        if not (obj.name in DATASETS or obj.name.startswith(("csv:", "npz:"))):
+            raise ConfigError(prefix + "name", obj.name, ", ".join(DATASETS) + ", csv:PATH, npz:PATH")
+        if len(obj.split) != 3 or any(s < 0 for s in obj.split) or obj.split[0] <= 0 \
+                or abs(sum(obj.split) - 1.0) > 1e-6:
+            raise ConfigError(prefix + "split", list(obj.split),
+                              "three non-negative shares [train, val, test] summing to 1")
+        if obj.name in ("xor",) and obj.n < 4:
+            raise ConfigError(prefix + "n", obj.n, "at least 4 points")
+    if isinstance(obj, ModelConfig):
+        parse_init(obj.init, prefix + "init")
+        parse_init(obj.bias_init, prefix + "bias_init")
+        n_layers = len(obj.hidden) + 1
+        for k, v in obj.layer_init.items():
+            if not str(k).isdigit() or int(k) >= n_layers:
+                raise ConfigError(f"{prefix}layer_init.{k}", v,
+                                  f"layer indices 0..{n_layers - 1} mapping to init names")
+            parse_init(v, f"{prefix}layer_init.{k}")
+    if isinstance(obj, TrainConfig) and obj.momentum is not None and obj.momentum >= 1:
+        raise ConfigError(prefix + "momentum", obj.momentum, "a number in [0, 1)")
+
+
+def optimizer_hyper(train: TrainConfig) -> dict[str, float]:
+    """The optimizer's concrete hyper-parameters, torch.optim's defaults filled in.
+
+    >>> optimizer_hyper(TrainConfig(optimizer="adam", lr=0.01))["eps"]
+    1e-08
+    """
+    name = train.optimizer
+    wd = train.weight_decay if train.weight_decay is not None else (0.01 if name == "adamw" else 0.0)
+    hp: dict[str, float] = {"lr": train.lr, "weight_decay": wd}
+    if name in ("momentum", "nesterov"):
+        hp["momentum"] = 0.9 if train.momentum is None else train.momentum
+        hp["dampening"] = train.dampening if name == "momentum" else 0.0
+    elif name == "rmsprop":
+        hp.update(alpha=train.alpha, eps=1e-8 if train.eps is None else train.eps,
+                  centered=float(train.centered))
+    elif name in ("adam", "adamw"):
+        hp.update(beta1=train.beta1, beta2=train.beta2, eps=1e-8 if train.eps is None else train.eps)
+    elif name == "adagrad":
+        hp.update(lr_decay=train.lr_decay, eps=1e-10 if train.eps is None else train.eps)
+    return hp
+
+
+def from_dict(raw: Mapping[str, Any] | None = None) -> RunConfig:
+    """Build a validated :class:`RunConfig` from a nested mapping."""
+    return _build(RunConfig, dict(raw or {}), "")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain JSON-ready nested dicts (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``raw["a"]["b"] = value`` for ``key == "a.b"``, creating levels."""
+    parts = key.split(".")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            if p == "schedule" and isinstance(nxt, str):
+                nxt = {"name": nxt}
+            else:
+                nxt = {}
+            node[p] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def with_overrides(cfg: RunConfig, overrides: Mapping[str, Any]) -> RunConfig:
+    """A new config with dotted keys replaced (``{"train.lr": 0.1}``), re-validated."""
+    raw = to_dict(cfg)
+    for key, value in overrides.items():
+        set_dotted(raw, key, value)
+    return from_dict(raw)
+
+
+def get_dotted(cfg: RunConfig | Mapping[str, Any], key: str) -> Any:
+    """Read a dotted key from a config or its dict form."""
+    node: Any = cfg
+    for p in key.split("."):
+        node = node[p] if isinstance(node, Mapping) else getattr(node, p)
+    return node
+
+
+def parse_value(text: str) -> Any:
+    """Parse a CLI value (``"0.1"``, ``"[8, 8]"``, ``"true"``) the way YAML would."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or TOML file into a dict, with errors that name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("--config", str(path), "an existing .yaml, .yml or .toml file")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("(file)", str(path), f"valid TOML: {e}") from None
+    elif path.suffix in (".yaml", ".yml", ".json"):
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError("(file)", str(path), f"valid YAML: {e}") from None
+    else:
+        raise ConfigError("--config", str(path), "a .yaml, .yml, .json or .toml file")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("(file)", str(path), "a mapping at the top level")
+    return raw
+
+
+def _yaml_line(path: Path, key: str) -> int | None:
+    """1-based line of a dotted key in a YAML file, for error messages."""
+    import yaml
+
+    try:
+        node = yaml.compose(path.read_text())
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in key.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        for k, v in node.value:
+            if k.value == part:
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            return line
+    return line
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Load a YAML/TOML config file and apply dotted overrides."""
+    path = Path(path)
+    raw = read_mapping(path)
+    try:
+        cfg = from_dict(raw)
+    except ConfigError as e:
+        line = _yaml_line(path, e.key) if path.suffix in (".yaml", ".yml") else None
+        where = f"{path.name}, line {line}" if line else path.name
+        raise ConfigError(e.key, e.value, e.allowed, where) from None
+    return with_overrides(cfg, overrides) if overrides else cfg

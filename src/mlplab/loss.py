@@ -1,0 +1,58 @@
+"""Losses and accuracy for a :class:`~mlplab.model.Head`, for one model or a cohort.
+
+Every function takes network outputs with any leading model dimensions,
+``out: [..., B, out_dim]`` and integer labels ``y: [B]`` (or ``[..., B]``), and reduces
+over the batch only, returning ``[...]``: a scalar for one model, ``[K]`` for a cohort.
+
+>>> import torch
+>>> from mlplab.model import Head
+>>> batch_loss(torch.tensor([[0.5], [0.5]]), torch.tensor([0, 1]), Head("sigmoid", "mse", 1))
+tensor(0.2500)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .model import Head
+
+
+def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    """Mean loss over the batch: ``out [..., B, o]``, ``y [B]`` -> ``[...]``."""
+    if head.output == "sigmoid":
+        p = out[..., 0]                                   # [..., B] probabilities
+        target = y.to(p.dtype).expand_as(p)
+        if head.loss == "mse":
+            return ((p - target) ** 2).mean(-1)
+        # bce on probabilities, clamped like torch's BCELoss so log(0) stays finite
+        logp = torch.clamp(torch.log(p), min=-100.0)
+        log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
+        return -(target * logp + (1 - target) * log1mp).mean(-1)
+    if head.loss == "ce":
+        logp = F.log_softmax(out, dim=-1)                 # [..., B, C]
+        idx = y.expand(out.shape[:-1]).unsqueeze(-1)      # [..., B, 1]
+        return -logp.gather(-1, idx).squeeze(-1).mean(-1)
+    onehot = F.one_hot(y, head.out_dim).to(out.dtype)     # [B, C]
+    pred = torch.softmax(out, dim=-1) if head.output == "softmax" else out
+    return ((pred - onehot) ** 2).mean((-2, -1))
+
+
+def predict(out: torch.Tensor, head: Head) -> torch.Tensor:
+    """Predicted class ``[..., B]``."""
+    if head.output == "sigmoid":
+        return (out[..., 0] > 0.5).long()
+    return out.argmax(-1)
+
+
+def class_probabilities(out: torch.Tensor, head: Head) -> torch.Tensor:
+    """Per-class probabilities ``[..., B, C]`` (C = 2 for a sigmoid head)."""
+    if head.output == "sigmoid":
+        p = out[..., 0].clamp(0, 1)
+        return torch.stack([1 - p, p], dim=-1)
+    return torch.softmax(out, dim=-1)
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
+    """Share of correct predictions over the batch, ``[...]``."""
+    return (predict(out, head) == y).to(out.dtype).mean(-1)

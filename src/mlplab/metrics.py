@@ -1,0 +1,145 @@
+"""The run's measurement series: one tidy table, written as ``metrics.parquet``.
+
+Columns (documented in the README):
+
+========  =======  ==================================================================
+column    type     meaning
+========  =======  ==================================================================
+attempt   int32    attempt number within the run (0 = first network, 1.. restarts)
+step      int64    optimizer steps taken in this attempt when the value was recorded
+epoch     int32    epoch of the attempt (0-based) the step belongs to
+scope     string   ``step`` (every probe.every steps), ``act`` (every
+                   activations_every steps), ``epoch`` (end of each epoch), ``final``
+layer     string   layer name (``layer1`` .. ``layerN`` for mlplab's MLP, the module
+                   name for a user's model), ``""`` for model-level values
+metric    string   see METRICS
+value     float64  the value
+========  =======  ==================================================================
+
+>>> log = MetricsLog()
+>>> log.add(0, 10, 1, "epoch", "", "val_loss", 0.25)
+>>> log.to_frame()[["metric", "value"]].values.tolist()
+[['val_loss', 0.25]]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STEP_METRICS = ("loss", "lr", "grad_norm_w", "grad_norm_b", "weight_norm_w", "weight_norm_b",
+                "update_ratio_w", "update_ratio_b", "dist_init_w", "dist_init_b")
+ACT_METRICS = ("act_mean", "act_std", "dead_frac", "sat_frac")
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+FINAL_METRICS = ("test_loss", "test_acc")
+METRICS = STEP_METRICS + ACT_METRICS + EPOCH_METRICS + FINAL_METRICS
+COLUMNS = ("attempt", "step", "epoch", "scope", "layer", "metric", "value")
+
+
+def layer_name(index: int) -> str:
+    """Name of the ``index``-th (0-based) Linear layer of an mlplab MLP."""
+    return f"layer{index + 1}"
+
+
+class MetricsLog:
+    """Append-only columnar buffer of records; cheap to extend from scalars or arrays."""
+
+    def __init__(self) -> None:
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._rows: list[tuple] = []
+
+    def add(self, attempt: int, step: int, epoch: int, scope: str, layer: str,
+            metric: str, value: float) -> None:
+        self._rows.append((attempt, step, epoch, scope, layer, metric, float(value)))
+
+    def add_arrays(self, attempt: Iterable | int, step: Iterable | int, epoch: Iterable | int,
+                   scope: str, layer: str, metric: str, value: Iterable) -> None:
+        """Append many records of one (scope, layer, metric) at once."""
+        value = np.asarray(value, dtype=np.float64).reshape(-1)
+        n = len(value)
+
+        def col(x: Iterable | int, dtype: type) -> np.ndarray:
+            arr = np.asarray(x, dtype=dtype).reshape(-1)
+            return np.full(n, arr[0] if arr.size else 0, dtype=dtype) if arr.size == 1 else arr
+
+        self._chunks.append({"attempt": col(attempt, np.int32), "step": col(step, np.int64),
+                             "epoch": col(epoch, np.int32), "scope": np.full(n, scope, object),
+                             "layer": np.full(n, layer, object), "metric": np.full(n, metric, object),
+                             "value": value})
+
+    def extend(self, other: "MetricsLog") -> None:
+        self._flush()
+        other._flush()
+        self._chunks.extend(other._chunks)
+
+    def _flush(self) -> None:
+        if self._rows:
+            cols = list(zip(*self._rows))
+            self._chunks.append({
+                "attempt": np.asarray(cols[0], np.int32), "step": np.asarray(cols[1], np.int64),
+                "epoch": np.asarray(cols[2], np.int32), "scope": np.asarray(cols[3], object),
+                "layer": np.asarray(cols[4], object), "metric": np.asarray(cols[5], object),
+                "value": np.asarray(cols[6], np.float64)})
+            self._rows = []
+
+    def __len__(self) -> int:
+        return len(self._rows) + sum(len(c["value"]) for c in self._chunks)
+
+    def to_frame(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        self._flush()
+        if not self._chunks:
+            return empty_frame()
+        frame = pd.DataFrame({c: np.concatenate([ch[c] for ch in self._chunks]) for c in COLUMNS})
+        for c in ("scope", "layer", "metric"):
+            frame[c] = frame[c].astype(str)
+        return frame.sort_values(["attempt", "step", "scope", "metric", "layer"],
+                                 kind="stable").reset_index(drop=True)
+
+
+def empty_frame() -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame({"attempt": np.array([], np.int32), "step": np.array([], np.int64),
+                         "epoch": np.array([], np.int32), "scope": np.array([], str),
+                         "layer": np.array([], str), "metric": np.array([], str),
+                         "value": np.array([], np.float64)})
+
+
+def write_parquet(frame: "pd.DataFrame", path: str | Path) -> None:
+    """Write atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_metrics(path: str | Path) -> "pd.DataFrame":
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        return empty_frame()
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def series(frame: "pd.DataFrame", metric: str, layer: str = "", attempt: int | None = None,
+           x: str = "step") -> "pd.DataFrame":
+    """One curve: rows of ``metric`` (and ``layer``, ``attempt``) with columns x, value."""
+    sel = (frame["metric"] == metric) & (frame["layer"] == layer)
+    if attempt is not None:
+        sel &= frame["attempt"] == attempt
+    return frame.loc[sel, ["attempt", x, "value"]].reset_index(drop=True)

@@ -1,0 +1,74 @@
+"""The probe's measurements (SPEC §5): per-layer norms and activation statistics.
+
+Pure functions that take tensors and return tensors; they work for one model
+(``w: [out, in]``) and for a cohort (``w: [K, out, in]``) alike, reducing over the
+trailing parameter dimensions only. Nothing here prints or syncs with the host.
+
+>>> import torch
+>>> float(l2(torch.tensor([3.0, 4.0])))
+5.0
+"""
+
+from __future__ import annotations
+
+import torch
+
+# A unit is *dead* when its ReLU output is zero on every example of the probe batch.
+DEAD_SHARE = 1.0
+# A sigmoid/tanh unit is *saturated* when, on at least this share of the probe batch,
+# its output lies within SAT_MARGIN of the activation's bounds (|tanh| > 0.99 and
+# sigmoid < 0.01 or > 0.99), where its derivative is below about 0.02.
+SATURATED_SHARE = 0.95
+SAT_MARGIN = 0.01
+
+
+def l2(t: torch.Tensor, batch_dims: int = 0) -> torch.Tensor:
+    """L2 norm over all but the first ``batch_dims`` dimensions."""
+    if batch_dims == 0:
+        return torch.linalg.vector_norm(t)
+    return torch.linalg.vector_norm(t.flatten(batch_dims), dim=-1)
+
+
+def layer_norms(w: torch.Tensor, b: torch.Tensor | None, grad_w: torch.Tensor | None,
+                grad_b: torch.Tensor | None, prev_w: torch.Tensor, prev_b: torch.Tensor | None,
+                init_w: torch.Tensor, init_b: torch.Tensor | None,
+                batch_dims: int = 0) -> dict[str, torch.Tensor]:
+    """Norms of one layer after an update: gradient, weight, update ratio ‖Δw‖/‖w_prev‖
+    and distance from initialisation, for weight (``_w``) and bias (``_b``)."""
+    tiny = torch.finfo(w.dtype).tiny
+    out = {
+        "weight_norm_w": l2(w, batch_dims),
+        "update_ratio_w": l2(w - prev_w, batch_dims) / l2(prev_w, batch_dims).clamp_min(tiny),
+        "dist_init_w": l2(w - init_w, batch_dims),
+    }
+    if grad_w is not None:
+        out["grad_norm_w"] = l2(grad_w, batch_dims)
+    if b is not None:
+        out["weight_norm_b"] = l2(b, batch_dims)
+        out["update_ratio_b"] = l2(b - prev_b, batch_dims) / l2(prev_b, batch_dims).clamp_min(tiny)
+        out["dist_init_b"] = l2(b - init_b, batch_dims)
+        if grad_b is not None:
+            out["grad_norm_b"] = l2(grad_b, batch_dims)
+    return out
+
+
+def activation_stats(pre: torch.Tensor, activation: str,
+                     negative_slope: float = 0.01) -> dict[str, torch.Tensor]:
+    """Statistics of one hidden layer's pre-activations ``pre: [..., B, units]``.
+
+    Returns mean and std of the pre-activations, the share of dead units (ReLU: zero on
+    the whole batch) and of saturated units (sigmoid/tanh), each ``[...]``.
+    """
+    flat = pre.flatten(-2)                                   # [..., B*units]
+    mean = flat.mean(-1)
+    std = flat.std(-1, correction=0)
+    zero = torch.zeros_like(mean)
+    dead = sat = zero
+    if activation == "relu":
+        dead = ((pre <= 0).float().mean(-2) >= DEAD_SHARE).float().mean(-1)
+    elif activation in ("tanh", "sigmoid"):
+        a = torch.tanh(pre) if activation == "tanh" else torch.sigmoid(pre)
+        lo, hi = (-1.0, 1.0) if activation == "tanh" else (0.0, 1.0)
+        near = ((a < lo + SAT_MARGIN) | (a > hi - SAT_MARGIN)).float().mean(-2)  # [..., units]
+        sat = (near >= SATURATED_SHARE).float().mean(-1)
+    return {"act_mean": mean, "act_std": std, "dead_frac": dead, "sat_frac": sat}

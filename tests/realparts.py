@@ -1,0 +1,382 @@
+"""Real parts for tests: headless Chromium, a local Ray cluster, loopback servers.
+
+Loaded as a pytest plugin from ``tests/conftest.py`` (``pytest_plugins = ["realparts"]``),
+which makes these fixtures available to every test:
+
+- ``chromium_browser`` (session): a Playwright ``Browser`` on Debian's ``chromium``;
+- ``browser_page`` (function): a :class:`WatchedPage` (a fresh page plus the console
+  and page errors it has seen);
+- ``ray_address`` (session): ``"127.0.0.1:<port>"`` of a real local Ray cluster.
+
+Every process is started in its own process group and stopped by its id, and nothing
+listens anywhere but 127.0.0.1.  A part that is missing skips the test, except under
+``CI=true`` where it fails it (see :func:`require_or_skip`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+import pytest
+
+LOOPBACK = "127.0.0.1"
+
+# Flags for a quiet, sandbox-free, offline headless Chromium.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+# Both the cluster and the driver must see these, or the driver refuses to connect
+# (auth) or Ray phones home (usage stats).
+RAY_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+RAY_START_TIMEOUT_S = 60.0
+SERVER_START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def require_or_skip(what: str, reason: str) -> NoReturn:
+    """Skip a test whose real part is missing; fail it instead when ``CI=true``.
+
+    In CI a missing browser or cluster is a broken setup, not a reason to pass quietly.
+
+    >>> require_or_skip("chromium", "not on PATH")  # doctest: +SKIP
+    """
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required when CI=true but is missing: {reason}", pytrace=False)
+    pytest.skip(f"{what} is missing: {reason}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class LoggedProcess(subprocess.Popen):
+    """A ``Popen`` whose stdout and stderr go to a temporary file, for error messages."""
+
+    def __init__(self, argv: Sequence[str], log: IO[bytes], **kwargs: Any) -> None:
+        super().__init__(list(argv), stdout=log, stderr=subprocess.STDOUT, **kwargs)
+        self.log = log
+
+    def log_tail(self, n_chars: int = 4000) -> str:
+        """The last ``n_chars`` characters the process has written."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-n_chars:]
+
+
+def start_process(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None
+) -> LoggedProcess:
+    """Start ``argv`` as the leader of a new process group (so its pid is its group id)."""
+    log = tempfile.TemporaryFile()
+    return LoggedProcess(argv, log, env=env, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes in process group ``pgid``."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():  # no procfs: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    members = []
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        # "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any live process is left in process group ``pgid``."""
+    return bool(_group_members(pgid))
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop ``proc`` and its process group by id: SIGTERM, then SIGKILL after ``timeout``.
+
+    ``proc`` must have been started with ``start_new_session=True`` (as
+    :func:`start_process` does).  Raises ``RuntimeError`` if anything of the group
+    survives SIGKILL.
+    """
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    while process_group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if proc.poll() is None or process_group_alive(pgid):
+        _signal_group(pgid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while process_group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    log = getattr(proc, "log", None)
+    if log is not None:
+        log.close()
+    left = _group_members(pgid)
+    if left:
+        raise RuntimeError(f"processes {left} of group {pgid} survived SIGKILL")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on ``host`` that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _fail_if_exited(proc: LoggedProcess, what: str) -> None:
+    if proc.poll() is not None:
+        raise RuntimeError(f"{what} exited with code {proc.returncode}:\n{proc.log_tail()}")
+
+
+def wait_for_port(proc: LoggedProcess, host: str, port: int, timeout: float, what: str) -> None:
+    """Wait until ``host:port`` accepts TCP connections, while ``proc`` lives."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _fail_if_exited(proc, what)
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not open {host}:{port} in {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.1)
+
+
+def wait_for_http(proc: LoggedProcess, url: str, timeout: float, what: str) -> None:
+    """Wait until a GET of ``url`` gets any HTTP answer, while ``proc`` lives."""
+    deadline = time.monotonic() + timeout
+    # the loopback server must be reached directly, whatever *_proxy says
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while True:
+        _fail_if_exited(proc, what)
+        try:
+            with opener.open(url, timeout=2) as response:
+                response.read()
+            return
+        except urllib.error.HTTPError:  # an error status is still an answer
+            return
+        except (OSError, urllib.error.URLError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not answer {url} in {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- web servers
+
+
+def serve_subprocess(
+    argv: Sequence[str],
+    host: str = LOOPBACK,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    timeout: float = SERVER_START_TIMEOUT_S,
+) -> tuple[LoggedProcess, str]:
+    """Start a web server on a free port of ``host``; return it once ``/`` answers.
+
+    ``{host}`` and ``{port}`` in ``argv`` are replaced by the chosen address.  The
+    server runs in its own process group; stop it with :func:`stop_process`.
+
+    >>> proc, url = serve_subprocess(  # doctest: +SKIP
+    ...     [sys.executable, "-m", "http.server", "--bind", "{host}", "{port}"])
+    >>> stop_process(proc)  # doctest: +SKIP
+    """
+    port = free_port(host)
+    argv = [arg.replace("{host}", host).replace("{port}", str(port)) for arg in argv]
+    url = f"http://{host}:{port}/"
+    proc = start_process(argv, env=env, cwd=cwd)
+    try:
+        wait_for_http(proc, url, timeout, what=f"server {argv[0]}")
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, url
+
+
+# --------------------------------------------------------------------------- Chromium
+
+
+@dataclasses.dataclass
+class WatchedPage:
+    """A Playwright page and the errors its JavaScript reported."""
+
+    page: Any  # playwright.sync_api.Page
+    console_errors: list[str] = dataclasses.field(default_factory=list)
+    page_errors: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """Console errors and uncaught page errors, in that order."""
+        return self.console_errors + self.page_errors
+
+
+def chromium_path() -> str | None:
+    """Debian's ``chromium`` on PATH, or None."""
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    """A headless Chromium (a Playwright ``Browser``) shared by the session."""
+    executable = chromium_path()
+    if executable is None:
+        require_or_skip("chromium", "no `chromium` on PATH (Debian: apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        require_or_skip("playwright", "the Python package is not installed (pip install playwright)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium_browser: Any) -> Iterator[WatchedPage]:
+    """A fresh page in its own browser context, recording console and page errors."""
+    context = chromium_browser.new_context()
+    page = context.new_page()
+    watched = WatchedPage(page)
+    page.on(
+        "console",
+        lambda message: watched.console_errors.append(f"{message.text} ({message.location})")
+        if message.type == "error"
+        else None,
+    )
+    page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
+    try:
+        yield watched
+    finally:
+        context.close()
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+@dataclasses.dataclass(frozen=True)
+class RayCluster:
+    """A running local Ray head: its GCS address and the ``ray start`` process."""
+
+    address: str  # "127.0.0.1:<port>"
+    proc: LoggedProcess
+    temp_dir: str
+
+
+def ray_script() -> Path:
+    """The ``ray`` script of this interpreter's environment."""
+    return Path(sys.executable).parent / "ray"
+
+
+def _short_temp_root() -> str | None:
+    # Ray puts Unix sockets under --temp-dir and their paths must stay under ~107
+    # bytes, so a long $TMPDIR (macOS, some CI runners) is replaced by /tmp.
+    default = tempfile.gettempdir()
+    if len(default) <= 20 or not os.path.isdir("/tmp"):
+        return default
+    return "/tmp"
+
+
+@contextlib.contextmanager
+def ray_environment() -> Iterator[None]:
+    """Set :data:`RAY_ENV` in this process (the driver) for the duration."""
+    saved = {key: os.environ.get(key) for key in RAY_ENV}
+    os.environ.update(RAY_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def local_ray_cluster(num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S) -> Iterator[RayCluster]:
+    """Start a Ray head on 127.0.0.1, yield it, stop it by process group id.
+
+    The driver environment (:data:`RAY_ENV`) is set while the cluster runs, so
+    ``ray.init(address=cluster.address)`` works inside the block.
+    """
+    script = ray_script()
+    if importlib.util.find_spec("ray") is None or not script.exists():
+        require_or_skip("ray", f"no `ray` package or script next to {Path(sys.executable).name}")
+    port = free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir=_short_temp_root())
+    argv = [
+        str(script), "start", "--head", "--block",
+        f"--node-ip-address={LOOPBACK}",
+        f"--port={port}",
+        f"--num-cpus={num_cpus}",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        # ports that otherwise default to fixed numbers, which parallel runs would share
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+    ]  # fmt: skip
+    with ray_environment():
+        proc = start_process(argv, env={**os.environ, **RAY_ENV})
+        try:
+            wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
+            yield RayCluster(f"{LOOPBACK}:{port}", proc, temp_dir)
+        finally:
+            stop_process(proc)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """``"127.0.0.1:<port>"`` of a local Ray cluster (2 CPUs) shared by the session."""
+    with local_ray_cluster() as cluster:
+        yield cluster.address

@@ -1,0 +1,74 @@
+"""Smoke tests of the real parts: a loopback server seen in Chromium, a local Ray cluster."""
+
+from __future__ import annotations
+
+import sys
+
+from realparts import (
+    WatchedPage,
+    local_ray_cluster,
+    process_group_alive,
+    serve_subprocess,
+    stop_process,
+)
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>realparts</title><link rel="icon" href="data:,"></head>
+<body><h1 id="greeting"></h1>
+<script>document.getElementById("greeting").textContent = "hello from " + (40 + 2);</script>
+</body></html>
+"""
+
+
+def test_served_page_renders_in_chromium_without_errors(browser_page: WatchedPage, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(PAGE)
+    proc, url = serve_subprocess(
+        [sys.executable, "-m", "http.server", "--bind", "{host}", "{port}"], cwd=site
+    )
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        page = browser_page.page
+        page.goto(url)
+        page.wait_for_selector("#greeting:has-text('hello from 42')")
+        assert page.title() == "realparts"
+        shot = tmp_path / "page.png"
+        page.screenshot(path=str(shot))
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert browser_page.errors == []
+    finally:
+        stop_process(proc)
+    assert proc.returncode is not None
+    assert not process_group_alive(proc.pid)
+
+
+def test_page_errors_are_recorded(browser_page: WatchedPage):
+    # the error record must be able to fail a test, or "no errors" proves nothing
+    browser_page.page.set_content(
+        "<script>console.error('seen'); setTimeout(() => { throw new Error('boom'); });</script>"
+    )
+    browser_page.page.wait_for_timeout(200)
+    assert any("seen" in error for error in browser_page.console_errors)
+    assert any("boom" in error for error in browser_page.page_errors)
+
+
+def test_local_ray_cluster_runs_a_task_and_is_stopped_by_pid():
+    import ray
+
+    with local_ray_cluster() as cluster:
+        assert cluster.address.startswith("127.0.0.1:")
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+
+            @ray.remote
+            def answer() -> int:
+                return 42
+
+            assert ray.get(answer.remote(), timeout=60) == 42
+        finally:
+            ray.shutdown()
+        pid = cluster.proc.pid
+        assert process_group_alive(pid)
+    assert cluster.proc.returncode is not None
+    assert not process_group_alive(pid)
