@@ -48,13 +48,18 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-# Both the cluster and the driver must see these, or the driver refuses to connect
-# (auth) or Ray phones home (usage stats).
+# Both the cluster and the driver must see these.  RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+# keeps the driver on 127.0.0.1 (otherwise ray.init rewrites "127.0.0.1:port" to the
+# machine's outward address, where the loopback-only cluster does not listen); Ray reads
+# it when `ray` is first imported, so it is set in pytest_configure, before collection.
 RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
+# Only for the cluster: on SIGTERM, `ray start` would first drain the node for up to
+# 30 s, for the sake of serving traffic a test cluster never has.
+RAY_CLUSTER_ENV = {**RAY_ENV, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 RAY_START_TIMEOUT_S = 60.0
 SERVER_START_TIMEOUT_S = 30.0
@@ -95,72 +100,136 @@ def start_process(
 ) -> LoggedProcess:
     """Start ``argv`` as the leader of a new process group (so its pid is its group id)."""
     log = tempfile.TemporaryFile()
-    return LoggedProcess(argv, log, env=env, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return LoggedProcess(
+            argv, log, env=env, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except BaseException:
+        log.close()
+        raise
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Pids of the live (not zombie) processes in process group ``pgid``."""
+@dataclasses.dataclass(frozen=True)
+class ProcessInfo:
+    """One process as /proc shows it; ``started`` (clock ticks after boot) tells a
+    reused pid from the process we saw."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    started: int
+
+
+def _read_process(pid: int) -> ProcessInfo | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone, or no procfs
+        return None
+    # "pid (comm) state ppid pgrp session tty tpgid flags ... starttime(22nd) ..."
+    # comm may hold spaces and parentheses, so split after its closing one
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return ProcessInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]))
+
+
+def _all_processes() -> list[ProcessInfo]:
     proc_dir = Path("/proc")
-    if not proc_dir.is_dir():  # no procfs: ask the kernel, zombies included
+    pids = [int(entry.name) for entry in proc_dir.iterdir() if entry.name.isdigit()]
+    return [info for info in map(_read_process, pids) if info is not None]
+
+
+def _is_live(info: ProcessInfo) -> bool:
+    return info.state not in ("Z", "X")
+
+
+def process_tree(pgid: int) -> list[ProcessInfo]:
+    """Live processes of group ``pgid`` and all their descendants, wherever they are.
+
+    Descendants matter: Ray's raylet starts its workers in sessions of their own.
+    Without procfs only the group leader can be seen.
+    """
+    if not Path("/proc").is_dir():
+        leader = ProcessInfo(pgid, 0, pgid, "R", 0)
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return []
         except PermissionError:
             pass
-        return [pgid]
-    members = []
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # exited while we looked
-            continue
-        # "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+        return [leader]
+    processes = _all_processes()
+    tree = {info.pid: info for info in processes if info.pgid == pgid}
+    grew = True
+    while grew:
+        children = [info for info in processes if info.ppid in tree and info.pid not in tree]
+        tree.update((info.pid, info) for info in children)
+        grew = bool(children)
+    return [info for info in tree.values() if _is_live(info)]
+
+
+def is_running(info: ProcessInfo) -> bool:
+    """Whether the process ``info`` describes is still alive (not a zombie, pid not reused)."""
+    now = _read_process(info.pid)
+    if now is None:
+        return not Path("/proc").is_dir() and process_group_alive(info.pgid)
+    return now.started == info.started and _is_live(now)
 
 
 def process_group_alive(pgid: int) -> bool:
     """Whether any live process is left in process group ``pgid``."""
-    return bool(_group_members(pgid))
+    if not Path("/proc").is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    return any(info.pgid == pgid and _is_live(info) for info in _all_processes())
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def _signal_all(pgid: int, tree: list[ProcessInfo], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+    for info in tree:
+        if info.pgid != pgid and is_running(info):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info.pid, sig)
+
+
+def _wait_gone(tree: list[ProcessInfo], pgid: int, timeout: float) -> list[ProcessInfo]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [info for info in tree if is_running(info)]
+        if process_group_alive(pgid):
+            left += [info for info in process_tree(pgid) if info not in left]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
-    """Stop ``proc`` and its process group by id: SIGTERM, then SIGKILL after ``timeout``.
+    """Stop ``proc``, its process group and its descendants by id.
 
-    ``proc`` must have been started with ``start_new_session=True`` (as
-    :func:`start_process` does).  Raises ``RuntimeError`` if anything of the group
-    survives SIGKILL.
+    SIGTERM first, SIGKILL to whatever is left after ``timeout``.  ``proc`` must lead
+    its own group (``start_new_session=True``, as :func:`start_process` does).
+    Raises ``RuntimeError`` if anything survives SIGKILL.
     """
     pgid = proc.pid
-    _signal_group(pgid, signal.SIGTERM)
+    tree = process_tree(pgid)
+    _signal_all(pgid, tree, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout)
-    while process_group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if proc.poll() is None or process_group_alive(pgid):
-        _signal_group(pgid, signal.SIGKILL)
+    left = _wait_gone(tree, pgid, deadline - time.monotonic())
+    if proc.poll() is None or left:
+        _signal_all(pgid, tree + left, signal.SIGKILL)
         proc.wait(timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while process_group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    log = getattr(proc, "log", None)
-    if log is not None:
-        log.close()
-    left = _group_members(pgid)
+        left = _wait_gone(tree + left, pgid, timeout)
+    if isinstance(proc, LoggedProcess):
+        proc.log.close()
     if left:
-        raise RuntimeError(f"processes {left} of group {pgid} survived SIGKILL")
+        raise RuntimeError(f"processes {[info.pid for info in left]} of {pgid} survived SIGKILL")
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -183,7 +252,9 @@ def wait_for_port(proc: LoggedProcess, host: str, port: int, timeout: float, wha
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not open {host}:{port} in {timeout:.0f} s:\n{proc.log_tail()}")
+            raise TimeoutError(
+                f"{what} did not open {host}:{port} in {timeout:.0f} s:\n{proc.log_tail()}"
+            )
         time.sleep(0.1)
 
 
@@ -198,12 +269,15 @@ def wait_for_http(proc: LoggedProcess, url: str, timeout: float, what: str) -> N
             with opener.open(url, timeout=2) as response:
                 response.read()
             return
-        except urllib.error.HTTPError:  # an error status is still an answer
+        except urllib.error.HTTPError as error:  # an error status is still an answer
+            error.close()
             return
         except (OSError, urllib.error.URLError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not answer {url} in {timeout:.0f} s:\n{proc.log_tail()}")
+            raise TimeoutError(
+                f"{what} did not answer {url} in {timeout:.0f} s:\n{proc.log_tail()}"
+            )
         time.sleep(0.1)
 
 
@@ -268,7 +342,7 @@ def chromium_browser() -> Iterator[Any]:
     if executable is None:
         require_or_skip("chromium", "no `chromium` on PATH (Debian: apt-get install chromium)")
     if importlib.util.find_spec("playwright") is None:
-        require_or_skip("playwright", "the Python package is not installed (pip install playwright)")
+        require_or_skip("playwright", "the Python package is missing (pip install playwright)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -317,13 +391,29 @@ def ray_script() -> Path:
     return Path(sys.executable).parent / "ray"
 
 
-def _short_temp_root() -> str | None:
+def _short_temp_root() -> str:
     # Ray puts Unix sockets under --temp-dir and their paths must stay under ~107
     # bytes, so a long $TMPDIR (macOS, some CI runners) is replaced by /tmp.
     default = tempfile.gettempdir()
     if len(default) <= 20 or not os.path.isdir("/tmp"):
         return default
     return "/tmp"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the whole session Ray's driver environment before any test imports ``ray``."""
+    os.environ.update(RAY_ENV)
+
+
+def _check_driver_stays_on_loopback() -> None:
+    # Fail loudly rather than let ray.init retry an unreachable address for minutes.
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(
+            "`ray` was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set, so "
+            "ray.init would turn 127.0.0.1 into this machine's outward address; load "
+            "realparts as a pytest plugin (its pytest_configure sets it) or set it first"
+        )
 
 
 @contextlib.contextmanager
@@ -342,15 +432,19 @@ def ray_environment() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_ray_cluster(num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S) -> Iterator[RayCluster]:
-    """Start a Ray head on 127.0.0.1, yield it, stop it by process group id.
+def local_ray_cluster(
+    num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S
+) -> Iterator[RayCluster]:
+    """Start a Ray head on 127.0.0.1, yield it, stop it and its workers by process id.
 
-    The driver environment (:data:`RAY_ENV`) is set while the cluster runs, so
-    ``ray.init(address=cluster.address)`` works inside the block.
+    ``ray.init(address=cluster.address)`` connects to it from inside the block, provided
+    :data:`RAY_ENV` was set before ``ray`` was imported (the plugin's pytest_configure
+    does that).  A driver still connected at the end is shut down first.
     """
     script = ray_script()
     if importlib.util.find_spec("ray") is None or not script.exists():
         require_or_skip("ray", f"no `ray` package or script next to {Path(sys.executable).name}")
+    _check_driver_stays_on_loopback()
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray", dir=_short_temp_root())
     argv = [
@@ -364,13 +458,17 @@ def local_ray_cluster(num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S) -
         # ports that otherwise default to fixed numbers, which parallel runs would share
         f"--ray-client-server-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-port={free_port()}",
     ]  # fmt: skip
     with ray_environment():
-        proc = start_process(argv, env={**os.environ, **RAY_ENV})
+        proc = start_process(argv, env={**os.environ, **RAY_CLUSTER_ENV})
         try:
             wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
             yield RayCluster(f"{LOOPBACK}:{port}", proc, temp_dir)
         finally:
+            ray_module = sys.modules.get("ray")
+            if ray_module is not None and ray_module.is_initialized():
+                ray_module.shutdown()
             stop_process(proc)
             shutil.rmtree(temp_dir, ignore_errors=True)
 

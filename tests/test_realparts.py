@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from realparts import (
     WatchedPage,
+    is_running,
     local_ray_cluster,
     process_group_alive,
+    process_tree,
+    require_or_skip,
     serve_subprocess,
     stop_process,
 )
@@ -66,9 +70,24 @@ def test_local_ray_cluster_runs_a_task_and_is_stopped_by_pid():
                 return 42
 
             assert ray.get(answer.remote(), timeout=60) == 42
+            # while it runs: the head, its services and the raylet's workers, which
+            # live in sessions of their own
+            pid = cluster.proc.pid
+            started = process_tree(pid)
+            assert pid in {info.pid for info in started}
+            assert any(info.pgid != pid for info in started)
         finally:
             ray.shutdown()
-        pid = cluster.proc.pid
-        assert process_group_alive(pid)
+        started += process_tree(pid)  # workers the raylet started meanwhile
     assert cluster.proc.returncode is not None
     assert not process_group_alive(pid)
+    assert [info for info in started if is_running(info)] == []
+
+
+def test_missing_part_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium is required when CI=true"):
+        require_or_skip("chromium", "not on PATH")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium is missing: not on PATH"):
+        require_or_skip("chromium", "not on PATH")
