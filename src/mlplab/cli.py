@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
     "dataset": ("data.name", str), "n": ("data.n", int), "noise": ("data.noise", float),
-    "hidden": ("model.hidden", lambda s: [int(x) for x in s.replace("-", ",").split(",") if x]),
+    "hidden": ("model.hidden", lambda s: _sizes(s)),
     "activation": ("model.activation", str), "init": ("model.init", str),
     "loss": ("train.loss", str), "optimizer": ("train.optimizer", str), "lr": ("train.lr", float),
     "momentum": ("train.momentum", float), "batch_size": ("train.batch_size", int),
@@ -21,6 +21,13 @@ _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
     "patience": ("stopping.patience", int), "restarts": ("stopping.restarts", int),
     "target": ("stopping.target", float), "name": ("name", str),
 }
+
+
+def _sizes(text: str) -> list[int]:
+    """``"8,8"``, ``"8-8"`` or ``"8 8"`` -> ``[8, 8]``; ``""`` -> ``[]`` (rejected later)."""
+    if text.strip().startswith("-"):
+        raise ValueError(text)
+    return [int(x) for x in text.replace("-", ",").replace(" ", ",").split(",") if x]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     dg = sub.add_parser("diagnose", help="plain-language findings for a run")
     dg.add_argument("run", help="a run folder (STORE/runs/ID) or a store with one run")
     dg.add_argument("--run-id", help="the run, when RUN is a store of several")
+    dg.add_argument("--attempt", help="an attempt number, or 'all' (default: the best attempt)")
     dg.add_argument("--json", action="store_true")
 
     db = sub.add_parser("dashboard", help="the live web dashboard")
@@ -94,14 +102,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
     for flag, (key, cast) in _TRAIN_FLAGS.items():
         raw = getattr(a, flag)
         if raw is not None:
-            overrides[key] = _cast(flag, raw, cast)
+            overrides[key] = _cast(flag, key, raw, cast)
     for item in a.set:
         if "=" not in item:
             from .config import ConfigError
 
             raise ConfigError("--set", item, "KEY=VALUE with a dotted key, e.g. train.lr=0.1")
         key, value = item.split("=", 1)
-        overrides[key.strip()] = parse_value(value)
+        overrides[key.strip()] = parse_value(value, key.strip())
     cfg = load_config(a.config, overrides) if a.config else with_overrides(from_dict({}), overrides)
     if cfg.name == "run" and "name" not in overrides:   # default name: the dataset's
         cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
@@ -119,15 +127,15 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cast(flag: str, raw: str, cast: Callable[[str], Any]) -> Any:
+def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
     from .config import ConfigError
 
     try:
         return cast(raw)
     except ValueError:
-        raise ConfigError("--" + flag.replace("_", "-"), raw,
+        raise ConfigError(f"--{flag.replace('_', '-')} ({key})", raw,
                           "a list of sizes like 8,8" if flag == "hidden" else
-                          f"a value of type {getattr(cast, '__name__', 'list')}") from None
+                          {int: "an integer", float: "a number"}.get(cast, "a value")) from None
 
 
 def _cmd_runs(a: argparse.Namespace) -> int:
@@ -159,7 +167,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 def _cmd_diagnose(a: argparse.Namespace) -> int:
     from .diagnose import diagnose_path, format_findings
 
-    findings = diagnose_path(a.run, a.run_id)
+    findings = diagnose_path(a.run, a.run_id, attempt=a.attempt)
     print(json.dumps([f.to_dict() for f in findings]) if a.json else format_findings(findings))
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: tuple[int, ...] = (4,)     # hidden layer sizes; () is a linear model
+    hidden: tuple[int, ...] = (4,)     # hidden layer sizes (at least one layer)
     activation: str = "relu"           # hidden activation
     negative_slope: float = 0.01       # leaky_relu slope
     output: str = "auto"               # auto: sigmoid for 2 classes with mse/bce, logits otherwise
@@ -86,7 +87,7 @@ class TrainConfig:
     loss: str = "auto"             # auto: mse with a sigmoid head for 2 classes, ce for k
     optimizer: str = "momentum"
     lr: float = 0.02
-    momentum: float | None = None  # momentum/nesterov only; None: 0.9 (sgd has none)
+    momentum: float | None = None  # momentum/nesterov: None = 0.9; rmsprop: None = 0; sgd: none
     dampening: float = 0.0
     weight_decay: float | None = None  # None: 0.01 for adamw, 0 otherwise
     beta1: float = 0.9
@@ -143,7 +144,20 @@ _POSITIVE = {"data.n", "data.k", "data.rings", "data.arms", "data.cells", "train
 _NON_NEGATIVE = {"data.noise", "train.batch_size", "stopping.patience",
                  "stopping.restarts", "stopping.min_delta", "probe.boundary_snapshots",
                  "train.weight_decay", "train.momentum", "train.dampening", "train.lr_decay",
-                 "train.clip_grad_norm", "data.spread", "train.eps"}
+                 "train.clip_grad_norm", "data.spread", "train.eps",
+                 "train.schedule.patience", "train.schedule.min_lr"}
+_AT_LEAST_TWO = {"data.k", "data.rings", "data.arms", "data.cells"}  # classes, cells per side
+_INTERVALS = {  # key -> the allowed interval within [0, 1], written as in maths
+    "train.momentum": "[0, 1)", "train.beta1": "[0, 1)", "train.beta2": "[0, 1)",
+    "train.alpha": "[0, 1]", "train.dampening": "[0, 1]",
+    "train.schedule.gamma": "(0, 1]", "train.schedule.factor": "(0, 1)",
+}
+
+
+def _in_interval(value: float, interval: str) -> bool:
+    low_ok = value >= 0 if interval[0] == "[" else value > 0
+    high_ok = value <= 1 if interval[-1] == "]" else value < 1
+    return low_ok and high_ok
 
 
 def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
@@ -154,8 +168,20 @@ def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
     return m.group(1), (float(m.group(2)) if m.group(2) is not None else None)
 
 
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+def _number(key: str, value: Any, integer: bool) -> int | float:
+    """``value`` as a finite int or float (bools and NaN/inf rejected)."""
+    what = "an integer" if integer else "a finite number"
+    if isinstance(value, bool):
+        raise ConfigError(key, value, what)
+    if isinstance(value, str) and not integer:
+        try:                        # YAML reads 1e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise ConfigError(key, value, what) from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (integer and int(value) != value):
+        raise ConfigError(key, value, what)
+    return int(value) if integer else float(value)
 
 
 def _coerce(key: str, value: Any, default: Any, tp: Any) -> Any:
@@ -165,16 +191,17 @@ def _coerce(key: str, value: Any, default: Any, tp: Any) -> Any:
             return None
         raise ConfigError(key, value, f"a value of type {text}")
     if "tuple[int" in text or "tuple[float" in text:
+        integer = "tuple[int" in text
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
+        what = "a list of positive integers" if integer else "a list of finite numbers"
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, value, "a list of numbers")
-        cast = int if "tuple[int" in text else float
+            raise ConfigError(key, value, what)
         try:
-            out = tuple(cast(v) for v in value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, value, "a list of numbers") from None
-        if cast is int and any(v <= 0 for v in out):
+            out = tuple(_number(key, v, integer) for v in value)
+        except ConfigError:
+            raise ConfigError(key, value, what) from None
+        if integer and any(v <= 0 for v in out):
             raise ConfigError(key, value, "positive integer sizes")
         return out
     if "Mapping" in text:
@@ -186,16 +213,9 @@ def _coerce(key: str, value: Any, default: Any, tp: Any) -> Any:
             return value
         raise ConfigError(key, value, "true or false")
     if text.startswith("int") or (isinstance(default, int) and "float" not in text):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise ConfigError(key, value, "an integer")
-        return int(value)
+        return _number(key, value, integer=True)
     if "float" in text:
-        if isinstance(value, bool):
-            raise ConfigError(key, value, "a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, value, "a number") from None
+        return _number(key, value, integer=False)
     if not isinstance(value, str):
         raise ConfigError(key, value, "a string")
     return value
@@ -239,14 +259,19 @@ def _validate(obj: Any, prefix: str) -> None:
     for f in dataclasses.fields(obj):
         key, value = prefix + f.name, getattr(obj, f.name)
         if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(key, value, ", ".join(_CHOICES[key]))
+            raise ConfigError(key, value, ", ".join(_CHOICES[key]) + _did_you_mean(value, _CHOICES[key]))
         if key in _POSITIVE and value is not None and value <= 0:
             raise ConfigError(key, value, "a number > 0")
         if key in _NON_NEGATIVE and value is not None and value < 0:
             raise ConfigError(key, value, "a number >= 0")
+        if key in _AT_LEAST_TWO and value < 2:
+            raise ConfigError(key, value, "an integer >= 2")
+        if key in _INTERVALS and value is not None and not _in_interval(value, _INTERVALS[key]):
+            raise ConfigError(key, value, f"a number in {_INTERVALS[key]}")
     if isinstance(obj, DataConfig):
         if not (obj.name in DATASETS or obj.name.startswith(("csv:", "npz:"))):
-            raise ConfigError(prefix + "name", obj.name, ", ".join(DATASETS) + ", csv:PATH, npz:PATH")
+            raise ConfigError(prefix + "name", obj.name, ", ".join(DATASETS) + ", csv:PATH, npz:PATH"
+                              + _did_you_mean(obj.name, DATASETS))
         if len(obj.split) != 3 or any(s < 0 for s in obj.split) or obj.split[0] <= 0 \
                 or abs(sum(obj.split) - 1.0) > 1e-6:
             raise ConfigError(prefix + "split", list(obj.split),
@@ -254,6 +279,9 @@ def _validate(obj: Any, prefix: str) -> None:
         if obj.name in ("xor",) and obj.n < 4:
             raise ConfigError(prefix + "n", obj.n, "at least 4 points")
     if isinstance(obj, ModelConfig):
+        if not obj.hidden:
+            raise ConfigError(prefix + "hidden", list(obj.hidden),
+                              "a non-empty list of positive layer sizes, e.g. [4] or [8, 8]")
         parse_init(obj.init, prefix + "init")
         parse_init(obj.bias_init, prefix + "bias_init")
         n_layers = len(obj.hidden) + 1
@@ -262,8 +290,13 @@ def _validate(obj: Any, prefix: str) -> None:
                 raise ConfigError(f"{prefix}layer_init.{k}", v,
                                   f"layer indices 0..{n_layers - 1} mapping to init names")
             parse_init(v, f"{prefix}layer_init.{k}")
-    if isinstance(obj, TrainConfig) and obj.momentum is not None and obj.momentum >= 1:
-        raise ConfigError(prefix + "momentum", obj.momentum, "a number in [0, 1)")
+    if isinstance(obj, TrainConfig) and obj.optimizer == "nesterov" and obj.momentum == 0:
+        raise ConfigError(prefix + "momentum", obj.momentum, "a number in (0, 1) for nesterov")
+
+
+def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def optimizer_hyper(train: TrainConfig) -> dict[str, float]:
@@ -280,6 +313,7 @@ def optimizer_hyper(train: TrainConfig) -> dict[str, float]:
         hp["dampening"] = train.dampening if name == "momentum" else 0.0
     elif name == "rmsprop":
         hp.update(alpha=train.alpha, eps=1e-8 if train.eps is None else train.eps,
+                  momentum=0.0 if train.momentum is None else train.momentum,
                   centered=float(train.centered))
     elif name in ("adam", "adamw"):
         hp.update(beta1=train.beta1, beta2=train.beta2, eps=1e-8 if train.eps is None else train.eps)
@@ -330,11 +364,29 @@ def get_dotted(cfg: RunConfig | Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def parse_value(text: str) -> Any:
-    """Parse a CLI value (``"0.1"``, ``"[8, 8]"``, ``"true"``) the way YAML would."""
+def parse_value(text: str, key: str = "--set") -> Any:
+    """Parse a CLI value (``"0.1"``, ``"[8, 8]"``, ``"true"``) the way YAML would.
+
+    >>> parse_value("[8, 8]")
+    [8, 8]
+    """
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(key, text, "a YAML value such as 0.1, true, adam or [8, 8] ("
+                          + _yaml_problem(e) + ")") from None
+
+
+def _yaml_problem(e: Exception) -> str:
+    """A YAML error on one line: what is wrong and where (1-based line and column)."""
+    import yaml
+
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        mark = e.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: " + " ".join(str(e.problem).split())
+    return " ".join(str(e).split())
 
 
 def read_mapping(path: str | Path) -> dict[str, Any]:
@@ -356,7 +408,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ConfigError("(file)", str(path), f"valid YAML: {e}") from None
+            raise ConfigError("(file)", str(path), "valid YAML: " + _yaml_problem(e)) from None
     else:
         raise ConfigError("--config", str(path), "a .yaml, .yml, .json or .toml file")
     if raw is None:

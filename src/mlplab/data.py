@@ -112,7 +112,11 @@ def _read_csv(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
     path = Path(cfg.name[4:])
     if not path.is_file():
         raise ConfigError("data.name", cfg.name, "csv:PATH naming an existing CSV file")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ConfigError("data.name", cfg.name,
+                          "a readable CSV file with a header row (" + " ".join(str(e).split()) + ")") from None
     label = cfg.label or frame.columns[-1]
     if label not in frame.columns:
         raise ConfigError("data.label", cfg.label, "a column of the CSV: " + ", ".join(frame.columns))
@@ -121,24 +125,40 @@ def _read_csv(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
     if bad or features.shape[1] == 0:
         raise ConfigError("data.name", cfg.name,
                           f"numeric feature columns (not numeric: {', '.join(map(str, bad)) or 'none given'})")
-    if features.isna().any().any():
-        raise ConfigError("data.name", cfg.name, "a CSV without missing feature values")
+    x = features.to_numpy(np.float64)
+    if not np.isfinite(x).all():
+        raise ConfigError("data.name", cfg.name, "a CSV without missing or infinite feature values")
+    if frame[label].isna().any():
+        raise ConfigError("data.label", cfg.label or str(label), "a label column without missing values")
     y, names = _labels_to_classes(frame[label].to_numpy(), "data.label")
-    return features.to_numpy(np.float64), y, names, tuple(map(str, features.columns))
+    return x, y, names, tuple(map(str, features.columns))
 
 
 def _read_npz(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
     path = Path(cfg.name[4:])
     if not path.is_file():
         raise ConfigError("data.name", cfg.name, "npz:PATH naming an existing .npz file")
-    with np.load(path, allow_pickle=False) as z:
-        xk = next((k for k in ("x", "X", "inputs") if k in z), None)
-        yk = next((k for k in ("y", "Y", "labels", "targets") if k in z), None)
+    expected = "an .npz archive (numpy.savez) of numeric arrays 'x' [N, d] and 'y' [N], no pickled objects"
+    try:
+        z = np.load(path, allow_pickle=False)   # never unpickle a user's file
+    except (ValueError, OSError, EOFError) as e:
+        raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):   # a bare .npy array
+        raise ConfigError("data.name", cfg.name, expected)
+    with z:
+        xk = next((k for k in ("x", "X", "inputs") if k in z.files), None)
+        yk = next((k for k in ("y", "Y", "labels", "targets") if k in z.files), None)
         if xk is None or yk is None:
-            raise ConfigError("data.name", cfg.name, "an .npz holding arrays 'x' and 'y'")
-        x, y_raw = np.asarray(z[xk], np.float64), np.asarray(z[yk])
-    if x.ndim != 2 or len(x) != len(y_raw):
-        raise ConfigError("data.name", cfg.name, "x of shape [N, d] and y of shape [N]")
+            raise ConfigError("data.name", cfg.name, f"{expected}; found: {', '.join(z.files) or 'none'}")
+        try:
+            x, y_raw = np.asarray(z[xk], np.float64), np.asarray(z[yk])
+        except (ValueError, TypeError) as e:
+            raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
+    if x.ndim != 2 or len(x) != len(y_raw) or y_raw.size != len(y_raw):
+        raise ConfigError("data.name", cfg.name, f"x of shape [N, d] and y of shape [N];"
+                          f" got x {list(x.shape)}, y {list(y_raw.shape)}")
+    if not np.isfinite(x).all():
+        raise ConfigError("data.name", cfg.name, "x without NaN or infinite values")
     y, names = _labels_to_classes(y_raw.reshape(-1), "data.name")
     return x, y, names, tuple(f"x{i}" for i in range(x.shape[1]))
 

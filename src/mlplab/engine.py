@@ -45,10 +45,13 @@ class Tensors:
     x_probe: torch.Tensor   # [P, d] fixed batch for activation statistics
 
 
-def to_tensors(data: Dataset, probe_batch: int, device: str | torch.device = "cpu") -> Tensors:
+def to_tensors(data: Dataset, probe_batch: int, device: str | torch.device = "cpu",
+               dtype: torch.dtype | None = None) -> Tensors:
+    """The dataset on ``device``; inputs cast to ``dtype`` when given (labels stay int64)."""
     t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    return Tensors(t(data.x_train), t(data.y_train), t(data.x_val), t(data.y_val),
-                   t(data.x_test), t(data.y_test), t(data.x_train[:probe_batch]))
+    x = lambda a: torch.as_tensor(a, device=device, dtype=dtype)  # noqa: E731
+    return Tensors(x(data.x_train), t(data.y_train), x(data.x_val), t(data.y_val),
+                   x(data.x_test), t(data.y_test), x(data.x_train[:probe_batch]))
 
 
 def batch_order_generator(seed: int) -> torch.Generator:
@@ -71,7 +74,8 @@ def make_optimizer(net: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optimize
                                weight_decay=hp["weight_decay"], nesterov=name == "nesterov")
     if name == "rmsprop":
         return torch.optim.RMSprop(p, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"],
-                                   weight_decay=hp["weight_decay"], centered=bool(hp["centered"]))
+                                   weight_decay=hp["weight_decay"], momentum=hp["momentum"],
+                                   centered=bool(hp["centered"]))
     if name in ("adam", "adamw"):
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         return cls(p, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
@@ -90,7 +94,10 @@ def run_info(cfg: RunConfig, data: Dataset, head: Head) -> dict:
             "n_train": len(data.y_train), "n_val": len(data.y_val), "n_test": len(data.y_test),
             "val_is_train": data.val_is_train, "test_is_val": data.test_is_val,
             "monitor": cfg.stopping.monitor, "mode": stopping.monitor_mode(cfg.stopping),
-            "optimizer_hyper": optimizer_hyper(cfg.train)}
+            "optimizer_hyper": optimizer_hyper(cfg.train),
+            # data.standardize: the network expects (x - input_mean) / input_std
+            "input_mean": None if data.mean is None else data.mean.tolist(),
+            "input_std": None if data.std is None else data.std.tolist()}
 
 
 def resolved_config(cfg: RunConfig, head: Head) -> RunConfig:
@@ -132,7 +139,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
                   attempt: int, seed: int, log: MetricsLog) -> AttemptRecord:
     """Train one network from a fresh initialisation until the stopping rule ends it."""
     start = time.perf_counter()
-    net = build_mlp(cfg.model, head, data.x_train.shape[1], seed).to(data.x_train.device)
+    net = build_mlp(cfg.model, head, data.x_train.shape[1], seed,
+                    dtype=data.x_train.dtype).to(data.x_train.device)
     opt = make_optimizer(net, cfg)
     init_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     init = [(lin.weight.detach().clone(), lin.bias.detach().clone()) for _, lin in linear_layers(net)]
@@ -183,8 +191,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
                                      epoch, cfg.train.epochs)
         if grid is not None and (epoch in snap_epochs or reason is not None):
             with torch.no_grad():
-                snaps.append((epoch, class_probabilities(net(grid.points.to(data.x_train.device)),
-                                                         head).cpu()))
+                points = grid.points.to(data.x_train.device, data.x_train.dtype)
+                snaps.append((epoch, class_probabilities(net(points), head).cpu()))
         if reason is not None:
             break
     last_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -212,7 +220,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
 
 
 def train(cfg: RunConfig, run_id: str | None = None, device: str | torch.device = "cpu",
-          on_attempt: Callable[[AttemptRecord], None] | None = None) -> RunRecord:
+          on_attempt: Callable[[AttemptRecord], None] | None = None,
+          dtype: torch.dtype = torch.float32) -> RunRecord:
     """Train one configuration with early stopping and restarts; return its record.
 
     Attempt ``a`` starts from seed ``derive_seed(train.seed, a)``; a plateau or divergence
@@ -221,7 +230,7 @@ def train(cfg: RunConfig, run_id: str | None = None, device: str | torch.device 
     start = time.perf_counter()
     data = load_data(cfg.data)
     head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
-    tensors = to_tensors(data, cfg.probe.batch, device)
+    tensors = to_tensors(data, cfg.probe.batch, device, dtype)
     grid = boundary.make_grid(data.x_train) if cfg.probe.boundary_snapshots > 0 else None
     log, attempts = MetricsLog(), []
     for attempt in range(cfg.stopping.restarts + 1):

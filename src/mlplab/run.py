@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import RunConfig, to_dict
+from .config import ConfigError, RunConfig, to_dict
 from .progress import ProgressBar
 from .store import Store
 
@@ -19,10 +19,26 @@ def seed_configs(cfg: RunConfig, seeds: int) -> list[RunConfig]:
     return [replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + i)) for i in range(seeds)]
 
 
+def check_data_and_head(cfg: RunConfig) -> None:
+    """Load the data and resolve the output head: raises ConfigError before any training."""
+    from .data import load_data
+
+    data = load_data(cfg.data)
+    from .model import resolve_head   # imports torch: only once the data is known good
+
+    resolve_head(cfg.model, cfg.train.loss, data.n_classes)
+
+
 def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "cpu",
                report: bool = True, quiet: bool = False) -> list[str]:
     """Train ``cfg`` (``seeds`` > 1: that many seeds as one cohort) into the store ``out``,
-    write the report unless ``report`` is False, and return the new run ids."""
+    write the report unless ``report`` is False, and return the new run ids.
+
+    The data and the head are checked first, so a bad file or loss leaves no store behind.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError("--seeds", seeds, "a whole number >= 1")
+    check_data_and_head(cfg)
     store = Store(out)
     configs = seed_configs(cfg, seeds)
     ids = [store.new_run_id(c.name, to_dict(c)) for c in configs]

@@ -21,6 +21,11 @@ def config_summary(config: dict[str, Any]) -> str:
     """``xor 2-4-1 relu xavier_uniform momentum lr=0.02 s0`` for a config dict."""
     if not config:
         return ""
+    if config.get("source") == "probe":   # a Probe in the user's own loop (mlplab.userprobe)
+        m, t = config.get("model") or {}, config.get("train") or {}
+        lr = f" lr={t['lr']:g}" if isinstance(t.get("lr"), (int, float)) else ""
+        return (f"probe {m.get('class', '?')} {m.get('parameters', '?')} params "
+                f"{t.get('optimizer', '')}{lr}").replace("  ", " ").strip()
     m, t = config["model"], config["train"]
     shape = "-".join(str(h) for h in m["hidden"]) or "linear"
     return (f"{config['data']['name']} [{shape}] {m['activation']} {m['init']} "
@@ -58,14 +63,19 @@ def _matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
 def run_rows(store_dir: str | Path, sort: str | None = None,
              filters: Iterable[str] = ()) -> list[dict[str, Any]]:
     """Rows of the runs table; ``filters`` are ``key=value`` (columns or config keys)."""
-    store = Store(store_dir, readonly=True)
+    return select_rows(Store(store_dir, readonly=True).runs(), sort, filters)
+
+
+def select_rows(runs: Iterable[RunInfo], sort: str | None = None,
+                filters: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """:func:`run_rows` of runs already read (one query serves several views)."""
     pairs = []
     for f in filters:
         if "=" not in f:
             raise ConfigError("--filter", f, "key=value, e.g. status=done or train.optimizer=adam")
         pairs.append(tuple(f.split("=", 1)))
     rows = []
-    for r in store.runs():
+    for r in runs:
         row = run_row(r)
         if all(_matches(r, row, k, v) for k, v in pairs):
             rows.append(row)

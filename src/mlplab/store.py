@@ -137,19 +137,29 @@ class Store:
     def __init__(self, root: str | Path, readonly: bool = False):
         self.root = Path(root)
         self.readonly = readonly
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"'{self.root}' is a file; a store is a directory")
         if readonly:
             if not (self.root / INDEX).is_file():
                 raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})")
         else:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
+        try:
             with self._connect() as db:
-                db.executescript(_SCHEMA)
+                if readonly:
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                else:
+                    db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            if "not a database" not in str(e):
+                raise
+            raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e})") from None
 
     # -- connections -------------------------------------------------------------
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
-            uri = f"file:{(self.root / INDEX).resolve()}?mode=ro"
+            uri = (self.root / INDEX).resolve().as_uri() + "?mode=ro"   # percent-encoded path
             db = sqlite3.connect(uri, uri=True, timeout=30)
         else:
             db = sqlite3.connect(self.root / INDEX, timeout=30)
@@ -184,19 +194,41 @@ class Store:
     def mark(self, run_id: str, name: str, config: dict[str, Any], status: str,
              sweep_id: str | None = None, error: str | None = None, source: str = "engine") -> None:
         """Record a run as pending / running / failed without results."""
+        self.mark_many([(run_id, name, config)], status, sweep_id, error, source)
+
+    def mark_many(self, runs: "list[tuple[str, str, dict[str, Any]]]", status: str,
+                  sweep_id: str | None = None, error: str | None = None, source: str = "engine") -> None:
+        """:meth:`mark` for many ``(run_id, name, config)`` in one transaction."""
         assert status in STATUSES
-        h = config_hash(config)
         with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(config)))
-            db.execute(
-                "INSERT INTO runs (run_id, sweep_id, name, config_hash, status, source, seed, created, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET"
-                " status=excluded.status, error=excluded.error, sweep_id=excluded.sweep_id",
-                (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(), error))
+            for run_id, name, config in runs:
+                h = config_hash(config)
+                db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(config)))
+                db.execute(
+                    "INSERT INTO runs (run_id, sweep_id, name, config_hash, status, source, seed, created, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET"
+                    " status=excluded.status, error=excluded.error, sweep_id=excluded.sweep_id",
+                    (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(), error))
 
     def write_run(self, rec: "RunRecord", sweep_id: str | None = None,
                   summary: dict[str, Any] | None = None) -> Path:
         """Persist a finished run atomically and index it as ``done``."""
+        final = self._write_files(rec)
+        self._index_run(rec, sweep_id, summary or {})
+        return final
+
+    def write_runs(self, records: "list[RunRecord]", sweep_id: str | None = None,
+                   summaries: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+        """Persist several finished runs as one unit: every run's files first, then one
+        transaction indexes them all as ``done`` (a crash in between leaves none done)."""
+        paths = [self._write_files(rec) for rec in records]
+        with self._connect() as db:
+            for rec in records:
+                self._insert_run(db, rec, sweep_id, (summaries or {}).get(rec.run_id, {}))
+        return paths
+
+    def _write_files(self, rec: "RunRecord") -> Path:
+        """Write a run's folder into a temp folder and rename it into place."""
         from safetensors.torch import save_file
 
         from .metrics import write_parquet
@@ -220,37 +252,44 @@ class Store:
                 if a.boundary:
                     save_file({k: v.contiguous().cpu() for k, v in a.boundary.items()},
                               str(adir / "boundary.safetensors"), metadata=meta)
-            if final.exists():          # a re-run of an unfinished run replaces its leftovers
+            if final.exists():          # a re-run replaces its leftovers (or an older result)
+                with self._connect() as db:   # the old files go: it no longer reads as done
+                    db.execute("UPDATE runs SET status = 'running' WHERE run_id = ? AND status = 'done'",
+                               (rec.run_id,))
                 shutil.rmtree(final)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._index_run(rec, sweep_id, summary or {})
         return final
 
     def _index_run(self, rec: "RunRecord", sweep_id: str | None, summary: dict[str, Any]) -> None:
+        with self._connect() as db:
+            self._insert_run(db, rec, sweep_id, summary)
+
+    @staticmethod
+    def _insert_run(db: sqlite3.Connection, rec: "RunRecord", sweep_id: str | None,
+                    summary: dict[str, Any]) -> None:
         best = rec.best
         h = config_hash(rec.config)
         now = time.time()
-        with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(rec.config)))
-            db.execute("DELETE FROM attempts WHERE run_id = ?", (rec.run_id,))
-            db.execute("DELETE FROM runs WHERE run_id = ?", (rec.run_id,))
-            db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (rec.run_id, sweep_id, rec.name, h, "done", rec.source, rec.config["train"]["seed"],
-                 now - rec.wall_time, now, rec.wall_time, rec.best_attempt, len(rec.attempts),
-                 len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
-                 sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
-                 _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
-                 _clean(best.train_loss), None, json.dumps(summary, default=_json_default)))
-            db.executemany(
-                "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
-                  _clean(a.best_value), _clean(a.val_loss), _clean(a.val_acc), _clean(a.test_loss),
-                  _clean(a.test_acc), _clean(a.train_loss), int(a.target_met), a.wall_time)
-                 for a in rec.attempts])
+        db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(rec.config)))
+        db.execute("DELETE FROM attempts WHERE run_id = ?", (rec.run_id,))
+        db.execute("DELETE FROM runs WHERE run_id = ?", (rec.run_id,))
+        db.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.run_id, sweep_id, rec.name, h, "done", rec.source, rec.config["train"]["seed"],
+             now - rec.wall_time, now, rec.wall_time, rec.best_attempt, len(rec.attempts),
+             len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
+             sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
+             _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
+             _clean(best.train_loss), None, json.dumps(summary, default=_json_default)))
+        db.executemany(
+            "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
+              _clean(a.best_value), _clean(a.val_loss), _clean(a.val_acc), _clean(a.test_loss),
+              _clean(a.test_acc), _clean(a.train_loss), int(a.target_met), a.wall_time)
+             for a in rec.attempts])
 
     # -- sweeps ------------------------------------------------------------------------
     def put_sweep(self, sweep_id: str, name: str, strategy: str, config: dict[str, Any],
@@ -294,6 +333,8 @@ class Store:
         config = json.loads(d.pop("config_json") or "{}")
         summary = json.loads(d.pop("summary_json") or "{}")
         d["target_met"] = None if d["target_met"] is None else bool(d["target_met"])
+        if config:   # configs are shared by hash, which leaves the name out: use the run's
+            config["name"] = d["name"]
         return RunInfo(**d, summary=summary, config=config)
 
     def run(self, run_id: str) -> RunInfo:
@@ -372,10 +413,16 @@ def _json_default(o: Any) -> Any:
 
 
 def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "best") -> "torch.nn.Module":
-    """Load a run as a ``torch.nn.Module`` in one call (the only run if ``run_id`` is None).
+    """Load a run as a ``torch.nn.Module`` in one call: ``store_dir`` is a store (its only
+    run if ``run_id`` is None) or one run's folder ``STORE/runs/<run-id>``.
 
     >>> # net = mlplab.load_model("runs/xor", "xor-3f2a1b9c")
+    >>> # net = mlplab.load_model("runs/xor/runs/xor-3f2a1b9c")
     """
+    folder = Path(store_dir)
+    if run_id is None and (folder / "config.json").is_file() \
+            and (folder.parent.parent / INDEX).is_file():
+        store_dir, run_id = folder.parent.parent, folder.name
     store = Store(store_dir, readonly=True)
     if run_id is None:
         done = store.runs(status="done")

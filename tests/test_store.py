@@ -1,0 +1,278 @@
+"""The run store on a real SQLite file and real files: round trip, weights as safetensors
+(never pickle), frozen records, atomic writes and safe run ids (SPEC §4)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+import sqlite3
+import struct
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import safetensors.torch
+import torch
+
+import mlplab
+from mlplab import store as store_mod
+from mlplab.config import from_dict, to_dict
+from mlplab.data import load_data
+from mlplab.engine import train
+from mlplab.store import INDEX, Store, StoreError, load_model
+
+CONFIG = {"name": "xor-test", "data": {"name": "xor", "n": 60, "noise": 0.2},
+          "train": {"optimizer": "sgd", "lr": 1e-7, "epochs": 30, "seed": 2},
+          "stopping": {"restarts": 1, "patience": 2, "min_delta": 1e-3},
+          "probe": {"boundary_snapshots": 3}}
+
+
+def _record(run_id: str, **train_overrides):
+    raw = copy.deepcopy(CONFIG)
+    raw["train"].update(train_overrides)
+    return train(from_dict(raw), run_id=run_id)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return _record("xor-a")
+
+
+@pytest.fixture()
+def written(tmp_path, rec):
+    store = Store(tmp_path / "store")
+    store.write_run(rec)
+    return store
+
+
+def _no_pickle(*args, **kwargs):
+    raise AssertionError("pickle must never be loaded")
+
+
+@pytest.fixture()
+def pickle_forbidden(monkeypatch):
+    for name in ("load", "loads"):
+        monkeypatch.setattr(pickle, name, _no_pickle)
+    monkeypatch.setattr(pickle, "Unpickler", _no_pickle)
+    monkeypatch.setattr(torch, "load", _no_pickle)
+
+
+def test_round_trip_through_a_real_sqlite_file(written, rec) -> None:
+    index = written.root / INDEX
+    with sqlite3.connect(index) as db:          # a real SQLite file with the documented tables
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"runs", "attempts", "configs", "sweeps"} <= tables
+        assert db.execute("SELECT status FROM runs WHERE run_id='xor-a'").fetchone() == ("done",)
+    reader = Store(written.root, readonly=True)
+    (info,) = reader.runs()
+    best = rec.best
+    assert (info.run_id, info.name, info.status, info.source) == ("xor-a", "xor-test", "done", "engine")
+    assert (info.best_attempt, info.n_attempts, info.restarts) == (rec.best_attempt, 2, 1)
+    assert (info.end_reason, info.best_value, info.val_loss) == (best.end_reason, best.best_value,
+                                                                 best.val_loss)
+    assert (info.test_loss, info.test_acc, info.seed) == (best.test_loss, best.test_acc, 2)
+    assert info.epochs == sum(a.epochs for a in rec.attempts)
+    assert info.config == rec.config == json.loads(json.dumps(rec.config))
+    assert reader.run("xor-a") == info
+    attempts = reader.attempts("xor-a")
+    assert [(a.attempt, a.seed, a.end_reason, a.epochs, a.best_epoch, a.steps) for a in attempts] \
+        == [(a.attempt, a.seed, a.end_reason, a.epochs, a.best_epoch, a.steps) for a in rec.attempts]
+    doc = reader.run_doc("xor-a")
+    assert doc["config"] == rec.config and doc["info"] == json.loads(json.dumps(rec.info))
+    pd.testing.assert_frame_equal(reader.metrics("xor-a"), rec.metrics.to_frame())
+
+
+def test_metrics_parquet_schema(written) -> None:
+    frame = pd.read_parquet(written.run_dir("xor-a") / "metrics.parquet")
+    assert list(frame.columns) == ["attempt", "step", "epoch", "scope", "layer", "metric", "value"]
+    assert [str(t) for t in frame.dtypes[:3]] == ["int32", "int64", "int32"]
+    assert str(frame.dtypes["value"]) == "float64"
+    assert set(frame.scope) == {"step", "act", "epoch", "final"}
+
+
+def test_weights_are_safetensors_and_nothing_is_unpickled(written, rec, pickle_forbidden) -> None:
+    run_dir = written.run_dir("xor-a")
+    for a in rec.attempts:
+        for which in ("init", "best", "last"):
+            path = run_dir / f"attempt-{a.attempt}" / f"{which}.safetensors"
+            raw = path.read_bytes()
+            (n,) = struct.unpack("<Q", raw[:8])          # safetensors: u64 header length + JSON
+            header = json.loads(raw[8:8 + n])
+            assert header["__metadata__"]["run_id"] == "xor-a"
+            loaded = safetensors.torch.load_file(path)
+            want = getattr(a, f"{which}_state")
+            assert loaded.keys() == want.keys()
+            assert all(torch.equal(loaded[k], want[k]) for k in want)
+            stored = written.weights("xor-a", attempt=a.attempt, which=which)
+            assert all(torch.equal(stored[k], want[k]) for k in want)
+        assert written.boundary("xor-a", a.attempt)["probs"].shape[0] >= 1
+    for path in written.root.rglob("*"):       # no pickle or torch.save zip anywhere
+        if path.is_file():
+            head = path.read_bytes()[:2]
+            assert head[:1] != b"\x80" and head != b"PK", path
+    load_model(written.root)
+
+
+def test_load_model_reproduces_the_predictions(written, rec) -> None:
+    net = mlplab.load_model(written.root, "xor-a")
+    assert isinstance(net, torch.nn.Module) and not net.training
+    data = load_data(from_dict(CONFIG).data)
+    x = torch.as_tensor(data.x_test)
+    w = rec.best.best_state                         # a hand-written forward of the kept weights
+    hidden = torch.relu(x @ w["0.weight"].T + w["0.bias"])
+    want = torch.sigmoid(hidden @ w["2.weight"].T + w["2.bias"])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), want)
+    from_folder = load_model(written.run_dir("xor-a"))          # a run's folder works too
+    with torch.no_grad():
+        torch.testing.assert_close(from_folder(x), want)
+    init = load_model(written.root, "xor-a", which="init")
+    assert torch.equal(init[0].weight, rec.best.init_state["0.weight"])
+
+
+def test_reading_errors(tmp_path, written) -> None:
+    with pytest.raises(StoreError, match="no mlplab store"):
+        Store(tmp_path / "nowhere", readonly=True)
+    with pytest.raises(StoreError, match="no run 'nope'"):
+        written.run("nope")
+    with pytest.raises(StoreError, match="allowed init, best, last"):
+        written.weights("xor-a", which="middle")
+    with pytest.raises(StoreError, match="attempt 7"):
+        written.weights("xor-a", attempt=7)
+    written.write_run(_record("xor-b"))
+    with pytest.raises(StoreError, match="2 runs; name one: xor-a, xor-b"):
+        load_model(written.root)
+
+
+def test_records_read_never_change_under_later_writes(written, rec) -> None:
+    first, first_attempts = written.runs()[0], written.attempts("xor-a")
+    snapshot, attempts_snapshot = copy.deepcopy(first), copy.deepcopy(first_attempts)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.status = "failed"  # type: ignore[misc]
+    other = _record("xor-a", lr=0.5)               # the same id written again, and new runs
+    written.write_run(other)
+    written.write_run(_record("xor-c", seed=9))
+    written.mark("xor-d", "d", rec.config, "running")
+    assert first == snapshot and first_attempts == attempts_snapshot
+    now = written.run("xor-a")
+    assert now.best_value == other.best.best_value and now != first
+    assert sorted(r.run_id for r in written.runs()) == ["xor-a", "xor-c", "xor-d"]
+
+
+def test_runs_sharing_a_config_keep_their_own_names(tmp_path, rec) -> None:
+    store = Store(tmp_path)
+    store.write_run(rec)
+    store.write_run(dataclasses.replace(rec, run_id="renamed", name="other-name"))
+    names = {r.run_id: (r.name, r.config["name"]) for r in store.runs()}
+    assert names == {"xor-a": ("xor-test", "xor-test"), "renamed": ("other-name", "other-name")}
+
+
+def _crash(*args, **kwargs):
+    raise OSError("disk full (simulated)")
+
+
+_real_replace = store_mod.os.replace
+
+
+def _crash_renaming_folders(src, dst):
+    """os.replace that fails for the run folder's rename only (files still go through)."""
+    if Path(src).is_dir():
+        raise OSError("crash at rename (simulated)")
+    return _real_replace(src, dst)
+
+
+@pytest.mark.parametrize("where", ["first weights", "third weights", "parquet", "rename", "index"])
+def test_a_crash_mid_write_leaves_no_run_that_reads_as_complete(tmp_path, rec, monkeypatch,
+                                                                where: str) -> None:
+    store = Store(tmp_path)
+    store.mark("xor-a", rec.name, rec.config, "running")
+    calls = {"n": 0}
+    real_save = safetensors.torch.save_file
+
+    def save_then_crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == (1 if where == "first weights" else 3):
+            raise OSError("disk full (simulated)")
+        return real_save(*args, **kwargs)
+
+    if where.endswith("weights"):
+        monkeypatch.setattr(safetensors.torch, "save_file", save_then_crash)
+    elif where == "parquet":
+        monkeypatch.setattr("mlplab.metrics.write_parquet", _crash)
+    elif where == "rename":
+        monkeypatch.setattr(store_mod.os, "replace", _crash_renaming_folders)
+    else:
+        monkeypatch.setattr(Store, "_index_run", _crash)
+    with pytest.raises(OSError, match="simulated"):
+        store.write_run(rec)
+    monkeypatch.undo()
+    assert Store(tmp_path, readonly=True).run("xor-a").status == "running"
+    assert Store(tmp_path).runs(status="done") == []
+    leftovers = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert leftovers == (["xor-a"] if where == "index" else [])   # no temp folder is left
+    store.write_run(rec)                                            # and a retry completes it
+    assert store.run("xor-a").status == "done"
+
+
+def test_a_crash_while_replacing_a_done_run_unmarks_it(tmp_path, rec, monkeypatch) -> None:
+    store = Store(tmp_path)
+    store.write_run(rec)
+    monkeypatch.setattr(store_mod.os, "replace", _crash_renaming_folders)
+    with pytest.raises(OSError, match="simulated"):
+        store.write_run(rec)
+    monkeypatch.undo()
+    assert not store.run_dir("xor-a").exists()     # the old files went before the crash ...
+    assert store.run("xor-a").status != "done"     # ... so it must not read as complete
+
+
+def test_a_leftover_temp_folder_is_ignored_by_readers(written, rec) -> None:
+    tmp = written.root / "runs" / ".xor-a.k2j4h1"
+    (tmp / "attempt-0").mkdir(parents=True)
+    (tmp / "config.json").write_text("{half a fil")
+    taken = written.new_run_id("stray", rec.config)
+    (written.root / "runs" / taken).mkdir()          # a folder the index does not know
+    assert [r.run_id for r in Store(written.root, readonly=True).runs()] == ["xor-a"]
+    assert written.new_run_id("stray", rec.config) == taken + "-2"   # never reused
+    assert isinstance(load_model(written.root), torch.nn.Module)
+
+
+def test_new_run_ids_are_unique(tmp_path, rec) -> None:
+    store = Store(tmp_path)
+    cfg = to_dict(from_dict(CONFIG))
+    first = store.new_run_id("My run!", cfg)
+    store.mark(first, "My run!", cfg, "running")
+    second = store.new_run_id("My run!", cfg)
+    assert first.startswith("My-run-") and second == first + "-2"
+    assert store_mod.RUN_ID_RE.match(first)
+
+
+@pytest.mark.parametrize("run_id", ["../../etc/passwd", "..", "../x", "a/b", "/etc/passwd",
+                                    ".hidden", "", "a\\b", "x" * 200, "run..id"])
+def test_run_ids_cannot_leave_the_store(written, run_id: str) -> None:
+    for call in (written.run_dir, written.run, written.run_doc, written.weights,
+                 written.metrics, lambda r: load_model(written.root, r)):
+        with pytest.raises(StoreError, match="invalid run id"):
+            call(run_id)
+
+
+def test_store_error_is_a_value_error_with_a_plain_message(tmp_path) -> None:
+    assert issubclass(StoreError, ValueError)
+    assert Path(tmp_path / "fresh").exists() is False
+    Store(tmp_path / "fresh")
+    assert (tmp_path / "fresh" / INDEX).is_file() and Store(tmp_path / "fresh").runs() == []
+
+
+def test_odd_store_paths(tmp_path, rec) -> None:
+    odd = tmp_path / "my runs #1 ?50%"
+    Store(odd).write_run(rec)
+    assert [r.run_id for r in Store(odd, readonly=True).runs()] == ["xor-a"]
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="is a file"):
+        Store(tmp_path / "file")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / INDEX).write_bytes(b"this is not sqlite at all" * 100)
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match="not an mlplab store index"):
+            Store(tmp_path / "junk", readonly=readonly)
