@@ -152,3 +152,19 @@ def test_engine_stops_at_the_right_epoch_on_a_scripted_val_loss(monkeypatch) -> 
     for key, value in short.attempts[0].last_state.items():
         assert torch.equal(a.best_state[key], value), key
     assert not torch.equal(a.best_state["0.weight"], a.last_state["0.weight"])
+
+
+def test_the_epoch_that_meets_the_target_is_kept_even_below_min_delta() -> None:
+    # 0.0626 -> 0.049 improves by less than min_delta, but it is the first epoch that meets
+    # the target: the attempt ends on "target" and must keep that epoch as its best.
+    cfg = StoppingConfig(min_delta=0.02, target=0.05, patience=10)
+    state = PlateauState()
+    for epoch, v in enumerate([0.2, 0.0626, 0.049]):
+        state = observe(state, epoch, v, cfg)
+    assert (state.best, state.best_epoch) == (0.049, 2)
+    assert target_met(state.best, cfg)
+    batched = init_batched(2)
+    active = torch.tensor([True, True])
+    for epoch, v in enumerate([0.2, 0.0626, 0.049]):
+        batched = observe_batched(batched, torch.full((2,), epoch), torch.full((2,), v), cfg, active)
+    assert batched.best_epoch.tolist() == [2, 2]

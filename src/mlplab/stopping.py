@@ -50,8 +50,13 @@ def _improves(value: float, best: float, mode: str, min_delta: float) -> bool:
 
 
 def observe(state: PlateauState, epoch: int, value: float, cfg: StoppingConfig) -> PlateauState:
-    """Fold one epoch's monitored value into the state."""
-    if _improves(value, state.best, monitor_mode(cfg), cfg.min_delta):
+    """Fold one epoch's monitored value into the state.
+
+    An epoch that first meets ``target`` counts as the best even when it improves by
+    less than ``min_delta``, so the attempt that ends on ``target`` keeps those weights.
+    """
+    first_hit = target_met(value, cfg) and not target_met(state.best, cfg)
+    if first_hit or _improves(value, state.best, monitor_mode(cfg), cfg.min_delta):
         return PlateauState(value, epoch, 0)
     return PlateauState(state.best, state.best_epoch, state.since + 1)
 
@@ -117,7 +122,8 @@ def observe_batched(state: BatchedPlateauState, epoch: "torch.Tensor", value: "t
         better = value < state.best - cfg.min_delta
     else:
         better = value > state.best + cfg.min_delta
-    better = (better | (torch.isnan(state.best) & ~torch.isnan(value))) & active
+    first_hit = target_met_batched(value, cfg) & ~target_met_batched(state.best, cfg)
+    better = (better | first_hit | (torch.isnan(state.best) & ~torch.isnan(value))) & active
     return BatchedPlateauState(
         torch.where(better, value, state.best),
         torch.where(better, epoch, state.best_epoch),
