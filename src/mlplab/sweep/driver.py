@@ -1,0 +1,306 @@
+"""The sweep driver: plans, hands units to an executor, and is the only writer of the
+store. Each finished unit is committed whole (its run folders written, then indexed in
+one transaction), so a killed sweep resumes from whole units: done runs are kept,
+everything else runs again under the same deterministic run ids.
+
+>>> # result = run_sweep("examples/staged_xor.yaml", workers=2); print(result.summary())
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..config import ConfigError, RunConfig, from_dict, load_config, to_dict
+from ..progress import ProgressBar
+from ..store import Store, StoreError
+from .executors import Executor, UnitResult, check_backend, make_executor
+from .plan import (Candidate, PlannedRun, cap_candidates, config_id, hand_over, plan_grid, plan_random,
+                   plan_stage, planned_total, seed_runs, stage_grid, stage_winner_params,
+                   sweep_id_for)
+from .spec import SweepConfig, parse_sweep
+from .summary import (RunOutcome, best_run, config_entry, failed_outcome, format_summary,
+                      is_better, jsonable, outcome_from_info, outcome_from_record, pick_best,
+                      run_value)
+from .units import plan_units
+
+
+def load_sweep(source: str | Path | Mapping[str, Any]) -> tuple[RunConfig, SweepConfig]:
+    """Read a sweep file (or mapping): the base run config and its checked ``sweep:`` block.
+
+    >>> base, spec = load_sweep({"name": "s", "sweep": {"grid": {"train.lr": [0.1]}}})
+    >>> base.name, spec.strategy
+    ('s', 'grid')
+    """
+    if isinstance(source, Mapping):
+        base, where = from_dict(source), ""
+    else:
+        path = Path(source)
+        base, where = load_config(path), path.name
+        if base.name == "run":                       # unnamed: the file's name
+            base = replace(base, name=path.stem)
+    if base.sweep is None:
+        raise ConfigError("sweep", None, "a sweep: block (strategy grid, random, staged or optuna)",
+                          where)
+    try:
+        spec = parse_sweep(base.sweep, replace(base, sweep=None))
+    except ConfigError as e:
+        if not where:
+            raise
+        from ..config import _yaml_line
+
+        line = _yaml_line(Path(source), e.key) if str(source).endswith((".yaml", ".yml")) else None
+        raise ConfigError(e.key, e.value, e.allowed, f"{where}, line {line}" if line else where) from None
+    return base, spec
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A finished sweep: its id, store and summary (also in the store's sweeps table)."""
+
+    sweep_id: str
+    out: Path
+    data: dict[str, Any]
+    report: Path | None = None
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.data.get("best")
+
+    def summary(self) -> str:
+        """The printed table: configurations ranked, staged path, best configuration."""
+        text = format_summary(self.data)
+        tail = f"\nstore: {self.out}" + (f"   report: {self.report}" if self.report else "")
+        return text + tail
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sweep_id": self.sweep_id, "out": str(self.out),
+                "report": str(self.report) if self.report else None, **self.data}
+
+
+@dataclass
+class Driver:
+    """Runs planned runs on an executor and commits them; remembers every outcome."""
+
+    store: Store
+    sweep_id: str
+    executor: Executor
+    spec: SweepConfig
+    bar: ProgressBar
+    max_cohort: int | None = None
+    outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+    train_s: float = 0.0
+    best: float = math.nan
+
+    def load_done(self) -> None:
+        """Outcomes of the runs a previous driver finished (resume)."""
+        for info in self.store.runs(sweep_id=self.sweep_id, status="done"):
+            self.outcomes[info.run_id] = outcome_from_info(info, self.store.attempts(info.run_id))
+
+    def _note(self, outcome: RunOutcome) -> None:
+        v = run_value(outcome, self.spec.select.metric, self.spec.select.mode)
+        if math.isfinite(v) and is_better(v, self.best, self.spec.select.mode):
+            self.best = v
+
+    def execute(self, runs: Sequence[PlannedRun]) -> None:
+        """Train every run not yet done; runs already done (earlier stage, resumed
+        sweep, a repeated configuration) are reused, never trained twice."""
+        todo: dict[str, PlannedRun] = {}
+        reused = 0
+        for r in runs:
+            if r.run_id in todo:          # the same configuration twice in one batch
+                reused += 1
+                continue
+            o = self.outcomes.get(r.run_id)
+            if o is not None and o.status == "done":
+                reused += 1
+                self._note(o)
+            else:
+                todo[r.run_id] = r
+        if reused:
+            self.bar.update(reused, best=self.best)
+        if not todo:
+            return
+        self.store.mark_many([(r.run_id, r.config.name, r.config_dict or to_dict(r.config))
+                              for r in todo.values()], "pending", sweep_id=self.sweep_id, source="cohort")
+        units = plan_units(list(todo.values()), self.executor.workers, self.max_cohort)
+        for result in self.executor.map_unordered(units):
+            self.commit(result, todo)
+
+    def commit(self, result: UnitResult, planned: Mapping[str, PlannedRun]) -> None:
+        """Write a finished unit: its runs' files, then their index rows in one transaction;
+        the runs that raised are marked failed with their error."""
+        summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
+        self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries)
+        for rec in result.records:
+            self.outcomes[rec.run_id] = outcome_from_record(rec)
+            self._note(self.outcomes[rec.run_id])
+        for run_id, error in result.failures:
+            r = planned[run_id]
+            self.store.mark(run_id, r.config.name, r.config_dict or to_dict(r.config), "failed",
+                            sweep_id=self.sweep_id, error=error, source="cohort")
+            self.outcomes[run_id] = failed_outcome(run_id, error)
+        self.train_s += result.train_s
+        self.bar.update(len(result.records) + len(result.failures), best=self.best)
+
+
+def run_summary(r: PlannedRun) -> dict[str, Any]:
+    """What the runs table keeps of a run's place in its sweep."""
+    return jsonable({"config_id": r.config_id, "params": r.candidate.params_dict(),
+                     "seed_index": r.seed_index, "stage": r.candidate.stage,
+                     "trial": r.candidate.trial})
+
+
+def _search(driver: Driver, spec: SweepConfig, base: RunConfig,
+            info: dict[str, Any]) -> list[Candidate]:
+    """Run the strategy; return its candidates (in plan order). Fills ``info``."""
+    if spec.strategy in ("grid", "random"):
+        cands = plan_grid(spec, base) if spec.strategy == "grid" else plan_random(spec, base)
+        cands, info["truncated"] = cap_candidates(cands, spec.seeds, spec.budget.runs)
+        driver.execute(seed_runs(cands, spec.seeds, driver.sweep_id))
+        return cands
+    if spec.strategy == "optuna":
+        from .optuna_search import run_optuna
+
+        return run_optuna(driver, spec, base, info)
+    return _staged(driver, spec, base, info)
+
+
+def _staged(driver: Driver, spec: SweepConfig, base: RunConfig, info: dict[str, Any]) -> list[Candidate]:
+    carried: dict[str, Any] = {}
+    left = spec.budget.runs
+    every: list[Candidate] = []
+    info["stages"] = []
+    for i in range(len(spec.stages)):
+        cands, cut = cap_candidates(plan_stage(spec, base, i, carried), spec.seeds, left)
+        info["truncated"] = info.get("truncated", False) or cut
+        if not cands:
+            break
+        runs = seed_runs(cands, spec.seeds, driver.sweep_id)
+        driver.execute(runs)
+        left = None if left is None else left - len(runs)
+        entries = [config_entry(c, [r for r in runs if r.candidate is c], driver.outcomes, spec.select)
+                   for c in cands]
+        k = entries.index(pick_best(entries, spec.select.mode))
+        info["stages"].append({"stage": i, "keys": [key for key, _ in stage_grid(spec, i, carried, base)],
+                               "winner": jsonable(stage_winner_params(spec, i, cands[k], carried, base)),
+                               "score": entries[k]["score"], "config_id": entries[k]["config_id"],
+                               "n_configs": len(cands)})
+        carried = hand_over(carried, cands[k])
+        every.extend(cands)
+    return every
+
+
+def build_summary(driver: Driver, spec: SweepConfig, base: RunConfig, candidates: list[Candidate],
+                  info: dict[str, Any], out: Path, timing: dict[str, Any]) -> dict[str, Any]:
+    """The sweep summary stored in the index (``sweeps.summary_json``) and printed."""
+    entries, seen = [], set()
+    for c in candidates:
+        runs = seed_runs([c], spec.seeds, driver.sweep_id)
+        e = config_entry(c, runs, driver.outcomes, spec.select)
+        if (e["config_id"], c.stage, c.trial) not in seen:
+            seen.add((e["config_id"], c.stage, c.trial))
+            entries.append(e)
+    best = pick_best(entries, spec.select.mode)
+    run_ids = {r for e in entries for r in e["run_ids"]}
+    outs = [driver.outcomes[r] for r in run_ids if r in driver.outcomes]
+    summary = {
+        "sweep_id": driver.sweep_id, "name": base.name, "strategy": spec.strategy, "out": str(out),
+        "select": {"metric": spec.select.metric, "statistic": spec.select.statistic,
+                   "mode": spec.select.mode},
+        "seeds": spec.seeds, "target": base.stopping.target, "monitor": base.stopping.monitor,
+        "budget": {"runs": spec.budget.runs, "epochs": spec.budget.epochs},
+        "truncated": bool(info.get("truncated", False)),
+        "n_configs": len(entries), "n_runs": len(run_ids),
+        "n_done": sum(o.status == "done" for o in outs),
+        "n_failed": sum(o.status == "failed" for o in outs),
+        "n_diverged": sum(o.status == "done" and o.end_reason == "diverged" for o in outs),
+        "configs": entries, "timing": timing,
+    }
+    if "stages" in info:
+        summary["stages"] = info["stages"]
+    if "optuna" in info:
+        summary["optuna"] = info["optuna"]
+    if best is not None:
+        cand = next(c for c in candidates if config_id(c.config) == best["config_id"])
+        summary["best"] = {"config_id": best["config_id"], "params": best["params"],
+                           "score": best["score"], "median": best["median"],
+                           "success_rate": best["success_rate"], "run_ids": best["run_ids"],
+                           "best_run_id": best_run(best, driver.outcomes, spec.select),
+                           "config": to_dict(cand.config)}
+    return jsonable(summary)
+
+
+def _claim(store: Store, sweep_id: str, name: str, resume: bool, out: Path) -> None:
+    """Refuse to overwrite a sweep, or to resume one from a changed file."""
+    sweeps = {s["sweep_id"]: s for s in store.sweeps()}
+    if sweep_id in sweeps and not resume:
+        raise StoreError(f"sweep '{sweep_id}' is already in '{out}' (status {sweeps[sweep_id]['status']});"
+                         " add --resume to continue it, or give another --out")
+    if resume and sweep_id not in sweeps:
+        same_name = [s for s in sweeps.values() if s["name"] == name]
+        if same_name:
+            raise StoreError(f"'{out}' holds sweep '{same_name[-1]['sweep_id']}' of a different"
+                             f" version of '{name}' (this file is '{sweep_id}'); --resume needs the"
+                             " unchanged sweep file, or give another --out")
+
+
+def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = None,
+              workers: int | None = None, backend: str = "local", address: str | None = None,
+              resume: bool = False, quiet: bool = False, device: str = "cpu", report: bool = True,
+              max_cohort: int | None = None) -> SweepResult:
+    """Run a sweep file (or mapping) into the store ``out`` (default ``runs/<name>``).
+
+    ``backend`` ``local`` trains on ``workers`` processes (default: one per core),
+    ``ray`` on the Ray cluster at ``address``. ``resume`` continues a sweep that was
+    stopped: done runs are kept, the rest run again. ``max_cohort`` caps the models
+    trained together in one unit. Returns the :class:`SweepResult`; the report is
+    written unless ``report`` is False.
+
+    >>> # run_sweep("examples/random_spiral.yaml", out="runs/spiral", workers=2).summary()
+    """
+    start = time.perf_counter()
+    base, spec = load_sweep(source)
+    block = dict(base.sweep or {})
+    base = replace(base, sweep=None)
+    out = Path(out) if out is not None else Path("runs") / base.name
+    sweep_id = sweep_id_for(base.name, base, block)
+    check_backend(backend, workers, address)
+    store = Store(out)
+    _claim(store, sweep_id, base.name, resume, out)
+    if resume:   # folders a killed driver was writing (never indexed, never done)
+        for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
+                    status="running")
+    bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
+                      best_label=f"best {spec.select.metric}")
+    executor = make_executor(backend, workers, address, device)
+    status, summary = "interrupted", {}
+    try:
+        executor.start()
+        driver = Driver(store, sweep_id, executor, spec, bar, max_cohort)
+        driver.load_done()
+        info: dict[str, Any] = {}
+        candidates = _search(driver, spec, base, info)
+        wall = time.perf_counter() - start
+        timing = {"wall_s": wall, "train_s": driver.train_s, "workers": executor.workers,
+                  "backend": backend,
+                  "train_share": driver.train_s / (wall * executor.workers) if wall > 0 else None}
+        summary = build_summary(driver, spec, base, candidates, info, out, timing)
+        status = "done"
+    finally:
+        bar.close()
+        executor.close()
+        store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
+                        status=status, summary=summary)
+    report_path = None
+    if report:
+        from ..report import build_report
+
+        report_path = Path(build_report(out))
+    return SweepResult(sweep_id, out, summary, report_path)

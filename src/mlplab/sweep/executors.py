@@ -1,0 +1,250 @@
+"""Executors: where a sweep's units train. ``local`` is a process pool on this machine,
+``ray`` a set of tasks on an existing Ray cluster. Both hand back one
+:class:`UnitResult` per unit, in the order units finish; neither writes anything (the
+driver is the only writer of the store).
+
+>>> ex = make_executor("local", workers=2)
+>>> ex.workers
+2
+>>> ex.close()
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
+
+from ..config import ConfigError
+from .units import Unit, default_workers
+
+if TYPE_CHECKING:
+    from ..record import RunRecord
+
+MAX_UNIT_TRIES = 3      # a unit whose worker died this often is recorded as failed
+
+
+@dataclass
+class UnitResult:
+    """What a worker sends back: finished records and the runs that raised."""
+
+    index: int
+    records: list["RunRecord"] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)   # (run_id, error)
+    train_s: float = 0.0       # seconds spent in the training call(s)
+    worker: str = ""
+
+
+def describe(e: BaseException) -> str:
+    """``Type: message`` and where it was raised, for a run's ``error`` column."""
+    where = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    at = f" (at {os.path.basename(where[0].filename)}:{where[0].lineno})" if where else ""
+    return f"{type(e).__name__}: {e}{at}"
+
+
+def failed_result(unit: Unit, error: str) -> UnitResult:
+    return UnitResult(unit.index, failures=[(r, error) for r in unit.run_ids])
+
+
+def run_unit(unit: Unit, device: str = "cpu") -> UnitResult:
+    """Train a unit as one cohort. If the cohort raises, each run is trained alone so
+    one bad run does not fail its cohort-mates; a run that still raises is a failure."""
+    from ..cohort import train_cohort
+    from ..config import from_dict
+
+    start = time.perf_counter()
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    configs = [from_dict(c) for c in unit.configs]
+    try:
+        records = train_cohort(configs, run_ids=list(unit.run_ids), device=device)
+        return UnitResult(unit.index, list(records), [], time.perf_counter() - start, worker)
+    except Exception as e:   # noqa: BLE001 - recorded, the sweep goes on
+        if len(configs) == 1:
+            return UnitResult(unit.index, [], [(unit.run_ids[0], describe(e))],
+                              time.perf_counter() - start, worker)
+    result = UnitResult(unit.index, worker=worker)
+    for run_id, cfg in zip(unit.run_ids, configs):
+        try:
+            result.records.extend(train_cohort([cfg], run_ids=[run_id], device=device))
+        except Exception as e:   # noqa: BLE001
+            result.failures.append((run_id, describe(e)))
+    result.train_s = time.perf_counter() - start
+    return result
+
+
+class Executor(Protocol):
+    workers: int
+
+    def start(self) -> None: ...
+
+    def map_unordered(self, units: Iterable[Unit]) -> Iterator[UnitResult]: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _watch_parent(parent: int) -> None:
+    # A driver killed with SIGKILL cannot stop its pool; its workers notice and leave.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)      # one core per worker: workers = cores
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    # Results are flushed before interpreter shutdown; skipping torch's slow teardown
+    # makes closing the pool take a fraction of a second instead of seconds.
+    atexit.register(os._exit, 0)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class LocalExecutor:
+    """A pool of ``workers`` spawned processes, each with one torch thread.
+
+    A worker that dies (killed, out of memory) breaks the pool; the pool is rebuilt and
+    the units that were in flight are tried again, up to :data:`MAX_UNIT_TRIES` times.
+    """
+
+    def __init__(self, workers: int | None = None, device: str = "cpu"):
+        check_backend("local", workers, None)
+        self.workers = int(workers) if workers else default_workers()
+        self.device = device
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(os.getpid(),))
+        return self._pool
+
+    def start(self) -> None:
+        """Start every worker now (importing torch takes seconds), so that their start
+        overlaps the driver's own preparations."""
+        pool = self._get_pool()
+        for _ in range(self.workers):
+            pool.submit(_ready)
+
+    def map_unordered(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        pending = {u.index: u for u in units}
+        tries = {i: 0 for i in pending}
+        while pending:
+            pool = self._get_pool()
+            futures: dict[Future, Unit] = {pool.submit(run_unit, u, self.device): u
+                                           for u in pending.values()}
+            broken = False
+            waiting = set(futures)
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    unit = futures[fut]
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        tries[unit.index] += 1
+                        if tries[unit.index] >= MAX_UNIT_TRIES:
+                            del pending[unit.index]
+                            yield failed_result(unit, f"worker process died {MAX_UNIT_TRIES} times"
+                                                " while training this cohort")
+                        continue
+                    except Exception as e:   # noqa: BLE001 - e.g. a record that cannot be sent
+                        result = failed_result(unit, describe(e))
+                    del pending[unit.index]
+                    yield result
+            if broken:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# --------------------------------------------------------------------------- ray
+
+
+def _ray_unit(unit: Unit, device: str) -> UnitResult:
+    import torch
+
+    torch.set_num_threads(1)
+    return run_unit(unit, device)
+
+
+class RayExecutor:
+    """Units as Ray tasks (one CPU each) on the cluster at ``address``."""
+
+    def __init__(self, address: str | None, device: str = "cpu"):
+        check_backend("ray", None, address)
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError("the ray backend needs Ray: pip install 'mlplab[ray]'",
+                              name="ray") from e
+        self._ray = ray
+        self._owned = not ray.is_initialized()
+        if self._owned:
+            import logging
+
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        self.device = device
+        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._remote = ray.remote(num_cpus=1, max_retries=MAX_UNIT_TRIES - 1)(_ray_unit)
+
+    def start(self) -> None:
+        """Nothing to start: the cluster's workers are already running."""
+
+    def map_unordered(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        ray = self._ray
+        refs: dict[Any, Unit] = {self._remote.remote(u, self.device): u for u in units}
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for ref in ready:
+                    unit = refs.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except Exception as e:   # noqa: BLE001 - a task that died for good
+                        yield failed_result(unit, describe(e))
+        finally:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._owned:
+            self._ray.shutdown()
+
+
+def check_backend(backend: str, workers: int | None, address: str | None) -> None:
+    """Reject a bad ``--backend`` / ``--workers`` / ``--address`` before anything starts."""
+    if backend not in ("local", "ray"):
+        raise ConfigError("--backend", backend, "local or ray")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ConfigError("--workers", workers, "an integer >= 1")
+    if backend == "ray" and not address:
+        raise ConfigError("--address", address, "the address host:port of a running Ray"
+                          " cluster (e.g. 127.0.0.1:6379) with --backend ray")
+
+
+def make_executor(backend: str, workers: int | None = None, address: str | None = None,
+                  device: str = "cpu") -> Executor:
+    """The executor named by ``--backend``."""
+    check_backend(backend, workers, address)
+    if backend == "local":
+        return LocalExecutor(workers, device)
+    return RayExecutor(address, device)

@@ -1,0 +1,331 @@
+"""Sweeps end to end on the local process pool: the same runs with 1 and 2 workers,
+failures and divergence recorded, resume after the driver or a worker is SIGKILLed,
+the Optuna strategy, the example files and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+import yaml
+from realparts import process_tree, start_process, stop_process
+
+import mlplab.cohort
+from mlplab.cli import main
+from mlplab.config import from_dict
+from mlplab.store import Store, StoreError
+from mlplab.sweep import load_sweep, run_sweep
+from mlplab.sweep.executors import run_unit
+from mlplab.sweep.plan import plan_grid, seed_runs, sweep_id_for
+from mlplab.sweep.units import plan_units
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def xor_sweep(sweep: dict, **sections) -> dict:
+    """A tiny XOR sweep: 40 points, full batch, a few epochs."""
+    raw = {"name": "t", "data": {"name": "xor", "n": 40}, "model": {"hidden": [4]},
+           "train": {"epochs": 4, "batch_size": 0},
+           "stopping": {"restarts": 1, "patience": 2, "target": 0.2},
+           "probe": {"boundary_snapshots": 2, "activations_every": 2}, "sweep": sweep}
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    return raw
+
+
+def run_files(out: Path) -> dict[str, dict[str, float]]:
+    """mtime of every file of every run folder."""
+    return {d.name: {str(f.relative_to(d)): f.stat().st_mtime_ns for f in d.rglob("*") if f.is_file()}
+            for d in (out / "runs").iterdir()}
+
+
+def assert_same_runs(a: Path, b: Path) -> None:
+    sa, sb = Store(a, readonly=True), Store(b, readonly=True)
+    ra, rb = {r.run_id: r for r in sa.runs()}, {r.run_id: r for r in sb.runs()}
+    assert set(ra) == set(rb)
+    for run_id, x in ra.items():
+        y = rb[run_id]
+        assert (x.status, x.n_attempts, x.epochs, x.end_reason) == (y.status, y.n_attempts, y.epochs, y.end_reason)
+        for f in ("best_value", "val_loss", "val_acc", "test_loss", "train_loss"):
+            assert getattr(x, f) == pytest.approx(getattr(y, f), rel=1e-6, abs=1e-7), (run_id, f)
+        wa, wb = sa.weights(run_id), sb.weights(run_id)
+        assert wa.keys() == wb.keys()
+        for k in wa:
+            torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+        pd.testing.assert_frame_equal(sa.metrics(run_id), sb.metrics(run_id), rtol=1e-5, atol=1e-6)
+
+
+def test_one_and_two_workers_give_the_same_runs(tmp_path: Path):
+    src = xor_sweep({"seeds": 3, "grid": {"train.lr": [0.05, 0.5]}})
+    base, spec = load_sweep(src)
+    runs = seed_runs(plan_grid(spec, base), spec.seeds, "x")
+    # one cohort of six on one worker, two cohorts of three on two workers
+    assert [len(u) for u in plan_units(runs, 1)] == [6]
+    assert [len(u) for u in plan_units(runs, 2)] == [3, 3]
+    one = run_sweep(src, out=tmp_path / "w1", workers=1, quiet=True, report=False)
+    two = run_sweep(src, out=tmp_path / "w2", workers=2, quiet=True, report=False)
+    assert one.sweep_id == two.sweep_id
+    assert len(Store(tmp_path / "w1").runs(sweep_id=one.sweep_id, status="done")) == 6
+    assert_same_runs(tmp_path / "w1", tmp_path / "w2")
+    assert one.data["configs"] == two.data["configs"]
+    assert one.data["best"] == two.data["best"]
+
+
+def test_a_run_that_raises_and_one_that_diverges_are_recorded(tmp_path: Path):
+    missing = f"csv:{tmp_path / 'missing.csv'}"
+    src = xor_sweep({"grid": {"data.name": ["xor", missing], "train.lr": [0.1, 1.0e30]}},
+                    train={"loss": "ce"}, stopping={"restarts": 0})
+    result = run_sweep(src, out=tmp_path / "s", workers=2, quiet=True, report=False)
+    store = Store(tmp_path / "s")
+    runs = store.runs(sweep_id=result.sweep_id)
+    assert len(runs) == 4
+    by = {(r.config["data"]["name"], r.config["train"]["lr"]): r for r in runs}
+    for lr in (0.1, 1.0e30):
+        failed = by[(missing, lr)]
+        assert failed.status == "failed" and "missing.csv" in failed.error
+    diverged = by[("xor", 1.0e30)]
+    assert diverged.status == "done" and diverged.end_reason == "diverged"
+    assert diverged.val_loss is None                      # NaN is stored as NULL
+    assert by[("xor", 0.1)].status == "done" and by[("xor", 0.1)].end_reason != "diverged"
+    s = result.data
+    assert (s["n_runs"], s["n_done"], s["n_failed"], s["n_diverged"]) == (4, 2, 2, 1)
+    assert s["best"]["params"] == {"data.name": "xor", "train.lr": 0.1}
+    assert store.sweeps()[0]["status"] == "done"
+
+
+def test_a_cohort_that_raises_is_retried_run_by_run(tmp_path: Path, monkeypatch):
+    base, spec = load_sweep(xor_sweep({"grid": {"train.lr": [0.01, 0.3, 0.1]}}))
+    runs = seed_runs(plan_grid(spec, base), 1, "u")
+    [unit] = plan_units(runs, 1)
+    real = mlplab.cohort.train_cohort
+
+    def flaky(configs, run_ids=None, device="cpu"):
+        if any(c.train.lr == 0.3 for c in configs):
+            raise RuntimeError("lr 0.3 is cursed")
+        return real(configs, run_ids=run_ids, device=device)
+
+    monkeypatch.setattr(mlplab.cohort, "train_cohort", flaky)
+    result = run_unit(unit)
+    assert [r.run_id for r in result.records] == [runs[0].run_id, runs[2].run_id]
+    [(run_id, error)] = result.failures
+    assert run_id == runs[1].run_id and error.startswith("RuntimeError: lr 0.3 is cursed")
+
+
+# --------------------------------------------------------------------------- resume
+
+SLOW_SWEEP = {  # eight cohorts (one per width), each a fraction of a second
+    "name": "slow", "data": {"name": "xor", "n": 40},
+    "train": {"epochs": 150, "batch_size": 0, "lr": 0.05},
+    "stopping": {"restarts": 0, "patience": 1000},
+    "probe": {"boundary_snapshots": 2},
+    "sweep": {"grid": {"model.hidden": [[w] for w in range(2, 10)]}},
+}
+
+
+def sweep_cmd(path: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mlplab", "sweep", str(path), "--out", str(out),
+            "--quiet", "--no-report", *extra]
+
+
+def done_ids(out: Path) -> set[str]:
+    try:
+        return {r.run_id for r in Store(out, readonly=True).runs(status="done")}
+    except (StoreError, sqlite3.OperationalError):   # the sweep has not created its index yet
+        return set()
+
+
+def wait_until(cond, timeout: float, proc=None, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"sweep exited early ({proc.returncode}) {what}:\n{proc.log_tail()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """The pool's worker processes of driver ``pid`` (not its resource tracker)."""
+    out = []
+    for info in process_tree(pid):
+        try:
+            cmd = Path(f"/proc/{info.pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if info.ppid == pid and "spawn_main" in cmd:
+            out.append(info.pid)
+    return out
+
+
+def check_complete(out: Path, n: int) -> None:
+    store = Store(out, readonly=True)
+    runs = store.runs()
+    assert len(runs) == n and all(r.status == "done" for r in runs)
+    folders = sorted(p.name for p in (out / "runs").iterdir())
+    assert folders == sorted(r.run_id for r in runs)           # each run once, no leftovers
+    assert store.sweeps()[0]["status"] == "done"
+
+
+def test_resume_after_the_driver_is_killed(tmp_path: Path):
+    f, out = tmp_path / "slow.yaml", tmp_path / "out"
+    f.write_text(yaml.safe_dump(SLOW_SWEEP))
+    proc = start_process(sweep_cmd(f, out, "--workers", "1"))
+    try:
+        wait_until(lambda: len(done_ids(out)) >= 2, 240, proc, "two finished runs")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        before = done_ids(out)
+        assert 2 <= len(before) < 8, "the sweep finished before it could be killed"
+        files = {k: v for k, v in run_files(out).items() if k in before}
+        finished = {r.run_id: r.finished for r in Store(out, readonly=True).runs(status="done")}
+        # the orphaned worker notices its driver is gone and leaves
+        wait_until(lambda: not process_tree(proc.pid), 20, None, "the orphaned worker to exit")
+    finally:
+        stop_process(proc)
+    resumed = subprocess.run(sweep_cmd(f, out, "--workers", "2", "--resume"),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    check_complete(out, 8)
+    after = run_files(out)
+    assert {k: after[k] for k in files} == files                  # not retrained, not rewritten
+    store = Store(out, readonly=True)
+    assert {r: store.run(r).finished for r in finished} == finished
+    # running it again without --resume is refused, with exit code 2
+    again = subprocess.run(sweep_cmd(f, out), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_the_sweep_survives_a_killed_worker(tmp_path: Path):
+    f, out = tmp_path / "slow.yaml", tmp_path / "out"
+    f.write_text(yaml.safe_dump(SLOW_SWEEP))
+    proc = start_process(sweep_cmd(f, out, "--workers", "2"))
+    try:
+        wait_until(lambda: len(done_ids(out)) >= 1 and spawned_workers(proc.pid), 240, proc,
+                   "a finished run")
+        victim = spawned_workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        assert proc.wait(timeout=300) == 0, proc.log_tail()
+    finally:
+        stop_process(proc)
+    check_complete(out, 8)
+    files = run_files(out)
+    resumed = subprocess.run(sweep_cmd(f, out, "--resume"), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_files(out) == files                               # nothing left to do
+
+
+# --------------------------------------------------------------------------- optuna
+
+
+def test_optuna_finds_the_known_best_and_keeps_its_study_in_the_store(tmp_path: Path):
+    src = xor_sweep({"strategy": "optuna", "select": {"metric": "train_loss", "statistic": "mean"},
+                     "space": {"train.lr": {"choice": [1.0e-5, 0.3]},
+                               "model.hidden": {"choice": [[4], [8]]}},
+                     "optuna": {"sampler": "tpe", "pruner": "median", "n_trials": 6}, "seed": 1},
+                    train={"optimizer": "adam", "epochs": 25}, stopping={"restarts": 0, "target": None})
+    out = tmp_path / "o"
+    result = run_sweep(src, out=out, workers=2, quiet=True, report=False)
+    assert result.best["params"]["train.lr"] == 0.3
+    study = optuna.load_study(study_name=result.sweep_id, storage=f"sqlite:///{out / 'mlplab.sqlite'}")
+    assert len(study.trials) == 6
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 6
+    assert result.data["optuna"]["n_trials"] == 6
+    assert {t.params["train.lr"] for t in finished} == {1.0e-5, 0.3}
+    complete = [t for t in finished if t.value is not None]
+    assert min(complete, key=lambda t: t.value).params["train.lr"] == 0.3
+    assert Store(out).sweeps()[0]["summary"]["best"]["params"]["train.lr"] == 0.3
+
+
+def test_optuna_resume_retries_the_trials_a_killed_driver_left_running(tmp_path: Path):
+    src = xor_sweep({"strategy": "optuna", "space": {"train.lr": {"choice": [0.01, 0.1, 0.3]}},
+                     "optuna": {"sampler": "random", "pruner": "none", "n_trials": 2}})
+    base, _ = load_sweep(src)
+    out = tmp_path / "o"
+    Store(out)                                  # the index file the study shares
+    storage = f"sqlite:///{out / 'mlplab.sqlite'}"
+    sweep_id = sweep_id_for(base.name, replace(base, sweep=None), src["sweep"])
+    study = optuna.create_study(study_name=sweep_id, storage=storage)
+    study.enqueue_trial({"train.lr": 0.3})
+    stale = study.ask()                          # asked, never told: the driver died here
+    assert stale.suggest_categorical("train.lr", [0.01, 0.1, 0.3]) == 0.3
+    result = run_sweep(src, out=out, workers=1, quiet=True, report=False, resume=True)
+    trials = optuna.load_study(study_name=sweep_id, storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == {"train.lr": 0.3}           # its values were tried again
+    assert result.data["optuna"]["n_trials"] == 2 and result.data["n_configs"] == 2
+
+
+# --------------------------------------------------------------------------- examples + CLI
+
+
+def shrink(raw: dict) -> dict:
+    raw = json.loads(json.dumps(raw))
+    raw["data"]["n"] = 60
+    raw["train"].update(epochs=2)
+    raw["stopping"]["restarts"] = 0
+    raw["sweep"]["seeds"] = 1
+    if raw["sweep"]["strategy"] == "random":
+        raw["sweep"]["n"] = 4
+    return raw
+
+
+@pytest.mark.parametrize("name, configs", [("staged_xor", 5 + 6 * 3 + 4 * 3),
+                                           ("optim_init_gaussians", 12), ("random_spiral", 4)])
+def test_example_sweeps_run(tmp_path: Path, name: str, configs: int):
+    raw = shrink(yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text()))
+    result = run_sweep(raw, out=tmp_path / name, workers=1, quiet=True, report=name == "staged_xor")
+    assert result.data["n_configs"] == configs and result.data["n_failed"] == 0
+    assert result.best is not None
+    text = result.summary()
+    assert "best:" in text and str(tmp_path / name) in text
+    if name == "staged_xor":
+        assert [s["keys"][0] for s in result.data["stages"]] == ["train.lr", "model.hidden", "train.optimizer"]
+        assert result.report is not None and result.report.is_file()
+    json.dumps(result.to_dict())                                  # JSON-ready
+
+
+def test_the_plain_example_config_trains(tmp_path: Path):
+    from mlplab.config import load_config
+
+    cfg = load_config(EXAMPLES / "xor.yaml", {"train.epochs": 2})
+    assert cfg.name == "xor" and cfg.model.hidden == (4,) and cfg.train.optimizer == "momentum"
+
+
+def test_cli_sweep_prints_json_and_rejects_bad_input(tmp_path: Path, capsys):
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}})))
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--workers", "1", "--json",
+                 "--no-report"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_runs"] == 2 and doc["best"]["params"]["train.lr"] in (0.1, 0.2)
+    assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
+    f.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1]}, "seeds": "many"})))
+    assert main(["sweep", str(f), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.seeds" in err and "s.yaml" in err
+    assert main(["sweep", str(f), "--backend", "ray", "--out", str(tmp_path / "q")]) == 2
+
+
+def test_results_do_not_depend_on_the_process(tmp_path: Path):
+    """A sweep's run equals the same config trained by the cohort engine in this process."""
+    result = run_sweep(xor_sweep({"grid": {"train.lr": [0.2]}}), out=tmp_path / "o", workers=1,
+                       quiet=True, report=False)
+    [run_id] = result.data["configs"][0]["run_ids"]
+    cfg = from_dict(Store(tmp_path / "o").run_doc(run_id)["config"])
+    [rec] = mlplab.cohort.train_cohort([cfg], run_ids=[run_id])
+    stored = Store(tmp_path / "o").run(run_id)
+    assert stored.val_loss == pytest.approx(rec.best.val_loss, rel=1e-6)
+    assert not math.isnan(stored.val_loss)
