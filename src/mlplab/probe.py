@@ -72,3 +72,36 @@ def activation_stats(pre: torch.Tensor, activation: str,
         near = ((a < lo + SAT_MARGIN) | (a > hi - SAT_MARGIN)).float().mean(-2)  # [..., units]
         sat = (near >= SATURATED_SHARE).float().mean(-1)
     return {"act_mean": mean, "act_std": std, "dead_frac": dead, "sat_frac": sat}
+
+
+def segment_norms(rows: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """L2 norms of consecutive segments of each row.
+
+    ``rows: [R, P]`` holds several tensors flattened and concatenated, ``sizes`` their
+    numbers of elements (summing to ``P``; zero allowed). Returns ``[R, len(sizes)]``,
+    one reduction per segment for all rows at once: the per-step cost of probing stays
+    a handful of kernels whatever the number of rows (weights, updates, distances).
+
+    >>> flat = torch.tensor([[3.0, 4.0, 1.0, 1.0, 1.0, 1.0]])
+    >>> segment_norms(flat, [2, 0, 4]).tolist()
+    [[5.0, 0.0, 2.0]]
+    """
+    parts = rows.split(sizes, dim=1)                       # views [R, size_i]
+    return torch.stack([torch.linalg.vector_norm(part, dim=1) for part in parts], dim=1)
+
+
+def units_last(x: torch.Tensor, channels_first: bool) -> torch.Tensor:
+    """View a layer's output as ``[B', units]`` for :func:`activation_stats`.
+
+    ``channels_first``: the units are the channels, dimension 1 (``[B, C, *spatial]``
+    after a convolution or a batch/instance/group norm); every batch element and
+    position counts as one example. Otherwise the units are the last dimension.
+
+    >>> units_last(torch.zeros(8, 3, 5), channels_first=True).shape
+    torch.Size([40, 3])
+    """
+    if x.dim() <= 1:
+        return x.reshape(1, -1)
+    if channels_first and x.dim() > 2:
+        return x.movedim(1, -1).reshape(-1, x.shape[1])
+    return x.reshape(-1, x.shape[-1])
