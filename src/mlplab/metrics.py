@@ -43,6 +43,13 @@ METRICS = STEP_METRICS + ACT_METRICS + EPOCH_METRICS + FINAL_METRICS
 COLUMNS = ("attempt", "step", "epoch", "scope", "layer", "metric", "value")
 
 
+def _filled(n: int, text: str) -> np.ndarray:
+    """``np.full(n, text, object)``, ten times faster (cohorts add millions of rows)."""
+    out = np.empty(n, dtype=object)
+    out.fill(text)
+    return out
+
+
 def layer_name(index: int) -> str:
     """Name of the ``index``-th (0-based) Linear layer of an mlplab MLP."""
     return f"layer{index + 1}"
@@ -70,8 +77,8 @@ class MetricsLog:
             return np.full(n, arr[0] if arr.size else 0, dtype=dtype) if arr.size == 1 else arr
 
         self._chunks.append({"attempt": col(attempt, np.int32), "step": col(step, np.int64),
-                             "epoch": col(epoch, np.int32), "scope": np.full(n, scope, object),
-                             "layer": np.full(n, layer, object), "metric": np.full(n, metric, object),
+                             "epoch": col(epoch, np.int32), "scope": _filled(n, scope),
+                             "layer": _filled(n, layer), "metric": _filled(n, metric),
                              "value": value})
 
     def extend(self, other: "MetricsLog") -> None:

@@ -1,0 +1,297 @@
+"""``mlplab bench``: the cohort engine against the ordinary per-model PyTorch loop (SPEC §10).
+
+Two workloads, each run in this one process on the same data, initialisations and
+minibatch orders:
+
+- **W1**: XOR (the 4 points), 2-4-1 ReLU/sigmoid, Xavier-uniform, MSE, SGD momentum 0.9,
+  lr 0.02, full batch, 1000 steps, K=256 seeds;
+- **W2**: 5-class 2-D Gaussian mixture of 1000 points (700 train), 2-16-16-5 ReLU,
+  cross-entropy, Adam, minibatch 64, 100 epochs, K=64 learning rates log-spaced
+  1e-4 … 1e-1.
+
+(a) is the loop a user writes: ``nn.Sequential``, ``torch.optim``, and per step ``.item()``
+of the loss and of each parameter's gradient norm. It is timed on a subset of the K models
+and scaled per model. (b) is :func:`mlplab.cohort.train_cohort` with the probe on (per-layer
+norms every step, activation statistics every 10 steps, boundary snapshots), timed end to
+end, and once more with the probe off for its overhead. Both must reach the same final
+losses for the same models.
+
+>>> result = run_bench(quick=True)                        # doctest: +SKIP
+>>> print(result.summary())                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+# (a) and (b) differ only in float32 rounding (batched kernels sum in another order); it
+# stays ~1e-7 for most models but can grow along a long run where training is chaotic
+AGREE_RTOL = 1e-4     # a model "agrees" when its final losses are this close
+LOSS_RTOL = 2e-2      # and every model must be this close
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark workload: the K configs and how the user loop trains one of them."""
+
+    name: str
+    description: str
+    configs: list                     # list[RunConfig], one per model
+    baseline_models: list[int]        # which of the K the per-model loop trains (timed)
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    name: str
+    description: str
+    models: int                       # K
+    steps_per_model: int
+    baseline_models: int              # models the per-model loop trained (timed subset)
+    baseline_seconds: float           # for the subset
+    baseline_scaled_seconds: float    # scaled to all K models
+    baseline_rate: float              # model-steps/s
+    cohort_seconds: float             # all K models, probe on, end to end
+    cohort_rate: float
+    noprobe_seconds: float            # all K models, probe off
+    noprobe_rate: float
+    ratio: float                      # cohort_rate / baseline_rate
+    probe_overhead: float             # cohort_seconds / noprobe_seconds
+    final_loss_max_rel_diff: float    # (a) vs (b), over the subset
+    models_agreeing: int              # of the subset, final losses within AGREE_RTOL
+    losses_match: bool                # every model of the subset within LOSS_RTOL
+    baseline_peak_mb: float | None    # CUDA: peak allocated in the phase; CPU: process
+    cohort_peak_mb: float | None      # peak resident memory after the phase (see _peak_mb)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    workloads: tuple[WorkloadResult, ...]
+    device: str
+    quick: bool
+    torch_version: str
+    threads: int
+    machine: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``json.dumps`` works on it)."""
+        out = asdict(self)
+        out["workloads"] = [asdict(w) for w in self.workloads]
+        return out
+
+    def summary(self) -> str:
+        """The table ``mlplab bench`` prints."""
+        head = (f"{'workload':<9}{'K':>5}{'steps':>7}{'per-model loop':>24}"
+                f"{'cohort + probe':>24}{'ratio':>9}{'probe cost':>12}{'same loss':>11}")
+        lines = [f"mlplab bench ({'quick, ' if self.quick else ''}device {self.device}, "
+                 f"torch {self.torch_version}, {self.threads} threads, {self.machine})", head,
+                 "-" * len(head)]
+        for w in self.workloads:
+            lines.append(
+                f"{w.name:<9}{w.models:>5}{w.steps_per_model:>7}"
+                f"{_rate(w.baseline_rate):>14} {w.baseline_scaled_seconds:>7.1f} s"
+                f"{_rate(w.cohort_rate):>14} {w.cohort_seconds:>7.2f} s"
+                f"{w.ratio:>8.0f}x{w.probe_overhead:>11.2f}x"
+                f"{f'{w.models_agreeing}/{w.baseline_models}':>11}")
+        lines.append("")
+        for w in self.workloads:
+            what = "peak allocated" if self.device.startswith("cuda") else "process peak RSS"
+            mem = "" if w.cohort_peak_mb is None or w.baseline_peak_mb is None else \
+                f"; {what} after the loop {w.baseline_peak_mb:.0f} MB, after the cohort " \
+                f"{w.cohort_peak_mb:.0f} MB"
+            lines.append(f"{w.name}: {w.description}. Per-model loop timed on {w.baseline_models} "
+                         f"of {w.models} models and scaled per model; cohort timed end to end "
+                         f"(probe off: {_rate(w.noprobe_rate)}, {w.noprobe_seconds:.2f} s); "
+                         f"final losses of {w.models_agreeing} of {w.baseline_models} models "
+                         f"agree to {AGREE_RTOL:.0e}, all to {w.final_loss_max_rel_diff:.1e} "
+                         f"(relative; {'ok' if w.losses_match else 'MISMATCH'}){mem}.")
+        lines.append("Rates are model-steps/s; time columns are for all K models; 'same loss': "
+                     "models whose final loss agrees between the two.")
+        return "\n".join(lines)
+
+
+def _rate(r: float) -> str:
+    return f"{r / 1e6:.2f}M/s" if r >= 1e6 else f"{r / 1e3:.1f}k/s"
+
+
+def workloads(quick: bool = False) -> list[Workload]:
+    """W1 and W2 (``quick``: a few models and steps, for tests)."""
+    from .config import from_dict
+
+    k1, steps1, sub1 = (8, 20, 2) if quick else (256, 1000, 16)
+    k2, epochs2, n2, sub2 = (4, 2, 200, 2) if quick else (64, 100, 1000, 8)
+    never = {"restarts": 0, "patience": 10 ** 9}
+    w1 = [from_dict({"name": f"w1-seed{s}",
+                     "data": {"name": "xor", "n": 4, "noise": 0.0, "split": [1.0, 0.0, 0.0]},
+                     "model": {"hidden": [4], "activation": "relu", "init": "xavier_uniform"},
+                     "train": {"loss": "mse", "optimizer": "momentum", "lr": 0.02,
+                               "momentum": 0.9, "batch_size": 0, "epochs": steps1, "seed": s},
+                     "stopping": never}) for s in range(k1)]
+    w2 = [from_dict({"name": f"w2-lr{lr:.2e}", "data": {"name": "gaussians", "k": 5, "n": n2},
+                     "model": {"hidden": [16, 16], "activation": "relu"},
+                     "train": {"loss": "ce", "optimizer": "adam", "lr": float(lr),
+                               "batch_size": 64, "epochs": epochs2, "seed": 0},
+                     "stopping": never}) for lr in np.logspace(-4, -1, k2)]
+    return [Workload("W1", f"XOR 4 points, 2-4-1 ReLU/sigmoid, Xavier-uniform, MSE, SGD momentum "
+                           f"0.9, lr 0.02, full batch, {steps1} steps, K={k1} seeds", w1,
+                     list(range(sub1))),
+            Workload("W2", f"5-class Gaussian mixture of {n2} points, 2-16-16-5 ReLU, CE, Adam, "
+                           f"minibatch 64, {epochs2} epochs, K={k2} lrs log-spaced 1e-4..1e-1",
+                     w2, list(range(0, k2, k2 // sub2)))]
+
+
+def _user_net(sizes: list[tuple[int, int]], sigmoid: bool) -> nn.Sequential:
+    """The network as a user writes it."""
+    modules: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(sizes):
+        modules.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 1:
+            modules.append(nn.ReLU())
+    if sigmoid:
+        modules.append(nn.Sigmoid())
+    return nn.Sequential(*modules)
+
+
+def _user_loop(cfg: Any, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    """(a): train one model the ordinary way; returns the last step's loss."""
+    from .engine import batch_order_generator, batch_size_of
+    from .model import build_mlp, linear_layers, resolve_head
+
+    head = resolve_head(cfg.model, cfg.train.loss, int(y.max()) + 1)
+    init = build_mlp(cfg.model, head, x.shape[1], cfg.train.seed)        # same initial weights
+    sizes = [(m.in_features, m.out_features) for _, m in linear_layers(init)]
+    net = _user_net(sizes, head.output == "sigmoid").to(device)
+    net.load_state_dict(init.state_dict())
+    hp = cfg.train
+    if hp.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=hp.lr)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=hp.lr, momentum=hp.momentum or 0.0)
+    loss_fn: Callable = (lambda out, t: nn.functional.mse_loss(out[:, 0], t.float())) \
+        if head.output == "sigmoid" else nn.functional.cross_entropy
+    n, order = len(y), batch_order_generator(cfg.train.seed)    # the cohort's minibatch order
+    bs = batch_size_of(cfg, n)
+    history: list[tuple[float, list[float]]] = []
+    for _ in range(hp.epochs):
+        perm = torch.randperm(n, generator=order).to(device) if bs < n else None
+        for lo in range(0, n, bs):
+            idx = perm[lo:lo + bs] if perm is not None else slice(None)
+            loss = loss_fn(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            history.append((loss.item(), [p.grad.norm().item() for p in net.parameters()]))
+            opt.step()
+    return history[-1][0]
+
+
+def _peak_reset(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mb(device: torch.device) -> float | None:
+    """CUDA: peak memory allocated since the last reset. CPU: the process's peak resident
+    memory so far (Linux/macOS; None elsewhere), as torch keeps no CPU statistics."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if platform.system() == "Darwin" else peak / 2 ** 10
+
+
+def _run_workload(w: Workload, device: torch.device) -> WorkloadResult:
+    from .cohort import train_cohort
+    from .data import load_data
+
+    cfg = w.configs[0]
+    data = load_data(cfg.data)
+    x = torch.as_tensor(data.x_train, device=device)
+    y = torch.as_tensor(data.y_train, device=device)
+    _peak_reset(device)
+    start = time.perf_counter()
+    baseline = [_user_loop(w.configs[k], x, y, device) for k in w.baseline_models]
+    baseline_seconds = time.perf_counter() - start
+    baseline_peak = _peak_mb(device)
+    _peak_reset(device)
+    start = time.perf_counter()
+    records = train_cohort(w.configs, device=device)
+    cohort_seconds = time.perf_counter() - start
+    cohort_peak = _peak_mb(device)
+    start = time.perf_counter()
+    train_cohort(w.configs, device=device, probe=False)
+    noprobe_seconds = time.perf_counter() - start
+    steps = records[0].attempts[0].steps
+    final = []
+    for k in w.baseline_models:
+        frame = records[k].metrics.to_frame()
+        last = frame[(frame.metric == "loss") & (frame.step == steps - 1)]
+        final.append(float(last.value.iloc[0]))
+    diffs = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(baseline, final)]
+    worst = float(max(diffs)) if all(math.isfinite(d) for d in diffs) else math.inf
+    k_all = len(w.configs)
+    baseline_rate = len(w.baseline_models) * steps / baseline_seconds
+    cohort_rate = k_all * steps / cohort_seconds
+    return WorkloadResult(
+        name=w.name, description=w.description, models=k_all, steps_per_model=steps,
+        baseline_models=len(w.baseline_models), baseline_seconds=baseline_seconds,
+        baseline_scaled_seconds=baseline_seconds * k_all / len(w.baseline_models),
+        baseline_rate=baseline_rate, cohort_seconds=cohort_seconds, cohort_rate=cohort_rate,
+        noprobe_seconds=noprobe_seconds, noprobe_rate=k_all * steps / noprobe_seconds,
+        ratio=cohort_rate / baseline_rate, probe_overhead=cohort_seconds / noprobe_seconds,
+        final_loss_max_rel_diff=worst, models_agreeing=sum(d <= AGREE_RTOL for d in diffs),
+        losses_match=bool(worst <= LOSS_RTOL),
+        baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak)
+
+
+def _warm_up(device: torch.device) -> None:
+    """One-time costs (lazy imports of torch.optim, first kernels) before any timing."""
+    from .cohort import train_cohort
+
+    net = _user_net([(2, 2), (2, 1)], True).to(device)
+    for opt in (torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9),
+                torch.optim.Adam(net.parameters())):
+        net(torch.zeros(1, 2, device=device)).sum().backward()
+        opt.step()
+    train_cohort(workloads(quick=True)[1].configs[:2], device=device)
+
+
+def run_bench(quick: bool = False, device: str = "cpu", *,
+              threads: int | None = 1) -> BenchResult:
+    """Run W1 and W2 as (a) the per-model loop and (b) the cohort; see the module doc.
+
+    ``quick`` uses a few models and steps (seconds; for tests): its ratios mean little.
+    ``threads``: torch's intra-op CPU threads for both (a) and (b) during the bench (None:
+    leave torch's setting). One is the default: on a small shared machine OpenMP threads
+    spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
+    """
+    dev = torch.device(device)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        _warm_up(dev)
+        results = tuple(_run_workload(w, dev) for w in workloads(quick))
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    return BenchResult(workloads=results, device=str(dev), quick=quick,
+                       torch_version=torch.__version__, threads=used,
+                       machine=f"{platform.machine()}, {_cpu_count()} CPUs")
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

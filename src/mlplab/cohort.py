@@ -1,0 +1,304 @@
+"""The cohort engine: K same-shape configurations trained at once (SPEC §10).
+
+A cohort is one set of stacked tensors: every model's parameters are a row of
+``flat [K, P]`` (:mod:`mlplab.stacked`); each step is one forward over ``[K, B, d]``, one
+backward of the summed per-model losses and one batched optimizer update
+(:mod:`mlplab.optimizers`) with per-model hyper-parameters as ``[K]`` tensors. Early
+stopping is a mask (:func:`mlplab.stopping.observe_batched`); a restart re-initialises one
+row with the model's next seed and resets its optimizer state. The probe's raw inputs are
+copied into preallocated device buffers (:mod:`mlplab.cohort_trace`) and turned into the
+same :class:`~mlplab.record.RunRecord` as :func:`mlplab.engine.train` makes, once, at the
+end. The step loop never syncs with the host; the epoch loop reads a few ``[K]`` flags
+once an epoch, or every few epochs in full-batch cohorts without restarts.
+
+>>> from mlplab.config import from_dict
+>>> cfgs = [from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3, "seed": s,
+...                    "lr": lr}, "stopping": {"restarts": 0}}) for s, lr in [(0, .1), (1, .2)]]
+>>> cohort_key(cfgs[0]) == cohort_key(cfgs[1])
+True
+>>> [r.attempts[0].epochs for r in train_cohort(cfgs)]
+[3, 3]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import boundary, stopping
+from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
+                           keep_snapshots, new_state, restart_rows)
+from .cohort_trace import FinishedAttempt, Timeline, Trace, build_records
+from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
+from .data import load_data
+from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
+from .model import Head, build_mlp, derive_seed, resolve_head
+from .optimizers import BatchedOptimizer, make_optimizer, hyper_from_configs
+from .record import RunRecord
+from .schedule import lr_scale
+from .stacked import StackedMLP, flatten_state, loss_and_grad
+
+# keys that may differ inside one cohort (everything else must be equal)
+PER_MODEL_KEYS = ("name", "sweep", "train.seed", "train.lr", "train.momentum", "train.dampening",
+                  "train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.alpha",
+                  "train.lr_decay", "model.init", "model.bias_init", "model.layer_init")
+# full-batch cohorts without restarts look at the stopping masks every this many epochs
+_CHECK_EVERY = 8
+# intra-op CPU threads while a cohort trains. The batched kernels are small enough that
+# torch's OpenMP/MKL parallel regions cost more than they give, and on a shared machine
+# they stall: a small cohort measured 55x slower with 2 threads than with 1 on 2 busy cores.
+CPU_THREADS = 1
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = prefix + key
+        if isinstance(value, dict) and name not in PER_MODEL_KEYS:
+            out.update(_dotted(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _shared_part(cfg: RunConfig) -> dict[str, Any]:
+    return {k: v for k, v in _dotted(to_dict(cfg)).items() if k not in PER_MODEL_KEYS}
+
+
+def cohort_key(cfg: RunConfig) -> str:
+    """Configs with equal keys can train as one cohort: they may differ only in the
+    ``PER_MODEL_KEYS`` (name, seed, lr, the optimizer's numeric hyper-parameters, init).
+
+    >>> from mlplab.config import from_dict
+    >>> a, b = from_dict({"train": {"lr": 0.1}}), from_dict({"train": {"batch_size": 8}})
+    >>> cohort_key(a) == cohort_key(from_dict({"train": {"lr": 0.3, "seed": 5}})), \\
+    ...     cohort_key(a) == cohort_key(b)
+    (True, False)
+    """
+    text = json.dumps(_shared_part(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _blanked(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with every per-model key set to None: equal for configs of one cohort."""
+    groups: dict[str, dict[str, None]] = {}
+    for key in PER_MODEL_KEYS:
+        top, _, leaf = key.partition(".")
+        groups.setdefault(top, {})[leaf] = None
+    parts = {top: None if "" in leaves else replace(getattr(cfg, top), **leaves)
+             for top, leaves in groups.items()}
+    return replace(cfg, **parts)
+
+
+def check_cohort(configs: Sequence[RunConfig]) -> None:
+    """Raise :class:`ConfigError` naming the first key where a config leaves the cohort.
+
+    >>> from mlplab.config import from_dict
+    >>> check_cohort([from_dict({}), from_dict({"model": {"hidden": [8]}})])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlplab.config.ConfigError: config key 'model.hidden': got [8]; allowed: [4] as in ...
+    """
+    if not configs:
+        raise ConfigError("configs", [], "at least one configuration")
+    blank = _blanked(configs[0])
+    first = None
+    for i, cfg in enumerate(configs[1:], start=1):
+        if _blanked(cfg) == blank:
+            continue
+        first = first or _shared_part(configs[0])
+        other = _shared_part(cfg)
+        for key in first:
+            if first[key] != other[key]:
+                raise ConfigError(key, other[key],
+                                  f"{first[key]!r} as in configs[0] (configs[{i}] differs): a "
+                                  "cohort shares everything but " + ", ".join(PER_MODEL_KEYS))
+
+
+def _new_rows(configs: Sequence[RunConfig], ks: Sequence[int], attempts: Sequence[int],
+              head: Head, d_in: int, dtype: torch.dtype,
+              spec: StackedMLP | None) -> tuple[StackedMLP, Tensor]:
+    """Build model k's network for ``attempt`` exactly as the engine does; flat rows."""
+    rows = []
+    for k, a in zip(ks, attempts):
+        net = build_mlp(configs[k].model, head, d_in, derive_seed(configs[k].train.seed, a),
+                        dtype=dtype)
+        if spec is None:
+            model = configs[k].model
+            spec = StackedMLP.of(net, model.activation, model.negative_slope, head.output)
+        rows.append(flatten_state(spec, net.state_dict()))
+    return spec, torch.stack(rows)                                  # [len(ks), P]
+
+
+def _lr_table(configs: Sequence[RunConfig], device: torch.device) -> tuple[Tensor, Tensor]:
+    """Closed-form schedules: ``scale[epoch, u]`` per distinct base lr u (cosine depends on
+    it), computed with :func:`mlplab.schedule.lr_scale` itself, and each model's column."""
+    sched, epochs = configs[0].train.schedule, configs[0].train.epochs
+    lrs = [c.train.lr for c in configs] if sched.name == "cosine" else [1.0] * len(configs)
+    distinct = sorted(set(lrs))
+    table = [[lr_scale(sched, e, epochs, lr) for lr in distinct] for e in range(epochs)]
+    column = [distinct.index(lr) for lr in lrs]
+    return (torch.tensor(table, dtype=torch.float64, device=device),
+            torch.tensor(column, dtype=torch.long, device=device))
+
+
+def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOptimizer,
+                 data: Tensors, perm: Tensor | None, bs: int, first_step: int,
+                 traced: Sequence[bool], acts: Sequence[bool], trace: Trace | None,
+                 clip: float | None) -> None:
+    """One epoch of optimizer steps for all K models: no host sync in here. ``traced[j]``:
+    step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too)."""
+    for j, is_traced in enumerate(traced):
+        if perm is None:                                            # full batch, shared
+            xb, yb = data.x_train, data.y_train                     # [N, d], [N]
+        else:
+            idx = perm[:, j * bs:(j + 1) * bs]                      # [K, B]
+            xb, yb = data.x_train[idx], data.y_train[idx]           # [K, B, d], [K, B]
+        slot = trace.open_slot(first_step + j, acts[j]) if trace is not None and is_traced \
+            else None
+        prev, after, grad, loss_row = (None, None, live.grad, None) if slot is None \
+            else trace.rows[slot]                                   # [K, P] x3, [K]
+        loss = loss_and_grad(spec, live.params, xb, yb, head, grad)  # [K]
+        if clip is not None:
+            clip_grad_norm_(grad, clip)
+        if prev is not None:
+            prev.copy_(live.flat)
+        live.opt_state = opt.step([live.flat], [grad], live.opt_state, live.hyper, live.active)
+        if after is not None:
+            after.copy_(live.flat)
+            loss_row.copy_(loss)
+
+
+@contextmanager
+def _cpu_threads(threads: int | None, device: torch.device) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside, restored after."""
+    before = torch.get_num_threads()
+    if threads is None or device.type != "cpu" or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 *, probe: bool = True, threads: int | None = CPU_THREADS) -> list[RunRecord]:
+    """Train same-shape configurations together; one :class:`RunRecord` per config, equal
+    in content to :func:`mlplab.engine.train`'s (``source="cohort"``; attempt wall times
+    are shares of the cohort loop's time).
+
+    ``probe=False`` skips the probe (step norms, activation statistics, boundary
+    snapshots; for benchmarks); epoch and final metrics are always kept. ``threads``:
+    torch's intra-op CPU threads while training (restored after; None leaves them).
+    Raises :class:`ConfigError` if the configs do not share a :func:`cohort_key`.
+    """
+    configs = list(configs)
+    check_cohort(configs)
+    if run_ids is not None and len(run_ids) != len(configs):
+        raise ConfigError("run_ids", len(run_ids), f"{len(configs)} ids, one per config")
+    with _cpu_threads(threads, torch.device(device)):
+        return _train(configs, run_ids, torch.device(device), dtype, probe)
+
+
+def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torch.device,
+           dtype: torch.dtype, probe: bool) -> list[RunRecord]:
+    """The cohort loop: setup, then one iteration per epoch until every model is done."""
+    start = time.perf_counter()
+    # ---- setup: data, K networks as one [K, P] tensor, optimizer, schedules -----------
+    cfg, k_models = configs[0], len(configs)
+    data = load_data(cfg.data)
+    head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
+    tensors = to_tensors(data, cfg.probe.batch, device, dtype)
+    grid = boundary.make_grid(data.x_train) if probe and cfg.probe.boundary_snapshots > 0 \
+        else None
+    n, d_in, epochs = len(data.y_train), data.input_dim, cfg.train.epochs
+    bs = batch_size_of(cfg, n)
+    spe = -(-n // bs)                                                  # steps per epoch
+    attempts, seeds = [0] * k_models, [c.train.seed for c in configs]
+    spec, rows = _new_rows(configs, range(k_models), attempts, head, d_in, dtype, None)
+    opt = make_optimizer(cfg.train.optimizer)
+    hyper = hyper_from_configs(cfg.train.optimizer, [optimizer_hyper(c.train) for c in configs],
+                               device=device)
+    sched = cfg.train.schedule.name
+    live = new_state(spec, rows.to(device), opt, hyper, sched)
+    lr_floor = torch.where(live.base_lr > 0, cfg.train.schedule.min_lr / live.base_lr, 0.0)
+    lr_tab, lr_col = (None, None) if sched in ("none", "plateau") else \
+        _lr_table(configs, device)
+    snap_slot = {e: s for s, e in enumerate(boundary.snapshot_epochs(
+        epochs, cfg.probe.boundary_snapshots))} if grid is not None else {}
+    snaps = torch.zeros(len(snap_slot), k_models, spec.n_params, dtype=dtype, device=device) \
+        if snap_slot else None
+    trace = Trace(spec, live.init, probe, sched == "plateau", tensors.x_probe)
+    timeline = Timeline(spe, cfg.probe.every, cfg.probe.activations_every)
+    gens = [batch_order_generator(s) for s in seeds]
+    host_epoch = np.zeros(k_models, dtype=np.int64)    # live.epoch, for models not done
+    host_done = np.zeros(k_models, dtype=bool)
+    finished: list[FinishedAttempt] = []
+    # full-batch cohorts without restarts need no per-epoch look at the device
+    sync_each_epoch = cfg.stopping.restarts > 0 or spe > 1
+    loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
+    while True:
+        if lr_tab is not None:                                 # this epoch's lr, per model
+            live.hyper = live.hyper._replace(lr=live.base_lr * lr_tab[live.epoch, lr_col])
+        elif live.lr_plateau is not None:
+            live.hyper = live.hyper._replace(lr=live.base_lr * live.lr_plateau[2])
+        perm = None
+        if bs < n:                           # each model's own order, drawn as the engine does
+            perm = torch.stack([torch.randperm(n, generator=gens[k]) if not host_done[k]
+                                else torch.arange(n) for k in range(k_models)]).to(device)
+        timeline.start_epoch(attempts, host_epoch)
+        traced, acts = timeline.traced_steps(host_epoch[~host_done])
+        _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
+                     trace if probe else None, cfg.train.clip_grad_norm)
+        ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor)
+        if snaps is not None:
+            keep_snapshots(snaps, snap_slot, host_epoch, host_done, live)
+        ge += 1
+        if not sync_each_epoch:
+            host_epoch[:] = ge
+            if ge >= epochs or (ge % _CHECK_EVERY == 0 and not bool(live.active.any())):
+                break
+            continue
+        flags, codes = torch.stack([ended.long(), live.end_code]).tolist()   # one sync
+        flags = np.asarray(flags, dtype=bool)
+        restart = [int(k) for k in np.flatnonzero(flags & ~host_done)
+                   if stopping.should_restart(REASONS[codes[k]], attempts[k], cfg.stopping)]
+        host_done |= flags
+        host_done[restart] = False
+        host_epoch[~flags & ~host_done] += 1
+        if restart:                          # a fresh network in these rows, next seed
+            trace.flush()                    # the traced steps so far belong to old attempts
+            finished += finish_attempts(live, restart, cfg, attempts,
+                                        [derive_seed(seeds[k], attempts[k]) for k in restart],
+                                        snaps)
+            for k in restart:
+                attempts[k] += 1
+                host_epoch[k] = 0
+                gens[k] = batch_order_generator(derive_seed(seeds[k], attempts[k]))
+            _, new = _new_rows(configs, restart, [attempts[k] for k in restart], head, d_in,
+                               dtype, spec)
+            restart_rows(live, restart, new, opt)
+        if host_done.all():
+            break
+    # ---- every model is done: records, in the engine's schema --------------------------
+    trace.flush()
+    everyone = list(range(k_models))
+    finished += finish_attempts(live, everyone, cfg, attempts,
+                                [derive_seed(seeds[k], attempts[k]) for k in everyone], snaps)
+    loop_time = time.perf_counter() - loop_start
+    epochs_seen = np.minimum(np.stack(timeline.epoch), epochs - 1)            # [E, K]
+    scale = np.ones(epochs_seen.shape) if lr_tab is None else \
+        lr_tab.cpu().numpy()[epochs_seen, lr_col.cpu().numpy()]
+    return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
+                         grid, scale, loop_time, start)

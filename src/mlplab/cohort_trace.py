@@ -1,0 +1,345 @@
+"""What a cohort records while it trains, and the run records made from it at the end.
+
+:class:`Trace` holds preallocated device buffers. In the step loop only raw tensors are
+copied into them (parameters before and after the update, the gradient, the loss: four
+copies a step); the probe's quantities (:func:`mlplab.probe.layer_norms`, and
+:func:`activation_stats_batch_last`, the probe's activation statistics for the cohort's
+layout) are computed from those buffers a chunk of steps at a time, for all K models in a
+few large operations. :class:`Timeline` is the host's record of which attempt and epoch
+each model was in. :func:`build_records` turns both into one
+:class:`~mlplab.record.RunRecord` per model, in the schema of :mod:`mlplab.engine`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import boundary, stopping
+from .config import RunConfig, to_dict
+from .data import Dataset
+from .engine import Tensors, resolved_config, run_info
+from .metrics import MetricsLog, layer_name
+from .model import Head
+from .probe import DEAD_SHARE, SAT_MARGIN, SATURATED_SHARE, layer_norms
+from .record import AttemptRecord, RunRecord, best_attempt_index
+from .stacked import StackedMLP, evaluate, layers, pre_activations, probabilities, state_of
+
+TRACE_BYTES = 32 * 2 ** 20   # device memory for the step buffers of one chunk
+MAX_CHUNK = 256              # steps per chunk at most
+EPOCH_CHUNK = 256            # epochs per epoch-buffer block
+BLOCK_ELEMENTS = 2 ** 22     # elements per batched forward when computing from history
+
+
+@dataclass(frozen=True)
+class FinishedAttempt:
+    """One ended attempt of one model, on the host."""
+
+    model: int
+    attempt: int
+    seed: int
+    end_reason: str
+    epochs: int
+    best_epoch: int
+    best_value: float
+    init: Tensor                 # [P] rows in the StackedMLP layout
+    kept: Tensor                 # [P] best if restored, else last
+    last: Tensor                 # [P]
+    snapshots: Tensor | None     # [S, P] parameters at boundary.snapshot_epochs
+
+
+class Timeline:
+    """Host log of each model's attempt and epoch at every epoch of the cohort loop."""
+
+    def __init__(self, spe: int, every: int, act_every: int):
+        self.spe, self.every, self.act_every = spe, every, act_every
+        self.attempt: list[np.ndarray] = []     # [K] per cohort epoch
+        self.epoch: list[np.ndarray] = []
+
+    def start_epoch(self, attempts: Sequence[int], epochs: np.ndarray) -> None:
+        self.attempt.append(np.asarray(attempts, dtype=np.int64))
+        self.epoch.append(epochs.copy())
+
+    def traced_steps(self, running_epochs: np.ndarray) -> tuple[list[bool], list[bool]]:
+        """Per step of this epoch: does any running model record step metrics / activations?"""
+        base = np.unique(running_epochs) * self.spe             # attempt step of each j = 0
+        steps = [base + j for j in range(self.spe)]
+        acts = [bool(((s % self.act_every) == 0).any()) for s in steps]
+        norms = [self.every == 1 or bool(((s % self.every) == 0).any()) for s in steps]
+        return [a or b for a, b in zip(norms, acts)], acts
+
+
+class Trace:
+    """Preallocated device buffers of the probe's raw inputs, and what was computed from
+    them. ``init`` is the live ``[K, P]`` tensor of each model's initialisation."""
+
+    def __init__(self, spec: StackedMLP, init: Tensor, probe: bool, plateau_lr: bool,
+                 x_probe: Tensor):
+        k, p = init.shape
+        self.spec, self.init, self.x_probe = spec, init, x_probe
+        per_step = 3 * k * p * init.element_size()
+        self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
+        self.prev = init.new_empty(self.chunk, k, p)       # [C, K, P] before the update
+        self.after = init.new_empty(self.chunk, k, p)      # [C, K, P] after it
+        self.grad = init.new_empty(self.chunk, k, p)       # [C, K, P]
+        self.loss = init.new_empty(self.chunk, k)          # [C, K]
+        # one view per slot, made once: the step loop then only copies
+        self.rows = list(zip(self.prev.unbind(0), self.after.unbind(0), self.grad.unbind(0),
+                             self.loss.unbind(0)))
+        self.n = 0
+        self._slot_steps: list[int] = []
+        self._slot_act: list[bool] = []
+        self.steps: list[int] = []           # cohort step of every flushed slot
+        self.act_steps: list[int] = []
+        self.step_blocks: list[Tensor] = []  # [S, M, K] per chunk, columns: step_columns()
+        self.act_blocks: list[Tensor] = []   # [S_act, M_act, K]
+        self._plateau_lr = plateau_lr
+        self._epoch_blocks: list[tuple[Tensor, Tensor, Tensor | None]] = []
+        self._new_epoch_block()
+
+    def step_columns(self) -> list[tuple[str, str]]:
+        names = [("", "loss")]
+        for i in range(len(self.spec.sizes)):
+            names += [(layer_name(i), m) for m in _NORMS]
+        return names
+
+    def act_columns(self) -> list[tuple[str, str]]:
+        return [(layer_name(i), m) for i in range(len(self.spec.sizes) - 1) for m in _ACTS]
+
+    def open_slot(self, step: int, act: bool) -> int:
+        """The buffer row for cohort step ``step`` (flushes a full chunk first)."""
+        if self.n == self.chunk:
+            self.flush()
+        self._slot_steps.append(step)
+        self._slot_act.append(act)
+        self.n += 1
+        return self.n - 1
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Compute the probe's quantities of the buffered steps for all K models."""
+        s = self.n
+        if s == 0:
+            return
+        prev, after, grad = self.prev[:s], self.after[:s], self.grad[:s]   # [S, K, P]
+        columns = [self.loss[:s].clone()]                                  # [S, K]
+        init = layers(self.spec, self.init)
+        for (w, b), (pw, pb), (gw, gb), (iw, ib) in zip(
+                layers(self.spec, after), layers(self.spec, prev), layers(self.spec, grad), init):
+            norms = layer_norms(w, b, gw, gb, pw, pb, iw, ib, batch_dims=2)
+            columns += [norms[m] for m in _NORMS]
+        self.step_blocks.append(torch.stack(columns, dim=1))                # [S, M, K]
+        act_rows = [i for i, a in enumerate(self._slot_act) if a]
+        if act_rows and len(self.spec.sizes) > 1:
+            self.act_blocks.append(self._activations(after[act_rows]))
+            self.act_steps += [self._slot_steps[i] for i in act_rows]
+        self.steps += self._slot_steps
+        self._slot_steps, self._slot_act, self.n = [], [], 0
+
+    def _activations(self, params: Tensor) -> Tensor:
+        """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
+        a, k, p = params.shape
+        flat = params.reshape(a * k, p)
+        widest = max(o for _, o in self.spec.sizes) * len(self.x_probe)
+        rows = max(1, BLOCK_ELEMENTS // max(1, widest))
+        parts = []
+        for lo in range(0, a * k, rows):
+            stats = []
+            for pre in pre_activations(self.spec, layers(self.spec, flat[lo:lo + rows]),
+                                       self.x_probe):                      # [rows, B, units]
+                values = activation_stats_batch_last(pre.transpose(-1, -2),
+                                                     self.spec.activation)  # [rows] each
+                stats += [values[m] for m in _ACTS]
+            parts.append(torch.stack(stats, dim=1))                        # [rows, M]
+        return torch.cat(parts).view(a, k, -1).transpose(1, 2)              # [A, M, K]
+
+    def _new_epoch_block(self) -> None:
+        k = self.init.shape[0]
+        lr = torch.empty(EPOCH_CHUNK, k, dtype=torch.float64, device=self.init.device) \
+            if self._plateau_lr else None
+        self._epoch_blocks.append((self.init.new_empty(EPOCH_CHUNK, 4, k),
+                                   torch.empty(EPOCH_CHUNK, k, dtype=torch.bool,
+                                               device=self.init.device), lr))
+        self._epoch_i = 0
+
+    def record_epoch(self, values: list[Tensor], active: Tensor, lr: Tensor | None) -> None:
+        """Store train loss/acc, val loss/acc (each ``[K]``) and who trained this epoch."""
+        if self._epoch_i == EPOCH_CHUNK:
+            self._new_epoch_block()
+        vals, act, lrs = self._epoch_blocks[-1]
+        torch.stack(values, out=vals[self._epoch_i])
+        act[self._epoch_i].copy_(active)
+        if lrs is not None:
+            lrs[self._epoch_i].copy_(lr)
+        self._epoch_i += 1
+
+    def epoch_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``values [E, 4, K]``, ``active [E, K]``, ``lr [E, K]`` (plateau schedule only)."""
+        blocks = self._epoch_blocks[:-1] + [tuple(None if t is None else t[:self._epoch_i]
+                                                  for t in self._epoch_blocks[-1])]
+        vals = torch.cat([b[0] for b in blocks]).cpu().double().numpy()
+        active = torch.cat([b[1] for b in blocks]).cpu().numpy()
+        lr = torch.cat([b[2] for b in blocks]).cpu().numpy() if self._plateau_lr else None
+        return vals, active, lr
+
+
+def activation_stats_batch_last(pre: Tensor, activation: str) -> dict[str, Tensor]:
+    """:func:`mlplab.probe.activation_stats` for pre-activations stored batch last,
+    ``[..., units, B]`` (how the cohort keeps them): the same rules and constants, with
+    the batch reductions over the innermost dimension and a two-pass variance, about ten
+    times faster than the probe's function on a cohort's ``[K, B, units]`` view."""
+    mean = pre.mean((-2, -1))                                              # [...]
+    std = (pre - mean[..., None, None]).square().mean((-2, -1)).sqrt()
+    dead = sat = torch.zeros_like(mean)
+    if activation == "relu":
+        dead = ((pre <= 0).float().mean(-1) >= DEAD_SHARE).float().mean(-1)
+    elif activation in ("tanh", "sigmoid"):
+        a = torch.tanh(pre) if activation == "tanh" else torch.sigmoid(pre)
+        lo, hi = (-1.0, 1.0) if activation == "tanh" else (0.0, 1.0)
+        near = ((a < lo + SAT_MARGIN) | (a > hi - SAT_MARGIN)).float().mean(-1)   # [..., units]
+        sat = (near >= SATURATED_SHARE).float().mean(-1)
+    return {"act_mean": mean, "act_std": std, "dead_frac": dead, "sat_frac": sat}
+
+
+_NORMS = ("weight_norm_w", "update_ratio_w", "dist_init_w", "grad_norm_w",
+          "weight_norm_b", "update_ratio_b", "dist_init_b", "grad_norm_b")
+_ACTS = ("act_mean", "act_std", "dead_frac", "sat_frac")
+_EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def _model_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
+    """Chunks ``[S, M, K]`` as one float64 array ``[K, M, S]``: a model's series contiguous."""
+    if not blocks:
+        return np.zeros((k, m, 0))
+    chunks = torch.cat(blocks)                                              # [S, M, K]
+    out = torch.empty(k, m, len(chunks), dtype=torch.float64, device=chunks.device)
+    return out.copy_(chunks.permute(2, 1, 0)).cpu().numpy()                # one pass
+
+
+@dataclass(frozen=True)
+class _Series:
+    """Where each model's records of one scope are: ``[K, S]`` arrays, model-major."""
+
+    keep: np.ndarray      # bool: this model recorded at this row
+    attempt: np.ndarray   # int32
+    step: np.ndarray      # int64, step within the attempt
+    epoch: np.ndarray     # int32
+
+    def of(self, k: int) -> tuple[slice | np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Model k's row selector (a slice when it kept every row) and its columns."""
+        rows: slice | np.ndarray = slice(None) if self.keep[k].all() else \
+            np.flatnonzero(self.keep[k])
+        return rows, self.attempt[k, rows], self.step[k, rows], self.epoch[k, rows]
+
+
+def _series(cohort_steps: np.ndarray, every: int, timeline: "Timeline", active: np.ndarray,
+            epoch_scope: bool = False) -> _Series:
+    """Attempt, step and epoch of every model at each recorded cohort step (or, with
+    ``epoch_scope``, at the end of each cohort epoch), and whether it was recorded."""
+    att, ep, spe = np.stack(timeline.attempt), np.stack(timeline.epoch), timeline.spe   # [E, K]
+    if epoch_scope:
+        keep, e, step = active, slice(None), (ep + 1) * spe
+    else:
+        e, j = cohort_steps // spe, cohort_steps % spe                      # [S]
+        step = ep[e] * spe + j[:, None]                                      # [S, K]
+        keep = active[e] & (step % every == 0)
+    t = lambda x: np.ascontiguousarray(x.T)  # noqa: E731   [S, K] -> [K, S]
+    return _Series(t(keep), t(att[e].astype(np.int32)), t(step.astype(np.int64)),
+                   t(ep[e].astype(np.int32)))
+
+
+@torch.no_grad()
+def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
+                grid: boundary.BoundaryGrid, spec: StackedMLP, head: Head,
+                like: Tensor) -> list[dict[str, Tensor]]:
+    """Decision-boundary snapshots of each attempt, computed from its stored parameters
+    at the epochs the engine snapshots (the listed epochs before the last, and the last)."""
+    slot = {e: s for s, e in enumerate(snap_epochs)}
+    epochs_of = [[e for e in snap_epochs if e < f.epochs - 1] + [f.epochs - 1] for f in finished]
+    rows = torch.stack([f.snapshots[slot[e]] if e != f.epochs - 1 else f.last
+                        for f, es in zip(finished, epochs_of) for e in es])   # [R, P]
+    points = grid.points.to(like.device, like.dtype)                         # [G*G, d]
+    widest = max(o for _, o in spec.sizes) * len(points)
+    step = max(1, BLOCK_ELEMENTS // widest)
+    probs = torch.cat([probabilities(spec, layers(spec, rows[lo:lo + step].to(like.device)),
+                                     points, head).cpu()
+                       for lo in range(0, len(rows), step)])                 # [R, G*G, C]
+    out, at = [], 0
+    for es in epochs_of:
+        out.append(boundary.pack(grid, es, list(probs[at:at + len(es)])))
+        at += len(es)
+    return out
+
+
+@torch.no_grad()
+def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
+                  finished: list[FinishedAttempt], trace: Trace, timeline: Timeline,
+                  head: Head, data: Dataset, tensors: Tensors, grid: boundary.BoundaryGrid | None,
+                  lr_scale: np.ndarray, loop_time: float, start: float) -> list[RunRecord]:
+    """One run record per config from what the cohort recorded (``lr_scale [E, K]``: the
+    lr multiplier each model used at each cohort epoch)."""
+    cfg, spec, spe = configs[0], trace.spec, timeline.spe
+    finished = sorted(finished, key=lambda f: (f.model, f.attempt))
+    like = tensors.x_train
+    kept = torch.stack([f.kept for f in finished]).to(like.device)           # [R, P]
+    final = [evaluate(spec, layers(spec, kept), x, y, head) for x, y in
+             ((tensors.x_train, tensors.y_train), (tensors.x_val, tensors.y_val),
+              (tensors.x_test, tensors.y_test))]
+    (tr_loss, _), (va_loss, va_acc), (te_loss, te_acc) = [(a.tolist(), b.tolist())
+                                                           for a, b in final]
+    snap_epochs = boundary.snapshot_epochs(cfg.train.epochs, cfg.probe.boundary_snapshots)
+    bounds = _boundaries(finished, snap_epochs, grid, spec, head, like) if grid is not None \
+        else [None] * len(finished)
+    k_models, every, act_every = len(configs), timeline.every, timeline.act_every
+    vals, active, lr_plateau = trace.epoch_arrays()                          # [E, 4, K], [E, K]
+    base = np.array([c.train.lr for c in configs], dtype=np.float64)
+    lr = lr_plateau if lr_plateau is not None else base * lr_scale           # [E, K]
+    steps, act_steps = np.asarray(trace.steps, np.int64), np.asarray(trace.act_steps, np.int64)
+    scopes = []      # (scope, where, values [K, M, S], columns)
+    step_cols = trace.step_columns()
+    scopes.append(("step", _series(steps, every, timeline, active),
+                   _model_major(trace.step_blocks, len(step_cols), k_models), step_cols))
+    scopes.append(("step", scopes[0][1], np.ascontiguousarray(
+        lr[steps // timeline.spe].T[:, None, :]), [("", "lr")]))              # [K, 1, S]
+    act_cols = trace.act_columns()
+    scopes.append(("act", _series(act_steps, act_every, timeline, active),
+                   _model_major(trace.act_blocks, len(act_cols), k_models), act_cols))
+    scopes.append(("epoch", _series(steps, 1, timeline, active, epoch_scope=True),
+                   np.ascontiguousarray(vals.transpose(2, 1, 0)),
+                   [("", m) for m in _EPOCH_METRICS]))
+    total_epochs = max(1, len(timeline.epoch))
+    wall = time.perf_counter() - start
+    records = []
+    for k, c in enumerate(configs):
+        log = MetricsLog()
+        for scope, where, values, columns in scopes:
+            rows, a, s, es = where.of(k)
+            mine = values[k][:, rows]                                        # [M, S_k]
+            for col, (layer, metric) in enumerate(columns):
+                log.add_arrays(a, s, es, scope, layer, metric, mine[col])
+        attempts = []
+        for i, f in enumerate(finished):
+            if f.model != k:
+                continue
+            log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_loss", te_loss[i])
+            log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_acc", te_acc[i])
+            attempts.append(AttemptRecord(
+                attempt=f.attempt, seed=f.seed, end_reason=f.end_reason, epochs=f.epochs,
+                steps=f.epochs * spe, best_epoch=f.best_epoch, best_value=f.best_value,
+                val_loss=va_loss[i], val_acc=va_acc[i], test_loss=te_loss[i],
+                test_acc=te_acc[i], train_loss=tr_loss[i],
+                target_met=stopping.target_met(f.best_value, c.stopping),
+                wall_time=loop_time * f.epochs / total_epochs, init_state=state_of(spec, f.init),
+                best_state=state_of(spec, f.kept), last_state=state_of(spec, f.last),
+                boundary=bounds[i]))
+        records.append(RunRecord(
+            run_id=run_ids[k] if run_ids is not None else c.name, name=c.name,
+            config=to_dict(resolved_config(c, head)), attempts=attempts,
+            best_attempt=best_attempt_index(attempts, stopping.monitor_mode(c.stopping)),
+            metrics=log, info=run_info(c, data, head), wall_time=wall, source="cohort"))
+    return records

@@ -1,0 +1,265 @@
+"""K same-shape MLPs as one flat parameter tensor: forward, loss gradient, evaluation.
+
+A cohort keeps every model's parameters in one row of ``flat: [K, P]`` (the Linear
+layers' weight then bias, in order, each flattened). The layers are views into it, so
+the batched optimizer updates all K models with one call on one tensor, and the probe
+reads per-layer segments of it. The batched forward is one ``bmm``/``matmul`` per layer
+over ``[K, B, d]``; the backward through the Linear layers and activations is written
+out (two matmuls and one activation derivative per layer), and so is the loss gradient
+for sigmoid+MSE and cross-entropy (autograd for the other heads). Activations are kept
+batch last, ``[K, units, B]``; losses equal :func:`mlplab.loss.batch_loss`'s.
+
+>>> import torch
+>>> from mlplab.config import ModelConfig
+>>> from mlplab.model import build_mlp, resolve_head
+>>> head = resolve_head(ModelConfig(), "auto", 2)
+>>> nets = [build_mlp(ModelConfig(hidden=(4,)), head, 2, seed=s) for s in range(3)]
+>>> spec = StackedMLP.of(nets[0], "relu", 0.01, head.output)
+>>> flat = torch.stack([flatten_state(spec, n.state_dict()) for n in nets])   # [K=3, P=17]
+>>> x = torch.rand(5, 2)
+>>> torch.allclose(forward(spec, layers(spec, flat), x)[1], nets[1](x))
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .model import Head, linear_layers
+
+
+@dataclass(frozen=True)
+class StackedMLP:
+    """The shape and functions of one MLP; its parameters live in ``flat [..., P]`` rows."""
+
+    sizes: tuple[tuple[int, int], ...]   # (fan_in, fan_out) of each Linear layer
+    keys: tuple[str, ...]                # state_dict prefix of each Linear layer ("0", "2", ...)
+    activation: str                      # hidden activation (model.ACTIVATIONS)
+    negative_slope: float
+    output: str                          # head output: sigmoid, softmax or linear
+
+    @staticmethod
+    def of(net: nn.Module, activation: str, negative_slope: float, output: str) -> "StackedMLP":
+        """The spec of ``net`` (an :func:`mlplab.model.build_mlp` network)."""
+        linears = linear_layers(net)
+        return StackedMLP(tuple((m.in_features, m.out_features) for _, m in linears),
+                          tuple(name for name, _ in linears), activation, negative_slope, output)
+
+    @property
+    def n_params(self) -> int:
+        return sum(i * o + o for i, o in self.sizes)
+
+    def segments(self) -> list[tuple[int, int, int]]:
+        """``(start, weight_end, bias_end)`` of each layer within a row of ``flat``."""
+        out, start = [], 0
+        for fan_in, fan_out in self.sizes:
+            out.append((start, start + fan_in * fan_out, start + fan_in * fan_out + fan_out))
+            start = out[-1][2]
+        return out
+
+
+def flatten_state(spec: StackedMLP, state: dict[str, Tensor]) -> Tensor:
+    """One model's ``state_dict`` as a flat row ``[P]`` in ``spec``'s order."""
+    return torch.cat([t for key in spec.keys
+                      for t in (state[f"{key}.weight"].reshape(-1), state[f"{key}.bias"])])
+
+
+def state_of(spec: StackedMLP, row: Tensor) -> dict[str, Tensor]:
+    """A flat row ``[P]`` as an ``nn.Sequential`` state_dict (fresh contiguous tensors)."""
+    out = {}
+    for key, (w, b) in zip(spec.keys, layers(spec, row)):
+        out[f"{key}.weight"], out[f"{key}.bias"] = w.clone(), b.clone()
+    return out
+
+
+def layers(spec: StackedMLP, flat: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Views ``(w [..., out, in], b [..., out])`` of each layer into ``flat [..., P]``."""
+    lead = flat.shape[:-1]
+    return [(flat[..., lo:mid].view(*lead, fan_out, fan_in), flat[..., mid:hi])
+            for (fan_in, fan_out), (lo, mid, hi) in zip(spec.sizes, spec.segments())]
+
+
+def _linear(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """``w @ h + b`` per model, batch last: ``h [in, B]`` (shared) or ``[M, in, B]``,
+    ``w [M, out, in]``, ``b [M, out]`` -> ``[M, out, B]``."""
+    if h.dim() == 2:                                 # a stride-0 batch: no copy of h
+        h = h.expand(w.shape[0], *h.shape)
+    return torch.baddbmm(b.unsqueeze(-1), w, h)
+
+
+def _batch_last(x: Tensor) -> Tensor:
+    """Inputs ``[B, d]`` or ``[M, B, d]`` as the views ``[d, B]`` or ``[M, d, B]``."""
+    return x.transpose(-1, -2)
+
+
+def _activate(spec: StackedMLP, z: Tensor) -> Tensor:
+    name = spec.activation
+    if name == "relu":
+        return torch.relu(z)
+    if name == "leaky_relu":
+        return F.leaky_relu(z, spec.negative_slope)
+    if name == "elu":
+        return F.elu(z)
+    if name == "gelu":
+        return F.gelu(z)
+    if name == "tanh":
+        return torch.tanh(z)
+    if name == "sigmoid":
+        return torch.sigmoid(z)
+    return z
+
+
+def _activation_backward(spec: StackedMLP, g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    """Gradient through the hidden activation: the kernels torch's autograd itself runs."""
+    aten, name = torch.ops.aten, spec.activation
+    if name == "relu":
+        return aten.threshold_backward(g, h, 0)
+    if name == "leaky_relu":
+        return aten.leaky_relu_backward(g, z, spec.negative_slope, False)
+    if name == "elu":
+        return aten.elu_backward(g, 1.0, 1, 1, False, z)
+    if name == "gelu":
+        return aten.gelu_backward(g, z, approximate="none")
+    if name == "tanh":
+        return aten.tanh_backward(g, h)
+    if name == "sigmoid":
+        return aten.sigmoid_backward(g, h)
+    return g
+
+
+def _head(spec: StackedMLP, z: Tensor) -> Tensor:
+    return torch.sigmoid(z) if spec.output == "sigmoid" else z
+
+
+Params = Sequence[tuple[Tensor, Tensor]]   # (w [M, out, in], b [M, out]) per layer
+
+# Activations are kept batch last, [M, units, B]: a shared input is then one folded GEMM
+# and the class dimension of a softmax is not the innermost one (log_softmax over a last
+# dimension of 5 is ~20x slower than over the batch-last layout on CPU).
+
+
+def _layers_forward(spec: StackedMLP, params: Params, x: Tensor) -> tuple[list[Tensor],
+                                                                           list[Tensor]]:
+    """Inputs of each layer and pre-activations, batch last."""
+    hs, zs = [_batch_last(x)], []
+    for i, (w, b) in enumerate(params):
+        zs.append(_linear(hs[-1], w, b))                          # [M, out, B]
+        if i < len(params) - 1:
+            hs.append(_activate(spec, zs[-1]))
+    return hs, zs
+
+
+def _loss(z: Tensor, y: Tensor, head: Head) -> Tensor:
+    """:func:`mlplab.loss.batch_loss` for the last pre-activation ``z [M, o, B]``."""
+    if head.output == "sigmoid":
+        p = torch.sigmoid(z)[..., 0, :]                           # [M, B]
+        target = y.to(p.dtype).expand_as(p)
+        if head.loss == "mse":
+            return ((p - target) ** 2).mean(-1)
+        logp = torch.clamp(torch.log(p), min=-100.0)
+        log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
+        return -(target * logp + (1 - target) * log1mp).mean(-1)
+    if head.loss == "ce":
+        logp = F.log_softmax(z, dim=-2)                           # [M, C, B]
+        idx = y.expand(z.shape[:-2] + y.shape[-1:]).unsqueeze(-2)  # [M, 1, B]
+        return -logp.gather(-2, idx).squeeze(-2).mean(-1)
+    onehot = F.one_hot(y, head.out_dim).to(z.dtype).transpose(-1, -2)   # [.., C, B]
+    pred = torch.softmax(z, dim=-2) if head.output == "softmax" else z
+    return ((pred - onehot) ** 2).mean((-2, -1))
+
+
+def _probabilities(z: Tensor, head: Head) -> Tensor:
+    """Class probabilities ``[M, B, C]`` (``C = 1``, P(class 1), for a sigmoid head)."""
+    if head.output == "sigmoid":
+        return torch.sigmoid(z).clamp(0, 1).transpose(-1, -2)
+    return torch.softmax(z, dim=-2).transpose(-1, -2)
+
+
+def _accuracy(z: Tensor, y: Tensor, head: Head) -> Tensor:
+    """:func:`mlplab.loss.accuracy` for ``z [M, o, B]``."""
+    if head.output == "sigmoid":
+        pred = (torch.sigmoid(z)[..., 0, :] > 0.5).long()         # [M, B]
+    else:   # max(...).indices is argmax (first maximum, NaN wins), and 7x faster here
+        pred = z.max(-2).indices                                  # [M, B]
+    return (pred == y).to(z.dtype).mean(-1)
+
+
+@torch.no_grad()
+def pre_activations(spec: StackedMLP, params: Params, x: Tensor) -> list[Tensor]:
+    """Pre-activations of each hidden layer as ``[M, B, units]`` views."""
+    _, zs = _layers_forward(spec, params[:-1], x)
+    return [z.transpose(-1, -2) for z in zs]
+
+
+@torch.no_grad()
+def forward(spec: StackedMLP, params: Params, x: Tensor) -> Tensor:
+    """Outputs ``[M, B, o]`` of the M models whose layers are ``params`` (views from
+    :func:`layers`) on ``x [B, d]`` (one batch for all) or ``x [M, B, d]``."""
+    _, zs = _layers_forward(spec, params, x)
+    return _head(spec, zs[-1]).transpose(-1, -2)
+
+
+@torch.no_grad()
+def probabilities(spec: StackedMLP, params: Params, x: Tensor, head: Head) -> Tensor:
+    """Class probabilities ``[M, B, C]``, as the boundary snapshots store them."""
+    _, zs = _layers_forward(spec, params, x)
+    return _probabilities(zs[-1], head)
+
+
+@torch.no_grad()
+def evaluate(spec: StackedMLP, params: Params, x: Tensor, y: Tensor,
+             head: Head) -> tuple[Tensor, Tensor]:
+    """Loss and accuracy ``[M]`` of each model on one dataset ``x [N, d]``, ``y [N]``."""
+    _, zs = _layers_forward(spec, params, x)
+    return _loss(zs[-1], y, head), _accuracy(zs[-1], y, head)
+
+
+def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Tensor]:
+    """Per-model loss ``[K]`` and its gradient with respect to the last pre-activation
+    ``z [K, o, B]``: written out for sigmoid+MSE and cross-entropy, by autograd else."""
+    inv_b = 1.0 / y.shape[-1]
+    if head.output == "sigmoid" and head.loss == "mse":
+        p = torch.sigmoid(z)                                      # [K, 1, B]
+        diff = p - y.to(p.dtype).unsqueeze(-2)
+        loss = (diff[..., 0, :] ** 2).mean(-1)                    # as _loss
+        return loss, torch.ops.aten.sigmoid_backward(diff * (2.0 * inv_b), p)
+    if head.loss == "ce":
+        logp = F.log_softmax(z, dim=-2)                           # [K, C, B]
+        idx = y.expand(z.shape[:-2] + y.shape[-1:]).unsqueeze(-2)  # [K, 1, B]
+        loss = -logp.gather(-2, idx).squeeze(-2).mean(-1)         # as _loss
+        grad = logp.exp().mul_(inv_b)                             # (softmax - onehot) / B
+        return loss, grad.scatter_add_(-2, idx, torch.full(idx.shape, -inv_b, dtype=z.dtype,
+                                                           device=z.device))
+    z = z.detach().requires_grad_()
+    with torch.enable_grad():
+        loss = _loss(z, y, head)                                  # [K]
+        (grad,) = torch.autograd.grad(loss.sum(), z)
+    return loss.detach(), grad
+
+
+@torch.no_grad()
+def loss_and_grad(spec: StackedMLP, params: Params, x: Tensor, y: Tensor, head: Head,
+                  grad_out: Tensor) -> Tensor:
+    """Per-model mean loss ``[K]`` on a batch, writing each model's gradient into
+    ``grad_out [K, P]`` (the layout of the ``flat`` that ``params`` are views of).
+
+    ``x`` is ``[B, d]`` (full batch, shared) or ``[K, B, d]``; ``y`` is ``[B]`` or
+    ``[K, B]``. Equals autograd of ``batch_loss(net(x), y).sum()`` model by model.
+    """
+    hs, zs = _layers_forward(spec, params, x)                     # batch last
+    loss, g = _loss_and_output_grad(zs[-1], y, head)              # [K], [K, o, B]
+    grads: list[Tensor] = []
+    for i in range(len(params) - 1, -1, -1):
+        h = hs[i]                                                 # [in, B] or [K, in, B]
+        grad_w = torch.matmul(g, h.transpose(-1, -2))             # [K, out, in]
+        grads = [grad_w.flatten(-2), g.sum(-1)] + grads           # bias grad [K, out]
+        if i > 0:
+            g = torch.bmm(params[i][0].transpose(-1, -2), g)      # [K, in, B]
+            g = _activation_backward(spec, g, zs[i - 1], hs[i])
+    torch.cat(grads, dim=-1, out=grad_out)
+    return loss

@@ -1,0 +1,47 @@
+"""``mlplab bench --quick``: structure and sanity of the result (no speed asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from mlplab.bench import BenchResult, run_bench, workloads
+
+
+def test_quick_bench_result_structure():
+    result = run_bench(quick=True)
+    assert isinstance(result, BenchResult) and result.quick and result.device == "cpu"
+    assert [w.name for w in result.workloads] == ["W1", "W2"]
+    for w in result.workloads:
+        for value in (w.ratio, w.probe_overhead, w.baseline_rate, w.cohort_rate, w.noprobe_rate):
+            assert math.isfinite(value) and value > 0
+        assert 0 < w.baseline_models < w.models
+        assert w.ratio == w.cohort_rate / w.baseline_rate
+        assert w.losses_match and w.models_agreeing == w.baseline_models, w   # trained alike
+    doc = json.loads(json.dumps(result.to_dict()))
+    assert doc["workloads"][0]["models"] == result.workloads[0].models
+    table = result.summary()
+    assert "W1" in table and "W2" in table and "scaled per model" in table
+
+
+def test_full_workloads_are_the_issues():
+    w1, w2 = workloads(quick=False)
+    assert len(w1.configs) == 256 and len(w1.baseline_models) == 16
+    c = w1.configs[0]
+    assert (c.model.hidden, c.train.optimizer, c.train.lr, c.train.momentum, c.train.epochs,
+            c.train.batch_size, c.data.n) == ((4,), "momentum", 0.02, 0.9, 1000, 0, 4)
+    assert len({c.train.seed for c in w1.configs}) == 256
+    assert len(w2.configs) == 64
+    lrs = [c.train.lr for c in w2.configs]
+    assert math.isclose(lrs[0], 1e-4) and math.isclose(lrs[-1], 1e-1)
+    assert w2.configs[0].model.hidden == (16, 16) and w2.configs[0].train.optimizer == "adam"
+
+
+def test_bench_script_runs_quick():
+    script = Path(__file__).resolve().parents[1] / "bench" / "run_bench.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--json"], check=True,
+                         capture_output=True, text=True, timeout=300)
+    assert [w["name"] for w in json.loads(out.stdout)["workloads"]] == ["W1", "W2"]
