@@ -103,7 +103,8 @@ def _draw_optimizers(lrs: Sequence[float], curves: Mapping[str, Sequence[float]]
     axes[0][0].set_ylabel("best val loss, median over seeds (log)")
     axes[0][0].set_title("learning-rate sweep per optimizer")
     axes[0][1].axhline(target, color="#6b6b6b", ls="--", lw=1, label=f"target {target:.0%}")
-    axes[0][1].set_xlabel("epoch")
+    axes[0][1].set_xscale("log")
+    axes[0][1].set_xlabel("epoch (log)")
     axes[0][1].set_ylabel("val accuracy (median, quartile band)")
     axes[0][1].set_title("each optimizer at its best learning rate")
     for ax in axes[0]:

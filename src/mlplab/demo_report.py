@@ -24,11 +24,13 @@ CLAIMS = {
 }
 
 
-def _value(v: Any) -> str:
+def _value(v: Any, column: str = "") -> str:
+    if isinstance(v, float) and column in ("success_rate", "reached"):
+        return f"{100 * v:.0f}%"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, tuple) and len(v) == 3 and all(isinstance(x, float) for x in v):
-        return f"{v[1]:.3g} [{v[0]:.3g}, {v[2]:.3g}]"
+        return "never" if v[1] != v[1] else f"{v[1]:.3g} [{v[0]:.3g}, {v[2]:.3g}]"
     if isinstance(v, dict):
         return ", ".join(f"{k}={_value(x)}" for k, x in v.items())
     return str(v)
@@ -39,7 +41,7 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
         return ""
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{esc(_value(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{esc(_value(r.get(c, ''), c))}</td>" for c in cols) + "</tr>"
                    for r in rows)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -65,7 +67,7 @@ def write_demo_report(out: Path, sections: Sequence[SectionResult], wall_time: f
     """Write ``out/report.html`` and ``out/summary.json`` atomically; returns the report."""
     parts = [(s.title, _section_html(s, out)) for s in sections]
     summary_rows = "".join(
-        f"<tr><td>{esc(s.title)}</td><td>{esc(s.finding)}</td><td>"
+        f'<tr><td>{esc(s.title)}</td><td class="wrap">{esc(s.finding)}</td><td>'
         f"{'' if s.reproduces is None else ('yes' if s.reproduces else 'no')}</td></tr>"
         for s in sections)
     parts.insert(0, ("Summary", '<table class="runs"><thead><tr><th>study</th><th>finding</th>'

@@ -40,6 +40,7 @@ figcaption b { color: var(--ink); }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; min-width: 24em; }
 tr.best td { background: #e7f5ff; }
 table.sortable th { cursor: pointer; user-select: none; background: var(--bg); position: sticky; top: 0; }
 table.sortable th::after { content: " \\2195"; color: #adb5bd; }
