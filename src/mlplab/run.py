@@ -47,9 +47,18 @@ def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "c
     bar = ProgressBar(len(configs), "runs", quiet=quiet, best_label=f"best {cfg.stopping.monitor}")
     try:
         if seeds == 1:
+            import torch
+
             from .engine import train
 
-            records = [train(cfg, run_id=ids[0], device=device)]
+            # tiny networks: one intra-op thread beats two (thread hand-off costs more
+            # than the arithmetic; several times slower on a busy 2-core machine)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                records = [train(cfg, run_id=ids[0], device=device)]
+            finally:
+                torch.set_num_threads(threads)
         else:
             from .cohort import train_cohort
 
