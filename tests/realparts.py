@@ -456,7 +456,7 @@ def local_ray_cluster(
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
         # ports that otherwise default to fixed numbers, which parallel runs would share
-        f"--ray-client-server-port={free_port()}",
+        # (no Ray Client server: it needs ray[client], which mlplab[ray] does not pull in)
         f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-port={free_port()}",
     ]  # fmt: skip
