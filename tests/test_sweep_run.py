@@ -282,16 +282,16 @@ def shrink(raw: dict) -> dict:
     return raw
 
 
-@pytest.mark.parametrize("name, configs", [("staged_xor", 5 + 6 * 3 + 4 * 3),
-                                           ("optim_init_gaussians", 12), ("random_spiral", 4)])
+@pytest.mark.parametrize("name, configs", [("staged-xor", 5 + 6 * 3 + 4 * 3),
+                                           ("optim-init-gaussians", 12), ("random-spiral", 4)])
 def test_example_sweeps_run(tmp_path: Path, name: str, configs: int):
     raw = shrink(yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text()))
-    result = run_sweep(raw, out=tmp_path / name, workers=1, quiet=True, report=name == "staged_xor")
+    result = run_sweep(raw, out=tmp_path / name, workers=1, quiet=True, report=name == "staged-xor")
     assert result.data["n_configs"] == configs and result.data["n_failed"] == 0
     assert result.best is not None
     text = result.summary()
     assert "best:" in text and str(tmp_path / name) in text
-    if name == "staged_xor":
+    if name == "staged-xor":
         assert [s["keys"][0] for s in result.data["stages"]] == ["train.lr", "model.hidden", "train.optimizer"]
         assert result.report is not None and result.report.is_file()
     json.dumps(result.to_dict())                                  # JSON-ready

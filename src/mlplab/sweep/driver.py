@@ -3,7 +3,7 @@ store. Each finished unit is committed whole (its run folders written, then inde
 one transaction), so a killed sweep resumes from whole units: done runs are kept,
 everything else runs again under the same deterministic run ids.
 
->>> # result = run_sweep("examples/staged_xor.yaml", workers=2); print(result.summary())
+>>> # result = run_sweep("examples/staged-xor.yaml", workers=2); print(result.summary())
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     trained together in one unit. Returns the :class:`SweepResult`; the report is
     written unless ``report`` is False.
 
-    >>> # run_sweep("examples/random_spiral.yaml", out="runs/spiral", workers=2).summary()
+    >>> # run_sweep("examples/random-spiral.yaml", out="runs/spiral", workers=2).summary()
     """
     start = time.perf_counter()
     base, spec = load_sweep(source)
