@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -257,3 +258,44 @@ def test_hyper_is_one_tensor_of_k_per_field() -> None:
     assert hyper.lr.tolist() == [0.01, 0.5] and hyper.lr.dtype == torch.float64
     assert hyper.centered.tolist() == [True, False] and hyper.centered.dtype == torch.bool
     assert all(field.shape == (2,) for field in hyper)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("name", "configs"), _OPTIMIZERS_UNDER_TEST, ids=_IDS)
+def test_in_place_all_active_step_equals_the_masked_step_and_torch(
+        name: str, configs: list[dict[str, float]], dtype: torch.dtype) -> None:
+    from mlplab.optimizers_inplace import plan_step, step_all_active
+
+    opt, hyper = make_optimizer(name), hyper_from_configs(name, configs)
+    plan = plan_step(name, hyper)
+    with_momentum = sum(c.get("momentum", 0.0 if name == "sgd" else 0.9) > 0 for c in configs)
+    dampened = any(c.get("dampening", 0.0) for c in configs)
+    uncovered = name in ("rmsprop", "adagrad") or dampened or 0 < with_momentum < K
+    assert (plan.rule == "") == uncovered
+    if plan.rule == "":
+        with pytest.raises(ValueError, match="no in-place step"):
+            step_all_active(plan, [], [], opt.init(_cohort(dtype)), hyper)
+        return
+    cohort = _cohort(dtype)
+    ref = _Reference(name, cohort, configs)
+    flat = torch.cat([p.reshape(K, -1) for p in cohort], dim=1)          # [K, P]
+    masked = flat.clone()
+    state, masked_state = opt.init([flat]), opt.init([masked])
+    all_active = torch.ones(K, dtype=torch.bool)
+    for grads in _gradients(dtype):
+        g = torch.cat([x.reshape(K, -1) for x in grads], dim=1)
+        g_before = g.clone()
+        state = step_all_active(plan, [flat], [g], state, hyper)
+        masked_state = opt.step([masked], [g], masked_state, hyper, all_active)
+        assert torch.equal(g, g_before)                                  # grads untouched
+        for k in range(K):
+            ref.step(k, grads)
+    assert torch.equal(flat, masked)
+    for new, old in zip(state, masked_state):
+        for a, b in zip(new if isinstance(new, tuple) else [new],
+                        old if isinstance(old, tuple) else [old]):
+            assert torch.equal(a, b)
+    views = [t.view(K, *s) for t, s in zip(flat.split([math.prod(s) for s in SHAPES], 1),
+                                              SHAPES)]
+    for k in range(K):
+        ref.assert_matches(views, k)

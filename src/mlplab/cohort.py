@@ -42,6 +42,7 @@ from .data import load_data
 from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
 from .model import Head, build_mlp, derive_seed, resolve_head
 from .optimizers import BatchedOptimizer, make_optimizer, hyper_from_configs
+from .optimizers_inplace import StepPlan, plan_step, step_all_active
 from .record import RunRecord
 from .schedule import lr_scale
 from .stacked import StackedMLP, flatten_state, loss_and_grad
@@ -153,9 +154,10 @@ def _lr_table(configs: Sequence[RunConfig], device: torch.device) -> tuple[Tenso
 def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOptimizer,
                  data: Tensors, perm: Tensor | None, bs: int, first_step: int,
                  traced: Sequence[bool], acts: Sequence[bool], trace: Trace | None,
-                 clip: float | None) -> None:
+                 clip: float | None, plan: StepPlan | None) -> None:
     """One epoch of optimizer steps for all K models: no host sync in here. ``traced[j]``:
-    step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too)."""
+    step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too).
+    ``plan``: every model is known to be active, update in place without masks."""
     for j, is_traced in enumerate(traced):
         if perm is None:                                            # full batch, shared
             xb, yb = data.x_train, data.y_train                     # [N, d], [N]
@@ -171,7 +173,12 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
             clip_grad_norm_(grad, clip)
         if prev is not None:
             prev.copy_(live.flat)
-        live.opt_state = opt.step([live.flat], [grad], live.opt_state, live.hyper, live.active)
+        if plan is not None:
+            live.opt_state = step_all_active(plan, [live.flat], [grad], live.opt_state,
+                                             live.hyper)
+        else:
+            live.opt_state = opt.step([live.flat], [grad], live.opt_state, live.hyper,
+                                      live.active)
         if after is not None:
             after.copy_(live.flat)
             loss_row.copy_(loss)
@@ -247,6 +254,11 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     finished: list[FinishedAttempt] = []
     # full-batch cohorts without restarts need no per-epoch look at the device
     sync_each_epoch = cfg.stopping.restarts > 0 or spe > 1
+    # the in-place optimizer step while the host knows every model is active; on a CPU
+    # the no-sync mode reads the [K] mask once an epoch (a few us; on CUDA it would stall)
+    plan = plan_step(cfg.train.optimizer, hyper)
+    plan = plan if plan.rule else None
+    all_active, read_mask = True, device.type == "cpu"
     loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
     while True:
         if lr_tab is not None:                                 # this epoch's lr, per model
@@ -260,13 +272,15 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         timeline.start_epoch(attempts, host_epoch)
         traced, acts = timeline.traced_steps(host_epoch[~host_done])
         _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
-                     trace if probe else None, cfg.train.clip_grad_norm)
+                     trace if probe else None, cfg.train.clip_grad_norm,
+                     plan if all_active else None)
         ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor)
         if snaps is not None:
             keep_snapshots(snaps, snap_slot, host_epoch, host_done, live)
         ge += 1
         if not sync_each_epoch:
             host_epoch[:] = ge
+            all_active = read_mask and bool(live.active.all())
             if ge >= epochs or (ge % _CHECK_EVERY == 0 and not bool(live.active.any())):
                 break
             continue
@@ -291,6 +305,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
             restart_rows(live, restart, new, opt)
         if host_done.all():
             break
+        all_active = not host_done.any()
     # ---- every model is done: records, in the engine's schema --------------------------
     trace.flush()
     everyone = list(range(k_models))

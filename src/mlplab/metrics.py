@@ -50,6 +50,12 @@ def _filled(n: int, text: str) -> np.ndarray:
     return out
 
 
+def _column(chunk: dict[str, np.ndarray | str], name: str) -> np.ndarray:
+    """Column ``name`` of a chunk as an array (a chunk-wide string expanded)."""
+    value = chunk[name]
+    return _filled(len(chunk["value"]), value) if isinstance(value, str) else value
+
+
 def layer_name(index: int) -> str:
     """Name of the ``index``-th (0-based) Linear layer of an mlplab MLP."""
     return f"layer{index + 1}"
@@ -59,7 +65,9 @@ class MetricsLog:
     """Append-only columnar buffer of records; cheap to extend from scalars or arrays."""
 
     def __init__(self) -> None:
-        self._chunks: list[dict[str, np.ndarray]] = []
+        # each chunk: numeric columns as arrays; a string column is either an array or,
+        # for chunks from add_arrays, one string for the whole chunk (expanded in to_frame)
+        self._chunks: list[dict[str, np.ndarray | str]] = []
         self._rows: list[tuple] = []
 
     def add(self, attempt: int, step: int, epoch: int, scope: str, layer: str,
@@ -77,9 +85,8 @@ class MetricsLog:
             return np.full(n, arr[0] if arr.size else 0, dtype=dtype) if arr.size == 1 else arr
 
         self._chunks.append({"attempt": col(attempt, np.int32), "step": col(step, np.int64),
-                             "epoch": col(epoch, np.int32), "scope": _filled(n, scope),
-                             "layer": _filled(n, layer), "metric": _filled(n, metric),
-                             "value": value})
+                             "epoch": col(epoch, np.int32), "scope": str(scope),
+                             "layer": str(layer), "metric": str(metric), "value": value})
 
     def extend(self, other: "MetricsLog") -> None:
         self._flush()
@@ -105,7 +112,8 @@ class MetricsLog:
         self._flush()
         if not self._chunks:
             return empty_frame()
-        frame = pd.DataFrame({c: np.concatenate([ch[c] for ch in self._chunks]) for c in COLUMNS})
+        frame = pd.DataFrame({c: np.concatenate([_column(ch, c) for ch in self._chunks])
+                              for c in COLUMNS})
         for c in ("scope", "layer", "metric"):
             frame[c] = frame[c].astype(str)
         return frame.sort_values(["attempt", "step", "scope", "metric", "layer"],
