@@ -163,7 +163,10 @@ class Store:
             db = sqlite3.connect(uri, uri=True, timeout=30)
         else:
             db = sqlite3.connect(self.root / INDEX, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
+            # a rollback journal, not WAL: a WAL database makes even read-only readers
+            # (the dashboard) create -wal/-shm files in the store; writes are one short
+            # transaction per finished unit, so readers wait at most that long
+            db.execute("PRAGMA journal_mode=DELETE")
         db.row_factory = sqlite3.Row
         try:
             with db:
