@@ -386,9 +386,10 @@ def test_compare_overlays_loss_and_grad_norm_of_each_run(built, root):
 
 
 def test_store_level_figures_show_sweep_lr_success_and_stages(built, root):
-    sweeps, groups, group, metrics, metric, figures = overview.store_level(root, None, None)
+    sweeps, groups, group, metrics, metric, figures, xs, x = overview.store_level(root, None, None)
     assert "sweep-1" in _text(sweeps) or "staged" in _text(sweeps)
-    assert group == "auto" and metric == "val_loss"
+    assert group == "auto" and metric == "val_loss" and x == "train.lr"
+    assert {"train.lr", "train.optimizer", "model.activation"} <= {o["value"] for o in xs}
     assert "train.optimizer" in [g["value"] for g in groups]
     figs = _figures(figures)
     assert "fig-success" in figs and any(k.startswith("fig-stages") for k in figs)
@@ -400,15 +401,43 @@ def test_store_level_figures_show_sweep_lr_success_and_stages(built, root):
                  for r in built["store"].runs())
     assert n_done == len(built["sweep_runs"]) + 1
     assert sum(success.data[0].customdata[i][1] for i in range(len(success.data[0].y))) == n_done
-    lr = overview.lr_figure(root, "none", "val_loss")
+    lr = overview.param_figure(root, "none", "val_loss", "train.lr")
     medians = [t for t in lr.data if t.mode == "lines+markers"]
     done_lrs = {r.config["train"]["lr"] for r in built["store"].runs(status="done")}
     assert {*STAGE0_LRS, 0.05} <= done_lrs
     assert len(medians) == 1 and list(medians[0].x) == sorted(done_lrs)
-    by_opt = overview.lr_figure(root, "train.optimizer", "val_acc")
+    by_opt = overview.param_figure(root, "train.optimizer", "val_acc")
     optimizers = {r.config["train"]["optimizer"] for r in built["store"].runs(status="done")}
     assert {"momentum", "adam"} <= optimizers
     assert {t.name.split(" (")[0] for t in by_opt.data if t.mode == "lines+markers"} == optimizers
+
+
+def test_the_x_axis_can_be_any_varying_key(built, root):
+    done = [r for r in built["store"].runs(status="done") if r.config]
+    _, _, _, _, _, _, xs, x = overview.store_level(root, "auto", "val_loss", "model.activation")
+    assert x == "model.activation"
+    assert overview.store_level(root, "auto", "val_loss", "no.such.key")[-1] == "train.lr"
+    fig = overview.param_figure(root, "none", "val_loss", "model.activation")
+    assert fig.layout.xaxis.type == "category" and "val_loss vs model.activation" in fig.layout.title.text
+    act_of = {r.run_id: str(r.config["model"].get("activation")) for r in done}   # probe run: None
+    acts = ["None", "relu", "tanh"]
+    assert set(act_of.values()) == set(acts)
+    (median,) = [t for t in fig.data if t.name.startswith("all runs") and t.error_y.array is not None]
+    assert list(median.x) == acts
+    for act, y in zip(acts, median.y):
+        vals = [r.val_loss for r in done if act_of[r.run_id] == act and r.val_loss is not None]
+        assert y == pytest.approx(np.median(vals)) if vals else y is None
+    dots = [t for t in fig.data if t.mode == "markers" and t.showlegend is False]
+    assert sorted(dots[0].x) == sorted(act_of.values())
+    by_opt = overview.param_figure(root, "auto", "val_acc", "train.optimizer")
+    optimizers = sorted({r.config["train"]["optimizer"] for r in done})
+    assert {"adam", "momentum"} < set(optimizers)                  # and the probe run's SGD
+    assert by_opt.layout.xaxis.categoryarray == tuple(optimizers)
+    assert {tuple(t.x) for t in by_opt.data if t.showlegend is not False} == {tuple(optimizers)}
+    lr = overview.param_figure(root, "none", "val_loss", "train.lr")
+    assert lr.layout.xaxis.type == "log" and "val_loss vs train.lr" in lr.layout.title.text
+    one = overview.param_figure(root, "none", "val_loss", "no.such.key")     # a single value: None
+    assert not one.data and "fewer than two values of no.such.key" in str(one.layout)
 
 
 # ------------------------------------------------------------------------------- HTTP
@@ -473,7 +502,7 @@ def test_the_dashboard_never_writes_the_store(built, root):
     create_app(root)
     cb.table_view(root, "relu", "val_loss", True)
     overview.store_level(root, None, None)
-    overview.lr_figure(root, "auto", "val_loss")
+    overview.param_figure(root, "auto", "val_loss", "model.activation")
     for run_id in [*built["sweep_runs"][:2], built["gauss"], built["running"]]:
         views.run_body(root, run_id)
     views.compare_body(root, built["sweep_runs"][:2])

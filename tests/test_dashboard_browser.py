@@ -74,6 +74,15 @@ def test_overview_run_and_compare_in_chromium(browser_page: WatchedPage, served,
                            timeout=WAIT_MS)
     _screenshot(page, tmp_path / "overview.png")
 
+    # metric vs another hyper-parameter: pick the x axis, the plot follows
+    assert "vs train.lr" in page.evaluate("document.querySelector('#lr-graph .js-plotly-plot').layout.title.text")
+    page.click("#param-x")
+    page.get_by_role("option", name="model.activation", exact=True).click()
+    page.wait_for_function("(document.querySelector('#lr-graph .js-plotly-plot').layout.title.text || '')"
+                           ".includes('vs model.activation')", timeout=WAIT_MS)
+    xs = page.evaluate("document.querySelector('#lr-graph .js-plotly-plot').data.flatMap(t => t.x)")
+    assert {"relu", "tanh"} <= set(xs)
+
     # filter then sort, done by the server
     page.fill("#filter", "train.optimizer=adam")
     page.press("#filter", "Enter")

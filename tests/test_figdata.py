@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -14,11 +16,12 @@ from mlplab.figdata import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_info, atte
                             expected_spread, init_dist_info, layer_series_info, layer_weights,
                             load_run_figdata, loss_info, rolling_median)
 from mlplab.figdata_model import boundary_info, full_probs, network_info, plane_points, unit_maps
-from mlplab.figdata_store import (comparison_info, config_label, flatten, lr_curve_info,
-                                  seed_matrix, stage_info, success_info, varying_keys)
+from mlplab.figdata_params import param_curve_info, store_param_curves
+from mlplab.figdata_store import (comparison_info, config_label, flatten, seed_matrix, stage_info,
+                                  success_info, varying_keys)
 from mlplab.metrics import MetricsLog
 from mlplab.model import build_mlp, resolve_head
-from mlplab.store import AttemptInfo, Store
+from mlplab.store import AttemptInfo, RunInfo, Store
 
 import figstores
 from figstores import fake_run
@@ -260,14 +263,81 @@ def test_lr_curve_quartiles_per_lr_and_group() -> None:
     vals = {0.01: [0.5, 0.4, 0.3, math.nan], 0.1: [0.2, 0.1, 0.3, 0.25]}
     runs = [fake_run(f"{lr}-{i}", lr, seed=i, val_loss=v) for lr, vs in vals.items() for i, v in enumerate(vs)]
     runs += [fake_run("adam", 0.1, "adam", val_loss=0.05)]
-    info = lr_curve_info(runs)
+    info = param_curve_info(runs)
     assert info.group_key == "train.optimizer" and info.n_runs == 9
+    assert info.x_key == "train.lr" and info.x_scale == "log" and info.categories == ()
     sgd = next(g for g in info.groups if g.label == "sgd")
-    assert sgd.grid_lr.tolist() == [0.01, 0.1]
+    assert sgd.grid_x.tolist() == [0.01, 0.1]
     assert sgd.median.tolist() == pytest.approx([0.4, np.median([0.2, 0.1, 0.3, 0.25])])
     assert sgd.q25[1] == pytest.approx(np.percentile([0.2, 0.1, 0.3, 0.25], 25))
+    assert sgd.q75[0] == pytest.approx(np.percentile([0.5, 0.4, 0.3], 75))
     assert sgd.n_bad.tolist() == [1, 0]
-    assert lr_curve_info([fake_run("x", 0.1), fake_run("y", 0.1, seed=1)]) is None
+    assert param_curve_info([fake_run("x", 0.1), fake_run("y", 0.1, seed=1)]) is None
+
+
+def with_config(run: RunInfo, **keys: object) -> RunInfo:
+    """``run`` with dotted config keys set (``model__hidden=[8, 8]`` sets model.hidden)."""
+    config = copy.deepcopy(run.config)
+    for dotted, value in keys.items():
+        section, key = dotted.split("__")
+        config.setdefault(section, {})[key] = value
+    return dataclasses.replace(run, config=config)
+
+
+def test_param_curve_for_a_linear_numeric_key() -> None:
+    table = {0.0: [0.6, 0.4], 0.5: [0.3, 0.5, 0.4], 0.9: [0.2, math.inf]}
+    runs = [with_config(fake_run(f"m{m}-{i}", 0.1, seed=i, val_loss=v), train__momentum=m)
+            for m, vs in table.items() for i, v in enumerate(vs)]
+    runs.append(with_config(fake_run("running", 0.1), train__momentum=2.0))
+    runs[-1] = dataclasses.replace(runs[-1], status="running")      # not finished: left out
+    info = param_curve_info(runs, "train.momentum", group_key="auto")
+    assert info.x_scale == "linear" and info.group_key is None and info.n_runs == 7
+    (g,) = info.groups
+    assert g.label == "all runs" and g.grid_x.tolist() == [0.0, 0.5, 0.9]
+    assert g.x.tolist() == [0.0, 0.0, 0.5, 0.5, 0.5, 0.9, 0.9]
+    assert g.median.tolist() == pytest.approx([0.5, 0.4, 0.2])
+    assert g.q25.tolist() == pytest.approx([np.percentile([0.6, 0.4], 25), 0.35, 0.2])
+    assert g.n_bad.tolist() == [0, 0, 1]
+    narrow = [with_config(fake_run(f"w{w}", 0.1), train__weight_decay=w) for w in (0.002, 0.005, 0.01)]
+    assert param_curve_info(narrow, "train.weight_decay").x_scale == "linear"   # under a decade
+
+
+def test_param_curve_for_hidden_sizes_is_categorical_and_sorted() -> None:
+    spec = [([8, 8], "sgd", 0.2), ([4], "sgd", 0.5), ([4], "sgd", 0.3), ([16], "adam", 0.1),
+            ([4], "adam", math.nan), ([16], "sgd", 0.25)]
+    runs = [with_config(fake_run(f"h{i}", 0.1, opt, seed=i, val_loss=v), model__hidden=h)
+            for i, (h, opt, v) in enumerate(spec)]
+    info = param_curve_info(runs, "model.hidden", "val_loss")
+    assert info.x_scale == "category" and info.categories == ("4", "16", "8-8")
+    assert info.group_key == "train.optimizer"
+    sgd = next(g for g in info.groups if g.label == "sgd")
+    adam = next(g for g in info.groups if g.label == "adam")
+    assert sgd.x.tolist() == [2, 0, 0, 1] and sgd.grid_x.tolist() == [0, 1, 2]
+    assert sgd.median.tolist() == pytest.approx([0.4, 0.25, 0.2])
+    assert adam.grid_x.tolist() == [0, 1] and adam.n_bad.tolist() == [1, 0]
+    assert math.isnan(adam.median[0]) and adam.median[1] == pytest.approx(0.1)
+    by_opt = param_curve_info(runs, "train.optimizer", "val_loss")
+    assert by_opt.x_scale == "category" and by_opt.categories == ("adam", "sgd")
+    assert by_opt.group_key is None                 # never grouped by the x key itself
+    one = [with_config(r, model__hidden=[4]) for r in runs]
+    assert param_curve_info(one, "model.hidden") is None
+    assert param_curve_info(runs, "model.no_such_key") is None
+
+
+def test_store_param_curves_lr_first_then_report_keys() -> None:
+    runs = [with_config(fake_run(f"r{i}", lr, opt, seed=i, init=init), model__hidden=h,
+                        train__batch_size=b)
+            for i, (lr, opt, init, h, b) in enumerate([(0.01, "sgd", "he_normal", [4], 8),
+                                                        (0.1, "adam", "xavier_uniform", [8], 32),
+                                                        (1.0, "momentum", "he_normal", [4, 4], 128)])]
+    curves = store_param_curves(runs)
+    assert [c.x_key for c in curves] == ["train.lr", "train.optimizer", "model.hidden", "model.init",
+                                         "train.batch_size"]
+    assert curves[0].x_scale == "log" and curves[-1].x_scale == "log"
+    assert store_param_curves(runs[:1]) == ()
+    runs[0] = with_config(runs[0], model__activation="tanh")        # a fifth key: one too many
+    assert [c.x_key for c in store_param_curves(runs)] == [
+        "train.lr", "train.optimizer", "model.hidden", "model.activation", "model.init"]
 
 
 def test_seed_matrix_carries_the_last_value_of_a_stopped_run() -> None:

@@ -16,7 +16,8 @@ from mlplab import figures as F
 from mlplab import figures_model as FM
 from mlplab import figures_store as FS
 from mlplab.figdata import LayerCurve, LayerSeriesInfo, RunFigureData, load_run_figdata
-from mlplab.figdata_store import MAX_BARS, StoreFigureData, load_store_figdata, lr_curve_info, success_info
+from mlplab.figdata_params import param_curve_info
+from mlplab.figdata_store import MAX_BARS, StoreFigureData, load_store_figdata, success_info
 from mlplab.report import draw_all, write_run_figures
 from mlplab.store import Store
 
@@ -36,7 +37,8 @@ RUN_FIGURES: dict[str, Callable[[RunFigureData], Any]] = {
     "network": lambda d: FM.draw_network(d.network),
 }
 STORE_FIGURES: dict[str, Callable[[StoreFigureData], Any]] = {
-    "lr_curve": lambda d: FS.draw_lr_curve(d.lr_curve),
+    "lr_curve": lambda d: FS.draw_param_curve(d.lr_curve),
+    "param_model.init": lambda d: FS.draw_param_curve(next(p for p in d.params if p.x_key == "model.init")),
     "comparison": lambda d: FS.draw_comparison(d.comparison),
     "success": lambda d: FS.draw_success(d.success),
     "stages": lambda d: FS.draw_stages(d.stages[0]),
@@ -100,6 +102,9 @@ def test_every_store_figure_renders_for_50_runs(many: StoreFigureData, name: str
 
 def test_the_50_run_store_has_every_store_figure(many: StoreFigureData) -> None:
     assert {g.label for g in many.lr_curve.groups} == set(figstores.OPTIMIZERS)
+    assert [p.x_key for p in many.params] == ["train.lr", "train.optimizer", "model.init"]
+    init = many.params[2]
+    assert init.x_scale == "category" and init.categories == tuple(sorted(figstores.INITS))
     assert set(many.comparison.panels) == set(figstores.INITS)
     assert set(many.comparison.lines) == set(figstores.OPTIMIZERS)
     assert sum(b.n_runs for b in many.success.bars) == 50
@@ -182,12 +187,31 @@ def test_two_hundred_configurations_stay_readable(tmp_path: Path) -> None:
     fig = FS.draw_success(succ)
     assert fig.get_size_inches()[1] < 16
     assert_png(F.save_figure(fig, tmp_path / "success.png"), fig)
-    lr = FS.draw_lr_curve(lr_curve_info(runs))
+    lr = FS.draw_param_curve(param_curve_info(runs))
     assert_png(F.save_figure(lr, tmp_path / "lr.png"), lr)
+
+
+def test_a_categorical_key_renders_with_one_tick_per_category(tmp_path: Path) -> None:
+    import dataclasses
+
+    hidden = ([4], [8], [16], [8, 8], [32, 32, 32])
+    runs = []
+    for i in range(40):
+        run = fake_run(f"r{i}", 0.1, ("sgd", "adam")[i % 2], seed=i // 10,
+                       val_loss=math.nan if i == 3 else 0.05 + (i % 5) / 10 + 0.01 * (i // 10))
+        config = {**run.config, "model": {**run.config["model"], "hidden": hidden[i % 5]}}
+        runs.append(dataclasses.replace(run, config=config))
+    info = param_curve_info(runs, "model.hidden")
+    assert info.x_scale == "category" and info.categories == ("4", "8", "16", "8-8", "32-32-32")
+    fig = FS.draw_param_curve(info)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(info.categories)
+    assert ax.get_xlabel() == "model.hidden" and "val_loss vs model.hidden" in ax.get_title()
+    assert_png(F.save_figure(fig, tmp_path / "param_model.hidden.png"), fig)
 
 
 def test_one_run_has_no_set_figures_but_its_success(tmp_path_factory: pytest.TempPathFactory) -> None:
     data = load_store_figdata(Store(figstores.built(tmp_path_factory, "restarts")))
-    assert data.n_runs == 1 and data.lr_curve is None and data.comparison is None
+    assert data.n_runs == 1 and data.lr_curve is None and data.params == () and data.comparison is None
     assert len(data.success.bars) == 1 and data.success.bars[0].with_restarts == 1
     assert math.isfinite(data.success.targets[0])

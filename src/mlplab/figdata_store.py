@@ -2,7 +2,9 @@
 
 Works on any runs of a store, not only on sweeps: a *configuration* is a run's config
 without its seed (``train.seed``) and name, so the seeds of one configuration give its
-spread. Labels name only the config keys that vary among the runs.
+spread (:mod:`mlplab.figdata_configs`). Metric vs hyper-parameter curves are in
+:mod:`mlplab.figdata_params`; here: optimizer × init over seeds, success rate, stages,
+and the bundle the report draws.
 
 >>> flatten({"train": {"lr": 0.1, "seed": 0}, "model": {"hidden": [4]}})
 {'train.lr': 0.1, 'train.seed': 0, 'model.hidden': (4,)}
@@ -10,148 +12,32 @@ spread. Labels name only the config keys that vary among the runs.
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from .figdata import frozen_array
+from .figdata_configs import RUN_METRICS as RUN_METRICS
+from .figdata_configs import SEED_KEYS as SEED_KEYS
+from .figdata_configs import config_id as config_id
+from .figdata_configs import config_label as config_label
+from .figdata_configs import flatten as flatten
+from .figdata_configs import metric_mode as metric_mode
+from .figdata_configs import quartiles
+from .figdata_configs import run_metric as run_metric
+from .figdata_configs import short_value
+from .figdata_configs import varying_keys as varying_keys
+from .figdata_params import ParamCurveInfo, store_param_curves
 
 if TYPE_CHECKING:
     from .store import AttemptInfo, RunInfo, Store
 
-# Keys that never define a configuration: the seed repeats one, the name only labels it.
-SEED_KEYS = ("train.seed", "name")
-RUN_METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "best_value")
 # Bar charts show at most this many configurations (the best ones).
 MAX_BARS = 30
 # The comparison draws at most this many panels.
 MAX_PANELS = 6
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted leaf keys of a nested config; lists become tuples (hashable)."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        # configs come from JSON, so a plain dict check suffices (and is ~10x cheaper
-        # than the typing.Mapping ABC check on a 1000-run store)
-        if isinstance(v, dict) and k != "layer_init":
-            out.update(flatten(v, key + "."))
-        elif k == "sweep":
-            continue
-        else:
-            out[key] = tuple(v) if isinstance(v, list) else (json.dumps(v, sort_keys=True)
-                                                             if isinstance(v, dict) else v)
-    return out
-
-
-def varying_keys(configs: Sequence[Mapping[str, Any]], exclude: Sequence[str] = SEED_KEYS) -> list[str]:
-    """Dotted keys whose value differs among ``configs`` (in first-seen order)."""
-    flat = [flatten(c) for c in configs]
-    keys: dict[str, None] = {}
-    for f in flat:
-        keys.update(dict.fromkeys(f))
-    return [k for k in keys if k not in exclude
-            and len({repr(f.get(k)) for f in flat}) > 1]
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    if isinstance(v, tuple):
-        return "-".join(map(str, v)) or "()"
-    return str(v)
-
-
-def config_label(config: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """``lr=0.01 optimizer=adam`` from the values of ``keys`` (last dotted part)."""
-    flat = flatten(config)
-    return " ".join(f"{k.split('.')[-1]}={_short(flat.get(k))}" for k in keys) or "all runs"
-
-
-def config_id(config: Mapping[str, Any]) -> str:
-    """The configuration a run repeats: its config without seed and name."""
-    flat = flatten(config)
-    return json.dumps({k: repr(v) for k, v in sorted(flat.items()) if k not in SEED_KEYS})
-
-
-def run_metric(run: "RunInfo", metric: str) -> float:
-    """A run's value of ``metric`` (one of RUN_METRICS) at its kept weights; nan if none."""
-    if metric not in RUN_METRICS:
-        raise ValueError(f"metric={metric!r}: allowed {', '.join(RUN_METRICS)}")
-    v = getattr(run, metric)
-    return math.nan if v is None else float(v)
-
-
-def metric_mode(metric: str) -> str:
-    return "max" if metric.endswith("acc") else "min"
-
-
-def _quartiles(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and quartiles over the finite values along ``axis`` (nan where none)."""
-    v = np.where(np.isfinite(values), values, np.nan)
-    if v.shape[axis] == 0:
-        nan = np.full(np.delete(np.array(v.shape), axis), math.nan)
-        return nan, nan, nan
-    with warnings.catch_warnings():   # an all-nan column is expected: its quartiles are nan
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q = np.nanpercentile(v, [50, 25, 75], axis=axis)
-    return q[0], q[1], q[2]
-
-
-# ----------------------------------------------------------------------------- metric vs lr
-
-
-@dataclass(frozen=True)
-class LrGroup:
-    label: str
-    lr: np.ndarray            # [R] per run
-    value: np.ndarray         # [R] per run (nan: diverged or failed)
-    grid_lr: np.ndarray       # [L] distinct learning rates
-    median: np.ndarray        # [L] over the finite values at each lr
-    q25: np.ndarray           # [L]
-    q75: np.ndarray           # [L]
-    n_bad: np.ndarray         # [L] runs without a finite value
-
-
-@dataclass(frozen=True)
-class LrCurveInfo:
-    """A metric at the kept weights against the learning rate, per group."""
-
-    metric: str
-    group_key: str | None
-    groups: tuple[LrGroup, ...]
-    n_runs: int
-
-
-def lr_curve_info(runs: Sequence["RunInfo"], metric: str = "val_loss",
-                  group_key: str | None = "auto") -> LrCurveInfo | None:
-    """``None`` unless the runs use at least two learning rates. ``group_key="auto"``
-    groups by optimizer when that varies."""
-    runs = [r for r in runs if r.config and r.status == "done"]
-    lrs = [float(r.config["train"]["lr"]) for r in runs]
-    if len(set(lrs)) < 2:
-        return None
-    if group_key == "auto":
-        group_key = "train.optimizer" if "train.optimizer" in varying_keys([r.config for r in runs]) else None
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(runs):
-        label = _short(flatten(r.config).get(group_key)) if group_key else "all runs"
-        groups.setdefault(label, []).append(i)
-    out = []
-    for label, idx in groups.items():
-        lr = np.array([lrs[i] for i in idx])
-        value = np.array([run_metric(runs[i], metric) for i in idx])
-        grid = np.unique(lr)
-        stats = [_quartiles(value[lr == g]) for g in grid]
-        out.append(LrGroup(label, frozen_array(lr), frozen_array(value), frozen_array(grid),
-                           *(frozen_array([s[k] for s in stats]) for k in range(3)),
-                           frozen_array([int(np.sum(~np.isfinite(value[lr == g]))) for g in grid], np.int64)))
-    return LrCurveInfo(metric, group_key, tuple(out), len(runs))
 
 
 # ----------------------------------------------------------------------------- optimizer x init
@@ -209,19 +95,19 @@ def comparison_info(runs: Sequence["RunInfo"], curves: Mapping[str, np.ndarray],
     cells: dict[tuple[str, str], dict[str, list["RunInfo"]]] = {}
     for r in runs:
         flat = flatten(r.config)
-        cell = (_short(flat.get(line_key)), _short(flat.get(panel_key)))
+        cell = (short_value(flat.get(line_key)), short_value(flat.get(panel_key)))
         cells.setdefault(cell, {}).setdefault(config_id(r.config), []).append(r)
     sign = 1.0 if metric_mode(metric) == "min" else -1.0
     out = []
     for (line, panel), configs in cells.items():
         def final_median(group: list["RunInfo"]) -> float:
             m = seed_matrix([np.asarray(curves[r.run_id], np.float64) for r in group])[:, -1]
-            med = _quartiles(m)[0]
+            med = quartiles(m)[0]
             return sign * float(med) if np.isfinite(med) else math.inf
 
         group = min(configs.values(), key=final_median)
         matrix = seed_matrix([np.asarray(curves[r.run_id], np.float64) for r in group])
-        med, q25, q75 = _quartiles(matrix, axis=0)
+        med, q25, q75 = quartiles(matrix, axis=0)
         extra = config_label(group[0].config, vary) if vary and len(configs) > 1 else ""
         bad = int(np.sum(~np.isfinite(matrix[:, -1])))
         label = f"{line}" + (f" ({extra})" if extra else "") + f", {len(group)} seed{'s' * (len(group) != 1)}"
@@ -334,7 +220,7 @@ def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"]) -> StageInfo
             if e.get("stage") != st.get("stage"):
                 continue
             params = e.get("params") or {}
-            label = " ".join(f"{k.split('.')[-1]}={_short(_tuple(params.get(k)))}" for k in keys
+            label = " ".join(f"{k.split('.')[-1]}={short_value(_tuple(params.get(k)))}" for k in keys
                              if k in params) or "(carried)"
             vals = [run_metric(by_id[r], attr) if r in by_id and attr in RUN_METRICS else math.nan
                     for r in e.get("run_ids") or ()]
@@ -343,7 +229,7 @@ def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"]) -> StageInfo
                                         e.get("config_id") == st.get("config_id")))
         winner = st.get("winner") or {}
         out.append(StageResult(int(st.get("stage", len(out))), keys,
-                               " ".join(f"{k.split('.')[-1]}={_short(_tuple(v))}" for k, v in winner.items()),
+                               " ".join(f"{k.split('.')[-1]}={short_value(_tuple(v))}" for k, v in winner.items()),
                                math.nan if st.get("score") is None else float(st["score"]), tuple(cands)))
     return StageInfo(str(sweep.get("sweep_id", "")), str(sweep.get("name", "")), metric,
                      str(select.get("statistic", "median")), tuple(out))
@@ -361,10 +247,15 @@ class StoreFigureData:
     """Everything the store-level figures draw (each ``None`` when it does not apply)."""
 
     n_runs: int
-    lr_curve: LrCurveInfo | None
+    params: tuple[ParamCurveInfo, ...]    # metric vs train.lr (first, when it varies) and others
     comparison: ComparisonInfo | None
     success: SuccessInfo | None
     stages: tuple[StageInfo, ...]
+
+    @property
+    def lr_curve(self) -> ParamCurveInfo | None:
+        """The metric against the learning rate, ``None`` when it does not vary."""
+        return next((p for p in self.params if p.x_key == "train.lr"), None)
 
 
 def first_attempt_curve(store: "Store", run_id: str, metric: str) -> np.ndarray:
@@ -391,6 +282,6 @@ def load_store_figdata(store: "Store", metric: str | None = None) -> StoreFigure
     attempts = {r.run_id: store.attempts(r.run_id) for r in runs}
     stages = tuple(s for s in (stage_info(sw, runs) for sw in store.sweeps()) if s is not None)
     return StoreFigureData(
-        n_runs=len(runs), lr_curve=lr_curve_info(runs, metric),
+        n_runs=len(runs), params=store_param_curves(runs, metric),
         comparison=comparison_info(runs, curves, metric) if len(runs) > 1 else None,
         success=success_info(runs, attempts), stages=stages)

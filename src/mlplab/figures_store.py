@@ -1,13 +1,15 @@
-"""PNG figures of a set of runs, drawn from the records of :mod:`mlplab.figdata_store`:
-metric vs learning rate, optimizer × initialisation over seeds, success rate per
-configuration and the stages of a staged sweep.
+"""PNG figures of a set of runs, drawn from the records of :mod:`mlplab.figdata_store`
+and :mod:`mlplab.figdata_params`: metric vs a hyper-parameter (learning rate, hidden
+sizes, ...), optimizer × initialisation over seeds, success rate per configuration and
+the stages of a staged sweep.
 
 >>> import numpy as np
->>> from mlplab.figdata_store import LrCurveInfo, LrGroup
+>>> from mlplab.figdata_params import ParamCurveInfo, ParamGroup
 >>> a = lambda *v: np.array(v, dtype=float)
->>> g = LrGroup("all runs", a(0.01, 0.1), a(0.3, 0.1), a(0.01, 0.1), a(0.3, 0.1), a(0.3, 0.1),
-...             a(0.3, 0.1), np.array([0, 0]))
->>> [round(v) for v in draw_lr_curve(LrCurveInfo("val_loss", None, (g,), 2)).get_size_inches() * 100]
+>>> g = ParamGroup("all runs", a(0.01, 0.1), a(0.3, 0.1), a(0.01, 0.1), a(0.3, 0.1), a(0.3, 0.1),
+...                a(0.3, 0.1), np.array([0, 0]))
+>>> info = ParamCurveInfo("val_loss", "train.lr", "log", (), None, (g,), 2)
+>>> [round(v) for v in draw_param_curve(info).get_size_inches() * 100]
 [900, 520]
 """
 
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .figdata_store import ComparisonInfo, LrCurveInfo, StageInfo, SuccessInfo
+from .figdata_params import ParamCurveInfo, ParamGroup
+from .figdata_store import ComparisonInfo, StageInfo, SuccessInfo
 from .figures import GUIDE_COLOR, new_figure, note, positive_log, styled
 
 if TYPE_CHECKING:
@@ -42,10 +45,25 @@ def _metric_axis(metric: str) -> str:
     return f"{metric} at the kept weights"
 
 
+def axis_name(key: str, scale: str) -> str:
+    """An x-axis label for a config key: ``train.lr (log scale)``."""
+    return key + {"log": " (log scale)", "category": ""}.get(scale, "")
+
+
+def _jitter(g: ParamGroup, scale: str, span: float, rng: np.random.Generator) -> np.ndarray:
+    """The runs' x, moved a little so the seeds of one x sit side by side."""
+    if scale == "log":
+        return g.x * 10 ** rng.uniform(-0.025, 0.025, len(g.x))
+    width = 0.04 if scale == "category" else 0.012 * span
+    return g.x + rng.uniform(-width, width, len(g.x))
+
+
 @styled
-def draw_lr_curve(info: LrCurveInfo) -> "Figure":
-    """Every run as a dot at its learning rate (log x), the median over seeds as a line
-    and the quartiles as a band, per group; runs without a value marked at the top."""
+def draw_param_curve(info: ParamCurveInfo) -> "Figure":
+    """Every run as a dot at its value of the hyper-parameter (log x for a learning-rate
+    like key, categories for names and hidden sizes), the median over seeds as a line and
+    the quartiles as a band per group (for categories: a dot with quartile bars); runs
+    without a value marked at the top."""
     from matplotlib.transforms import blended_transform_factory
 
     fig, axes = new_figure(9, 5.2)
@@ -53,29 +71,47 @@ def draw_lr_curve(info: LrCurveInfo) -> "Figure":
     colors = series_colors([g.label for g in info.groups])
     rng = np.random.default_rng(0)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    for g in info.groups:
+    every = np.concatenate([g.grid_x for g in info.groups])
+    span = float(every.max() - every.min()) if len(every) else 1.0
+    cat = info.x_scale == "category"
+    for k, g in enumerate(info.groups):
         color = colors[g.label]
         finite = np.isfinite(g.value)
-        jitter = 10 ** rng.uniform(-0.025, 0.025, len(g.lr))      # seeds side by side
-        ax.scatter((g.lr * jitter)[finite], g.value[finite], s=16, color=color, alpha=0.45, lw=0)
-        ax.fill_between(g.grid_lr, g.q25, g.q75, color=color, alpha=0.18, lw=0)
+        # categories: groups side by side, quartiles as bars (no line between unordered values)
+        shift = (k - (len(info.groups) - 1) / 2) * min(0.5 / len(info.groups), 0.15) if cat else 0.0
+        ax.scatter(_jitter(g, info.x_scale, span, rng)[finite] + shift, g.value[finite], s=16,
+                   color=color, alpha=0.45, lw=0)
         name = g.label if info.group_key else "median over seeds"
-        ax.plot(g.grid_lr, g.median, "o-", color=color, lw=2, ms=5, label=name)
-        for lr, n in zip(g.grid_lr, g.n_bad):
+        if cat:
+            ax.errorbar(g.grid_x + shift, g.median, yerr=[g.median - g.q25, g.q75 - g.median], fmt="o",
+                        color=color, ms=6, lw=2, capsize=4, label=name)
+        else:
+            ax.fill_between(g.grid_x, g.q25, g.q75, color=color, alpha=0.18, lw=0)
+            ax.plot(g.grid_x, g.median, "o-", color=color, lw=2, ms=5, label=name)
+        for x, n in zip(g.grid_x + shift, g.n_bad):
             if n:
-                ax.plot(lr, 0.97, "x", color=color, ms=8, mew=2, transform=trans, clip_on=False)
-                ax.text(lr, 0.93, f"{n}", color=color, fontsize=8, ha="center", va="top",
+                ax.plot(x, 0.97, "x", color=color, ms=8, mew=2, transform=trans, clip_on=False)
+                ax.text(x, 0.93, f"{n}", color=color, fontsize=8, ha="center", va="top",
                         transform=trans)
-    positive_log(ax, [g.lr for g in info.groups], "learning rates", axis="x")
+    if info.x_scale == "log":
+        positive_log(ax, [g.x for g in info.groups], info.x_key, axis="x")
+    elif info.x_scale == "category":
+        n = len(info.categories)
+        ax.set_xticks(range(n))
+        longest = max((len(c) for c in info.categories), default=0)
+        ax.set_xticklabels(info.categories, rotation=30 if n * longest > 60 else 0,
+                           ha="right" if n * longest > 60 else "center")
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.grid(axis="x", visible=False)
     if not info.metric.endswith("acc"):
         positive_log(ax, [g.value for g in info.groups], info.metric)
-    ax.set_xlabel("learning rate (log scale)")
+    ax.set_xlabel(axis_name(info.x_key, info.x_scale))
     ax.set_ylabel(_metric_axis(info.metric) + (" (log scale)" if ax.get_yscale() == "log" else ""))
     if any(np.any(g.n_bad) for g in info.groups):
         ax.plot([], [], "x", color=GUIDE_COLOR, mew=2, label="diverged / failed (count)")
     ax.legend(title=_short_key(info.group_key) or None, loc="best")
-    ax.set_title(f"{info.metric} vs learning rate ({info.n_runs} runs; dots: runs, line: median"
-                 f" over seeds, band: quartiles)")
+    shown = "dot with bars: median and quartiles" if cat else "line: median over seeds, band: quartiles"
+    ax.set_title(f"{info.metric} vs {info.x_key} ({info.n_runs} runs; small dots: runs, {shown})")
     return fig
 
 

@@ -62,10 +62,18 @@ TITLES = {
 }
 
 
+def param_figure_name(key: str) -> str:
+    """The file name (no suffix) of the metric-vs-``key`` figure: ``lr_curve`` for the
+    learning rate, else ``param_<key>``."""
+    return "lr_curve" if key == "train.lr" else f"param_{key}"
+
+
 def title_of(name: str) -> str:
     """The heading of a figure file in the report (a staged sweep's: its sweep id)."""
     if name.startswith("stages-"):
         return f"Stages of sweep {name[len('stages-'):]}"
+    if name.startswith("param_"):
+        return f"Metric vs {name[len('param_'):]}"
     return TITLES.get(name, name.replace("_", " "))
 
 
@@ -117,8 +125,8 @@ def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
     from .store import slug
 
     jobs: list[tuple[str, Callable[..., Figure], Any]] = []
-    if data.lr_curve is not None:
-        jobs.append(("lr_curve", fs.draw_lr_curve, data.lr_curve))
+    for info in data.params:
+        jobs.append((param_figure_name(info.x_key), fs.draw_param_curve, info))
     if data.comparison is not None:
         jobs.append(("comparison", fs.draw_comparison, data.comparison))
     if data.success is not None:
@@ -298,4 +306,4 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",
-           "write_store_figures", "best_run", "locate", "caption_of"]
+           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name"]

@@ -132,14 +132,16 @@ def _register(app: dash.Dash, root: Path) -> None:
     @app.callback(Output("sweeps", "children"), Output("lr-group", "options"),
                   Output("lr-group", "value"), Output("lr-metric", "options"),
                   Output("lr-metric", "value"), Output("store-figures", "children"),
-                  Input("signature", "data"), State("lr-group", "value"), State("lr-metric", "value"))
-    def store_level(_sig: Any, group: str | None, metric: str | None) -> Any:
-        return overview.store_level(root, group, metric)
+                  Output("param-x", "options"), Output("param-x", "value"),
+                  Input("signature", "data"), State("lr-group", "value"), State("lr-metric", "value"),
+                  State("param-x", "value"))
+    def store_level(_sig: Any, group: str | None, metric: str | None, x_key: str | None) -> Any:
+        return overview.store_level(root, group, metric, x_key)
 
-    @app.callback(Output("lr-graph", "figure"), Input("lr-group", "value"),
+    @app.callback(Output("lr-graph", "figure"), Input("param-x", "value"), Input("lr-group", "value"),
                   Input("lr-metric", "value"), Input("signature", "data"))
-    def lr_graph(group: str | None, metric: str | None, _sig: Any) -> Any:
-        return overview.lr_figure(root, group, metric)
+    def param_graph(x_key: str | None, group: str | None, metric: str | None, _sig: Any) -> Any:
+        return overview.param_figure(root, group, metric, x_key)
 
     @app.callback(Output("run-version", "data"), Input("run-id", "data"),
                   Input("signature", "data"), State("run-version", "data"))

@@ -69,13 +69,15 @@ def overview_page(filter_text: str = "") -> html.Div:
         ], className="card"),
         html.H2("Across runs"),
         html.Div([
-            html.Div([html.Label("metric"),
+            html.Div([html.Label("x axis"),
+                      dcc.Dropdown(id="param-x", clearable=False, className="dd-wide"),
+                      html.Label("metric"),
                       dcc.Dropdown(id="lr-metric", clearable=False, className="dd"),
                       html.Label("lines by"),
                       dcc.Dropdown(id="lr-group", clearable=False, className="dd-wide")],
                      className="controls"),
             dcc.Graph(id="lr-graph", config=GRAPH_CONFIG,
-                      figure=empty_figure("Metric vs learning rate", "loading…")),
+                      figure=empty_figure("Metric vs hyper-parameter", "loading…")),
         ], className="card figure-card"),
         html.Div(id="store-figures"),
     ], id="overview")

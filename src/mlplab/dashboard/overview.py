@@ -1,4 +1,4 @@
-"""The overview's store-level content: sweeps, metric vs learning rate, optimizer ×
+"""The overview's store-level content: sweeps, metric vs a hyper-parameter, optimizer ×
 initialisation over seeds, success rate per configuration, stage winners.
 
 The records come from :mod:`mlplab.figdata_store`. A finished run's files never change,
@@ -21,6 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import html
 
+from .. import figdata_params as params
 from .. import figdata_store as fs
 from ..store import AttemptInfo, RunInfo, Store
 from . import callbacks as cb
@@ -117,9 +118,15 @@ def snapshot(root: Path) -> StoreSnapshot:
     return _snapshot(str(root), cb.store_signature(root))
 
 
-def store_level(root: Path, group: str | None, metric: str | None) -> tuple:
+def default_x(keys: Sequence[str]) -> str | None:
+    """The x axis of the metric-vs-key plot at first: train.lr when it varies."""
+    return "train.lr" if "train.lr" in keys else (keys[0] if keys else None)
+
+
+def store_level(root: Path, group: str | None, metric: str | None, x_key: str | None = None) -> tuple:
     """Outputs of the overview's store callback: sweeps block, the choices of the
-    metric-vs-lr plot (lines by, metric) and the other store figures."""
+    metric-vs-key plot (lines by, metric), the other store figures, and the x-axis
+    choices (the config keys that vary among the finished runs) and the chosen one."""
     snap = snapshot(root)
     runs = done_runs(snap.runs)
     per_sweep: dict[str, int] = {}
@@ -128,28 +135,36 @@ def store_level(root: Path, group: str | None, metric: str | None) -> tuple:
             per_sweep[r.sweep_id] = per_sweep.get(r.sweep_id, 0) + 1
     sweeps = tables.sweeps_block(snap.sweeps, per_sweep)
     groups = [{"label": "auto (optimizer if it varies)", "value": GROUP_AUTO},
-              {"label": "none", "value": GROUP_NONE}] + \
-             [{"label": k, "value": k} for k in snap.keys if k != "train.lr"]
+              {"label": "none", "value": GROUP_NONE}] + [{"label": k, "value": k} for k in snap.keys]
     group = group if group in {g["value"] for g in groups} else GROUP_AUTO
     metric = metric if metric in fs.RUN_METRICS else default_metric(runs)
+    x_key = x_key if x_key in snap.keys else default_x(snap.keys)
     cards = [layout.graph_card(name, fig, wide=True) for name, fig in snap.figures.items()]
     return (html.Div([html.H2("Sweeps"), html.Div(sweeps, className="card")]) if sweeps else None,
             groups, group, [{"label": m, "value": m} for m in fs.RUN_METRICS], metric,
-            html.Div(cards, className="grid2") if cards else None)
+            html.Div(cards, className="grid2") if cards else None,
+            [{"label": k, "value": k} for k in snap.keys], x_key)
 
 
-def lr_figure(root: Path, group: str | None, metric: str | None) -> go.Figure:
-    """The metric at the kept weights against the learning rate, lines by ``group``."""
-    return _lr_figure(str(root), cb.store_signature(root), group, metric)
+def param_figure(root: Path, group: str | None, metric: str | None,
+                 x_key: str | None = "train.lr") -> go.Figure:
+    """The metric at the kept weights against the config key ``x_key``, lines by ``group``."""
+    return _param_figure(str(root), cb.store_signature(root), group, metric, x_key)
 
 
 @functools.lru_cache(maxsize=16)
-def _lr_figure(root: str, signature: str, group: str | None, metric: str | None) -> go.Figure:
-    runs = done_runs(_snapshot(root, signature).runs)
+def _param_figure(root: str, signature: str, group: str | None, metric: str | None,
+                  x_key: str | None) -> go.Figure:
+    snap = _snapshot(root, signature)
+    runs = done_runs(snap.runs)
     metric = metric if metric in fs.RUN_METRICS else default_metric(runs)
+    x_key = x_key or default_x(snap.keys)
+    if x_key is None:
+        return plots.empty_figure(f"{metric} vs a hyper-parameter",
+                                  "no config key varies among the finished runs")
     key = None if group == GROUP_NONE else (group or GROUP_AUTO)
-    info = fs.lr_curve_info(runs, metric, key)
+    info = params.param_curve_info(runs, x_key, metric, key)
     if info is None:
-        return plots.empty_figure(f"{metric} vs learning rate",
-                                  "the finished runs use fewer than two learning rates")
-    return plots_store.lr_curve_figure(info)
+        return plots.empty_figure(f"{metric} vs {x_key}",
+                                  f"the finished runs use fewer than two values of {x_key}")
+    return plots_store.param_curve_figure(info)

@@ -1,5 +1,5 @@
 """Plotly drawings of the store-level figure data (:mod:`mlplab.figdata_store`):
-metric vs learning rate, optimizer × initialisation over seeds, success rate per
+metric vs a hyper-parameter, optimizer × initialisation over seeds, success rate per
 configuration, and the winners of each stage of a staged sweep.
 
 >>> short_axis_label("train.optimizer")
@@ -14,7 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..figdata_store import ComparisonInfo, LrCurveInfo, StageInfo, SuccessInfo
+from ..figdata_params import ParamCurveInfo
+from ..figdata_store import ComparisonInfo, StageInfo, SuccessInfo
 from .plots import base_layout, finite_list, mix_alpha, run_color, thin
 
 
@@ -22,37 +23,60 @@ def short_axis_label(key: str | None) -> str:
     return (key or "").split(".")[-1]
 
 
-def lr_curve_figure(info: LrCurveInfo) -> go.Figure:
-    """One point per run and, per group, the median over runs at each lr with quartiles."""
+def _x_values(info: ParamCurveInfo, x: np.ndarray) -> list:
+    """Plotly x: the category labels for a categorical key, else the numbers."""
+    if info.x_scale == "category":
+        return [info.categories[int(i)] for i in x]
+    return finite_list(x)
+
+
+def param_curve_figure(info: ParamCurveInfo) -> go.Figure:
+    """One point per run and, per group, the median over runs at each value of the
+    hyper-parameter with quartiles."""
     fig = go.Figure()
+    cat = info.x_scale == "category"
+    key = short_axis_label(info.x_key)
+    hover_x = f"{key} %{{x}}" if cat else f"{key} %{{x:.3g}}"
     for i, g in enumerate(info.groups):
         color = run_color(i)
         bad = int(np.sum(g.n_bad))
         label = g.label + (f" ({bad} without a value)" if bad else "")
-        band_x = finite_list(np.concatenate([g.grid_lr, g.grid_lr[::-1]]))
-        band_y = finite_list(np.concatenate([g.q75, g.q25[::-1]]))
-        fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=mix_alpha(color, 0.15),
-                                 mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
-                                 legendgroup=g.label))
-        fig.add_trace(go.Scatter(x=finite_list(g.grid_lr), y=finite_list(g.median), mode="lines+markers",
+        if not cat:     # a band between categories would suggest values in between
+            band_x = finite_list(np.concatenate([g.grid_x, g.grid_x[::-1]]))
+            band_y = finite_list(np.concatenate([g.q75, g.q25[::-1]]))
+            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=mix_alpha(color, 0.15),
+                                     mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                     legendgroup=g.label))
+        fig.add_trace(go.Scatter(x=_x_values(info, g.grid_x), y=finite_list(g.median),
+                                 mode="markers" if cat else "lines+markers", offsetgroup=g.label,
                                  name=label, legendgroup=g.label, line=dict(color=color, width=2),
-                                 marker=dict(size=6),
-                                 hovertemplate=f"{g.label}<br>lr %{{x:.3g}}<br>median %{{y:.4g}}"
+                                 marker=dict(size=9 if cat else 6, color=color),
+                                 error_y=dict(type="data", symmetric=False, color=color, thickness=1.2,
+                                              array=finite_list(g.q75 - g.median),
+                                              arrayminus=finite_list(g.median - g.q25)) if cat else None,
+                                 hovertemplate=f"{g.label}<br>{hover_x}<br>median %{{y:.4g}}"
                                                "<extra></extra>"))
-        x, y = thin(g.lr, g.value, 3000)
-        fig.add_trace(go.Scatter(x=finite_list(x), y=finite_list(y), mode="markers",
-                                 name=label, legendgroup=g.label, showlegend=False,
+        x, y = thin(g.x, g.value, 3000)
+        fig.add_trace(go.Scatter(x=_x_values(info, x), y=finite_list(y), mode="markers",
+                                 name=label, legendgroup=g.label, showlegend=False, offsetgroup=g.label,
                                  marker=dict(color=color, size=5, opacity=0.45),
-                                 hovertemplate=f"{g.label}<br>lr %{{x:.3g}}<br>%{{y:.4g}}"
+                                 hovertemplate=f"{g.label}<br>{hover_x}<br>%{{y:.4g}}"
                                                "<extra>one run</extra>"))
-    lrs = np.unique(np.concatenate([g.grid_lr for g in info.groups]))
-    ticks = dict(tickvals=lrs.tolist(), ticktext=[f"{v:g}" for v in lrs]) if len(lrs) <= 8 else \
-        dict(dtick=1, exponentformat="power")
-    fig.update_xaxes(type="log", title_text="learning rate (log scale)", **ticks)
+    if cat:     # groups side by side within a category
+        fig.update_layout(scattermode="group", scattergap=0.5)
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(info.categories),
+                         title_text=info.x_key)
+    else:
+        xs = np.unique(np.concatenate([g.grid_x for g in info.groups]))
+        ticks = dict(tickvals=xs.tolist(), ticktext=[f"{v:g}" for v in xs]) if len(xs) <= 8 else \
+            (dict(dtick=1, exponentformat="power") if info.x_scale == "log" else {})
+        fig.update_xaxes(type=info.x_scale, title_text=info.x_key + (" (log scale)" if info.x_scale == "log"
+                                                                    else ""), **ticks)
     fig.update_yaxes(title_text=f"{info.metric} at the kept weights")
     by = f", by {short_axis_label(info.group_key)}" if info.group_key else ""
-    return base_layout(fig, f"{info.metric} vs learning rate ({info.n_runs} runs{by}; "
-                            "line: median, band: quartiles)", height=420)
+    band = "bars" if cat else "band"
+    return base_layout(fig, f"{info.metric} vs {info.x_key} ({info.n_runs} runs{by}; "
+                            f"line: median, {band}: quartiles)", height=420)
 
 
 def comparison_figure(info: ComparisonInfo) -> go.Figure:
