@@ -23,13 +23,12 @@ from mlplab.config import (
     TrainConfig,
     from_dict,
     get_dotted,
-    load_config,
     optimizer_hyper,
     parse_init,
-    parse_value,
     to_dict,
     with_overrides,
 )
+from mlplab.config_file import load_config, parse_value
 
 # Every key of the schema with its default: a new key must be added here, on purpose.
 DEFAULTS = {

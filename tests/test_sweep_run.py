@@ -298,7 +298,7 @@ def test_example_sweeps_run(tmp_path: Path, name: str, configs: int):
 
 
 def test_the_plain_example_config_trains(tmp_path: Path):
-    from mlplab.config import load_config
+    from mlplab.config_file import load_config
 
     cfg = load_config(EXAMPLES / "xor.yaml", {"train.epochs": 2})
     assert cfg.name == "xor" and cfg.model.hidden == (4,) and cfg.train.optimizer == "momentum"

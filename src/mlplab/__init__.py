@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "RunConfig": "config", "ConfigError": "config", "from_dict": "config",
-    "load_config": "config", "with_overrides": "config", "to_dict": "config",
+    "load_config": "config_file", "with_overrides": "config", "to_dict": "config",
     "load_data": "data", "Dataset": "data",
     "build_mlp": "model", "resolve_head": "model",
     "train": "engine", "run_config": "run",

@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .config import from_dict, load_config, parse_value, with_overrides
+    from .config import from_dict, with_overrides
+    from .config_file import load_config, parse_value
     from .run import run_config
 
     overrides: dict[str, Any] = {}

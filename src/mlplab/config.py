@@ -19,7 +19,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 DATASETS = ("xor", "gaussians", "circles", "spiral", "moons", "checkerboard")
@@ -362,91 +361,3 @@ def get_dotted(cfg: RunConfig | Mapping[str, Any], key: str) -> Any:
     for p in key.split("."):
         node = node[p] if isinstance(node, Mapping) else getattr(node, p)
     return node
-
-
-def parse_value(text: str, key: str = "--set") -> Any:
-    """Parse a CLI value (``"0.1"``, ``"[8, 8]"``, ``"true"``) the way YAML would.
-
-    >>> parse_value("[8, 8]")
-    [8, 8]
-    """
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(key, text, "a YAML value such as 0.1, true, adam or [8, 8] ("
-                          + _yaml_problem(e) + ")") from None
-
-
-def _yaml_problem(e: Exception) -> str:
-    """A YAML error on one line: what is wrong and where (1-based line and column)."""
-    import yaml
-
-    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
-        mark = e.problem_mark
-        return f"line {mark.line + 1}, column {mark.column + 1}: " + " ".join(str(e.problem).split())
-    return " ".join(str(e).split())
-
-
-def read_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or TOML file into a dict, with errors that name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("--config", str(path), "an existing .yaml, .yml or .toml file")
-    text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib
-
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError("(file)", str(path), f"valid TOML: {e}") from None
-    elif path.suffix in (".yaml", ".yml", ".json"):
-        import yaml
-
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError("(file)", str(path), "valid YAML: " + _yaml_problem(e)) from None
-    else:
-        raise ConfigError("--config", str(path), "a .yaml, .yml, .json or .toml file")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError("(file)", str(path), "a mapping at the top level")
-    return raw
-
-
-def _yaml_line(path: Path, key: str) -> int | None:
-    """1-based line of a dotted key in a YAML file, for error messages."""
-    import yaml
-
-    try:
-        node = yaml.compose(path.read_text())
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in key.split("."):
-        if not isinstance(node, yaml.MappingNode):
-            return line
-        for k, v in node.value:
-            if k.value == part:
-                line, node = k.start_mark.line + 1, v
-                break
-        else:
-            return line
-    return line
-
-
-def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """Load a YAML/TOML config file and apply dotted overrides."""
-    path = Path(path)
-    raw = read_mapping(path)
-    try:
-        cfg = from_dict(raw)
-    except ConfigError as e:
-        line = _yaml_line(path, e.key) if path.suffix in (".yaml", ".yml") else None
-        where = f"{path.name}, line {line}" if line else path.name
-        raise ConfigError(e.key, e.value, e.allowed, where) from None
-    return with_overrides(cfg, overrides) if overrides else cfg

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError, RunConfig, from_dict, load_config, to_dict
+from ..config import ConfigError, RunConfig, from_dict, to_dict
+from ..config_file import load_config, yaml_line
 from ..progress import ProgressBar
 from ..store import Store, StoreError
 from .executors import Executor, UnitResult, check_backend, make_executor
@@ -51,9 +52,8 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> tuple[RunConfig, Sweep
     except ConfigError as e:
         if not where:
             raise
-        from ..config import _yaml_line
 
-        line = _yaml_line(Path(source), e.key) if str(source).endswith((".yaml", ".yml")) else None
+        line = yaml_line(Path(source), e.key) if str(source).endswith((".yaml", ".yml")) else None
         raise ConfigError(e.key, e.value, e.allowed, f"{where}, line {line}" if line else where) from None
     return base, spec
 
