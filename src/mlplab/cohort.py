@@ -40,12 +40,12 @@ from .cohort_trace import FinishedAttempt, Timeline, Trace, build_records
 from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
 from .data import load_data
 from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
-from .model import Head, build_mlp, derive_seed, resolve_head
+from .model import Head, build_mlp, derive_seed, init_flat_, resolve_head
 from .optimizers import BatchedOptimizer, make_optimizer, hyper_from_configs
 from .optimizers_inplace import StepPlan, plan_step, step_all_active
 from .record import RunRecord
 from .schedule import lr_scale
-from .stacked import StackedMLP, flatten_state, loss_and_grad
+from .stacked import StackedMLP, loss_and_grad
 
 # keys that may differ inside one cohort (everything else must be equal)
 PER_MODEL_KEYS = ("name", "sweep", "train.seed", "train.lr", "train.momentum", "train.dampening",
@@ -127,16 +127,16 @@ def check_cohort(configs: Sequence[RunConfig]) -> None:
 def _new_rows(configs: Sequence[RunConfig], ks: Sequence[int], attempts: Sequence[int],
               head: Head, d_in: int, dtype: torch.dtype,
               spec: StackedMLP | None) -> tuple[StackedMLP, Tensor]:
-    """Build model k's network for ``attempt`` exactly as the engine does; flat rows."""
-    rows = []
-    for k, a in zip(ks, attempts):
-        net = build_mlp(configs[k].model, head, d_in, derive_seed(configs[k].train.seed, a),
-                        dtype=dtype)
-        if spec is None:
-            model = configs[k].model
-            spec = StackedMLP.of(net, model.activation, model.negative_slope, head.output)
-        rows.append(flatten_state(spec, net.state_dict()))
-    return spec, torch.stack(rows)                                  # [len(ks), P]
+    """Model k's initial parameters for ``attempt``, the draws of the engine's
+    :func:`build_mlp`, filled straight into flat rows (no modules: 10x faster)."""
+    if spec is None:
+        model = configs[ks[0]].model
+        spec = StackedMLP.of(build_mlp(model, head, d_in, 0, dtype=dtype), model.activation,
+                             model.negative_slope, head.output)
+    rows = torch.empty(len(ks), spec.n_params, dtype=dtype)         # [len(ks), P]
+    for row, k, a in zip(rows, ks, attempts):
+        init_flat_(row, configs[k].model, head, d_in, derive_seed(configs[k].train.seed, a))
+    return spec, rows
 
 
 def _lr_table(configs: Sequence[RunConfig], device: torch.device) -> tuple[Tensor, Tensor]:
@@ -158,17 +158,20 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
     """One epoch of optimizer steps for all K models: no host sync in here. ``traced[j]``:
     step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too).
     ``plan``: every model is known to be active, update in place without masks."""
+    if perm is not None:            # each model's epoch in its order: one gather an epoch
+        xs = data.x_train.index_select(0, perm.reshape(-1)).view(*perm.shape, -1)  # [K, N, d]
+        ys = data.y_train.index_select(0, perm.reshape(-1)).view(perm.shape)       # [K, N]
     for j, is_traced in enumerate(traced):
         if perm is None:                                            # full batch, shared
             xb, yb = data.x_train, data.y_train                     # [N, d], [N]
         else:
-            idx = perm[:, j * bs:(j + 1) * bs]                      # [K, B]
-            xb, yb = data.x_train[idx], data.y_train[idx]           # [K, B, d], [K, B]
+            xb, yb = xs[:, j * bs:(j + 1) * bs], ys[:, j * bs:(j + 1) * bs]  # [K, B, d], [K, B]
         slot = trace.open_slot(first_step + j, acts[j]) if trace is not None and is_traced \
             else None
         prev, after, grad, loss_row = (None, None, live.grad, None) if slot is None \
             else trace.rows[slot]                                   # [K, P] x3, [K]
-        loss = loss_and_grad(spec, live.params, xb, yb, head, grad)  # [K]
+        fwd, live.forward = live.forward, None           # end_epoch's, at these weights
+        loss = loss_and_grad(spec, live.params, xb, yb, head, grad, fwd)  # [K]
         if clip is not None:
             clip_grad_norm_(grad, clip)
         if prev is not None:
@@ -274,7 +277,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
                      trace if probe else None, cfg.train.clip_grad_norm,
                      plan if all_active else None)
-        ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor)
+        ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor,
+                          keep_forward=perm is None)
         if snaps is not None:
             keep_snapshots(snaps, snap_slot, host_epoch, host_done, live)
         ge += 1

@@ -22,7 +22,7 @@ from .config import RunConfig
 from .engine import Tensors
 from .model import Head
 from .optimizers import BatchedOptimizer
-from .stacked import StackedMLP, evaluate, layers
+from .stacked import Forward, StackedMLP, accuracy, evaluate, forward_loss, layers
 
 # end-of-attempt reasons as codes on the device; 0: still training
 REASONS = ("", "diverged", "target", "plateau", "max_epochs")
@@ -46,6 +46,9 @@ class CohortState:
     epoch: Tensor                # [K] long, epoch within the current attempt
     active: Tensor               # [K] bool, still training
     end_code: Tensor             # [K] long, index into REASONS
+    # full batch: the end-of-epoch forward on the training set, at the weights the next
+    # step starts from, kept for that step's backward (None: the step makes its own)
+    forward: Forward | None = None
 
 
 def new_state(spec: StackedMLP, rows: Tensor, opt: BatchedOptimizer, hyper: Any,
@@ -88,10 +91,16 @@ def plateau_lr_step(state: tuple[Tensor, Tensor, Tensor], val_loss: Tensor, cfg:
 
 @torch.no_grad()
 def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, cfg: RunConfig,
-              live: CohortState, trace: Trace, lr_floor: Tensor | None) -> Tensor:
+              live: CohortState, trace: Trace, lr_floor: Tensor | None,
+              keep_forward: bool = False) -> Tensor:
     """Evaluate, record, fold the monitored value into the stopping rule; returns the
-    ``[K]`` mask of models whose attempt ended this epoch."""
-    tr_loss, tr_acc = evaluate(spec, live.params, data.x_train, data.y_train, head)  # [K]
+    ``[K]`` mask of models whose attempt ended this epoch. ``keep_forward`` (full batch):
+    the training-set forward is the next step's, so it is kept in ``live.forward``."""
+    if keep_forward:
+        live.forward = forward_loss(spec, live.params, data.x_train, data.y_train, head)
+        tr_loss, tr_acc = live.forward.loss, accuracy(live.forward.zs[-1], data.y_train, head)
+    else:
+        tr_loss, tr_acc = evaluate(spec, live.params, data.x_train, data.y_train, head)  # [K]
     va_loss, va_acc = (tr_loss, tr_acc) if val_is_train else \
         evaluate(spec, live.params, data.x_val, data.y_val, head)
     trace.record_epoch([tr_loss, tr_acc, va_loss, va_acc], live.active,
@@ -100,20 +109,21 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
     if live.lr_plateau is not None:
         live.lr_plateau = plateau_lr_step(live.lr_plateau, va_loss, cfg, lr_floor, live.active)
     monitored, st = values[cfg.stopping.monitor], cfg.stopping
-    live.plateau = stopping.observe_batched(live.plateau, live.epoch, monitored, st, live.active)
+    live.plateau, improved = stopping.observe_batched_mask(live.plateau, live.epoch, monitored,
+                                                           st, live.active)      # [K]
     if st.restore_best:
-        improved = live.active & (live.plateau.best_epoch == live.epoch)       # [K]
         live.best = torch.where(improved.unsqueeze(-1), live.flat, live.best)
     # precedence as stopping.end_reason: diverged, target, plateau, max_epochs
-    code = torch.where(live.epoch + 1 >= cfg.train.epochs, _MAX_EPOCHS, 0)
-    code = torch.where(live.plateau.since >= st.patience, _PLATEAU, code)
+    code = torch.where(live.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS, 0)        # [K] long
+    code.masked_fill_(live.plateau.since >= st.patience, _PLATEAU)
     if st.target is not None:
-        code = torch.where(stopping.target_met_batched(monitored, st), _TARGET, code)
-    code = torch.where(torch.isfinite(tr_loss), code, _DIVERGED)
-    ended = live.active & (code != 0)
+        code.masked_fill_(stopping.target_met_batched(monitored, st), _TARGET)
+    code.masked_fill_(tr_loss.isfinite().logical_not_(), _DIVERGED)
+    going = code == 0
+    ended = live.active & ~going
     live.end_code = torch.where(ended, code, live.end_code)
-    live.active = live.active & ~ended
-    live.epoch = torch.where(live.active, live.epoch + 1, live.epoch)
+    live.active = live.active & going
+    live.epoch = live.epoch + live.active
     return ended
 
 
@@ -153,6 +163,7 @@ def restart_rows(live: CohortState, ks: list[int], rows: Tensor, opt: BatchedOpt
     """Start models ``ks`` afresh from ``rows [len, P]``: params, optimizer, stopping."""
     idx = torch.tensor(ks, device=live.flat.device)
     rows = rows.to(live.flat.device)
+    live.forward = None                      # made with the old rows
     for t in (live.flat, live.init, live.best):
         t.index_copy_(0, idx, rows)
     mask = torch.zeros_like(live.active).index_fill_(0, idx, True)        # [K]

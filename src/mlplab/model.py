@@ -120,6 +120,33 @@ def build_mlp(model: ModelConfig, head: Head, d_in: int, seed: int | torch.Gener
     return nn.Sequential(*modules)
 
 
+def init_flat_(row: torch.Tensor, model: ModelConfig, head: Head, d_in: int,
+               seed: int | torch.Generator) -> torch.Tensor:
+    """Fill ``row [P]`` (each Linear layer's weight then bias, flattened, in order) with the
+    parameters :func:`build_mlp` draws from ``seed``, bit for bit, without building modules:
+    the same fills from the same generator in the same order. Returns ``row``.
+
+    >>> from mlplab.config import ModelConfig
+    >>> cfg, head = ModelConfig(hidden=(4,)), resolve_head(ModelConfig(), "auto", 2)
+    >>> row = init_flat_(torch.empty(count_parameters(cfg, 2, head)), cfg, head, 2, seed=3)
+    >>> net = build_mlp(cfg, head, 2, seed=3)
+    >>> torch.equal(row, torch.cat([p.reshape(-1) for p in net.parameters()]))
+    True
+    """
+    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+    start = 0
+    for i, (fan_in, fan_out) in enumerate(layer_sizes(model, d_in, head)):
+        mid, end = start + fan_in * fan_out, start + fan_in * fan_out + fan_out
+        spec = model.layer_init.get(str(i), model.init)
+        init_tensor_(row[start:mid].view(fan_out, fan_in), spec, model.activation, gen,
+                     model.negative_slope,
+                     f"model.layer_init.{i}" if str(i) in model.layer_init else "model.init")
+        init_tensor_(row[mid:end], model.bias_init, model.activation, gen,
+                     model.negative_slope, "model.bias_init")
+        start = end
+    return row
+
+
 def linear_layers(net: nn.Module) -> list[tuple[str, nn.Linear]]:
     """The ``Linear`` layers of a network in order, with their module names."""
     return [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Linear)]

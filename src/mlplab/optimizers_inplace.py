@@ -58,6 +58,24 @@ def _col(x: Tensor, dtype: torch.dtype) -> Tensor:
     return x.to(dtype).unsqueeze(-1)
 
 
+# columns made from hyper-parameter tensors, kept while the very same tensor (identity and
+# in-place version) comes back: the cohort passes the same [K] tensors every step
+_COLUMNS: dict[tuple[int, str, torch.dtype], tuple[Tensor, int, Tensor]] = {}
+
+
+def _cached_col(x: Tensor, dtype: torch.dtype, what: str = "") -> Tensor:
+    """``_col(x, dtype)``, or ``_col(1 - x, dtype)`` for ``what="1-"``, made once per tensor."""
+    key = (id(x), what, dtype)
+    hit = _COLUMNS.get(key)
+    if hit is not None and hit[0] is x and hit[1] == x._version:
+        return hit[2]
+    if len(_COLUMNS) > 64:
+        _COLUMNS.clear()
+    col = _col(1 - x if what == "1-" else x, dtype)
+    _COLUMNS[key] = (x, x._version, col)
+    return col
+
+
 @torch.no_grad()
 def step_all_active(plan: StepPlan, params: list[Tensor], grads: list[Tensor],
                     state: OptState, hyper: Hyper) -> OptState:
@@ -74,10 +92,10 @@ def step_all_active(plan: StepPlan, params: list[Tensor], grads: list[Tensor],
 def _sgd(plan: StepPlan, params: list[Tensor], grads: list[Tensor], state: MomentumState,
          hyper: SGDHyper) -> MomentumState:
     dt = params[0].dtype
-    lr, mom, wd = _col(hyper.lr, dt), _col(hyper.momentum, dt), _col(hyper.weight_decay, dt)
+    lr, mom = _cached_col(hyper.lr, dt), _cached_col(hyper.momentum, dt)
     for p, g, buf in zip(params, grads, state.buf, strict=True):
         if plan.weight_decay:
-            g = g + wd * p                                         # [K, P] L2 decay
+            g = g + _cached_col(hyper.weight_decay, dt) * p        # [K, P] L2 decay
         if plan.rule == "sgd":
             d = g
         else:
@@ -96,14 +114,15 @@ def _adam(plan: StepPlan, params: list[Tensor], grads: list[Tensor], state: Adam
     # per-model scalars in the hyper dtype, as torch computes them in Python floats
     step_size = _col(hyper.lr / (1 - hyper.beta1 ** t), dt)         # [K, 1]
     bc2_sqrt = _col((1 - hyper.beta2 ** t).sqrt(), dt)
-    one_minus_b1, one_minus_b2 = _col(1 - hyper.beta1, dt), _col(1 - hyper.beta2, dt)
-    b2, eps = _col(hyper.beta2, dt), _col(hyper.eps, dt)
+    one_minus_b1, one_minus_b2 = _cached_col(hyper.beta1, dt, "1-"), \
+        _cached_col(hyper.beta2, dt, "1-")
+    b2, eps = _cached_col(hyper.beta2, dt), _cached_col(hyper.eps, dt)
     for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
         if plan.rule == "adamw":
             if plan.weight_decay:
                 p.mul_(_col(1 - hyper.lr * hyper.weight_decay, dt))
         elif plan.weight_decay:
-            g = g + _col(hyper.weight_decay, dt) * p
+            g = g + _cached_col(hyper.weight_decay, dt) * p
         m.lerp_(g, one_minus_b1)                                     # [K, P]
         v.mul_(b2).add_((one_minus_b2 * g).mul_(g))
         denom = v.sqrt().div_(bc2_sqrt).add_(eps)

@@ -24,7 +24,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -137,8 +137,8 @@ def _head(spec: StackedMLP, z: Tensor) -> Tensor:
 
 
 Params = Sequence[tuple[Tensor, Tensor]]   # (w [M, out, in], b [M, out]) per layer
-# elements of the widest activation per evaluation block (1 MB of float32: cache-sized)
-EVAL_BLOCK_ELEMENTS = 2 ** 18
+# elements of the widest activation per evaluation block
+EVAL_BLOCK_ELEMENTS = 2 ** 17   # (half a MB of float32: cache-sized)
 
 # Activations are kept batch last, [M, units, B]: a shared input is then one folded GEMM
 # and the class dimension of a softmax is not the innermost one (log_softmax over a last
@@ -191,6 +191,23 @@ def _accuracy(z: Tensor, y: Tensor, head: Head) -> Tensor:
     return (pred == y).to(z.dtype).mean(-1)
 
 
+_INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
+
+
+def _last_pre_activation(spec: StackedMLP, params: Params, x: Tensor) -> Tensor:
+    """The forward's last pre-activation ``[M, o, B]``, hidden activations applied in
+    place where torch has the in-place kernel (no fresh memory: on a CPU the page
+    faults of a new MB-sized tensor cost as much as the op itself)."""
+    h = _batch_last(x)
+    for i, (w, b) in enumerate(params):
+        z = _linear(h, w, b)                                      # [M, out, B]
+        if i == len(params) - 1:
+            return z
+        inplace = _INPLACE.get(spec.activation)
+        h = inplace(z) if inplace is not None else _activate(spec, z)
+    raise ValueError("a network without layers")
+
+
 @torch.no_grad()
 def pre_activations(spec: StackedMLP, params: Params, x: Tensor) -> list[Tensor]:
     """Pre-activations of each hidden layer as ``[M, B, units]`` views."""
@@ -228,8 +245,8 @@ def evaluate(spec: StackedMLP, params: Params, x: Tensor, y: Tensor,
                                  for w, b in params], x, y, head)
                  for lo in range(0, m, per_block)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    _, zs = _layers_forward(spec, params, x)
-    return _loss(zs[-1], y, head), _accuracy(zs[-1], y, head)
+    z = _last_pre_activation(spec, params, x)                    # [M, o, N]
+    return _loss(z, y, head), _accuracy(z, y, head)
 
 
 def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Tensor]:
@@ -255,17 +272,35 @@ def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Ten
     return loss.detach(), grad
 
 
-@torch.no_grad()
-def loss_and_grad(spec: StackedMLP, params: Params, x: Tensor, y: Tensor, head: Head,
-                  grad_out: Tensor) -> Tensor:
-    """Per-model mean loss ``[K]`` on a batch, writing each model's gradient into
-    ``grad_out [K, P]`` (the layout of the ``flat`` that ``params`` are views of).
+class Forward(NamedTuple):
+    """One batched forward kept for its backward: layer inputs and pre-activations (batch
+    last), the per-model loss ``[K]`` and its gradient at the last pre-activation."""
 
-    ``x`` is ``[B, d]`` (full batch, shared) or ``[K, B, d]``; ``y`` is ``[B]`` or
-    ``[K, B]``. Equals autograd of ``batch_loss(net(x), y).sum()`` model by model.
-    """
+    hs: list[Tensor]             # [in, B] or [K, in, B] per layer
+    zs: list[Tensor]             # [K, out, B] per layer
+    loss: Tensor                 # [K]
+    out_grad: Tensor             # [K, o, B]
+
+
+@torch.no_grad()
+def forward_loss(spec: StackedMLP, params: Params, x: Tensor, y: Tensor, head: Head) -> Forward:
+    """The forward half of :func:`loss_and_grad`; ``accuracy(f.zs[-1], y, head)`` and
+    ``f.loss`` equal :func:`evaluate`'s values on the same batch."""
     hs, zs = _layers_forward(spec, params, x)                     # batch last
     loss, g = _loss_and_output_grad(zs[-1], y, head)              # [K], [K, o, B]
+    return Forward(hs, zs, loss, g)
+
+
+def accuracy(z: Tensor, y: Tensor, head: Head) -> Tensor:
+    """Per-model accuracy ``[K]`` from the last pre-activation ``z [K, o, B]``."""
+    return _accuracy(z, y, head)
+
+
+@torch.no_grad()
+def backward_into(spec: StackedMLP, params: Params, fwd: Forward, grad_out: Tensor) -> None:
+    """The backward half of :func:`loss_and_grad`: gradients into ``grad_out [K, P]``.
+    ``params`` must still be the weights ``fwd`` was computed with."""
+    hs, zs, g = fwd.hs, fwd.zs, fwd.out_grad
     grads: list[Tensor] = []
     for i in range(len(params) - 1, -1, -1):
         h = hs[i]                                                 # [in, B] or [K, in, B]
@@ -275,4 +310,18 @@ def loss_and_grad(spec: StackedMLP, params: Params, x: Tensor, y: Tensor, head: 
             g = torch.bmm(params[i][0].transpose(-1, -2), g)      # [K, in, B]
             g = _activation_backward(spec, g, zs[i - 1], hs[i])
     torch.cat(grads, dim=-1, out=grad_out)
-    return loss
+
+
+@torch.no_grad()
+def loss_and_grad(spec: StackedMLP, params: Params, x: Tensor, y: Tensor, head: Head,
+                  grad_out: Tensor, fwd: Forward | None = None) -> Tensor:
+    """Per-model mean loss ``[K]`` on a batch, writing each model's gradient into
+    ``grad_out [K, P]`` (the layout of the ``flat`` that ``params`` are views of).
+
+    ``x`` is ``[B, d]`` (full batch, shared) or ``[K, B, d]``; ``y`` is ``[B]`` or
+    ``[K, B]``. Equals autograd of ``batch_loss(net(x), y).sum()`` model by model.
+    ``fwd``: this batch's :func:`forward_loss` at the current weights, if already made.
+    """
+    fwd = forward_loss(spec, params, x, y, head) if fwd is None else fwd
+    backward_into(spec, params, fwd, grad_out)
+    return fwd.loss

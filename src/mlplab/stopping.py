@@ -115,20 +115,30 @@ def observe_batched(state: BatchedPlateauState, epoch: "torch.Tensor", value: "t
 
     ``epoch``: ``[K]`` long (per-model epoch within its attempt); ``value``: ``[K]``.
     """
+    return observe_batched_mask(state, epoch, value, cfg, active)[0]
+
+
+def observe_batched_mask(state: BatchedPlateauState, epoch: "torch.Tensor",
+                         value: "torch.Tensor", cfg: StoppingConfig, active: "torch.Tensor"
+                         ) -> tuple[BatchedPlateauState, "torch.Tensor"]:
+    """:func:`observe_batched` and the ``[K]`` bool mask of models whose best this epoch
+    is (active and improved): a few fused ops, as the cohort runs it once an epoch."""
     import torch
 
     value = value.to(state.best.dtype)
+    # improvement by min_delta; before the first observation (best NaN) any non-NaN value
     if monitor_mode(cfg) == "min":
-        better = value < state.best - cfg.min_delta
+        beats = value < state.best - cfg.min_delta
     else:
-        better = value > state.best + cfg.min_delta
-    first_hit = target_met_batched(value, cfg) & ~target_met_batched(state.best, cfg)
-    better = (better | first_hit | (torch.isnan(state.best) & ~torch.isnan(value))) & active
-    return BatchedPlateauState(
-        torch.where(better, value, state.best),
-        torch.where(better, epoch, state.best_epoch),
-        torch.where(better, torch.zeros_like(state.since),
-                    torch.where(active, state.since + 1, state.since)))
+        beats = value > state.best + cfg.min_delta
+    better = torch.where(torch.isnan(state.best), value == value, beats)
+    if cfg.target is not None:
+        better |= target_met_batched(value, cfg) & ~target_met_batched(state.best, cfg)
+    better &= active
+    # since: 0 where better, +1 where active, unchanged where inactive
+    since = (state.since + active).masked_fill_(better, 0)
+    return BatchedPlateauState(torch.where(better, value, state.best),
+                               torch.where(better, epoch, state.best_epoch), since), better
 
 
 def target_met_batched(value: "torch.Tensor", cfg: StoppingConfig) -> "torch.Tensor":
