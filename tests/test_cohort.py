@@ -18,7 +18,7 @@ from mlplab.cohort import check_cohort, cohort_key, train_cohort
 from mlplab.cohort_state import CohortState, restart_rows
 from mlplab.config import ConfigError, RunConfig, from_dict
 from mlplab.engine import train
-from mlplab.model import build_mlp, resolve_head
+from mlplab.model import build_mlp, count_parameters, init_flat_, resolve_head
 from mlplab.optimizers import hyper_from_configs, make_optimizer
 from mlplab.record import RunRecord
 from mlplab.stacked import StackedMLP, flatten_state
@@ -424,23 +424,37 @@ def test_train_seeds_runs_one_cohort_into_the_store(tmp_path):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_batch_last_activation_stats_equal_the_probes(activation, dtype):
-    from mlplab.cohort_trace import activation_stats_batch_last
-    from mlplab.probe import activation_stats
+def test_batch_last_activation_stats_equal_an_independent_reference(activation, dtype):
+    from mlplab.probe import SAT_MARGIN, SATURATED_SHARE, activation_stats
 
     gen = torch.Generator().manual_seed(1)
     pre = torch.randn(3, 5, 6, 40, generator=gen, dtype=dtype) * 4      # [.., units, B]
     pre[0, 1, 2] = -torch.rand(40, generator=gen, dtype=dtype)          # a dead ReLU unit
     pre[1, 2, 3] = 30.0                                                 # a saturated unit
-    got = activation_stats_batch_last(pre, activation)
-    want = activation_stats(pre.transpose(-1, -2), activation)          # [.., B, units]
+    got = activation_stats(pre, activation, batch_last=True)
+    same = activation_stats(pre.transpose(-1, -2).contiguous(), activation)   # [.., B, units]
+    flat = pre.flatten(-2)
+    want_mean, want_std = flat.mean(-1), flat.std(-1, correction=0)
+    if activation == "relu":
+        want_dead = (pre <= 0).all(-1).to(dtype).mean(-1)
+    else:
+        want_dead = torch.zeros_like(want_mean)
+    if activation in ("tanh", "sigmoid"):
+        a = torch.tanh(pre) if activation == "tanh" else torch.sigmoid(pre)
+        lo, hi = (-1.0, 1.0) if activation == "tanh" else (0.0, 1.0)
+        near = ((a < lo + SAT_MARGIN) | (a > hi - SAT_MARGIN)).to(dtype).mean(-1)
+        want_sat = (near >= SATURATED_SHARE).to(dtype).mean(-1)
+    else:
+        want_sat = torch.zeros_like(want_mean)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
-    for name in ("act_mean", "act_std"):
-        torch.testing.assert_close(got[name], want[name], rtol=tol, atol=tol)
-    for name in ("dead_frac", "sat_frac"):
-        assert torch.equal(got[name], want[name]), name
-    assert (got["dead_frac"] > 0).any() if activation == "relu" else (
-        (got["sat_frac"] > 0).any() if activation in ("tanh", "sigmoid") else True)
+    for stats in (got, same):
+        torch.testing.assert_close(stats["act_mean"], want_mean, rtol=tol, atol=tol)
+        torch.testing.assert_close(stats["act_std"], want_std, rtol=tol, atol=tol)
+        # shares of whole units: equal up to float32 rounding of k/units
+        torch.testing.assert_close(stats["dead_frac"].to(dtype), want_dead, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(stats["sat_frac"].to(dtype), want_sat, rtol=1e-6, atol=1e-7)
+    if activation == "relu":
+        assert got["dead_frac"][0, 1] > 0
 
 
 def test_probe_off_keeps_epoch_and_final_metrics_only():
@@ -457,3 +471,19 @@ def test_probe_off_keeps_epoch_and_final_metrics_only():
         np.testing.assert_array_equal(kept.value.values, frame.value.values)
         torch.testing.assert_close(a.attempts[0].last_state, b.attempts[0].last_state,
                                    rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("model,dtype", [
+    ({"hidden": [4], "init": "xavier_uniform"}, torch.float32),
+    ({"hidden": [5, 3], "init": "he_normal", "bias_init": "normal(0.1)",
+      "activation": "leaky_relu", "layer_init": {"1": "orthogonal"}}, torch.float64),
+    ({"hidden": [3], "init": "uniform(0.3)", "bias_init": "constant(0.2)"}, torch.float32)])
+def test_flat_init_draws_what_build_mlp_draws(model, dtype):
+    cfg = from_dict({"model": model}).model
+    head = resolve_head(cfg, "auto", 3)
+    for seed in (0, 7):
+        row = init_flat_(torch.empty(count_parameters(cfg, 2, head), dtype=dtype), cfg, head, 2,
+                         seed)
+        net = build_mlp(cfg, head, 2, seed, dtype=dtype)
+        spec = StackedMLP.of(net, cfg.activation, cfg.negative_slope, head.output)
+        assert torch.equal(row, flatten_state(spec, net.state_dict()))
