@@ -18,10 +18,14 @@ import torch.nn.functional as F
 from .model import Head
 
 
-def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
-    """Mean loss over the batch: ``out [..., B, o]``, ``y [B]`` -> ``[...]``."""
+def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head, class_dim: int = -1) -> torch.Tensor:
+    """Mean loss over the batch: ``out [..., B, o]``, ``y [B]`` -> ``[...]``.
+
+    ``class_dim=-2`` reads ``out [..., o, B]`` instead (the cohort's batch-last layout).
+    """
+    batch_dim = -2 if class_dim == -1 else -1
     if head.output == "sigmoid":
-        p = out[..., 0]                                   # [..., B] probabilities
+        p = out.select(class_dim, 0)                      # [..., B] probabilities
         target = y.to(p.dtype).expand_as(p)
         if head.loss == "mse":
             return ((p - target) ** 2).mean(-1)
@@ -30,11 +34,15 @@ def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head) -> torch.Tensor:
         log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
         return -(target * logp + (1 - target) * log1mp).mean(-1)
     if head.loss == "ce":
-        logp = F.log_softmax(out, dim=-1)                 # [..., B, C]
-        idx = y.expand(out.shape[:-1]).unsqueeze(-1)      # [..., B, 1]
-        return -logp.gather(-1, idx).squeeze(-1).mean(-1)
+        logp = F.log_softmax(out, dim=class_dim)          # [..., B, C] or [..., C, B]
+        shape = list(out.shape)
+        shape[class_dim] = 1
+        idx = y.unsqueeze(class_dim).expand(shape)        # [..., B, 1] or [..., 1, B]
+        return -logp.gather(class_dim, idx).squeeze(class_dim).mean(-1)
     onehot = F.one_hot(y, head.out_dim).to(out.dtype)     # [B, C]
-    pred = torch.softmax(out, dim=-1) if head.output == "softmax" else out
+    if batch_dim == -1:
+        onehot = onehot.transpose(-1, -2)                 # [C, B]
+    pred = torch.softmax(out, dim=class_dim) if head.output == "softmax" else out
     return ((pred - onehot) ** 2).mean((-2, -1))
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .loss import batch_loss
 from .model import Head, linear_layers
 
 
@@ -158,21 +159,8 @@ def _layers_forward(spec: StackedMLP, params: Params, x: Tensor) -> tuple[list[T
 
 def _loss(z: Tensor, y: Tensor, head: Head) -> Tensor:
     """:func:`mlplab.loss.batch_loss` for the last pre-activation ``z [M, o, B]``."""
-    if head.output == "sigmoid":
-        p = torch.sigmoid(z)[..., 0, :]                           # [M, B]
-        target = y.to(p.dtype).expand_as(p)
-        if head.loss == "mse":
-            return ((p - target) ** 2).mean(-1)
-        logp = torch.clamp(torch.log(p), min=-100.0)
-        log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
-        return -(target * logp + (1 - target) * log1mp).mean(-1)
-    if head.loss == "ce":
-        logp = F.log_softmax(z, dim=-2)                           # [M, C, B]
-        idx = y.expand(z.shape[:-2] + y.shape[-1:]).unsqueeze(-2)  # [M, 1, B]
-        return -logp.gather(-2, idx).squeeze(-2).mean(-1)
-    onehot = F.one_hot(y, head.out_dim).to(z.dtype).transpose(-1, -2)   # [.., C, B]
-    pred = torch.softmax(z, dim=-2) if head.output == "softmax" else z
-    return ((pred - onehot) ** 2).mean((-2, -1))
+    out = torch.sigmoid(z) if head.output == "sigmoid" else z
+    return batch_loss(out, y, head, class_dim=-2)                 # [M]
 
 
 def _probabilities(z: Tensor, head: Head) -> Tensor:
