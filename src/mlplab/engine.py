@@ -13,7 +13,6 @@ The cohort engine (:mod:`mlplab.cohort`) must produce the same records.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -263,5 +262,3 @@ def train_to_store(cfg: RunConfig, out: str | Path, device: str | torch.device =
     store.write_run(rec)
     return rec
 
-
-_ = math

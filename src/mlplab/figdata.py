@@ -51,6 +51,16 @@ FAMILIES: dict[str, tuple[str, str, str, bool, float | None]] = {
 }
 
 
+def as_numpy(t: Any) -> np.ndarray:
+    """A stored tensor (safetensors gives torch tensors, float16 included) or array as
+    numpy, without importing torch here."""
+    if isinstance(t, np.ndarray):
+        return t
+    if type(t).__module__.startswith("torch"):
+        return t.float().numpy()
+    return np.asarray(t)
+
+
 def frozen_array(a: Any, dtype: Any = np.float64) -> np.ndarray:
     arr = np.array(a, dtype=dtype)
     arr.setflags(write=False)
@@ -313,7 +323,7 @@ def layer_weights(state: Mapping[str, Any], layers: Sequence[str]) -> list[tuple
     stores ``nn.Sequential`` keys (``"0.weight"``, ``"2.weight"``, ...) in layer order.
     """
     def arr(t: Any) -> np.ndarray:
-        return np.asarray(t.float().numpy() if hasattr(t, "float") else t, dtype=np.float64)
+        return as_numpy(t).astype(np.float64)
 
     if layers and all(f"{l}.weight" in state for l in layers):
         return [(l, arr(state[f"{l}.weight"]), arr(state[f"{l}.bias"]) if f"{l}.bias" in state else None)

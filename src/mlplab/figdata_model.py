@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .figdata import frozen_array, layer_weights
+from .figdata import as_numpy, frozen_array, layer_weights
 
 if TYPE_CHECKING:
     import torch
@@ -88,7 +88,7 @@ def boundary_info(packed: Mapping[str, Any], final_probs: np.ndarray | None, dat
                   accuracy: tuple[float, float] = (math.nan, math.nan)) -> BoundaryInfo:
     """The boundary record from stored grid tensors (``boundary.safetensors`` keys; the
     snapshots may be absent) and the kept weights' probabilities ``[G, G, C]``."""
-    np_ = lambda t: np.asarray(t.float().numpy() if hasattr(t, "float") else t)  # noqa: E731
+    np_ = as_numpy
     u, v = np_(packed["grid_u"]), np_(packed["grid_v"])
     center, basis = np_(packed["center"]).astype(np.float64), np_(packed["basis"]).astype(np.float64)
     snaps = full_probs(np_(packed["probs"])) if "probs" in packed else np.zeros((0, len(v), len(u), 2))
