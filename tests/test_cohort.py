@@ -487,3 +487,15 @@ def test_flat_init_draws_what_build_mlp_draws(model, dtype):
         net = build_mlp(cfg, head, 2, seed, dtype=dtype)
         spec = StackedMLP.of(net, cfg.activation, cfg.negative_slope, head.output)
         assert torch.equal(row, flatten_state(spec, net.state_dict()))
+
+
+def test_record_config_dict_equals_to_dict() -> None:
+    from mlplab.cohort_trace import _config_dict
+    from mlplab.config import to_dict
+
+    cfg = from_dict({"name": "c", "train": {"lr": 0.25, "seed": 3, "schedule": {"name": "cosine"}},
+                     "model": {"hidden": [3, 2], "layer_init": {"0": "he_normal"}}})
+    assert _config_dict(cfg) == to_dict(cfg)
+    assert list(_config_dict(cfg)) == list(to_dict(cfg))
+    with pytest.raises(TypeError):
+        _config_dict(object())

@@ -36,7 +36,7 @@ from torch import Tensor
 from . import boundary, stopping
 from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
-from .cohort_trace import FinishedAttempt, Timeline, Trace, build_records
+from .cohort_trace import FinishedAttempt, Timeline, Trace, build_records, epoch_span
 from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
 from .data import load_data
 from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
@@ -263,6 +263,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     plan = plan if plan.rule else None
     all_active, read_mask = True, device.type == "cpu"
     loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
+    attempt_row = np.zeros(k_models, dtype=np.int64)   # attempts as an array, replaced on change
+    any_done, uniform = False, True                    # host_done.any(); host_epoch all equal
     while True:
         if lr_tab is not None:                                 # this epoch's lr, per model
             live.hyper = live.hyper._replace(lr=live.base_lr * lr_tab[live.epoch, lr_col])
@@ -272,15 +274,19 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         if bs < n:                           # each model's own order, drawn as the engine does
             perm = torch.stack([torch.randperm(n, generator=gens[k]) if not host_done[k]
                                 else torch.arange(n) for k in range(k_models)]).to(device)
-        timeline.start_epoch(attempts, host_epoch)
-        traced, acts = timeline.traced_steps(host_epoch[~host_done])
+        timeline.start_epoch(attempt_row, host_epoch)
+        # min and max epoch of the running models (no numpy while none is done: all equal)
+        span = (int(host_epoch[0]),) * 2 if not any_done and uniform else \
+            epoch_span(host_epoch[~host_done])
+        traced, acts = timeline.traced_steps(host_epoch[~host_done] if any_done else host_epoch,
+                                             span)
         _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
                      trace if probe else None, cfg.train.clip_grad_norm,
                      plan if all_active else None)
         ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor,
                           keep_forward=perm is None)
         if snaps is not None:
-            keep_snapshots(snaps, snap_slot, host_epoch, host_done, live)
+            keep_snapshots(snaps, snap_slot, host_epoch, host_done, live, span)
         ge += 1
         if not sync_each_epoch:
             host_epoch[:] = ge
@@ -295,6 +301,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         host_done |= flags
         host_done[restart] = False
         host_epoch[~flags & ~host_done] += 1
+        any_done, uniform = bool(host_done.any()), False
         if restart:                          # a fresh network in these rows, next seed
             trace.flush()                    # the traced steps so far belong to old attempts
             finished += finish_attempts(live, restart, cfg, attempts,
@@ -304,6 +311,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
                 attempts[k] += 1
                 host_epoch[k] = 0
                 gens[k] = batch_order_generator(derive_seed(seeds[k], attempts[k]))
+            attempt_row = np.asarray(attempts, dtype=np.int64)
             _, new = _new_rows(configs, restart, [attempts[k] for k in restart], head, d_in,
                                dtype, spec)
             restart_rows(live, restart, new, opt)

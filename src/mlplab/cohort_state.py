@@ -128,8 +128,13 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
 
 
 def keep_snapshots(snaps: Tensor, snap_slot: dict[int, int], host_epoch: np.ndarray,
-                   host_done: np.ndarray, live: CohortState) -> None:
-    """Keep the parameters of models at a boundary-snapshot epoch (drawn at the end)."""
+                   host_done: np.ndarray, live: CohortState,
+                   span: tuple[int, int] | None = None) -> None:
+    """Keep the parameters of models at a boundary-snapshot epoch (drawn at the end).
+    ``span``: ``(min, max)`` of the running models' epochs, if known."""
+    lo, hi = span if span is not None else (int(host_epoch.min()), int(host_epoch.max()))
+    if lo == hi and lo not in snap_slot:       # the common case: one epoch, not a snapshot
+        return
     at = [(k, snap_slot[e]) for k, e in enumerate(host_epoch.tolist())
           if e in snap_slot and not host_done[k]]
     for s in sorted({s for _, s in at}):

@@ -11,6 +11,8 @@ each model was in. :func:`build_records` turns both into one
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -20,7 +22,7 @@ import torch
 from torch import Tensor
 
 from . import boundary, stopping
-from .config import RunConfig, to_dict
+from .config import RunConfig
 from .data import Dataset
 from .engine import Tensors, resolved_config, run_info
 from .metrics import MetricsLog, layer_name
@@ -29,7 +31,7 @@ from .probe import activation_stats
 from .record import AttemptRecord, RunRecord, best_attempt_index
 from .stacked import StackedMLP, evaluate, layers, pre_activations, probabilities, state_of
 
-TRACE_BYTES = 32 * 2 ** 20   # device memory for the step buffers of one chunk
+TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (4 MiB: cache-sized, 4% faster than 32 on W2)
 MAX_CHUNK = 256              # steps per chunk at most
 EPOCH_CHUNK = 256            # epochs per epoch-buffer block
 BLOCK_ELEMENTS = 2 ** 16     # elements per batched forward from history (L2-cache sized)
@@ -52,6 +54,12 @@ class FinishedAttempt:
     snapshots: Tensor | None     # [S, P] parameters at boundary.snapshot_epochs
 
 
+def epoch_span(running_epochs: np.ndarray) -> tuple[int, int]:
+    """``(min, max)`` of the running models' epochs, ``(0, 0)`` when none runs."""
+    return (int(running_epochs.min()), int(running_epochs.max())) \
+        if len(running_epochs) else (0, 0)
+
+
 class Timeline:
     """Host log of each model's attempt and epoch at every epoch of the cohort loop."""
 
@@ -60,14 +68,16 @@ class Timeline:
         self.attempt: list[np.ndarray] = []     # [K] per cohort epoch
         self.epoch: list[np.ndarray] = []
 
-    def start_epoch(self, attempts: Sequence[int], epochs: np.ndarray) -> None:
-        self.attempt.append(np.asarray(attempts, dtype=np.int64))
+    def start_epoch(self, attempts: np.ndarray, epochs: np.ndarray) -> None:
+        """``attempts [K]`` is kept by reference (the caller replaces, never edits it)."""
+        self.attempt.append(attempts)
         self.epoch.append(epochs.copy())
 
-    def traced_steps(self, running_epochs: np.ndarray) -> tuple[list[bool], list[bool]]:
-        """Per step of this epoch: does any running model record step metrics / activations?"""
-        lo, hi = (int(running_epochs.min()), int(running_epochs.max())) \
-            if len(running_epochs) else (0, 0)
+    def traced_steps(self, running_epochs: np.ndarray,
+                     span: tuple[int, int] | None = None) -> tuple[list[bool], list[bool]]:
+        """Per step of this epoch: does any running model record step metrics / activations?
+        ``span``: ``(min, max)`` of ``running_epochs`` if the caller knows it."""
+        lo, hi = span if span is not None else epoch_span(running_epochs)
         # attempt step of each j = 0 (plain ints when every model is in one epoch: the
         # common case, and ten times faster than numpy on a few values)
         base = [lo * self.spe] if lo == hi else (np.unique(running_epochs) * self.spe).tolist()
@@ -267,8 +277,16 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
     at the epochs the engine snapshots (the listed epochs before the last, and the last)."""
     slot = {e: s for s, e in enumerate(snap_epochs)}
     epochs_of = [[e for e in snap_epochs if e < f.epochs - 1] + [f.epochs - 1] for f in finished]
-    rows = torch.stack([f.snapshots[slot[e]] if e != f.epochs - 1 else f.last
-                        for f, es in zip(finished, epochs_of) for e in es])   # [R, P]
+    n_snap = len(snap_epochs)
+    # every attempt's snapshots, then every attempt's last parameters, as one [A*S + A, P]
+    stored = torch.cat([torch.stack([f.snapshots for f in finished]).flatten(0, 1)
+                        if n_snap and finished[0].snapshots is not None else
+                        finished[0].last.new_empty(0, finished[0].last.shape[-1]),
+                        torch.stack([f.last for f in finished])])
+    last_at = len(stored) - len(finished)
+    pick = [i * n_snap + slot[e] if e != f.epochs - 1 else last_at + i
+            for i, (f, es) in enumerate(zip(finished, epochs_of)) for e in es]
+    rows = stored.index_select(0, torch.tensor(pick, dtype=torch.long))       # [R, P]
     points = grid.points.to(like.device, like.dtype)                         # [G*G, d]
     widest = max(o for _, o in spec.sizes) * len(points)
     step = max(1, BLOCK_ELEMENTS // widest)
@@ -280,6 +298,19 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
         out.append(boundary.pack(grid, es, list(probs[at:at + len(es)])))
         at += len(es)
     return out
+
+
+def _json_fields(obj: object) -> dict:
+    """json's hook for a dataclass: its fields in order (as ``dataclasses.asdict``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _config_dict(cfg: RunConfig) -> dict:
+    """:func:`mlplab.config.to_dict`, equal in content, 10x faster (no deep copies of
+    leaves first; a cohort of 256 spent 20 ms in it)."""
+    return json.loads(json.dumps(cfg, default=_json_fields))
 
 
 @torch.no_grad()
@@ -325,9 +356,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
         log = MetricsLog()
         for scope, where, values, columns in scopes:
             rows, a, s, es = where.of(k)
-            mine = values[k][:, rows]                                        # [M, S_k]
-            for col, (layer, metric) in enumerate(columns):
-                log.add_arrays(a, s, es, scope, layer, metric, mine[col])
+            log.add_block(a, s, es, scope, columns, values[k][:, rows])     # [M, S_k]
         attempts = []
         for i, f in enumerate(finished):
             if f.model != k:
@@ -345,7 +374,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
                 boundary=bounds[i]))
         records.append(RunRecord(
             run_id=run_ids[k] if run_ids is not None else c.name, name=c.name,
-            config=to_dict(resolved_config(c, head)), attempts=attempts,
+            config=_config_dict(resolved_config(c, head)), attempts=attempts,
             best_attempt=best_attempt_index(attempts, stopping.monitor_mode(c.stopping)),
             metrics=log, info=run_info(c, data, head), wall_time=wall, source="cohort"))
     return records

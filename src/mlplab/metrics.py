@@ -51,9 +51,16 @@ def _filled(n: int, text: str) -> np.ndarray:
 
 
 def _column(chunk: dict[str, np.ndarray | str], name: str) -> np.ndarray:
-    """Column ``name`` of a chunk as an array (a chunk-wide string expanded)."""
+    """Column ``name`` of a chunk as an array (a chunk-wide string expanded; a block's
+    shared columns repeated, see :meth:`MetricsLog.add_block`)."""
     value = chunk[name]
-    return _filled(len(chunk["value"]), value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return _filled(len(chunk["value"]), value)
+    if "block" in chunk and name != "value":
+        m = len(chunk["block"])                          # series in the block
+        return np.repeat(value, len(chunk["value"]) // m) if name in ("layer", "metric") \
+            else np.tile(value, m)
+    return value
 
 
 def layer_name(index: int) -> str:
@@ -87,6 +94,30 @@ class MetricsLog:
         self._chunks.append({"attempt": col(attempt, np.int32), "step": col(step, np.int64),
                              "epoch": col(epoch, np.int32), "scope": str(scope),
                              "layer": str(layer), "metric": str(metric), "value": value})
+
+    def add_block(self, attempt: np.ndarray, step: np.ndarray, epoch: np.ndarray, scope: str,
+                  columns: list[tuple[str, str]], values: np.ndarray) -> None:
+        """Append M series sharing their ``attempt, step, epoch [S]`` columns: ``values
+        [M, S]``, row m is (layer, metric) ``columns[m]``. Equal to M calls of
+        :meth:`add_arrays`, in one cheap step (the shared columns expand in to_frame).
+
+        >>> log = MetricsLog()
+        >>> log.add_block([0, 0], [1, 2], [0, 0], "step", [("", "loss"), ("", "lr")],
+        ...               [[0.5, 0.4], [0.1, 0.1]])
+        >>> log.to_frame()[["step", "metric", "value"]].values.tolist()
+        [[1, 'loss', 0.5], [1, 'lr', 0.1], [2, 'loss', 0.4], [2, 'lr', 0.1]]
+        """
+        m = len(columns)
+        if m == 0:
+            return
+        values = np.asarray(values, dtype=np.float64).reshape(m, -1)
+        names = np.empty((2, m), dtype=object)
+        names[:] = list(zip(*columns))
+        self._chunks.append({"attempt": np.asarray(attempt, np.int32).reshape(-1),
+                             "step": np.asarray(step, np.int64).reshape(-1),
+                             "epoch": np.asarray(epoch, np.int32).reshape(-1),
+                             "scope": str(scope), "layer": names[0], "metric": names[1],
+                             "value": values.reshape(-1), "block": columns})
 
     def extend(self, other: "MetricsLog") -> None:
         self._flush()

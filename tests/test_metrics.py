@@ -1,0 +1,39 @@
+"""MetricsLog.add_block against the per-series add_arrays it replaces in the cohort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlplab.metrics import MetricsLog
+
+
+@pytest.mark.parametrize("s", [0, 1, 7])
+def test_add_block_equals_add_arrays(s: int) -> None:
+    rng = np.random.default_rng(0)
+    columns = [("", "loss"), ("layer1", "grad_norm_w"), ("layer2", "grad_norm_b")]
+    attempt = rng.integers(0, 3, s)
+    step, epoch = np.arange(s) * 5 + 1, np.arange(s) // 2
+    values = rng.normal(size=(len(columns), s))
+    values[0, :min(s, 1)] = np.nan
+    block, arrays = MetricsLog(), MetricsLog()
+    for log in (block, arrays):
+        log.add(0, 0, 0, "final", "", "test_loss", 0.5)       # mixed with scalar rows
+    block.add_block(attempt, step, epoch, "step", columns, values)
+    for (layer, metric), row in zip(columns, values):
+        arrays.add_arrays(attempt, step, epoch, "step", layer, metric, row)
+    assert len(block) == len(arrays) == 1 + len(columns) * s
+    expect = arrays.to_frame()
+    pd.testing.assert_frame_equal(block.to_frame(), expect, check_exact=True)
+    assert list(expect.dtypes.astype(str))[:3] + [str(expect["value"].dtype)] == \
+        ["int32", "int64", "int32", "float64"]
+    extended = MetricsLog()
+    extended.extend(block)
+    pd.testing.assert_frame_equal(extended.to_frame(), expect, check_exact=True)
+
+
+def test_add_block_of_no_series_adds_nothing() -> None:
+    log = MetricsLog()
+    log.add_block(np.zeros(3), np.zeros(3), np.zeros(3), "step", [], np.zeros((0, 3)))
+    assert len(log) == 0 and log.to_frame().empty
