@@ -275,6 +275,14 @@ def test_lr_curve_quartiles_per_lr_and_group() -> None:
     assert param_curve_info([fake_run("x", 0.1), fake_run("y", 0.1, seed=1)]) is None
 
 
+def test_lr_curve_groups_in_label_order_whatever_the_run_order() -> None:
+    # the comparison's lines are sorted by label; the lr curve's groups must be too, so
+    # one optimizer gets one colour in both figures
+    runs = [fake_run(f"{o}-{lr}", lr, o) for o in ("sgd", "momentum", "adam") for lr in (0.01, 0.1)]
+    assert [g.label for g in param_curve_info(runs).groups] == ["adam", "momentum", "sgd"]
+    assert [g.label for g in param_curve_info(runs[::-1]).groups] == ["adam", "momentum", "sgd"]
+
+
 def with_config(run: RunInfo, **keys: object) -> RunInfo:
     """``run`` with dotted config keys set (``model__hidden=[8, 8]`` sets model.hidden)."""
     config = copy.deepcopy(run.config)

@@ -119,7 +119,8 @@ def param_curve_info(runs: Sequence["RunInfo"], x_key: str = "train.lr", metric:
     for i, f in enumerate(flat):
         groups.setdefault(short_value(f.get(group_key)) if group_key else "all runs", []).append(i)
     out = []
-    for label, idx in groups.items():
+    # groups in label order, as the comparison's lines: one optimizer, one colour everywhere
+    for label, idx in sorted(groups.items()):
         x = np.array([xs[i] for i in idx])
         value = np.array([run_metric(runs[i], metric) for i in idx])
         grid = np.unique(x)
