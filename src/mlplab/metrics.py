@@ -162,11 +162,16 @@ def empty_frame() -> "pd.DataFrame":
 
 def write_parquet(frame: "pd.DataFrame", path: str | Path) -> None:
     """Write atomically: a temp file in the same folder, then rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False, engine="pyarrow")
+        # one thread: pyarrow's per-column thread pool costs more than it converts on a
+        # run's few thousand rows, and far more while the other cores train (a sweep)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
