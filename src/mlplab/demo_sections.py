@@ -100,6 +100,10 @@ def initialisation(trainer: Trainer, scale: DemoScale) -> SectionResult:
                          store=trainer.out / "init")
 
 
+def _epochs(median: float) -> str:
+    return f"{median:g}" if np.isfinite(median) else "never"
+
+
 def optimizers(trainer: Trainer, scale: DemoScale) -> SectionResult:
     # full batch, so an epoch is one step and speed differences are not hidden in the
     # first epoch's dozen minibatch steps
@@ -134,7 +138,9 @@ def optimizers(trainer: Trainer, scale: DemoScale) -> SectionResult:
     finding = (f"full-batch epochs to {pct(target)} val accuracy (median [q1, q3]) at each "
                f"optimizer's best lr: "
                + ", ".join(f"{r['optimizer']} (lr {r['best_lr']:g}) {fmt_q(r['epochs_q'])}" for r in rows)
-               + f"; fastest: {fastest['optimizer']}.")
+               + f"; fastest: {fastest['optimizer']}; the post's question, Adam vs SGD with "
+               f"momentum: {_epochs(speed_of['adam'])} vs {_epochs(speed_of['momentum'])} "
+               f"epochs ({'Adam' if claim else 'momentum'} {'faster' if claim else 'as fast or faster'}).")
     fig = figs.optimizer_comparison(trainer.out / "optimizers" / "figures", OPTIM_LRS, curves,
                                     by_opt, target)
     return SectionResult("optimizers", "3. Optimizers", finding, reproduces=claim,
