@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import safetensors
 import safetensors.torch
 import torch
 
 import mlplab
+from mlplab import runfiles as runfiles_mod
 from mlplab import store as store_mod
 from mlplab.config import from_dict, to_dict
 from mlplab.data import load_data
@@ -183,24 +185,24 @@ def _crash_renaming_folders(src, dst):
     return _real_replace(src, dst)
 
 
-@pytest.mark.parametrize("where", ["first weights", "third weights", "parquet", "rename", "index"])
+@pytest.mark.parametrize("where", ["first weights", "third file", "parquet", "rename", "index"])
 def test_a_crash_mid_write_leaves_no_run_that_reads_as_complete(tmp_path, rec, monkeypatch,
                                                                 where: str) -> None:
     store = Store(tmp_path)
     store.mark("xor-a", rec.name, rec.config, "running")
-    calls = {"n": 0}
-    real_save = safetensors.torch.save_file
+    real_write = runfiles_mod.write_files
 
-    def save_then_crash(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == (1 if where == "first weights" else 3):
-            raise OSError("disk full (simulated)")
-        return real_save(*args, **kwargs)
+    def write_two_then_crash(files, folder):
+        real_write(dict(list(files.items())[:2]), folder)
+        assert len(list(folder.rglob("*.*"))) == 2           # the crash comes mid-folder
+        raise OSError("disk full (simulated)")
 
-    if where.endswith("weights"):
-        monkeypatch.setattr(safetensors.torch, "save_file", save_then_crash)
+    if where == "first weights":         # encoding fails
+        monkeypatch.setattr(safetensors.torch, "save", _crash)
+    elif where == "third file":          # writing fails after two files
+        monkeypatch.setattr(store_mod, "write_files", write_two_then_crash)
     elif where == "parquet":
-        monkeypatch.setattr("mlplab.metrics.write_parquet", _crash)
+        monkeypatch.setattr("mlplab.metrics.parquet_bytes", _crash)
     elif where == "rename":
         monkeypatch.setattr(store_mod.os, "replace", _crash_renaming_folders)
     else:
@@ -276,3 +278,26 @@ def test_odd_store_paths(tmp_path, rec) -> None:
     for readonly in (True, False):
         with pytest.raises(StoreError, match="not an mlplab store index"):
             Store(tmp_path / "junk", readonly=readonly)
+
+
+def test_a_run_written_from_encoded_files_equals_one_written_from_its_record(tmp_path, rec) -> None:
+    # a sweep's worker encodes the folder and sends a slim record; the driver writes bytes
+    direct, encoded = Store(tmp_path / "a"), Store(tmp_path / "b")
+    direct.write_run(rec)
+    slim = runfiles_mod.slim(rec)
+    assert len(slim.metrics) == 0 and all(not a.best_state for a in slim.attempts)
+    encoded.write_run(slim, files=runfiles_mod.encode_run(rec))
+    names = lambda s: sorted(str(p.relative_to(s.run_dir(rec.run_id)))  # noqa: E731
+                             for p in s.run_dir(rec.run_id).rglob("*") if p.is_file())
+    assert names(direct) == names(encoded) and "attempt-1/best.safetensors" in names(direct)
+    for name in names(direct):
+        a, b = direct.run_dir(rec.run_id) / name, encoded.run_dir(rec.run_id) / name
+        if name.endswith(".safetensors"):     # the header's key order may differ
+            with safetensors.safe_open(str(a), "pt") as fa, safetensors.safe_open(str(b), "pt") as fb:
+                assert fa.metadata() == fb.metadata() and sorted(fa.keys()) == sorted(fb.keys())
+                assert all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
+        else:
+            assert a.read_bytes() == b.read_bytes(), name
+    assert dataclasses.replace(direct.run(rec.run_id), created=0, finished=0) == \
+        dataclasses.replace(encoded.run(rec.run_id), created=0, finished=0)
+    pd.testing.assert_frame_equal(encoded.metrics(rec.run_id), rec.metrics.to_frame())

@@ -24,8 +24,6 @@ value     float64  the value
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -173,22 +171,16 @@ def empty_frame() -> "pd.DataFrame":
                          "value": np.array([], np.float64)})
 
 
-def write_parquet(frame: "pd.DataFrame", path: str | Path) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
+def parquet_bytes(frame: "pd.DataFrame") -> bytes:
+    """``frame`` as the content of a Parquet file (``pd.read_parquet`` reads it back equal)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        # one thread: pyarrow's per-column thread pool costs more than it converts on a
-        # run's few thousand rows, and far more while the other cores train (a sweep)
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    sink = pa.BufferOutputStream()
+    # one thread: pyarrow's per-column thread pool costs more than it converts on a
+    # run's few thousand rows, and far more while the other cores train (a sweep)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False, nthreads=1), sink)
+    return sink.getvalue().to_pybytes()
 
 
 def read_metrics(path: str | Path) -> "pd.DataFrame":

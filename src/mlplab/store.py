@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .runfiles import RunFiles, encode_run, json_default, write_files
+
 if TYPE_CHECKING:
     import pandas as pd
     import torch
@@ -214,47 +216,31 @@ class Store:
                     (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(), error))
 
     def write_run(self, rec: "RunRecord", sweep_id: str | None = None,
-                  summary: dict[str, Any] | None = None) -> Path:
-        """Persist a finished run atomically and index it as ``done``."""
-        final = self._write_files(rec)
+                  summary: dict[str, Any] | None = None, files: "RunFiles | None" = None) -> Path:
+        """Persist a finished run atomically and index it as ``done``. ``files``: its
+        folder already encoded (:func:`mlplab.runfiles.encode_run`), else encoded here."""
+        final = self._write_files(rec, files)
         self._index_run(rec, sweep_id, summary or {})
         return final
 
     def write_runs(self, records: "list[RunRecord]", sweep_id: str | None = None,
-                   summaries: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+                   summaries: dict[str, dict[str, Any]] | None = None,
+                   files: "dict[str, RunFiles] | None" = None) -> list[Path]:
         """Persist several finished runs as one unit: every run's files first, then one
-        transaction indexes them all as ``done`` (a crash in between leaves none done)."""
-        paths = [self._write_files(rec) for rec in records]
+        transaction indexes them all as ``done`` (a crash in between leaves none done).
+        ``files``: encoded folders by run id (a sweep's workers encode them)."""
+        paths = [self._write_files(rec, (files or {}).get(rec.run_id)) for rec in records]
         with self._connect() as db:
             for rec in records:
                 self._insert_run(db, rec, sweep_id, (summaries or {}).get(rec.run_id, {}))
         return paths
 
-    def _write_files(self, rec: "RunRecord") -> Path:
+    def _write_files(self, rec: "RunRecord", files: "RunFiles | None" = None) -> Path:
         """Write a run's folder into a temp folder and rename it into place."""
-        from safetensors.torch import save_file
-
-        from .metrics import write_parquet
-
         final = self.run_dir(rec.run_id)
         tmp = Path(tempfile.mkdtemp(prefix=f".{rec.run_id}.", dir=self.root / "runs"))
         try:
-            doc = {"run_id": rec.run_id, "name": rec.name, "config": rec.config,
-                   "info": rec.info, "source": rec.source}
-            (tmp / "config.json").write_text(json.dumps(doc, indent=2, default=_json_default))
-            write_parquet(rec.metrics.to_frame(), tmp / "metrics.parquet")
-            for a in rec.attempts:
-                adir = tmp / f"attempt-{a.attempt}"
-                adir.mkdir()
-                meta = {"run_id": rec.run_id, "attempt": str(a.attempt), "seed": str(a.seed)}
-                for which in ("init", "best", "last"):
-                    state = getattr(a, f"{which}_state")
-                    if state:
-                        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()},
-                                  str(adir / f"{which}.safetensors"), metadata=meta)
-                if a.boundary:
-                    save_file({k: v.contiguous().cpu() for k, v in a.boundary.items()},
-                              str(adir / "boundary.safetensors"), metadata=meta)
+            write_files(encode_run(rec) if files is None else files, tmp)
             if final.exists():          # a re-run replaces its leftovers (or an older result)
                 with self._connect() as db:   # the old files go: it no longer reads as done
                     db.execute("UPDATE runs SET status = 'running' WHERE run_id = ? AND status = 'done'",
@@ -286,7 +272,7 @@ class Store:
              len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
              sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
              _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
-             _clean(best.train_loss), None, json.dumps(summary, default=_json_default)))
+             _clean(best.train_loss), None, json.dumps(summary, default=json_default)))
         db.executemany(
             "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
@@ -303,7 +289,7 @@ class Store:
                 " status=excluded.status, finished=excluded.finished, summary_json=excluded.summary_json",
                 (sweep_id, name, strategy, json.dumps(config), status, time.time(),
                  time.time() if status == "done" else None,
-                 json.dumps(summary or {}, default=_json_default)))
+                 json.dumps(summary or {}, default=json_default)))
 
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self._query("SELECT * FROM sweeps ORDER BY created")
@@ -405,14 +391,6 @@ class Store:
         net = build_mlp(cfg.model, Head(**info["head"]), info["input_dim"], seed=0)
         net.load_state_dict(self.weights(run_id, attempt, which))
         return net.eval()
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "best") -> "torch.nn.Module":

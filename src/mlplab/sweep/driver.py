@@ -94,6 +94,7 @@ class Driver:
     max_cohort: int | None = None
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
     train_s: float = 0.0
+    encode_s: float = 0.0
     best: float = math.nan
 
     def load_done(self) -> None:
@@ -135,7 +136,8 @@ class Driver:
         """Write a finished unit: its runs' files, then their index rows in one transaction;
         the runs that raised are marked failed with their error."""
         summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
-        self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries)
+        self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries,
+                              files=result.files)
         for rec in result.records:
             self.outcomes[rec.run_id] = outcome_from_record(rec)
             self._note(self.outcomes[rec.run_id])
@@ -145,6 +147,7 @@ class Driver:
                             sweep_id=self.sweep_id, error=error, source="cohort")
             self.outcomes[run_id] = failed_outcome(run_id, error)
         self.train_s += result.train_s
+        self.encode_s += result.encode_s
         self.bar.update(len(result.records) + len(result.failures), best=self.best)
 
 
@@ -288,7 +291,8 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
         info: dict[str, Any] = {}
         candidates = _search(driver, spec, base, info)
         wall = time.perf_counter() - start
-        timing = {"wall_s": wall, "train_s": driver.train_s, "workers": executor.workers,
+        timing = {"wall_s": wall, "train_s": driver.train_s, "encode_s": driver.encode_s,
+                  "workers": executor.workers,
                   "backend": backend,
                   "train_share": driver.train_s / (wall * executor.workers) if wall > 0 else None}
         summary = build_summary(driver, spec, base, candidates, info, out, timing)

@@ -27,6 +27,7 @@ from .units import Unit, default_workers
 
 if TYPE_CHECKING:
     from ..record import RunRecord
+    from ..runfiles import RunFiles
 
 MAX_UNIT_TRIES = 3      # a unit whose worker died this often is recorded as failed
 
@@ -36,10 +37,23 @@ class UnitResult:
     """What a worker sends back: finished records and the runs that raised."""
 
     index: int
-    records: list["RunRecord"] = field(default_factory=list)
+    records: list["RunRecord"] = field(default_factory=list)     # slim: see encoded()
     failures: list[tuple[str, str]] = field(default_factory=list)   # (run_id, error)
     train_s: float = 0.0       # seconds spent in the training call(s)
     worker: str = ""
+    files: dict[str, "RunFiles"] = field(default_factory=dict)      # run_id -> its folder
+    encode_s: float = 0.0      # seconds spent encoding the runs' files
+
+    def encoded(self) -> "UnitResult":
+        """This result with every run's folder encoded (:func:`mlplab.runfiles.encode_run`)
+        and the records slimmed to what the index needs: the worker does the encoding,
+        the driver only writes bytes."""
+        from ..runfiles import encode_run, slim
+
+        start = time.perf_counter()
+        files = {rec.run_id: encode_run(rec) for rec in self.records}
+        return UnitResult(self.index, [slim(rec) for rec in self.records], self.failures,
+                          self.train_s, self.worker, files, time.perf_counter() - start)
 
 
 def describe(e: BaseException) -> str:
@@ -64,19 +78,19 @@ def run_unit(unit: Unit, device: str = "cpu") -> UnitResult:
     configs = [from_dict(c) for c in unit.configs]
     try:
         records = train_cohort(configs, run_ids=list(unit.run_ids), device=device)
-        return UnitResult(unit.index, list(records), [], time.perf_counter() - start, worker)
+        result = UnitResult(unit.index, list(records), [], time.perf_counter() - start, worker)
     except Exception as e:   # noqa: BLE001 - recorded, the sweep goes on
         if len(configs) == 1:
             return UnitResult(unit.index, [], [(unit.run_ids[0], describe(e))],
                               time.perf_counter() - start, worker)
-    result = UnitResult(unit.index, worker=worker)
-    for run_id, cfg in zip(unit.run_ids, configs):
-        try:
-            result.records.extend(train_cohort([cfg], run_ids=[run_id], device=device))
-        except Exception as e:   # noqa: BLE001
-            result.failures.append((run_id, describe(e)))
-    result.train_s = time.perf_counter() - start
-    return result
+        result = UnitResult(unit.index, worker=worker)
+        for run_id, cfg in zip(unit.run_ids, configs):
+            try:
+                result.records.extend(train_cohort([cfg], run_ids=[run_id], device=device))
+            except Exception as e:   # noqa: BLE001
+                result.failures.append((run_id, describe(e)))
+        result.train_s = time.perf_counter() - start
+    return result.encoded()
 
 
 class Executor(Protocol):

@@ -233,6 +233,8 @@ def format_summary(summary: Mapping[str, Any], limit: int = 20) -> str:
                      f" {_fmt(best['score'])}  (run {best.get('best_run_id')})")
     t = summary.get("timing", {})
     if t:
-        lines.append(f"wall time {t['wall_s']:.1f}s, training {t['train_s']:.1f}s over"
+        share = f" ({t['train_share']:.0%} of the workers' time)" if t.get("train_share") else ""
+        lines.append(f"wall time {t['wall_s']:.1f}s, training {t['train_s']:.1f}s{share} and"
+                     f" encoding run files {t.get('encode_s', 0.0):.1f}s over"
                      f" {t['workers']} worker(s) ({t['backend']})")
     return "\n".join(lines)
