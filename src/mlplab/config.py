@@ -32,6 +32,7 @@ SCHEDULES = ("none", "step", "cosine", "exponential", "plateau")
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 MODES = ("auto", "min", "max")
 
+_INIT_ARG = {"normal": "std", "uniform": "a", "constant": "c"}   # inits that take one number
 _INIT_RE = re.compile(r"^([a-z_]+)(?:\(\s*([-+0-9.eE]+)\s*\))?$")
 
 
@@ -162,9 +163,23 @@ def _in_interval(value: float, interval: str) -> bool:
 def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
     """Split ``"normal(0.5)"`` into ``("normal", 0.5)``; validate the name."""
     m = _INIT_RE.match(str(spec).strip())
+    allowed = ", ".join(INITS) + " (normal(std), uniform(a), constant(c))"
     if not m or m.group(1) not in INITS:
-        raise ConfigError(key, spec, ", ".join(INITS) + " (normal(std), uniform(a), constant(c))")
-    return m.group(1), (float(m.group(2)) if m.group(2) is not None else None)
+        raise ConfigError(key, spec, allowed)
+    name, arg = m.group(1), m.group(2)
+    if arg is None:
+        return name, None
+    if name not in _INIT_ARG:
+        raise ConfigError(key, spec, f"{name} without an argument; only normal(std), "
+                                     "uniform(a) and constant(c) take one")
+    try:
+        value = float(arg)
+    except ValueError:
+        raise ConfigError(key, spec, allowed) from None
+    if not math.isfinite(value) or (name != "constant" and value < 0):
+        raise ConfigError(key, spec, f"{name}({_INIT_ARG[name]}) with a finite "
+                                     f"{_INIT_ARG[name]}" + (" >= 0" if name != "constant" else ""))
+    return name, value
 
 
 def _number(key: str, value: Any, integer: bool) -> int | float:
