@@ -173,6 +173,7 @@ def _bad_files(tmp_path) -> dict:
     rng = np.random.default_rng(0)
     (tmp_path / "text.csv").write_text("a,b,label\n1,x,0\n2,y,1\n3,z,0\n")
     (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,b,label\n")
     (tmp_path / "one.csv").write_text("a,b,label\n1,2,0\n3,4,0\n5,6,0\n")
     (tmp_path / "nan.csv").write_text("a,b,label\n1,,0\n3,4,1\n5,6,0\n")
     (tmp_path / "onlylabel.csv").write_text("label\n0\n1\n")
@@ -190,6 +191,7 @@ def _bad_files(tmp_path) -> dict:
         "missing csv": ({"name": f"csv:{tmp_path / 'nope.csv'}"}, "data.name", "existing CSV"),
         "non-numeric feature": ({"name": f"csv:{tmp_path / 'text.csv'}"}, "data.name", "b"),
         "empty csv": ({"name": f"csv:{tmp_path / 'empty.csv'}"}, "data.name", "readable CSV"),
+        "header only csv": ({"name": f"csv:{tmp_path / 'header.csv'}"}, "data.name", "data rows"),
         "ragged csv": ({"name": f"csv:{tmp_path / 'ragged.csv'}"}, "data.name", "readable CSV"),
         "binary csv": ({"name": f"csv:{tmp_path / 'binary.csv'}"}, "data.name", "CSV"),
         "one class": ({"name": f"csv:{tmp_path / 'one.csv'}"}, "data.label", "at least 2"),
@@ -208,7 +210,7 @@ def _bad_files(tmp_path) -> dict:
     }
 
 
-_BAD_FILE_NAMES = ["missing csv", "non-numeric feature", "empty csv", "ragged csv", "binary csv",
+_BAD_FILE_NAMES = ["missing csv", "non-numeric feature", "empty csv", "header only csv", "ragged csv", "binary csv",
                    "one class", "missing value", "missing label", "no features", "unknown label", "missing npz",
                    "npz keys", "npz 1-d x", "npz lengths", "npz inf", "npy not npz", "text npz"]
 

@@ -117,6 +117,8 @@ def _read_csv(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ConfigError("data.name", cfg.name,
                           "a readable CSV file with a header row (" + " ".join(str(e).split()) + ")") from None
+    if len(frame) == 0:
+        raise ConfigError("data.name", cfg.name, "a CSV with data rows below its header")
     label = cfg.label or frame.columns[-1]
     if label not in frame.columns:
         raise ConfigError("data.label", cfg.label, "a column of the CSV: " + ", ".join(frame.columns))
