@@ -246,7 +246,8 @@ def test_an_unnamed_sweep_file_takes_the_file_name(tmp_path: Path):
     assert base.name == "my_sweep" and spec.strategy == "grid" and spec.seeds == 1
 
 
-@pytest.mark.parametrize("name", ["staged-xor", "optim-init-gaussians", "random-spiral"])
+@pytest.mark.parametrize("name", ["staged-xor", "optim-init-gaussians", "random-spiral",
+                                  "optuna-moons"])
 def test_example_sweep_files_parse(name: str):
     root = Path(__file__).resolve().parents[1] / "examples"
     base, spec = load_sweep(root / f"{name}.yaml")

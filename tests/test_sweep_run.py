@@ -279,11 +279,14 @@ def shrink(raw: dict) -> dict:
     raw["sweep"]["seeds"] = 1
     if raw["sweep"]["strategy"] == "random":
         raw["sweep"]["n"] = 4
+    if raw["sweep"]["strategy"] == "optuna":
+        raw["sweep"]["optuna"]["n_trials"] = 3
     return raw
 
 
 @pytest.mark.parametrize("name, configs", [("staged-xor", 5 + 6 * 3 + 4 * 3),
-                                           ("optim-init-gaussians", 12), ("random-spiral", 4)])
+                                           ("optim-init-gaussians", 12), ("random-spiral", 4),
+                                           ("optuna-moons", 3)])
 def test_example_sweeps_run(tmp_path: Path, name: str, configs: int):
     raw = shrink(yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text()))
     result = run_sweep(raw, out=tmp_path / name, workers=1, quiet=True, report=name == "staged-xor")
