@@ -175,7 +175,8 @@ def mark_attempts(ax: "Axes", spans: Sequence[AttemptSpan], per_step: bool,
         if label_top and len(spans) <= 8:
             text = f"attempt {s.attempt}" + (" · kept" if s.kept else "")
             ax.text((lo + hi) / 2, 0.995, text, transform=trans, ha="center", va="top",
-                    fontsize=7.5, color=GUIDE_COLOR, clip_on=True)
+                    fontsize=7.5, color=GUIDE_COLOR, clip_on=True, zorder=7,
+                    bbox=dict(facecolor="white", alpha=0.75, lw=0, pad=1.0))   # over bands
 
 
 def _legend(ax: "Axes", **kwargs: Any) -> None:
@@ -384,7 +385,7 @@ def draw_activations(info: ActivationInfo, labels: Mapping[str, str] | None = No
         note(ax_share, f"dead / saturated shares are defined for relu, sigmoid and tanh;\n"
                        f"this network uses {info.activation or 'another activation'}")
     else:
-        ax_share.set_ylim(-3, 103)
+        ax_share.set_ylim(-3, 110)                    # room for the attempt labels
     for ax in (ax_share, ax_pre):
         mark_attempts(ax, info.spans, True)
         integer_ticks(ax)
