@@ -111,8 +111,10 @@ def test_overview_run_and_compare_in_chromium(browser_page: WatchedPage, served,
     before = _graph(page, "fig-boundary_evolution", shown)
     rail = page.locator("#fig-boundary_evolution .slider-rail-touch-rect")
     rail.click(position={"x": 2, "y": 5})
-    page.wait_for_function("document.querySelector('#fig-boundary_evolution .js-plotly-plot')"
-                           ".layout.sliders[0].active === 0", timeout=WAIT_MS)
+    # the slider's `active` changes first; the restyle it triggers lands a moment later
+    page.wait_for_function("(() => { const g = document.querySelector('#fig-boundary_evolution"
+                           " .js-plotly-plot'); return g.layout.sliders[0].active === 0"
+                           " && g.data[0].visible === true; })()", timeout=WAIT_MS)
     after = _graph(page, "fig-boundary_evolution", shown)
     assert after != before and after[0] is True
     assert page.locator("h3:text-is('Attempts')").count() == 1
