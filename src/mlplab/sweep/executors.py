@@ -19,7 +19,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 from ..config import ConfigError
@@ -52,8 +52,8 @@ class UnitResult:
 
         start = time.perf_counter()
         files = {rec.run_id: encode_run(rec) for rec in self.records}
-        return UnitResult(self.index, [slim(rec) for rec in self.records], self.failures,
-                          self.train_s, self.worker, files, time.perf_counter() - start)
+        return replace(self, records=[slim(rec) for rec in self.records], files=files,
+                       encode_s=time.perf_counter() - start)
 
 
 def describe(e: BaseException) -> str:
