@@ -118,11 +118,11 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
     code.masked_fill_(live.plateau.since >= st.patience, _PLATEAU)
     if st.target is not None:
         code.masked_fill_(stopping.target_met_batched(monitored, st), _TARGET)
-    code.masked_fill_(tr_loss.isfinite().logical_not_(), _DIVERGED)
-    going = code == 0
-    ended = live.active & ~going
+    # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite runs four)
+    code.masked_fill_((tr_loss - tr_loss).ne(0), _DIVERGED)
+    ended = live.active & code.bool()
     live.end_code = torch.where(ended, code, live.end_code)
-    live.active = live.active & going
+    live.active = live.active ^ ended                          # ended is a subset of active
     live.epoch = live.epoch + live.active
     return ended
 

@@ -1,12 +1,13 @@
 """What a cohort records while it trains, and the run records made from it at the end.
 
 :class:`Trace` holds preallocated device buffers. In the step loop only raw tensors are
-copied into them (parameters before and after the update, the gradient, the loss: four
-copies a step); the probe's quantities (the norms of :func:`mlplab.probe.layer_norms`, as
-one segmented reduction over every layer, and :func:`mlplab.probe.activation_stats`) are computed from those buffers a
-chunk of steps at a time, for all K models in a few large operations. :class:`Timeline` is the host's record of which attempt and epoch
-each model was in. :func:`build_records` turns both into one
-:class:`~mlplab.record.RunRecord` per model, in the schema of :mod:`mlplab.engine`.
+copied into them (parameters before and after the update, the gradient, the loss); the
+probe's quantities (the norms of :func:`mlplab.probe.layer_norms`, one sum per layer
+segment over every buffered step, and :func:`mlplab.probe.activation_stats`) are computed
+from those buffers a chunk of steps at a time, for all K models in a few large operations.
+:class:`Timeline` is the host's record of which attempt and epoch each model was in.
+:func:`build_records` turns both into one :class:`~mlplab.record.RunRecord` per model, in
+the schema of :mod:`mlplab.engine`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .stacked import StackedMLP, evaluate, layers, pre_activations, probabilitie
 TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (4 MiB: cache-sized, 4% faster than 32 on W2)
 MAX_CHUNK = 256              # steps per chunk at most
 EPOCH_CHUNK = 256            # epochs per epoch-buffer block
-BLOCK_ELEMENTS = 2 ** 16     # elements per batched forward from history (L2-cache sized)
+BLOCK_ELEMENTS = 2 ** 18     # elements per batched forward from history (L2-cache sized)
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,19 @@ class Trace:
                  x_probe: Tensor):
         k, p = init.shape
         self.spec, self.init, self.x_probe = spec, init, x_probe
-        per_step = 4 * k * p * init.element_size()
+        per_step = (len(_RAW) * k * p + k) * init.element_size()
         self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
-        self.prev = init.new_empty(self.chunk, k, p)       # [C, K, P] before the update
-        self.after = init.new_empty(self.chunk, k, p)      # [C, K, P] after it
-        self.grad = init.new_empty(self.chunk, k, p)       # [C, K, P]
+        # [C, 5, K, P] per step: parameters after and before the update, the gradient, and
+        # two rows flush fills (update, distance from init), so that one square_ and one
+        # matmul reduce all five into per-layer sums
+        self.raw = init.new_empty(self.chunk, len(_RAW), k, p)
         self.loss = init.new_empty(self.chunk, k)          # [C, K]
         # one view per slot, made once: the step loop then only copies
-        self.rows = list(zip(self.prev.unbind(0), self.after.unbind(0), self.grad.unbind(0),
-                             self.loss.unbind(0)))
-        self._scratch = init.new_empty(self.chunk, k, p)
-        # [P, 2L]: column 2l sums layer l's weight entries, column 2l + 1 its bias entries
-        self._segments = init.new_zeros(p, 2 * len(spec.sizes))
-        for i, (lo, mid, hi) in enumerate(spec.segments()):
-            self._segments[lo:mid, 2 * i] = 1
-            self._segments[mid:hi, 2 * i + 1] = 1
+        self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")], l)
+                     for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
+        # (start, end) of each layer's weight and of its bias within a row of P parameters
+        self._segments = [(lo, hi) for lo, mid, end in spec.segments()
+                          for lo, hi in ((lo, mid), (mid, end))]
         self.n = 0
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
@@ -140,31 +139,29 @@ class Trace:
     @torch.no_grad()
     def flush(self) -> None:
         """Compute the probe's quantities of the buffered steps for all K models: every
-        per-layer norm of every step as one segmented reduction, ``(x * x) @ segments``."""
+        per-layer norm of every step, one sum over each layer's weight and bias segment."""
         s = self.n
         if s == 0:
             return
-        prev, after, grad = self.prev[:s], self.after[:s], self.grad[:s]   # [S, K, P]
+        raw = self.raw[:s]                                                # [S, 5, K, P]
+        after = raw[:, _RAW.index("after")]                               # [S, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
-        if act_rows and len(self.spec.sizes) > 1:       # before `after` is overwritten below
+        if act_rows and len(self.spec.sizes) > 1:       # before `raw` is squared below
             self.act_blocks.append(self._activations(after[act_rows]))
             self.act_steps += [self._slot_steps[i] for i in act_rows]
-        seg, p = self._segments, after.shape[-1]                          # [P, 2L]
-        k, layers_n, scratch = after.shape[1], len(self.spec.sizes), self._scratch[:s]
-
-        def seg_sum(squares: Tensor) -> Tensor:                            # [S, K, 2L]
-            return torch.matmul(squares.view(-1, p), seg).view(s, k, -1)
-
-        tiny = torch.finfo(after.dtype).tiny
-        weight = seg_sum(torch.mul(after, after, out=scratch))
-        before = seg_sum(torch.mul(prev, prev, out=scratch))
-        update = seg_sum(prev.sub_(after).square_())                      # buffers reused
-        dist = seg_sum(after.sub_(self.init).square_())
-        gnorm = seg_sum(grad.square_())
-        ratio = update.sqrt_().div_(before.sqrt_().clamp_min_(tiny))
-        norms = torch.stack([weight.sqrt_(), ratio, dist.sqrt_(), gnorm.sqrt_()])  # [4,S,K,2L]
-        # [4, S, K, L, 2] -> [S, L, 2 (w, b), 4, K]: the order of step_columns()
-        norms = norms.view(4, s, k, layers_n, 2).permute(1, 3, 4, 0, 2).reshape(s, -1, k)
+        k, p, layers_n = after.shape[1], after.shape[2], len(self.spec.sizes)
+        torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
+        torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
+        squares = raw.square_().view(-1, p)                                # [S*5*K, P]
+        # one sum per segment: a product with a 0/1 segment matrix would be faster on tiny
+        # layers, but 0 * inf = NaN there spreads one layer's overflow to every layer
+        sums = torch.stack([squares[:, lo:hi].sum(-1) for lo, hi in self._segments])
+        norms = sums.view(layers_n, 2, s, len(_RAW), k).sqrt_()           # [L, 2, S, 5, K]
+        weight, before, update, grad, dist = norms.unbind(3)               # _RAW's order
+        ratio = update / before.clamp_min(torch.finfo(after.dtype).tiny)
+        # [L, 2 (w, b), S, 4, K] -> [S, L, 2, 4, K]: the order of step_columns()
+        norms = torch.stack([weight, ratio, dist, grad], dim=3).permute(2, 0, 1, 3, 4)
+        norms = norms.reshape(s, -1, k)
         self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1), norms], dim=1))
         self.steps += self._slot_steps
         self._slot_steps, self._slot_act, self.n = [], [], 0
@@ -217,6 +214,7 @@ class Trace:
 
 
 
+_RAW = ("after", "prev", "update", "grad", "dist")   # a trace step's rows, in order
 _NORMS = ("weight_norm_w", "update_ratio_w", "dist_init_w", "grad_norm_w",
           "weight_norm_b", "update_ratio_b", "dist_init_b", "grad_norm_b")
 _ACTS = ("act_mean", "act_std", "dead_frac", "sat_frac")
