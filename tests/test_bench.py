@@ -45,3 +45,19 @@ def test_bench_script_runs_quick():
     out = subprocess.run([sys.executable, str(script), "--quick", "--json"], check=True,
                          capture_output=True, text=True, timeout=300)
     assert [w["name"] for w in json.loads(out.stdout)["workloads"]] == ["W1", "W2"]
+
+
+def test_cohort_phases_script_accounts_for_the_whole_cohort():
+    script = Path(__file__).resolve().parents[1] / "bench" / "cohort_phases.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--json", "--rounds", "1",
+                          "--loop-models", "1"], check=True, capture_output=True, text=True,
+                         timeout=300)
+    result = json.loads(out.stdout)
+    assert list(result) == ["W1", "W2"]
+    for r in result.values():
+        phases = r["phases"]
+        assert {"steps", "end of epoch", "flush", "records", "other"} <= set(phases)
+        assert all(phases[p] > 0 for p in ("steps", "end of epoch", "flush", "records"))
+        parts = sum(v for k, v in phases.items() if k != "total")
+        assert math.isclose(parts, phases["total"], rel_tol=1e-9)
+        assert r["ceiling"]["total"] == min(r["ceiling"].values())   # the sum is slowest
