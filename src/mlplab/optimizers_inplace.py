@@ -60,19 +60,26 @@ def _col(x: Tensor, dtype: torch.dtype) -> Tensor:
 
 # columns made from hyper-parameter tensors, kept while the very same tensor (identity and
 # in-place version) comes back: the cohort passes the same [K] tensors every step
-_COLUMNS: dict[tuple[int, str, torch.dtype], tuple[Tensor, int, Tensor]] = {}
+_COLUMNS: dict[tuple[int, str, torch.dtype], tuple[Tensor, int | None, Tensor]] = {}
+
+
+def _version(x: Tensor) -> int | None:
+    """``x``'s in-place version; None for an inference tensor, which keeps none (the cohort
+    trains in ``torch.inference_mode`` and never changes a hyper-parameter in place: a new
+    lr is a new tensor)."""
+    return None if x.is_inference() else x._version
 
 
 def _cached_col(x: Tensor, dtype: torch.dtype, what: str = "") -> Tensor:
     """``_col(x, dtype)``, or ``_col(1 - x, dtype)`` for ``what="1-"``, made once per tensor."""
     key = (id(x), what, dtype)
     hit = _COLUMNS.get(key)
-    if hit is not None and hit[0] is x and hit[1] == x._version:
+    if hit is not None and hit[0] is x and hit[1] == _version(x):
         return hit[2]
     if len(_COLUMNS) > 64:
         _COLUMNS.clear()
     col = _col(1 - x if what == "1-" else x, dtype)
-    _COLUMNS[key] = (x, x._version, col)
+    _COLUMNS[key] = (x, _version(x), col)
     return col
 
 

@@ -253,8 +253,9 @@ def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Ten
         grad = logp.exp().mul_(inv_b)                             # (softmax - onehot) / B
         return loss, grad.scatter_add_(-2, idx, torch.full(idx.shape, -inv_b, dtype=z.dtype,
                                                            device=z.device))
-    z = z.detach().requires_grad_()
-    with torch.enable_grad():
+    # autograd is off in inference mode (the cohort's): leave it, on a normal copy of z
+    with torch.inference_mode(False), torch.enable_grad():
+        z = z.clone().requires_grad_()
         loss = _loss(z, y, head)                                  # [K]
         (grad,) = torch.autograd.grad(loss.sum(), z)
     return loss.detach(), grad
