@@ -305,7 +305,8 @@ def test_records_per_epoch_and_per_step() -> None:
     assert sorted(f[f.metric == "loss"].step.unique()) == list(range(0, 12, 2))
     assert sorted(f[f.metric == "act_mean"].step.unique()) == [0, 3, 6, 9]
     assert sorted(f[f.metric == "grad_norm_w"].layer.unique()) == ["layer1", "layer2"]
-    assert rec.attempts[0].boundary["probs"].shape[0] == 2
+    assert rec.attempts[0].boundary["epochs"].tolist() == [0, 2]          # snapshots 2, 3 epochs
+    assert rec.attempts[0].boundary["params.0.weight"].shape == (2, 4, 2)
     assert rec.info["layer_sizes"] == [2, 4, 1] and rec.info["n_train"] == 56
     assert rec.config["train"]["loss"] == "mse" and rec.config["model"]["output"] == "sigmoid"
 

@@ -15,7 +15,8 @@ from mlplab.config import ModelConfig, from_dict
 from mlplab.figdata import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_info, attempt_spans,
                             expected_spread, init_dist_info, layer_series_info, layer_weights,
                             load_run_figdata, loss_info, rolling_median)
-from mlplab.figdata_model import boundary_info, full_probs, network_info, plane_points, unit_maps
+from mlplab.boundary import plane_points
+from mlplab.figdata_model import boundary_info, full_probs, network_info, unit_maps
 from mlplab.figdata_params import param_curve_info, store_param_curves
 from mlplab.figdata_store import (comparison_info, config_label, flatten, seed_matrix, stage_info,
                                   success_info, varying_keys)

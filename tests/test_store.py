@@ -134,6 +134,37 @@ def test_load_model_reproduces_the_predictions(written, rec) -> None:
     assert torch.equal(init[0].weight, rec.best.init_state["0.weight"])
 
 
+def test_boundary_probabilities_are_computed_from_the_stored_snapshot_weights(written, rec):
+    from safetensors.torch import load_file, save_file
+
+    from mlplab.boundary import plane_points
+    from mlplab.loss import class_probabilities
+    from mlplab.model import Head
+
+    head = Head(**rec.info["head"])
+    for a in rec.attempts:
+        path = written.run_dir("xor-a") / f"attempt-{a.attempt}" / "boundary.safetensors"
+        stored = load_file(path)
+        assert "probs" not in stored and stored["epochs"].tolist()[-1] == a.epochs - 1
+        assert path.stat().st_size < 4096        # weights of 3 snapshots, not 3 x 48 x 48 probs
+        last = {k[len("params."):]: v[-1] for k, v in stored.items() if k.startswith("params.")}
+        assert all(torch.equal(last[k], a.last_state[k]) for k in a.last_state)
+        packed = written.boundary("xor-a", a.attempt)
+        points = torch.as_tensor(plane_points(packed["grid_u"], packed["grid_v"],
+                                              packed["center"], packed["basis"]), dtype=torch.float32)
+        for i in range(len(packed["epochs"])):   # each snapshot, as a hand-written forward
+            w = {k[len("params."):]: v[i] for k, v in stored.items() if k.startswith("params.")}
+            out = torch.sigmoid(torch.relu(points @ w["0.weight"].T + w["0.bias"]) @ w["2.weight"].T
+                                + w["2.bias"])
+            want = class_probabilities(out, head)[:, 1:].reshape(48, 48, 1)
+            torch.testing.assert_close(packed["probs"][i], want)
+    # a file written before the weights were stored holds the probabilities: read as it is
+    old = {k: v for k, v in stored.items() if not k.startswith("params.")}
+    old["probs"] = torch.full((len(old["epochs"]), 48, 48, 1), 0.25, dtype=torch.float16)
+    save_file(old, str(path))
+    assert torch.equal(written.boundary("xor-a", rec.attempts[-1].attempt)["probs"], old["probs"])
+
+
 def test_reading_errors(tmp_path, written) -> None:
     with pytest.raises(StoreError, match="no mlplab store"):
         Store(tmp_path / "nowhere", readonly=True)

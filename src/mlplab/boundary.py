@@ -3,8 +3,12 @@
 2-D inputs use their own plane; higher-dimensional inputs use the plane of the first two
 principal components of the training inputs, through the training mean. Stored per
 attempt as ``boundary.safetensors`` with tensors ``grid_u [G]``, ``grid_v [G]``,
-``center [d]``, ``basis [2, d]``, ``epochs [S]`` and ``probs [S, G, G, C]`` (float16;
-``C = 1`` holding P(class 1) for a sigmoid head).
+``center [d]``, ``basis [2, d]``, ``epochs [S]`` and the network's parameters at each
+snapshot epoch, ``params.<state_dict key> [S, ...]``: a few hundred bytes where the
+probabilities on the grid take tens of kB, and most runs of a sweep are never drawn.
+:func:`with_probabilities` adds ``probs [S, G, G, C]`` (``C = 1`` holding P(class 1) for
+a sigmoid head) when a figure needs them; files that already hold ``probs`` (float16,
+written before the parameters were stored) are read as they are.
 
 >>> import numpy as np
 >>> g = make_grid(np.random.default_rng(0).normal(size=(50, 3)).astype("float32"), size=8)
@@ -15,9 +19,13 @@ torch.Size([64, 3])
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .model import Head
 
 GRID_SIZE = 48
 MARGIN = 0.25   # share of the data range added on each side
@@ -68,10 +76,48 @@ def snapshot_epochs(epochs: int, count: int) -> list[int]:
     return sorted({int(round(e)) for e in np.linspace(0, epochs - 1, count)})
 
 
-def pack(grid: BoundaryGrid, epochs: list[int], probs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The tensors stored in ``boundary.safetensors``; ``probs`` items ``[G*G, C]``."""
-    g = len(grid.grid_u)
-    stacked = torch.stack([p.reshape(g, g, -1) for p in probs]).to(torch.float16)
+def plane_points(grid_u: np.ndarray, grid_v: np.ndarray, center: np.ndarray,
+                 basis: np.ndarray) -> np.ndarray:
+    """Input-space points ``[G*G, d]`` of the grid, row-major over (v, u)."""
+    uu, vv = np.meshgrid(np.asarray(grid_u, np.float64), np.asarray(grid_v, np.float64))
+    return np.asarray(center, np.float64) + np.stack([uu.ravel(), vv.ravel()], 1) @ \
+        np.asarray(basis, np.float64)
+
+
+def pack(grid: BoundaryGrid, epochs: list[int], states: dict[str, torch.Tensor]
+         ) -> dict[str, torch.Tensor]:
+    """The tensors stored in ``boundary.safetensors``; ``states``: the network's
+    ``state_dict`` at each of the ``epochs``, stacked (``"0.weight": [S, out, in]``, ...)."""
     return {"grid_u": grid.grid_u, "grid_v": grid.grid_v, "center": grid.center,
             "basis": grid.basis, "epochs": torch.tensor(epochs, dtype=torch.int64),
-            "probs": stacked}
+            **{f"params.{key}": t.contiguous() for key, t in states.items()}}
+
+
+def with_probabilities(packed: dict[str, torch.Tensor], activation: str, negative_slope: float,
+                       head: "Head") -> dict[str, torch.Tensor]:
+    """``packed`` with ``probs [S, G, G, C]`` (float32) computed from its snapshot
+    parameters, for an mlplab MLP with this hidden ``activation`` and ``head``; returned
+    as it is when it holds ``probs`` already.
+
+    >>> from mlplab.model import Head
+    >>> g = make_grid(np.array([[0., 0.], [1., 1.]], dtype="float32"), size=3)
+    >>> w = torch.zeros(2, 1, 2); b = torch.tensor([[-9.], [9.]])   # 2 snapshots, 2-1 net
+    >>> p = with_probabilities(pack(g, [0, 5], {"0.weight": w, "0.bias": b}), "relu", 0.01,
+    ...                        Head("sigmoid", "mse", 1))["probs"]
+    >>> p.shape, round(float(p[0].max()), 4), round(float(p[1].min()), 4)
+    (torch.Size([2, 3, 3, 1]), 0.0001, 0.9999)
+    """
+    from .stacked import StackedMLP, probabilities
+
+    if "probs" in packed:
+        return packed
+    layer_keys = sorted({k[len("params."):].rsplit(".", 1)[0] for k in packed
+                         if k.startswith("params.")}, key=int)
+    params = [(packed[f"params.{k}.weight"], packed[f"params.{k}.bias"]) for k in layer_keys]
+    spec = StackedMLP(tuple((w.shape[-1], w.shape[-2]) for w, _ in params), tuple(layer_keys),
+                      activation, negative_slope, head.output)
+    points = torch.as_tensor(plane_points(packed["grid_u"], packed["grid_v"], packed["center"],
+                                          packed["basis"]), dtype=params[0][0].dtype)
+    g_u, g_v = len(packed["grid_u"]), len(packed["grid_v"])
+    probs = probabilities(spec, params, points, head).float()              # [S, G*G, C]
+    return {**packed, "probs": probs.reshape(len(probs), g_v, g_u, -1)}

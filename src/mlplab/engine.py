@@ -23,7 +23,7 @@ import torch
 from . import boundary, stopping
 from .config import RunConfig, optimizer_hyper, to_dict
 from .data import Dataset, load_data
-from .loss import accuracy, batch_loss, class_probabilities
+from .loss import accuracy, batch_loss
 from .metrics import MetricsLog, layer_name
 from .model import Head, build_mlp, derive_seed, linear_layers, resolve_head
 from .probe import activation_stats, layer_norms
@@ -147,7 +147,7 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
     n, bs = len(data.y_train), batch_size_of(cfg, len(data.y_train))
     base_lr, monitor = cfg.train.lr, cfg.stopping.monitor
     snap_epochs = set(boundary.snapshot_epochs(cfg.train.epochs, cfg.probe.boundary_snapshots))
-    snaps: list[tuple[int, torch.Tensor]] = []
+    snaps: list[tuple[int, dict[str, torch.Tensor]]] = []      # (epoch, state_dict)
     plateau, lr_state = stopping.PlateauState(), PlateauLRState()
     best_state, step, reason, epoch = init_state, 0, "max_epochs", 0
     for epoch in range(cfg.train.epochs):
@@ -189,9 +189,7 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
         reason = stopping.end_reason(values[monitor], train_loss, plateau, cfg.stopping,
                                      epoch, cfg.train.epochs)
         if grid is not None and (epoch in snap_epochs or reason is not None):
-            with torch.no_grad():
-                points = grid.points.to(data.x_train.device, data.x_train.dtype)
-                snaps.append((epoch, class_probabilities(net(points), head).cpu()))
+            snaps.append((epoch, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}))
         if reason is not None:
             break
     last_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -205,8 +203,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
     log.add(attempt, step, epoch, "final", "", "test_loss", te_loss)
     log.add(attempt, step, epoch, "final", "", "test_acc", te_acc)
     if grid is not None and snaps:
-        probs = [p[:, 1:] if head.output == "sigmoid" else p for _, p in snaps]
-        packed = boundary.pack(grid, [e for e, _ in snaps], probs)
+        packed = boundary.pack(grid, [e for e, _ in snaps],
+                               {k: torch.stack([s[k] for _, s in snaps]) for k in snaps[0][1]})
     else:
         packed = None
     return AttemptRecord(

@@ -76,13 +76,6 @@ def full_probs(probs: Any) -> np.ndarray:
     return p
 
 
-def plane_points(grid_u: np.ndarray, grid_v: np.ndarray, center: np.ndarray,
-                 basis: np.ndarray) -> np.ndarray:
-    """Input-space points ``[G*G, d]`` of the grid, row-major over (v, u)."""
-    uu, vv = np.meshgrid(np.asarray(grid_u, np.float64), np.asarray(grid_v, np.float64))
-    return np.asarray(center, np.float64) + np.stack([uu.ravel(), vv.ravel()], 1) @ np.asarray(basis, np.float64)
-
-
 def boundary_info(packed: Mapping[str, Any], final_probs: np.ndarray | None, data: "Dataset | None",
                   class_names: Sequence[str], attempt: int = 0,
                   accuracy: tuple[float, float] = (math.nan, math.nan)) -> BoundaryInfo:
@@ -175,7 +168,7 @@ def boundary_and_network(store: "Store", run_id: str, attempt: int,
     user's model, whose architecture the store does not know)."""
     import torch
 
-    from .boundary import make_grid
+    from .boundary import make_grid, plane_points
     from .config import ConfigError, from_dict
     from .data import load_data
     from .loss import accuracy

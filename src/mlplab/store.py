@@ -370,12 +370,23 @@ class Store:
         return load_file(str(path))
 
     def boundary(self, run_id: str, attempt: int | None = None) -> dict[str, "torch.Tensor"] | None:
+        """The attempt's decision-boundary snapshots (:mod:`mlplab.boundary`), with the
+        class probabilities ``probs [S, G, G, C]`` computed from the stored snapshot
+        parameters; None when the run has none."""
         from safetensors.torch import load_file
+
+        from .boundary import with_probabilities
+        from .model import Head
 
         if attempt is None:
             attempt = self.run(run_id).best_attempt or 0
         path = self.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
-        return load_file(str(path)) if path.is_file() else None
+        if not path.is_file():
+            return None
+        doc = self.run_doc(run_id)
+        model = doc["config"]["model"]
+        return with_probabilities(load_file(str(path)), model["activation"],
+                                  model["negative_slope"], Head(**doc["info"]["head"]))
 
     def load_model(self, run_id: str, attempt: int | None = None, which: str = "best") -> "torch.nn.Module":
         """Rebuild the run's network as an ``nn.Module`` with its stored weights."""
