@@ -159,13 +159,17 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
     step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too).
     ``plan``: every model is known to be active, update in place without masks."""
     if perm is not None:            # each model's epoch in its order: one gather an epoch
-        xs = data.x_train.index_select(0, perm.reshape(-1)).view(*perm.shape, -1)  # [K, N, d]
+        # gathered batch last, [K, d, N] with unit stride along N: the first layer's
+        # weight gradient is then a product with a transposed operand (3x faster on W2)
+        xs = data.x_train.t().index_select(1, perm.reshape(-1)).view(-1, *perm.shape) \
+            .transpose(0, 1)                                                       # [K, d, N]
         ys = data.y_train.index_select(0, perm.reshape(-1)).view(perm.shape)       # [K, N]
     for j, is_traced in enumerate(traced):
         if perm is None:                                            # full batch, shared
             xb, yb = data.x_train, data.y_train                     # [N, d], [N]
         else:
-            xb, yb = xs[:, j * bs:(j + 1) * bs], ys[:, j * bs:(j + 1) * bs]  # [K, B, d], [K, B]
+            xb = xs[:, :, j * bs:(j + 1) * bs].transpose(-1, -2)          # [K, B, d] view
+            yb = ys[:, j * bs:(j + 1) * bs]                                 # [K, B]
         slot = trace.open_slot(first_step + j, acts[j]) if trace is not None and is_traced \
             else None
         prev, after, grad, loss_row = (None, None, live.grad, None) if slot is None \

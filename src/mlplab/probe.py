@@ -65,7 +65,8 @@ def activation_stats(pre: torch.Tensor, activation: str, negative_slope: float =
     if not batch_last:
         pre = pre.transpose(-1, -2)                          # [..., units, B]
     mean = pre.mean((-2, -1))                                # [...]
-    std = (pre - mean[..., None, None]).square().mean((-2, -1)).sqrt()
+    # squared in place: a second fresh MB-sized temporary costs more than the op (page faults)
+    std = (pre - mean[..., None, None]).square_().mean((-2, -1)).sqrt_()
     dead = sat = torch.zeros_like(mean)
     if activation == "relu" and DEAD_SHARE == 1.0:   # zero on all the batch: max <= 0
         dead = (pre.amax(-1) <= 0).float().mean(-1)   # (10x faster; NaN: not dead)
