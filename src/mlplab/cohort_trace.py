@@ -28,7 +28,7 @@ from .metrics import MetricsLog, layer_name
 from .model import Head
 from .probe import activation_stats
 from .record import AttemptRecord, RunRecord, best_attempt_index
-from .stacked import StackedMLP, evaluate, layers, pre_activations, state_of
+from .stacked import StackedMLP, evaluate, hidden_pre_activations, layers, state_of
 
 TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (4 MiB: cache-sized, 4% faster than 32 on W2)
 MAX_CHUNK = 256              # steps per chunk at most
@@ -94,6 +94,7 @@ class Trace:
                  x_probe: Tensor):
         k, p = init.shape
         self.spec, self.init, self.x_probe = spec, init, x_probe
+        self._act_scratch: Tensor | None = None   # made at the first activation statistics
         per_step = (len(_RAW) * k * p + k) * init.element_size()
         self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
         # [C, 5, K, P] per step: parameters after and before the update, the gradient, and
@@ -170,14 +171,17 @@ class Trace:
         """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
         a, k, p = params.shape
         flat = params.reshape(a * k, p)
-        widest = max(o for _, o in self.spec.sizes) * len(self.x_probe)
+        widest = max(o for _, o in self.spec.sizes[:-1]) * len(self.x_probe)
         rows = max(1, BLOCK_ELEMENTS // max(1, widest))
+        if self._act_scratch is None:      # [3, E]: pre-activations, activations, centred
+            self._act_scratch = flat.new_empty(3, min(rows, self.chunk * k) * widest)
         parts = []
         for lo in range(0, a * k, rows):
             stats = []
-            for pre in pre_activations(self.spec, layers(self.spec, flat[lo:lo + rows]),
-                                       self.x_probe):                      # [rows, B, units]
-                values = activation_stats(pre, self.spec.activation)       # [rows] each
+            for pre in hidden_pre_activations(self.spec, layers(self.spec, flat[lo:lo + rows]),
+                                              self.x_probe, self._act_scratch[:2]):
+                values = activation_stats(pre, self.spec.activation, batch_last=True,
+                                          scratch=self._act_scratch[2])     # [rows] each
                 stats += [values[m] for m in _ACTS]
             parts.append(torch.stack(stats, dim=1))                        # [rows, M]
         return torch.cat(parts).view(a, k, -1).transpose(1, 2)              # [A, M, K]

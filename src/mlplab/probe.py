@@ -53,9 +53,11 @@ def layer_norms(w: torch.Tensor, b: torch.Tensor | None, grad_w: torch.Tensor | 
 
 
 def activation_stats(pre: torch.Tensor, activation: str, negative_slope: float = 0.01,
-                     batch_last: bool = False) -> dict[str, torch.Tensor]:
+                     batch_last: bool = False, scratch: torch.Tensor | None = None
+                     ) -> dict[str, torch.Tensor]:
     """Statistics of one hidden layer's pre-activations ``pre: [..., B, units]`` (or
-    ``[..., units, B]`` with ``batch_last``, how the cohort keeps them).
+    ``[..., units, B]`` with ``batch_last``, how the cohort keeps them). ``scratch``: a
+    tensor of at least ``pre.numel()`` elements for the centred values (else a new one).
 
     Returns mean and std of the pre-activations, the share of dead units (ReLU: zero on
     the whole batch) and of saturated units (sigmoid/tanh), each ``[...]``. The batch
@@ -65,8 +67,10 @@ def activation_stats(pre: torch.Tensor, activation: str, negative_slope: float =
     if not batch_last:
         pre = pre.transpose(-1, -2)                          # [..., units, B]
     mean = pre.mean((-2, -1))                                # [...]
+    centred = pre - mean[..., None, None] if scratch is None else \
+        torch.sub(pre, mean[..., None, None], out=scratch[:pre.numel()].view(pre.shape))
     # squared in place: a second fresh MB-sized temporary costs more than the op (page faults)
-    std = (pre - mean[..., None, None]).square_().mean((-2, -1)).sqrt_()
+    std = centred.square_().mean((-2, -1)).sqrt_()
     dead = sat = torch.zeros_like(mean)
     if activation == "relu" and DEAD_SHARE == 1.0:   # zero on all the batch: max <= 0
         dead = (pre.amax(-1) <= 0).float().mean(-1)   # (10x faster; NaN: not dead)

@@ -24,7 +24,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -85,11 +85,13 @@ def layers(spec: StackedMLP, flat: Tensor) -> list[tuple[Tensor, Tensor]]:
             for (fan_in, fan_out), (lo, mid, hi) in zip(spec.sizes, spec.segments())]
 
 
-def _linear(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+def _linear(h: Tensor, w: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
     """``w @ h + b`` per model, batch last: ``h [in, B]`` (shared) or ``[M, in, B]``,
-    ``w [M, out, in]``, ``b [M, out]`` -> ``[M, out, B]``."""
+    ``w [M, out, in]``, ``b [M, out]`` -> ``[M, out, B]`` (into ``out`` if given)."""
     if h.dim() == 2:                                 # a stride-0 batch: no copy of h
         h = h.expand(w.shape[0], *h.shape)
+    if out is not None:
+        return torch.baddbmm(b.unsqueeze(-1), w, h, out=out)
     return torch.baddbmm(b.unsqueeze(-1), w, h)
 
 
@@ -197,10 +199,26 @@ def _last_pre_activation(spec: StackedMLP, params: Params, x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def pre_activations(spec: StackedMLP, params: Params, x: Tensor) -> list[Tensor]:
-    """Pre-activations of each hidden layer as ``[M, B, units]`` views."""
-    _, zs = _layers_forward(spec, params[:-1], x)
-    return [z.transpose(-1, -2) for z in zs]
+def hidden_pre_activations(spec: StackedMLP, params: Params, x: Tensor,
+                           scratch: Tensor) -> Iterator[Tensor]:
+    """Each hidden layer's pre-activations ``[M, units, B]`` (batch last) in turn, computed
+    into ``scratch [2, E]`` (``E >= M * widest hidden layer * B``): one half holds the
+    pre-activations, the other the activations feeding the next layer, so a yielded tensor
+    holds until the next one is asked for. No fresh memory per layer: on a CPU the page
+    faults of new MB-sized tensors cost more than the products themselves (4x here)."""
+    pre_buf, act_buf = scratch[0], scratch[1]
+    h = _batch_last(x)                                            # [d, B] or [M, d, B]
+    for w, b in params[:-1]:
+        m, units, n = w.shape[0], w.shape[-2], h.shape[-1]
+        z = pre_buf[:m * units * n].view(m, units, n)
+        _linear(h, w, b, out=z)                                   # [M, units, B]
+        yield z
+        h = act_buf[:m * units * n].view(m, units, n)
+        inplace = _INPLACE.get(spec.activation)
+        if inplace is not None:
+            inplace(h.copy_(z))
+        else:
+            h.copy_(_activate(spec, z))
 
 
 @torch.no_grad()
