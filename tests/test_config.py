@@ -321,3 +321,26 @@ def test_the_example_configs_load() -> None:
     xor = load_config(examples[[p.name for p in examples].index("xor.yaml")])
     assert (xor.model.hidden, xor.model.activation, xor.train.optimizer, xor.train.lr,
             xor.train.loss) == ((4,), "relu", "momentum", 0.02, "mse")
+
+
+@pytest.mark.parametrize("raw", [
+    {},
+    {"name": "c", "train": {"lr": 0.25, "seed": 3, "schedule": {"name": "cosine"}},
+     "model": {"hidden": [3, 2], "layer_init": {"0": "he_normal", "1": "zeros"}}},
+    {"sweep": {"grid": {"train.lr": [0.1, 0.3]}, "seeds": 2, "stages": None},
+     "stopping": {"target": 0.99, "min_delta": 0.0}, "data": {"name": "circles", "noise": 0.1}},
+])
+def test_to_dict_is_the_json_round_trip_of_the_fields(raw: dict) -> None:
+    import json
+
+    import numpy as np
+
+    from mlplab.config import to_dict
+
+    cfg = from_dict(raw)
+    reference = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    got = to_dict(cfg)
+    assert got == reference and json.dumps(got) == json.dumps(reference)   # order too
+    # a numpy float (as a search library may hand out) comes back a plain float
+    odd = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=np.float64(0.5)))
+    assert type(to_dict(odd)["train"]["lr"]) is float and to_dict(odd)["train"]["lr"] == 0.5

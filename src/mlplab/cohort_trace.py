@@ -225,16 +225,15 @@ _ACTS = ("act_mean", "act_std", "dead_frac", "sat_frac")
 _EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
-def _model_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
-    """Chunks ``[S, M, K]`` as one float64 array ``[K, M, S]``: a model's series contiguous."""
+def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
+    """Chunks ``[S, M, K]`` as one array ``[M, K, S]`` (float32 as recorded): each model's
+    series of each column contiguous, in two copies (a 3-D permuting copy is 2x slower);
+    :meth:`MetricsLog.add_block` converts one model's rows at a time."""
     if not blocks:
-        return np.zeros((k, m, 0))
+        return np.zeros((m, k, 0), dtype=np.float32)
     chunks = torch.cat(blocks)                                              # [S, M, K]
     s = len(chunks)
-    # a 2-D transpose first, then whole rows: 2x faster than one 3-D permuting copy
-    rows = chunks.view(s, m * k).t().contiguous().view(m, k, s)             # [M, K, S]
-    out = torch.empty(k, m, s, dtype=torch.float64, device=chunks.device)
-    return out.copy_(rows.transpose(0, 1)).cpu().numpy()
+    return chunks.view(s, m * k).t().contiguous().view(m, k, s).cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -253,11 +252,11 @@ class _Series:
         return rows, self.attempt[k, rows], self.step[k, rows], self.epoch[k, rows]
 
 
-def _series(cohort_steps: np.ndarray, every: int, timeline: "Timeline", active: np.ndarray,
-            epoch_scope: bool = False) -> _Series:
+def _series(cohort_steps: np.ndarray, every: int, att: np.ndarray, ep: np.ndarray, spe: int,
+            active: np.ndarray, epoch_scope: bool = False) -> _Series:
     """Attempt, step and epoch of every model at each recorded cohort step (or, with
-    ``epoch_scope``, at the end of each cohort epoch), and whether it was recorded."""
-    att, ep, spe = np.stack(timeline.attempt), np.stack(timeline.epoch), timeline.spe   # [E, K]
+    ``epoch_scope``, at the end of each cohort epoch), and whether it was recorded;
+    ``att, ep [E, K]``: the :class:`Timeline`'s attempts and epochs."""
     if epoch_scope:
         keep, e, step = active, slice(None), (ep + 1) * spe
     else:
@@ -328,30 +327,31 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
     base = np.array([c.train.lr for c in configs], dtype=np.float64)
     lr = lr_plateau if lr_plateau is not None else base * lr_scale           # [E, K]
     steps, act_steps = np.asarray(trace.steps, np.int64), np.asarray(trace.act_steps, np.int64)
-    scopes = []      # (scope, where, values [K, M, S], columns)
+    att, ep = np.stack(timeline.attempt), np.stack(timeline.epoch)           # [E, K]
+    scopes = []      # (scope, where, values [M, K, S], columns)
     step_cols = trace.step_columns()
-    scopes.append(("step", _series(steps, every, timeline, active),
-                   _model_major(trace.step_blocks, len(step_cols), k_models), step_cols))
-    scopes.append(("step", scopes[0][1], np.ascontiguousarray(
-        lr[steps // timeline.spe].T[:, None, :]), [("", "lr")]))              # [K, 1, S]
+    scopes.append(("step", _series(steps, every, att, ep, spe, active),
+                   _series_major(trace.step_blocks, len(step_cols), k_models), step_cols))
+    scopes.append(("step", scopes[0][1], lr[steps // spe].T[None], [("", "lr")]))  # [1, K, S]
     act_cols = trace.act_columns()
-    scopes.append(("act", _series(act_steps, act_every, timeline, active),
-                   _model_major(trace.act_blocks, len(act_cols), k_models), act_cols))
-    scopes.append(("epoch", _series(steps, 1, timeline, active, epoch_scope=True),
-                   np.ascontiguousarray(vals.transpose(2, 1, 0)),
-                   [("", m) for m in _EPOCH_METRICS]))
+    scopes.append(("act", _series(act_steps, act_every, att, ep, spe, active),
+                   _series_major(trace.act_blocks, len(act_cols), k_models), act_cols))
+    scopes.append(("epoch", _series(steps, 1, att, ep, spe, active, epoch_scope=True),
+                   vals.transpose(1, 2, 0), [("", m) for m in _EPOCH_METRICS]))  # [4, K, E]
     total_epochs = max(1, len(timeline.epoch))
     wall = time.perf_counter() - start
+    attempts_of: list[list[int]] = [[] for _ in configs]    # indices into finished, by model
+    for i, f in enumerate(finished):
+        attempts_of[f.model].append(i)
     records = []
     for k, c in enumerate(configs):
         log = MetricsLog()
         for scope, where, values, columns in scopes:
             rows, a, s, es = where.of(k)
-            log.add_block(a, s, es, scope, columns, values[k][:, rows])     # [M, S_k]
+            log.add_block(a, s, es, scope, columns, values[:, k, rows])      # [M, S_k]
         attempts = []
-        for i, f in enumerate(finished):
-            if f.model != k:
-                continue
+        for i in attempts_of[k]:
+            f = finished[i]
             log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_loss", te_loss[i])
             log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_acc", te_acc[i])
             attempts.append(AttemptRecord(
