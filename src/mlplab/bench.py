@@ -13,8 +13,8 @@ minibatch orders:
 of the loss and of each parameter's gradient norm. It is timed on a subset of the K models
 and scaled per model. (b) is :func:`mlplab.cohort.train_cohort` with the probe on (per-layer
 norms every step, activation statistics every 10 steps, boundary snapshots), timed end to
-end, and once more with the probe off for its overhead. Both must reach the same final
-losses for the same models.
+end (the median of ``COHORT_REPEATS`` runs), and as often with the probe off for its
+overhead. Both must reach the same final losses for the same models.
 
 >>> result = run_bench(quick=True)                        # doctest: +SKIP
 >>> print(result.summary())                               # doctest: +SKIP
@@ -35,6 +35,10 @@ from torch import nn
 # (a) and (b) differ only in float32 rounding (batched kernels sum in another order); it
 # stays ~1e-7 for most models but can grow along a long run where training is chaotic
 AGREE_RTOL = 1e-4     # a model "agrees" when its final losses are this close
+# the cohort (seconds) is timed this many times, with and without the probe, and the median
+# counts: one run on a shared machine is at the mercy of the neighbours (the per-model
+# loop runs for many seconds, which averages them out)
+COHORT_REPEATS = 3
 LOSS_RTOL = 2e-2      # and every model must be this close
 
 
@@ -58,7 +62,7 @@ class WorkloadResult:
     baseline_seconds: float           # for the subset
     baseline_scaled_seconds: float    # scaled to all K models
     baseline_rate: float              # model-steps/s
-    cohort_seconds: float             # all K models, probe on, end to end
+    cohort_seconds: float             # all K models, probe on, end to end (median of repeats)
     cohort_rate: float
     noprobe_seconds: float            # all K models, probe off
     noprobe_rate: float
@@ -79,6 +83,7 @@ class BenchResult:
     torch_version: str
     threads: int
     machine: str
+    repeats: int = 1                  # cohort runs per workload and probe setting (median)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``json.dumps`` works on it)."""
@@ -107,7 +112,8 @@ class BenchResult:
                 f"; {what} after the loop {w.baseline_peak_mb:.0f} MB, after the cohort " \
                 f"{w.cohort_peak_mb:.0f} MB"
             lines.append(f"{w.name}: {w.description}. Per-model loop timed on {w.baseline_models} "
-                         f"of {w.models} models and scaled per model; cohort timed end to end "
+                         f"of {w.models} models and scaled per model; cohort timed end to "
+                         f"end, median of {self.repeats} runs "
                          f"(probe off: {_rate(w.noprobe_rate)}, {w.noprobe_seconds:.2f} s); "
                          f"final losses of {w.models_agreeing} of {w.baseline_models} models "
                          f"agree to {AGREE_RTOL:.0e}, all to {w.final_loss_max_rel_diff:.1e} "
@@ -211,7 +217,18 @@ def _peak_mb(device: torch.device) -> float | None:
     return peak / 2 ** 20 if platform.system() == "Darwin" else peak / 2 ** 10
 
 
-def _run_workload(w: Workload, device: torch.device) -> WorkloadResult:
+def _median_time(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
+    """The first result of ``run()`` and the median wall time of ``repeats`` calls."""
+    times, result = [], None
+    for i in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+        result = out if i == 0 else result
+    return result, float(np.median(times))
+
+
+def _run_workload(w: Workload, device: torch.device, repeats: int) -> WorkloadResult:
     from .cohort import train_cohort
     from .data import load_data
 
@@ -225,13 +242,11 @@ def _run_workload(w: Workload, device: torch.device) -> WorkloadResult:
     baseline_seconds = time.perf_counter() - start
     baseline_peak = _peak_mb(device)
     _peak_reset(device)
-    start = time.perf_counter()
-    records = train_cohort(w.configs, device=device)
-    cohort_seconds = time.perf_counter() - start
+    records, cohort_seconds = _median_time(lambda: train_cohort(w.configs, device=device),
+                                           repeats)
     cohort_peak = _peak_mb(device)
-    start = time.perf_counter()
-    train_cohort(w.configs, device=device, probe=False)
-    noprobe_seconds = time.perf_counter() - start
+    _, noprobe_seconds = _median_time(lambda: train_cohort(w.configs, device=device,
+                                                           probe=False), repeats)
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -282,13 +297,15 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
         torch.set_num_threads(threads)
     try:
         _warm_up(dev)
-        results = tuple(_run_workload(w, dev) for w in workloads(quick))
+        results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS)
+                        for w in workloads(quick))
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
     return BenchResult(workloads=results, device=str(dev), quick=quick,
                        torch_version=torch.__version__, threads=used,
-                       machine=f"{platform.machine()}, {_cpu_count()} CPUs")
+                       machine=f"{platform.machine()}, {_cpu_count()} CPUs",
+                       repeats=1 if quick else COHORT_REPEATS)
 
 
 def _cpu_count() -> int:
