@@ -22,7 +22,8 @@ from .config import RunConfig
 from .engine import Tensors
 from .model import Head
 from .optimizers import BatchedOptimizer
-from .stacked import Forward, StackedMLP, accuracy, evaluate, forward_loss, layers
+from .stacked import (Forward, StackedMLP, accuracy, eval_scratch, evaluate, forward_loss,
+                      layers)
 
 # end-of-attempt reasons as codes on the device; 0: still training
 REASONS = ("", "diverged", "target", "plateau", "max_epochs")
@@ -49,6 +50,7 @@ class CohortState:
     # full batch: the end-of-epoch forward on the training set, at the weights the next
     # step starts from, kept for that step's backward (None: the step makes its own)
     forward: Forward | None = None
+    eval_scratch: Tensor | None = None   # [2, E] evaluate's buffers, made at the first use
 
 
 def new_state(spec: StackedMLP, rows: Tensor, opt: BatchedOptimizer, hyper: Any,
@@ -96,13 +98,17 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
     """Evaluate, record, fold the monitored value into the stopping rule; returns the
     ``[K]`` mask of models whose attempt ended this epoch. ``keep_forward`` (full batch):
     the training-set forward is the next step's, so it is kept in ``live.forward``."""
+    if live.eval_scratch is None:
+        live.eval_scratch = eval_scratch(spec, len(live.flat), max(len(data.y_train),
+                                                                   len(data.y_val)), live.flat)
     if keep_forward:
         live.forward = forward_loss(spec, live.params, data.x_train, data.y_train, head)
         tr_loss, tr_acc = live.forward.loss, accuracy(live.forward.zs[-1], data.y_train, head)
     else:
-        tr_loss, tr_acc = evaluate(spec, live.params, data.x_train, data.y_train, head)  # [K]
+        tr_loss, tr_acc = evaluate(spec, live.params, data.x_train, data.y_train, head,
+                                   live.eval_scratch)                                # [K]
     va_loss, va_acc = (tr_loss, tr_acc) if val_is_train else \
-        evaluate(spec, live.params, data.x_val, data.y_val, head)
+        evaluate(spec, live.params, data.x_val, data.y_val, head, live.eval_scratch)
     trace.record_epoch([tr_loss, tr_acc, va_loss, va_acc], live.active,
                        live.hyper.lr if live.lr_plateau is not None else None)
     values = {"train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc}
