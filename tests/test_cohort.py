@@ -120,6 +120,19 @@ def test_a_diverging_model_restarts_while_the_others_train(batch_size):
     assert reasons[0] == reasons[2] == ["max_epochs"]
 
 
+@pytest.mark.parametrize("patience,batch_size", [(0, 0), (1, 0), (1, 16), (3, 0)])
+def test_small_patience_and_last_epoch_end_attempts_as_the_engine_does(patience, batch_size):
+    # the cohort skips the plateau and max-epochs checks while no running model can meet
+    # them; at the edges (patience 0 and 1, the last epoch) it must still end the same
+    base = copy.deepcopy(SMALL)
+    base["train"].update(epochs=6, optimizer="momentum", batch_size=batch_size)
+    base["stopping"].update(restarts=2, patience=patience, min_delta=1e-3)
+    records = assert_cohort_equals_engine(make_configs(base, [{"train.lr": 1e-5},
+                                                              {"train.lr": 0.3}]))
+    reasons = {a.end_reason for r in records for a in r.attempts}
+    assert "plateau" in reasons and (patience < 3 or "max_epochs" in reasons)
+
+
 # One table of variants: optimizer and K per-model hyper-parameter sets.
 _OPTIMIZERS_UNDER_TEST: list[tuple[str, list[dict[str, Any]]]] = [
     ("sgd", [{"train.lr": 0.2}, {"train.lr": 0.05, "train.weight_decay": 0.1}, {}]),

@@ -291,7 +291,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
                      trace if probe else None, cfg.train.clip_grad_norm,
                      plan if all_active else None)
         ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace, lr_floor,
-                          keep_forward=perm is None)
+                          keep_forward=perm is None, max_epoch=span[1])
         if snaps is not None:
             keep_snapshots(snaps, snap_slot, host_epoch, host_done, live, span)
         ge += 1

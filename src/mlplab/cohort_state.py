@@ -94,10 +94,13 @@ def plateau_lr_step(state: tuple[Tensor, Tensor, Tensor], val_loss: Tensor, cfg:
 @torch.no_grad()
 def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, cfg: RunConfig,
               live: CohortState, trace: Trace, lr_floor: Tensor | None,
-              keep_forward: bool = False) -> Tensor:
+              keep_forward: bool = False, max_epoch: int | None = None) -> Tensor:
     """Evaluate, record, fold the monitored value into the stopping rule; returns the
     ``[K]`` mask of models whose attempt ended this epoch. ``keep_forward`` (full batch):
-    the training-set forward is the next step's, so it is kept in ``live.forward``."""
+    the training-set forward is the next step's, so it is kept in ``live.forward``.
+    ``max_epoch``: no running model is past this epoch of its attempt (the host's count;
+    an upper bound will do): the max-epochs and plateau checks are skipped while they
+    cannot hold."""
     if live.eval_scratch is None:
         live.eval_scratch = eval_scratch(spec, len(live.flat), max(len(data.y_train),
                                                                    len(data.y_val)), live.flat)
@@ -119,18 +122,27 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
                                                            st, live.active)      # [K]
     if st.restore_best:
         live.best = torch.where(improved.unsqueeze(-1), live.flat, live.best)
-    # precedence as stopping.end_reason: diverged, target, plateau, max_epochs
-    code = torch.where(live.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS, 0)        # [K] long
-    code.masked_fill_(live.plateau.since >= st.patience, _PLATEAU)
+    # precedence as stopping.end_reason: diverged, target, plateau, max_epochs (later
+    # marks win); `since` can reach `patience` at epoch patience - 1 at the earliest
+    code = None                                                   # [K] long, 0: going on
+    if max_epoch is None or max_epoch >= cfg.train.epochs - 1:
+        code = _mark(code, live.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS)
+    if max_epoch is None or max_epoch + 1 >= st.patience:
+        code = _mark(code, live.plateau.since >= st.patience, _PLATEAU)
     if st.target is not None:
-        code.masked_fill_(stopping.target_met_batched(monitored, st), _TARGET)
+        code = _mark(code, stopping.target_met_batched(monitored, st), _TARGET)
     # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite runs four)
-    code.masked_fill_((tr_loss - tr_loss).ne(0), _DIVERGED)
+    code = _mark(code, (tr_loss - tr_loss).ne(0), _DIVERGED)
     ended = live.active & code.bool()
     live.end_code = torch.where(ended, code, live.end_code)
     live.active = live.active ^ ended                          # ended is a subset of active
     live.epoch = live.epoch + live.active
     return ended
+
+
+def _mark(code: Tensor | None, where: Tensor, reason: int) -> Tensor:
+    """``code`` (``[K]`` long; None: all 0) set to ``reason`` where ``where`` holds."""
+    return torch.where(where, reason, 0) if code is None else code.masked_fill_(where, reason)
 
 
 def keep_snapshots(snaps: Tensor, snap_slot: dict[int, int], host_epoch: np.ndarray,
