@@ -12,8 +12,8 @@ would reach if nothing else took time (its ceiling).
         [--no-probe] [--quick] [--json]
 
 Each phase's time is the fastest of ``--rounds`` runs (a shared machine disturbs some) and
-excludes the other phases called from inside it (``steps`` without its ``flush`` calls). One intra-op thread, as the
-cohort engine uses on a CPU.
+excludes the other phases called from inside it (``steps`` without its ``flush`` calls).
+One intra-op thread, as the cohort engine uses on a CPU.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class Trace:
         self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
         # [C, 5, K, P] per step: parameters after and before the update, the gradient, and
         # two rows flush fills (update, distance from init), so that one square_ and one
-        # matmul reduce all five into per-layer sums
+        # sum per layer segment reduce all five
         self.raw = init.new_empty(self.chunk, len(_RAW), k, p)
         self.loss = init.new_empty(self.chunk, k)          # [C, K]
         # one view per slot, made once: the step loop then only copies

@@ -189,7 +189,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
         reason = stopping.end_reason(values[monitor], train_loss, plateau, cfg.stopping,
                                      epoch, cfg.train.epochs)
         if grid is not None and (epoch in snap_epochs or reason is not None):
-            snaps.append((epoch, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}))
+            snaps.append((epoch, {k: v.detach().cpu().clone()
+                                  for k, v in net.state_dict().items()}))
         if reason is not None:
             break
     last_state = {k: v.detach().clone() for k, v in net.state_dict().items()}

@@ -212,7 +212,7 @@ def hidden_pre_activations(spec: StackedMLP, params: Params, x: Tensor,
     into ``scratch [2, E]`` (``E >= M * widest hidden layer * B``): one half holds the
     pre-activations, the other the activations feeding the next layer, so a yielded tensor
     holds until the next one is asked for. No fresh memory per layer: on a CPU the page
-    faults of new MB-sized tensors cost more than the products themselves (4x here)."""
+    faults of new MB-sized tensors can cost more than the products themselves."""
     pre_buf, act_buf = scratch[0], scratch[1]
     h = _batch_last(x)                                            # [d, B] or [M, d, B]
     for w, b in params[:-1]:
