@@ -163,6 +163,11 @@ def test_boundary_probabilities_are_computed_from_the_stored_snapshot_weights(wr
     old["probs"] = torch.full((len(old["epochs"]), 48, 48, 1), 0.25, dtype=torch.float16)
     save_file(old, str(path))
     assert torch.equal(written.boundary("xor-a", rec.attempts[-1].attempt)["probs"], old["probs"])
+    doc_path = written.run_dir("xor-a") / "config.json"      # from a version without the key
+    doc = json.loads(doc_path.read_text())
+    del doc["config"]["model"]["negative_slope"]
+    doc_path.write_text(json.dumps(doc))
+    assert torch.equal(written.boundary("xor-a", rec.attempts[-1].attempt)["probs"], old["probs"])
 
 
 def test_reading_errors(tmp_path, written) -> None:

@@ -383,10 +383,13 @@ class Store:
         path = self.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
         if not path.is_file():
             return None
+        packed = load_file(str(path))
+        if "probs" in packed:                 # written before the weights were stored
+            return packed
         doc = self.run_doc(run_id)
         model = doc["config"]["model"]
-        return with_probabilities(load_file(str(path)), model["activation"],
-                                  model["negative_slope"], Head(**doc["info"]["head"]))
+        return with_probabilities(packed, model["activation"], model["negative_slope"],
+                                  Head(**doc["info"]["head"]))
 
     def load_model(self, run_id: str, attempt: int | None = None, which: str = "best") -> "torch.nn.Module":
         """Rebuild the run's network as an ``nn.Module`` with its stored weights."""
