@@ -26,7 +26,7 @@ from .data import Dataset
 from .engine import Tensors, resolved_config, run_info
 from .metrics import MetricsLog, layer_name
 from .model import Head
-from .probe import activation_stats
+from .probe import activation_stats, segment_norms
 from .record import AttemptRecord, RunRecord, best_attempt_index
 from .stacked import StackedMLP, evaluate, hidden_pre_activations, layers, state_of
 
@@ -98,16 +98,15 @@ class Trace:
         per_step = (len(_RAW) * k * p + k) * init.element_size()
         self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
         # [C, 5, K, P] per step: parameters after and before the update, the gradient, and
-        # two rows flush fills (update, distance from init), so that one square_ and one
-        # sum per layer segment reduce all five
+        # two rows flush fills (update, distance from init), so that one segment_norms
+        # call reduces all five
         self.raw = init.new_empty(self.chunk, len(_RAW), k, p)
         self.loss = init.new_empty(self.chunk, k)          # [C, K]
         # one view per slot, made once: the step loop then only copies
         self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")], l)
                      for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
-        # (start, end) of each layer's weight and of its bias within a row of P parameters
-        self._segments = [(lo, hi) for lo, mid, end in spec.segments()
-                          for lo, hi in ((lo, mid), (mid, end))]
+        # sizes of each layer's weight and of its bias within a row of P parameters
+        self._segments = [n for lo, mid, end in spec.segments() for n in (mid - lo, end - mid)]
         self.n = 0
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
@@ -140,28 +139,27 @@ class Trace:
     @torch.no_grad()
     def flush(self) -> None:
         """Compute the probe's quantities of the buffered steps for all K models: every
-        per-layer norm of every step, one sum over each layer's weight and bias segment."""
+        per-layer norm of every step, one reduction per weight and bias segment."""
         s = self.n
         if s == 0:
             return
         raw = self.raw[:s]                                                # [S, 5, K, P]
         after = raw[:, _RAW.index("after")]                               # [S, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
-        if act_rows and len(self.spec.sizes) > 1:       # before `raw` is squared below
+        if act_rows and len(self.spec.sizes) > 1:
             self.act_blocks.append(self._activations(after[act_rows]))
             self.act_steps += [self._slot_steps[i] for i in act_rows]
         k, p, layers_n = after.shape[1], after.shape[2], len(self.spec.sizes)
         torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
         torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
-        squares = raw.square_().view(-1, p)                                # [S*5*K, P]
-        # one sum per segment: a product with a 0/1 segment matrix would be faster on tiny
-        # layers, but 0 * inf = NaN there spreads one layer's overflow to every layer
-        sums = torch.stack([squares[:, lo:hi].sum(-1) for lo, hi in self._segments])
-        norms = sums.view(layers_n, 2, s, len(_RAW), k).sqrt_()           # [L, 2, S, 5, K]
-        weight, before, update, grad, dist = norms.unbind(3)               # _RAW's order
+        # the Probe's own segment norms (a product with a 0/1 segment matrix would be faster
+        # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
+        norms = segment_norms(raw.view(-1, p), self._segments) \
+            .view(s, len(_RAW), k, layers_n, 2)                            # [S, 5, K, L, 2]
+        weight, before, update, grad, dist = norms.unbind(1)               # _RAW's order
         ratio = update / before.clamp_min(torch.finfo(after.dtype).tiny)
-        # [L, 2 (w, b), S, 4, K] -> [S, L, 2, 4, K]: the order of step_columns()
-        norms = torch.stack([weight, ratio, dist, grad], dim=3).permute(2, 0, 1, 3, 4)
+        # [S, K, L, 2 (w, b), 4] -> [S, L, 2, 4, K]: the order of step_columns()
+        norms = torch.stack([weight, ratio, dist, grad], dim=-1).permute(0, 2, 3, 4, 1)
         norms = norms.reshape(s, -1, k)
         self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1), norms], dim=1))
         self.steps += self._slot_steps
