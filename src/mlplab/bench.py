@@ -218,13 +218,16 @@ def _peak_mb(device: torch.device) -> float | None:
 
 
 def _median_time(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    """The first result of ``run()`` and the median wall time of ``repeats`` calls."""
-    times, result = [], None
+    """The first result of ``run()`` and the median wall time of ``repeats`` calls (the
+    later results are dropped at once: a cohort's records are large)."""
+    times = []
     for i in range(repeats):
         start = time.perf_counter()
         out = run()
         times.append(time.perf_counter() - start)
-        result = out if i == 0 else result
+        if i == 0:
+            result = out
+        del out
     return result, float(np.median(times))
 
 

@@ -101,7 +101,8 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
     ``max_epoch``: no running model is past this epoch of its attempt (the host's count;
     an upper bound will do): the max-epochs and plateau checks are skipped while they
     cannot hold."""
-    if live.eval_scratch is None:
+    # evaluate's buffers, not made when the kept forward gives every metric (full batch)
+    if live.eval_scratch is None and not (keep_forward and val_is_train):
         live.eval_scratch = eval_scratch(spec, len(live.flat), max(len(data.y_train),
                                                                    len(data.y_val)), live.flat)
     if keep_forward:

@@ -268,7 +268,7 @@ def _series(cohort_steps: np.ndarray, every: int, att: np.ndarray, ep: np.ndarra
 
 def _states(spec: StackedMLP, rows: Tensor) -> list[dict[str, Tensor]]:
     """``state_of`` of each of ``rows [R, P]``: one copy per layer tensor for all R rows,
-    each row's tensors contiguous views into it (10x fewer ops for a cohort's records)."""
+    each row's tensors contiguous views into it (not one copy per row and tensor)."""
     stacked = state_of(spec, rows)                                   # {key: [R, ...]}
     return [{key: t[i] for key, t in stacked.items()} for i in range(len(rows))]
 
