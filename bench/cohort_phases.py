@@ -75,14 +75,8 @@ def phases_of(w: bench.Workload, probe: bool, rounds: int) -> dict[str, float]:
 
 def loop_seconds_per_model(w: bench.Workload, models: int) -> float:
     """Seconds the per-model loop of ``mlplab bench`` takes for one model of ``w``."""
-    from mlplab.data import load_data
-
-    data = load_data(w.configs[0].data)
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
-    start = time.perf_counter()
-    for k in w.baseline_models[:models]:
-        bench._user_loop(w.configs[k], x, y, torch.device("cpu"))
-    return (time.perf_counter() - start) / min(models, len(w.baseline_models))
+    chosen = w.baseline_models[:models]
+    return bench.time_user_loop(w, chosen, torch.device("cpu"))[1] / len(chosen)
 
 
 def main() -> None:

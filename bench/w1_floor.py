@@ -79,14 +79,8 @@ def main() -> None:
     bench._warm_up(torch.device("cpu"))
     w1 = bench.workloads()[0]
     floor = minimal_epochs(args.rounds)
-    from mlplab.data import load_data
-
-    data = load_data(w1.configs[0].data)
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
-    start = time.perf_counter()
-    for k in range(args.loop_models):
-        bench._user_loop(w1.configs[k], x, y, torch.device("cpu"))
-    loop = (time.perf_counter() - start) / args.loop_models * K
+    models = list(range(args.loop_models))
+    loop = bench.time_user_loop(w1, models, torch.device("cpu"))[1] / len(models) * K
     print(f"W1 minimal eager epoch: {floor / STEPS * 1e6:.0f} us ({floor * 1e3:.0f} ms for "
           f"{STEPS}); per-model loop {loop:.1f} s for {K} models; ceiling {loop / floor:.0f}x")
 

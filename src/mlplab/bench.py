@@ -26,7 +26,7 @@ import math
 import platform
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -231,18 +231,25 @@ def _median_time(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
     return result, float(np.median(times))
 
 
-def _run_workload(w: Workload, device: torch.device, repeats: int) -> WorkloadResult:
-    from .cohort import train_cohort
+def time_user_loop(w: Workload, models: Sequence[int],
+                   device: torch.device) -> tuple[list[float], float]:
+    """(a), the per-model loop, for ``models`` of ``w`` one after another: each model's
+    last loss and the seconds all of them took (the data is loaded before the clock)."""
     from .data import load_data
 
-    cfg = w.configs[0]
-    data = load_data(cfg.data)
+    data = load_data(w.configs[0].data)
     x = torch.as_tensor(data.x_train, device=device)
     y = torch.as_tensor(data.y_train, device=device)
-    _peak_reset(device)
     start = time.perf_counter()
-    baseline = [_user_loop(w.configs[k], x, y, device) for k in w.baseline_models]
-    baseline_seconds = time.perf_counter() - start
+    losses = [_user_loop(w.configs[k], x, y, device) for k in models]
+    return losses, time.perf_counter() - start
+
+
+def _run_workload(w: Workload, device: torch.device, repeats: int) -> WorkloadResult:
+    from .cohort import train_cohort
+
+    _peak_reset(device)
+    baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
     baseline_peak = _peak_mb(device)
     _peak_reset(device)
     records, cohort_seconds = _median_time(lambda: train_cohort(w.configs, device=device),
