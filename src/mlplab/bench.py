@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -73,6 +74,8 @@ class WorkloadResult:
     losses_match: bool                # every model of the subset within LOSS_RTOL
     baseline_peak_mb: float | None    # CUDA: peak allocated in the phase; CPU: process
     cohort_peak_mb: float | None      # peak resident memory after the phase (see _peak_mb)
+    compiled: bool = False            # (b) ran as compiled epochs (mlplab.cohort_compiled)
+    compile_seconds: float | None = None  # with compile: the first run's extra seconds
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class BenchResult:
     threads: int
     machine: str
     repeats: int = 1                  # cohort runs per workload and probe setting (median)
+    compile: bool = False             # (b) asked for compiled epochs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``json.dumps`` works on it)."""
@@ -94,9 +98,11 @@ class BenchResult:
     def summary(self) -> str:
         """The table ``mlplab bench`` prints."""
         head = (f"{'workload':<9}{'K':>5}{'steps':>7}{'per-model loop':>24}"
-                f"{'cohort + probe':>24}{'ratio':>9}{'probe cost':>12}{'same loss':>11}")
+                f"{'cohort + probe':>24}{'ratio':>9}{'probe cost':>12}{'same loss':>11}"
+                + (f"{'compile':>10}" if self.compile else ""))
         lines = [f"mlplab bench ({'quick, ' if self.quick else ''}device {self.device}, "
-                 f"torch {self.torch_version}, {self.threads} threads, {self.machine})", head,
+                 f"torch {self.torch_version}, {self.threads} threads, {self.machine}"
+                 f"{', compiled epochs asked for' if self.compile else ''})", head,
                  "-" * len(head)]
         for w in self.workloads:
             lines.append(
@@ -104,7 +110,8 @@ class BenchResult:
                 f"{_rate(w.baseline_rate):>14} {w.baseline_scaled_seconds:>7.1f} s"
                 f"{_rate(w.cohort_rate):>14} {w.cohort_seconds:>7.2f} s"
                 f"{w.ratio:>8.0f}x{w.probe_overhead:>11.2f}x"
-                f"{f'{w.models_agreeing}/{w.baseline_models}':>11}")
+                f"{f'{w.models_agreeing}/{w.baseline_models}':>11}"
+                + (f"{_compile_cell(w):>10}" if self.compile else ""))
         lines.append("")
         for w in self.workloads:
             what = "peak allocated" if self.device.startswith("cuda") else "process peak RSS"
@@ -117,10 +124,28 @@ class BenchResult:
                          f"(probe off: {_rate(w.noprobe_rate)}, {w.noprobe_seconds:.2f} s); "
                          f"final losses of {w.models_agreeing} of {w.baseline_models} models "
                          f"agree to {AGREE_RTOL:.0e}, all to {w.final_loss_max_rel_diff:.1e} "
-                         f"(relative; {'ok' if w.losses_match else 'MISMATCH'}){mem}.")
+                         f"(relative; {'ok' if w.losses_match else 'MISMATCH'}){mem}."
+                         + _compile_sentence(w, self.compile))
         lines.append("Rates are model-steps/s; time columns are for all K models; 'same loss': "
                      "models whose final loss agrees between the two.")
         return "\n".join(lines)
+
+
+def _compile_cell(w: WorkloadResult) -> str:
+    return f"{w.compile_seconds:.1f} s" if w.compiled and w.compile_seconds is not None \
+        else "eager"
+
+
+def _compile_sentence(w: WorkloadResult, asked: bool) -> str:
+    """What the compile column means for ``w``, with the ratio the compile time gives."""
+    if not asked:
+        return ""
+    if not w.compiled:
+        return " Not compiled (only full-batch cohorts are): the cohort ran eagerly."
+    with_compile = w.baseline_scaled_seconds / (w.cohort_seconds + (w.compile_seconds or 0.0))
+    return (f" Compiled epochs: the first run in this process took {w.compile_seconds:.1f} s "
+            f"longer (compiling; the median leaves it out); with it the ratio is "
+            f"{with_compile:.3g}x.")
 
 
 def _rate(r: float) -> str:
@@ -245,18 +270,29 @@ def time_user_loop(w: Workload, models: Sequence[int],
     return losses, time.perf_counter() - start
 
 
-def _run_workload(w: Workload, device: torch.device, repeats: int) -> WorkloadResult:
+def _run_workload(w: Workload, device: torch.device, repeats: int,
+                  compile: bool = False) -> WorkloadResult:
     from .cohort import train_cohort
+    from .cohort_compiled import compiled_calls
 
     _peak_reset(device)
     baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
     baseline_peak = _peak_mb(device)
     _peak_reset(device)
-    records, cohort_seconds = _median_time(lambda: train_cohort(w.configs, device=device),
-                                           repeats)
-    cohort_peak = _peak_mb(device)
-    _, noprobe_seconds = _median_time(lambda: train_cohort(w.configs, device=device,
-                                                           probe=False), repeats)
+    first_seconds, calls = None, compiled_calls()
+    if compile:                     # the first run compiles: timed apart from the median
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")           # W2 is not compiled; said in the table
+            _, first_seconds = _median_time(lambda: train_cohort(w.configs, device=device,
+                                                                 compile=True), 1)
+    compiled = compiled_calls() > calls
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records, cohort_seconds = _median_time(
+            lambda: train_cohort(w.configs, device=device, compile=compile), repeats)
+        cohort_peak = _peak_mb(device)
+        _, noprobe_seconds = _median_time(lambda: train_cohort(
+            w.configs, device=device, probe=False, compile=compile), repeats)
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -277,7 +313,9 @@ def _run_workload(w: Workload, device: torch.device, repeats: int) -> WorkloadRe
         ratio=cohort_rate / baseline_rate, probe_overhead=cohort_seconds / noprobe_seconds,
         final_loss_max_rel_diff=worst, models_agreeing=sum(d <= AGREE_RTOL for d in diffs),
         losses_match=bool(worst <= LOSS_RTOL),
-        baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak)
+        baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak, compiled=compiled,
+        compile_seconds=None if first_seconds is None or not compiled else
+        max(0.0, first_seconds - cohort_seconds))
 
 
 def _warm_up(device: torch.device) -> None:
@@ -293,13 +331,15 @@ def _warm_up(device: torch.device) -> None:
 
 
 def run_bench(quick: bool = False, device: str = "cpu", *,
-              threads: int | None = 1) -> BenchResult:
+              threads: int | None = 1, compile: bool = False) -> BenchResult:
     """Run W1 and W2 as (a) the per-model loop and (b) the cohort; see the module doc.
 
     ``quick`` uses a few models and steps (seconds; for tests): its ratios mean little.
     ``threads``: torch's intra-op CPU threads for both (a) and (b) during the bench (None:
     leave torch's setting). One is the default: on a small shared machine OpenMP threads
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
+    ``compile``: (b) with compiled epochs where the cohort allows them (full batch: W1);
+    the first run's compile time is reported apart.
     """
     dev = torch.device(device)
     before = torch.get_num_threads()
@@ -307,7 +347,7 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
         torch.set_num_threads(threads)
     try:
         _warm_up(dev)
-        results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS)
+        results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS, compile)
                         for w in workloads(quick))
         used = torch.get_num_threads()
     finally:
@@ -315,7 +355,7 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     return BenchResult(workloads=results, device=str(dev), quick=quick,
                        torch_version=torch.__version__, threads=used,
                        machine=f"{platform.machine()}, {_cpu_count()} CPUs",
-                       repeats=1 if quick else COHORT_REPEATS)
+                       repeats=1 if quick else COHORT_REPEATS, compile=compile)
 
 
 def _cpu_count() -> int:

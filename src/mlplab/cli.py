@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key, e.g. --set train.weight_decay=1e-4")
     t.add_argument("--seeds", type=int, default=1, help="train N seeds as one cohort")
+    t.add_argument("--compile", action="store_true",
+                   help="train as a cohort with each full-batch epoch compiled (seconds "
+                        "to compile, then several times faster: for long runs)")
     t.add_argument("--out", help="store directory (default runs/<name>)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--no-report", action="store_true")
@@ -91,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true")
     b.add_argument("--json", action="store_true")
     b.add_argument("--device", default="cpu")
+    b.add_argument("--compile", action="store_true",
+                   help="the cohort with compiled full-batch epochs (compile time reported)")
     return p
 
 
@@ -116,7 +121,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
     out = a.out or f"runs/{cfg.name}"
     ids = run_config(cfg, out, seeds=a.seeds, device=a.device, report=not a.no_report,
-                     quiet=a.quiet or a.json)
+                     quiet=a.quiet or a.json, compile=a.compile)
     from .runs import format_table, run_rows
 
     rows = [row for row in run_rows(out) if row["run_id"] in ids]
@@ -183,7 +188,7 @@ def _cmd_dashboard(a: argparse.Namespace) -> int:
 def _cmd_bench(a: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    result = run_bench(quick=a.quick, device=a.device)
+    result = run_bench(quick=a.quick, device=a.device, compile=a.compile)
     print(json.dumps(result.to_dict()) if a.json else result.summary())
     return 0
 

@@ -10,7 +10,7 @@ afresh; :func:`finish_attempts` copies ended attempts to the host.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -115,30 +115,59 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
         evaluate(spec, live.params, data.x_val, data.y_val, head, live.eval_scratch)
     trace.record_epoch([tr_loss, tr_acc, va_loss, va_acc], live.active,
                        live.hyper.lr if live.lr_plateau is not None else None)
-    values = {"train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc}
-    if live.lr_plateau is not None:
-        live.lr_plateau = plateau_lr_step(live.lr_plateau, va_loss, cfg, lr_floor, live.active)
-    monitored, st = values[cfg.stopping.monitor], cfg.stopping
-    live.plateau, improved = stopping.observe_batched_mask(live.plateau, live.epoch, monitored,
-                                                           st, live.active)      # [K]
-    if st.restore_best:
-        live.best = torch.where(improved.unsqueeze(-1), live.flat, live.best)
+    folded = fold_epoch(EpochStop(live.plateau, live.best, live.lr_plateau, live.epoch,
+                                  live.active, live.end_code), live.flat,
+                        (tr_loss, tr_acc, va_loss, va_acc), cfg, lr_floor, max_epoch)
+    live.plateau, live.best, live.lr_plateau = folded.plateau, folded.best, folded.lr_plateau
+    live.epoch, live.active, live.end_code = folded.epoch, folded.active, folded.end_code
+    return folded.ended
+
+
+class EpochStop(NamedTuple):
+    """The stopping state :func:`fold_epoch` reads and returns (``[K]`` tensors but
+    ``best [K, P]``; ``ended``: whose attempt ended this epoch, None on the way in)."""
+
+    plateau: stopping.BatchedPlateauState
+    best: Tensor
+    lr_plateau: tuple[Tensor, Tensor, Tensor] | None
+    epoch: Tensor
+    active: Tensor
+    end_code: Tensor
+    ended: Tensor | None = None
+
+
+def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Tensor, Tensor],
+               cfg: RunConfig, lr_floor: Tensor | None, max_epoch: int | None = None
+               ) -> EpochStop:
+    """One epoch's metrics ``(train loss, train acc, val loss, val acc)`` folded into the
+    stopping rule of every model at parameters ``flat [K, P]``: pure tensor ops, no host
+    sync (the compiled epoch of :mod:`mlplab.cohort_compiled` runs the same function).
+    ``max_epoch``: as :func:`end_epoch`'s."""
+    tr_loss, va_loss = values[0], values[2]
+    monitored = dict(zip(("train_loss", "train_acc", "val_loss", "val_acc"), values))[
+        cfg.stopping.monitor]
+    st, active = cfg.stopping, state.active
+    lr_plateau = state.lr_plateau if state.lr_plateau is None else \
+        plateau_lr_step(state.lr_plateau, va_loss, cfg, lr_floor, active)
+    plateau, improved = stopping.observe_batched_mask(state.plateau, state.epoch, monitored,
+                                                      st, active)                # [K]
+    best = torch.where(improved.unsqueeze(-1), flat, state.best) if st.restore_best \
+        else state.best
     # precedence as stopping.end_reason: diverged, target, plateau, max_epochs (later
     # marks win); `since` can reach `patience` at epoch patience - 1 at the earliest
     code = None                                                   # [K] long, 0: going on
     if max_epoch is None or max_epoch >= cfg.train.epochs - 1:
-        code = _mark(code, live.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS)
+        code = _mark(code, state.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS)
     if max_epoch is None or max_epoch + 1 >= st.patience:
-        code = _mark(code, live.plateau.since >= st.patience, _PLATEAU)
+        code = _mark(code, plateau.since >= st.patience, _PLATEAU)
     if st.target is not None:
         code = _mark(code, stopping.target_met_batched(monitored, st), _TARGET)
     # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite runs four)
     code = _mark(code, (tr_loss - tr_loss).ne(0), _DIVERGED)
-    ended = live.active & code.bool()
-    live.end_code = torch.where(ended, code, live.end_code)
-    live.active = live.active ^ ended                          # ended is a subset of active
-    live.epoch = live.epoch + live.active
-    return ended
+    ended = active & code.bool()
+    active = active ^ ended                                    # ended is a subset of active
+    return EpochStop(plateau, best, lr_plateau, state.epoch + active, active,
+                     torch.where(ended, code, state.end_code), ended)
 
 
 def _mark(code: Tensor | None, where: Tensor, reason: int) -> Tensor:

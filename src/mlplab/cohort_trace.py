@@ -105,9 +105,10 @@ class Trace:
         # one view per slot, made once: the step loop then only copies
         self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")], l)
                      for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
-        # sizes of each layer's weight and of its bias within a row of P parameters
-        self._segments = [n for lo, mid, end in spec.segments() for n in (mid - lo, end - mid)]
+        self._segments = segment_sizes(spec)
         self.n = 0
+        self._precomputed = False            # the open chunk's slots came by add_norms
+        self._norm_rows: Tensor | None = None     # [C, M, K], made at the first add_norms
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
         self.steps: list[int] = []           # cohort step of every flushed slot
@@ -127,10 +128,12 @@ class Trace:
     def act_columns(self) -> list[tuple[str, str]]:
         return [(layer_name(i), m) for i in range(len(self.spec.sizes) - 1) for m in _ACTS]
 
-    def open_slot(self, step: int, act: bool) -> int:
-        """The buffer row for cohort step ``step`` (flushes a full chunk first)."""
-        if self.n == self.chunk:
+    def open_slot(self, step: int, act: bool, precomputed: bool = False) -> int:
+        """The buffer row for cohort step ``step`` (flushes a full chunk first, or a chunk
+        of the other kind: raw rows, or norms computed by the caller)."""
+        if self.n == self.chunk or (self.n and precomputed != self._precomputed):
             self.flush()
+        self._precomputed = precomputed
         self._slot_steps.append(step)
         self._slot_act.append(act)
         self.n += 1
@@ -149,21 +152,26 @@ class Trace:
         if act_rows and len(self.spec.sizes) > 1:
             self.act_blocks.append(self._activations(after[act_rows]))
             self.act_steps += [self._slot_steps[i] for i in act_rows]
-        k, p, layers_n = after.shape[1], after.shape[2], len(self.spec.sizes)
-        torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
-        torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
-        # the Probe's own segment norms (a product with a 0/1 segment matrix would be faster
-        # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
-        norms = segment_norms(raw.view(-1, p), self._segments) \
-            .view(s, len(_RAW), k, layers_n, 2)                            # [S, 5, K, L, 2]
-        weight, before, update, grad, dist = norms.unbind(1)               # _RAW's order
-        ratio = update / before.clamp_min(torch.finfo(after.dtype).tiny)
-        # [S, K, L, 2 (w, b), 4] -> [S, L, 2, 4, K]: the order of step_columns()
-        norms = torch.stack([weight, ratio, dist, grad], dim=-1).permute(0, 2, 3, 4, 1)
-        norms = norms.reshape(s, -1, k)
-        self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1), norms], dim=1))
+        if self._precomputed:
+            self.step_blocks.append(self._norm_rows[:s].clone())
+        else:
+            torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
+            torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
+            self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1),
+                                               step_norms(raw, self._segments)], dim=1))
         self.steps += self._slot_steps
         self._slot_steps, self._slot_act, self.n = [], [], 0
+
+    def add_norms(self, step: int, row: Tensor, after: Tensor | None) -> None:
+        """Cohort step ``step``'s step metrics already computed (``row [M, K]`` in the order
+        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and the
+        parameters after it, ``after [K, P]``, when activation statistics are wanted."""
+        slot = self.open_slot(step, after is not None, precomputed=True)
+        if self._norm_rows is None:
+            self._norm_rows = row.new_empty(self.chunk, *row.shape)
+        self._norm_rows[slot].copy_(row)
+        if after is not None:
+            self.rows[slot][1].copy_(after)
 
     def _activations(self, params: Tensor) -> Tensor:
         """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
@@ -193,12 +201,17 @@ class Trace:
                                                device=self.init.device), lr))
         self._epoch_i = 0
 
-    def record_epoch(self, values: list[Tensor], active: Tensor, lr: Tensor | None) -> None:
-        """Store train loss/acc, val loss/acc (each ``[K]``) and who trained this epoch."""
+    def record_epoch(self, values: list[Tensor] | Tensor, active: Tensor,
+                     lr: Tensor | None) -> None:
+        """Store train loss/acc, val loss/acc (each ``[K]``, or stacked ``[4, K]``) and who
+        trained this epoch."""
         if self._epoch_i == EPOCH_CHUNK:
             self._new_epoch_block()
         vals, act, lrs = self._epoch_blocks[-1]
-        torch.stack(values, out=vals[self._epoch_i])
+        if isinstance(values, Tensor):
+            vals[self._epoch_i].copy_(values)
+        else:
+            torch.stack(values, out=vals[self._epoch_i])
         act[self._epoch_i].copy_(active)
         if lrs is not None:
             lrs[self._epoch_i].copy_(lr)
@@ -221,6 +234,33 @@ _NORMS = ("weight_norm_w", "update_ratio_w", "dist_init_w", "grad_norm_w",
           "weight_norm_b", "update_ratio_b", "dist_init_b", "grad_norm_b")
 _ACTS = ("act_mean", "act_std", "dead_frac", "sat_frac")
 _EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def segment_sizes(spec: StackedMLP) -> list[int]:
+    """Sizes of each layer's weight and of its bias within a row of P parameters."""
+    return [n for lo, mid, end in spec.segments() for n in (mid - lo, end - mid)]
+
+
+def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
+    """The per-layer norms of :func:`mlplab.probe.layer_norms` of steps whose rows
+    ``raw [S, 5, K, P]`` are in ``_RAW``'s order (update and distance filled in):
+    ``[S, M - 1, K]``, the columns of :meth:`Trace.step_columns` after the loss.
+    ``segments``: the sizes of each layer's weight, then its bias, in a row."""
+    s, _, k, p = raw.shape
+    # the Probe's own segment norms (a product with a 0/1 segment matrix would be faster
+    # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
+    norms = segment_norms(raw.reshape(-1, p), segments) \
+        .view(s, len(_RAW), k, len(segments) // 2, 2)                      # [S, 5, K, L, 2]
+    weight, before, update, grad, dist = norms.unbind(1)                   # _RAW's order
+    ratio = update / before.clamp_min(torch.finfo(raw.dtype).tiny)
+    # [S, K, L, 2 (w, b), 4] -> [S, L, 2, 4, K]: the order of step_columns()
+    norms = torch.stack([weight, ratio, dist, grad], dim=-1).permute(0, 2, 3, 4, 1)
+    return norms.reshape(s, -1, k)
+
+
+def raw_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor) -> Tensor:
+    """One step's ``[1, 5, K, P]`` rows in ``_RAW``'s order, for :func:`step_norms`."""
+    return torch.stack([after, prev, prev - after, grad, after - init]).unsqueeze(0)
 
 
 def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:

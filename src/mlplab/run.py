@@ -30,9 +30,11 @@ def check_data_and_head(cfg: RunConfig) -> None:
 
 
 def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "cpu",
-               report: bool = True, quiet: bool = False) -> list[str]:
+               report: bool = True, quiet: bool = False, compile: bool = False) -> list[str]:
     """Train ``cfg`` (``seeds`` > 1: that many seeds as one cohort) into the store ``out``,
-    write the report unless ``report`` is False, and return the new run ids.
+    write the report unless ``report`` is False, and return the new run ids. ``compile``:
+    train as a cohort (even of one seed) with compiled epochs
+    (:func:`mlplab.cohort.train_cohort`).
 
     The data and the head are checked first, so a bad file or loss leaves no store behind.
     """
@@ -46,7 +48,7 @@ def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "c
         store.mark(run_id, c.name, to_dict(c), "running")
     bar = ProgressBar(len(configs), "runs", quiet=quiet, best_label=f"best {cfg.stopping.monitor}")
     try:
-        if seeds == 1:
+        if seeds == 1 and not compile:
             import torch
 
             from .engine import train
@@ -62,7 +64,7 @@ def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "c
         else:
             from .cohort import train_cohort
 
-            records = train_cohort(configs, run_ids=ids, device=device)
+            records = train_cohort(configs, run_ids=ids, device=device, compile=compile)
         for rec in records:
             store.write_run(rec)
             bar.update(1, best=rec.best.best_value)

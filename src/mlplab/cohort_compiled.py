@@ -1,0 +1,240 @@
+"""One full-batch epoch of a whole cohort as one compiled program (``torch.compile``).
+
+In eager PyTorch a full-batch epoch of a small network costs about 55 kernel launches
+(forward, backward, the optimizer update, the evaluation and the stopping rule), each a
+few microseconds on ``[K]`` or ``[K, P]`` tensors: launch overhead, not arithmetic. Here
+the same epoch is one function of tensors that inductor compiles into a few fused loops:
+the forward and backward written as multiplies and sums with the model dimension K
+innermost (``[units, B, K]``: the loops vectorise across models rather than across
+layers 2 or 4 wide), the masked :class:`~mlplab.optimizers.BatchedOptimizer` step, the
+evaluation at the new weights and :func:`mlplab.cohort_state.fold_epoch`, the engine's
+own stopping rule. Everything on the host (the timeline, the trace's chunks, snapshots,
+restarts) is unchanged: the cohort calls this in place of its eager epoch.
+
+Compiling costs seconds per network shape (inductor's on-disk cache makes a second
+process faster), so it pays off for long cohorts and is asked for (``compile=True`` in
+:func:`mlplab.cohort.train_cohort`, ``mlplab train --compile``). Results agree with the
+eager cohort to float32 rounding, not bit for bit (fused loops sum in another order).
+Where compiling is not possible (no C++ compiler, a head written with autograd, a
+minibatch cohort) the cohort says why once and trains eagerly.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from .cohort_state import CohortState, EpochStop, fold_epoch, clip_grad_norm_
+from .cohort_trace import Trace, raw_rows, segment_sizes, step_norms
+from .config import RunConfig
+from .engine import Tensors
+from .model import Head
+from .optimizers import BatchedOptimizer
+from .stacked import (StackedMLP, _accuracy, _activate, _activation_backward, _loss,
+                      _loss_and_output_grad)
+
+def why_not(cfg: RunConfig, head: Head, full_batch: bool) -> str | None:
+    """Why this cohort cannot train compiled, or None when it can."""
+    if not full_batch:
+        return "only full-batch cohorts are compiled (train.batch_size 0 or >= the data)"
+    # the heads whose loss gradient stacked.py writes out (the others use autograd)
+    if head.loss != "ce" and (head.output, head.loss) != ("sigmoid", "mse"):
+        return f"the {head.output}+{head.loss} head's gradient is not written out"
+    return None
+
+
+def _klast_params(spec: StackedMLP, flat: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Each layer of ``flat [K, P]`` as ``(w [out, in, K], b [out, K])`` (strided views)."""
+    ft = flat.t()                                                     # [P, K]
+    k = ft.shape[-1]
+    return [(ft[lo:mid].view(fan_out, fan_in, k), ft[mid:hi])
+            for (fan_in, fan_out), (lo, mid, hi) in zip(spec.sizes, spec.segments())]
+
+
+def _klast_forward(spec: StackedMLP, params: list[tuple[Tensor, Tensor]], x: Tensor
+                   ) -> tuple[list[Tensor], list[Tensor]]:
+    """Layer inputs ``[in, B, 1 or K]`` and pre-activations ``[out, B, K]`` on ``x [B, d]``."""
+    hs, zs = [x.t().unsqueeze(-1)], []                                # [d, B, 1]
+    for i, (w, b) in enumerate(params):     # [o, i, 1, K] * [1, i, B, K] -> [o, B, K]
+        zs.append((w.unsqueeze(2) * hs[-1].unsqueeze(0)).sum(1) + b.unsqueeze(1))
+        if i < len(params) - 1:
+            hs.append(_activate(spec, zs[-1]))
+    return hs, zs
+
+
+def _kob(z: Tensor) -> Tensor:
+    """``[o, B, K]`` as the ``[K, o, B]`` view stacked.py's heads read."""
+    return z.permute(2, 0, 1)
+
+
+def _loss_and_grad(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
+                   ) -> tuple[Tensor, Tensor]:
+    """:func:`mlplab.stacked.loss_and_grad` in the K-innermost layout: loss ``[K]`` and the
+    gradient ``[K, P]``."""
+    params = _klast_params(spec, flat)
+    hs, zs = _klast_forward(spec, params, x)
+    loss, g = _loss_and_output_grad(_kob(zs[-1]), y, head)            # [K], [K, o, B]
+    g = g.permute(1, 2, 0)                                            # [o, B, K]
+    grads: list[Tensor] = []
+    for i in range(len(params) - 1, -1, -1):
+        h = hs[i]                           # [o, 1, B, K] * [1, i, B, K] -> [o, i, K]
+        grads = [(g.unsqueeze(1) * h.unsqueeze(0)).sum(2).flatten(0, 1), g.sum(1)] + grads
+        if i > 0:                           # [o, i, 1, K] * [o, 1, B, K] -> [i, B, K]
+            g = (params[i][0].unsqueeze(2) * g.unsqueeze(1)).sum(0)
+            g = _activation_backward(spec, g, zs[i - 1], hs[i])
+    return loss, torch.cat(grads, dim=0).t()                          # [K], [K, P]
+
+
+def _evaluate(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
+              ) -> tuple[Tensor, Tensor]:
+    """Loss and accuracy ``[K]`` as :func:`mlplab.stacked.evaluate`."""
+    z = _kob(_klast_forward(spec, _klast_params(spec, flat), x)[1][-1])   # [K, o, B]
+    return _loss(z, y, head), _accuracy(z, y, head)
+
+
+def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
+               val_is_train: bool) -> Callable[..., tuple[Any, ...]]:
+    """The epoch as a pure function of tensors (compile it, or call it as it is):
+    ``(flat, init, opt_state, hyper, stop, lr_floor, x, y, x_val, y_val) -> (flat',
+    opt_state', stop', step_row, values)``, with ``stop`` an :class:`EpochStop`,
+    ``step_row [M, K]`` the step's loss and per-layer norms (the probe's step metrics, the
+    trace's columns, computed in the same fused loops whether or not they are kept) and
+    ``values`` the epoch's
+    ``[4, K]``: train loss, train acc, val loss, val acc at the new weights."""
+    clip, segments = cfg.train.clip_grad_norm, segment_sizes(spec)
+
+    def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
+              lr_floor: Tensor | None, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor
+              ) -> tuple[Any, ...]:
+        loss, grad = _loss_and_grad(spec, head, flat, x, y)         # [K], [K, P]
+        if clip is not None:
+            grad = grad.contiguous()
+            clip_grad_norm_(grad, clip)
+        new_flat = flat.clone()
+        opt_state = opt.step([new_flat], [grad], opt_state, hyper, stop.active)
+        tr = _evaluate(spec, head, new_flat, x, y)
+        va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)
+        values = (tr[0], tr[1], va[0], va[1])
+        # [K, P] row-major outputs, as the inputs: inductor may pick [P, K] order for its
+        # buffers, and a stride change in the state fed back would recompile the epoch
+        opt_state = type(opt_state)(*(f.contiguous() if isinstance(f, Tensor) else
+                                      tuple(t.contiguous() for t in f) for f in opt_state))
+        stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
+        norms = step_norms(raw_rows(new_flat, flat, grad, init), segments)[0]   # [M - 1, K]
+        return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
+            torch.cat([loss.unsqueeze(0), norms]), torch.stack(values).to(flat.dtype)
+
+    return epoch
+
+
+@dataclass
+class _Compiled:
+    fn: Callable[..., tuple[Any, ...]]
+    calls: int = 0
+    failed: str | None = None
+    first_call_s: float | None = None
+
+
+# one compiled function per cohort kind, kept for the process: dynamo's compiled code
+# and guards live on the function object, so a second cohort of the same kind (the
+# bench's repeats, a sweep's cohorts) reuses the compiled program
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
+         like: Tensor) -> tuple[Any, ...]:
+    """What the epoch's program depends on beyond its tensors' shapes (restarts are the
+    host's business)."""
+    t = cfg.train
+    return (spec, head, t.optimizer, t.epochs, t.clip_grad_norm, t.schedule,
+            replace(cfg.stopping, restarts=0), val_is_train, like.dtype, like.device.type)
+
+
+def compiled_calls() -> int:
+    """Compiled epochs run in this process so far (all cohorts)."""
+    return sum(c.calls for c in _CACHE.values())
+
+
+def compile_seconds() -> dict[str, float]:
+    """The first (compiling) call's seconds of every compiled epoch in this process,
+    keyed by a short description: what the bench reports as compile time."""
+    return {f"{k[0].sizes} {k[2]}": c.first_call_s for k, c in _CACHE.items()
+            if c.first_call_s is not None}
+
+
+def _what_failed(err: BaseException) -> str:
+    """The compiler's own error in one line (dynamo wraps it: ``backend raised: ...``)."""
+    inner = getattr(err, "inner_exception", None) or err.__cause__ or err
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return f"{type(inner).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+@dataclass
+class CompiledEpoch:
+    """The compiled epoch of one cohort, with the eager bookkeeping around each call."""
+
+    spec: StackedMLP
+    compiled: _Compiled
+    data: Tensors
+    calls: int = 0                       # epochs this cohort has run compiled
+
+    @staticmethod
+    def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
+           data: Tensors, val_is_train: bool, full_batch: bool) -> "CompiledEpoch | None":
+        """The compiled epoch for this cohort, or None (with a warning saying why)."""
+        reason = why_not(cfg, head, full_batch)
+        if reason is not None:
+            warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
+            return None
+        key = _key(spec, head, cfg, val_is_train, data.x_train)
+        hit = _CACHE.get(key)
+        if hit is None:
+            fn = make_epoch(spec, head, cfg, opt, val_is_train)
+            hit = _CACHE[key] = _Compiled(torch.compile(fn, fullgraph=True, dynamic=False))
+        if hit.failed is not None:
+            return None
+        return CompiledEpoch(spec, hit, data)
+
+    def run(self, live: CohortState, trace: Trace, step: int, traced: bool, act: bool,
+            lr_floor: Tensor | None) -> Tensor | None:
+        """One epoch of every model, as the eager ``_epoch_steps`` + ``end_epoch``
+        (``traced``: the step's raw probe inputs go to the trace, as cohort step ``step``;
+        ``act``: with activation statistics); returns the ``[K]`` mask of ended attempts,
+        or None if compiling failed (then nothing changed: the caller trains eagerly)."""
+        d, c = self.data, self.compiled
+        stop = EpochStop(live.plateau, live.best, live.lr_plateau, live.epoch, live.active,
+                         live.end_code)
+        args = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor, d.x_train,
+                d.y_train, d.x_val, d.y_val)
+        if self.calls > 0:
+            out = c.fn(*args)
+        else:      # the cohort's first call compiles (or recompiles for its shapes)
+            start = time.perf_counter()
+            try:
+                with warnings.catch_warnings():   # the compiler's own deprecation notes
+                    warnings.simplefilter("ignore")
+                    out = c.fn(*args)
+            except Exception as err:             # noqa: BLE001 - any compiler failure
+                c.failed = _what_failed(err)
+                warnings.warn(f"mlplab: torch.compile failed, training eagerly ({c.failed})",
+                              stacklevel=3)
+                return None
+            if c.first_call_s is None:
+                c.first_call_s = time.perf_counter() - start
+        self.calls += 1
+        c.calls += 1
+        new_flat, live.opt_state, stop, step_row, values = out
+        live.forward = None
+        if traced:
+            trace.add_norms(step, step_row, new_flat if act else None)
+        trace.record_epoch(values, live.active,
+                           live.hyper.lr if live.lr_plateau is not None else None)
+        live.flat.copy_(new_flat)                # live.params are views of it
+        live.plateau, live.best, live.lr_plateau = stop.plateau, stop.best, stop.lr_plateau
+        live.epoch, live.active, live.end_code = stop.epoch, stop.active, stop.end_code
+        return stop.ended
