@@ -86,9 +86,11 @@ def test_compiled_diverging_model_equals_separate_runs():
 
 def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
     # a validation set of its own (evaluated in the compiled epoch), the best epoch's
-    # weights restored, a target on val_acc that some models meet
+    # weights restored, a target on val_acc that some models meet; gradient clipping and
+    # reduce-on-plateau lr inside the compiled epoch too
     base = copy.deepcopy(FULL)
-    base["train"].update(epochs=25, optimizer="adam")
+    base["train"].update(epochs=25, optimizer="adam", clip_grad_norm=0.5,
+                         schedule={"name": "plateau", "patience": 2, "factor": 0.5})
     base["stopping"].update(restarts=1, restore_best=True, monitor="val_acc", target=0.9,
                             patience=8)
     configs = make_configs(base, [{"train.lr": 0.05}, {"train.lr": 1e-4},
