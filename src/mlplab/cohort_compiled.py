@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .cohort_state import CohortState, EpochStop, fold_epoch, clip_grad_norm_
-from .cohort_trace import Trace, raw_rows, segment_sizes, step_norms
+from .cohort_trace import Trace, segment_sizes, step_norms_klast
 from .config import RunConfig
 from .engine import Tensors
 from .model import Head
@@ -125,7 +125,7 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         opt_state = type(opt_state)(*(f.contiguous() if isinstance(f, Tensor) else
                                       tuple(t.contiguous() for t in f) for f in opt_state))
         stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
-        norms = step_norms(raw_rows(new_flat, flat, grad, init), segments)[0]   # [M - 1, K]
+        norms = step_norms_klast(new_flat, flat, grad, init, segments)         # [M - 1, K]
         return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
             torch.cat([loss.unsqueeze(0), norms]), torch.stack(values).to(flat.dtype)
 

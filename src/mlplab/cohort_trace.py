@@ -258,9 +258,18 @@ def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
     return norms.reshape(s, -1, k)
 
 
-def raw_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor) -> Tensor:
-    """One step's ``[1, 5, K, P]`` rows in ``_RAW``'s order, for :func:`step_norms`."""
-    return torch.stack([after, prev, prev - after, grad, after - init]).unsqueeze(0)
+def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
+                     segments: list[int]) -> Tensor:
+    """:func:`step_norms` of one step from its rows ``[K, P]``, reduced with the models
+    innermost (``[5, P, K]``: the compiled epoch's loops then run along K, not along
+    segments of 1 to 8 parameters): ``[M - 1, K]`` in the same column order."""
+    prev_t, after_t = prev.t(), after.t()
+    raw = torch.stack([after_t, prev_t, prev_t - after_t, grad.t(), after_t - init.t()])
+    norms = segment_norms(raw, segments)                           # [5, 2L, K]
+    k = norms.shape[-1]
+    weight, before, update, grad_n, dist = norms.view(len(_RAW), -1, 2, k).unbind(0)
+    ratio = update / before.clamp_min(torch.finfo(raw.dtype).tiny)
+    return torch.stack([weight, ratio, dist, grad_n], dim=2).reshape(-1, k)   # [L, 2, 4, K]
 
 
 def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
