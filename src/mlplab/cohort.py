@@ -220,7 +220,8 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     ``compile``: each full-batch epoch as one ``torch.compile``d program
     (:mod:`mlplab.cohort_compiled`: several times faster per epoch, seconds to compile per
     network shape, equal to the eager cohort to float32 rounding); where it cannot be
-    compiled the cohort warns and trains eagerly. Raises :class:`ConfigError` if the configs do not share a :func:`cohort_key`.
+    compiled the cohort warns and trains eagerly. Raises :class:`ConfigError` if the
+    configs do not share a :func:`cohort_key`.
     """
     configs = list(configs)
     check_cohort(configs)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .cohort_state import CohortState, EpochStop, fold_epoch, clip_grad_norm_
+from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
 from .cohort_trace import Trace, segment_sizes, step_norms_klast
 from .config import RunConfig
 from .engine import Tensors
@@ -37,6 +37,7 @@ from .model import Head
 from .optimizers import BatchedOptimizer
 from .stacked import (StackedMLP, _accuracy, _activate, _activation_backward, _loss,
                       _loss_and_output_grad)
+
 
 def why_not(cfg: RunConfig, head: Head, full_batch: bool) -> str | None:
     """Why this cohort cannot train compiled, or None when it can."""
@@ -104,8 +105,7 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
     opt_state', stop', step_row, values)``, with ``stop`` an :class:`EpochStop`,
     ``step_row [M, K]`` the step's loss and per-layer norms (the probe's step metrics, the
     trace's columns, computed in the same fused loops whether or not they are kept) and
-    ``values`` the epoch's
-    ``[4, K]``: train loss, train acc, val loss, val acc at the new weights."""
+    ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights."""
     clip, segments = cfg.train.clip_grad_norm, segment_sizes(spec)
 
     def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
