@@ -309,7 +309,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         ge += 1
         if not sync_each_epoch:
             host_epoch[:] = ge
-            all_active = read_mask and bool(live.active.all())
+            # the eager step's in-place plan wants to know (the compiled epoch masks anyway)
+            all_active = compiled is None and read_mask and bool(live.active.all())
             if ge >= epochs or (ge % _CHECK_EVERY == 0 and not bool(live.active.any())):
                 break
             continue

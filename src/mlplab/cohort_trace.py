@@ -108,7 +108,9 @@ class Trace:
         self._segments = segment_sizes(spec)
         self.n = 0
         self._precomputed = False            # the open chunk's slots came by add_norms
-        self._norm_rows: Tensor | None = None     # [C, M, K], made at the first add_norms
+        # add_norms keeps the caller's fresh tensors (no copy): [M, K] rows, [K, P] params
+        self._norm_rows: list[Tensor] = []
+        self._afters: list[Tensor] = []
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
         self.steps: list[int] = []           # cohort step of every flushed slot
@@ -147,14 +149,17 @@ class Trace:
         if s == 0:
             return
         raw = self.raw[:s]                                                # [S, 5, K, P]
-        after = raw[:, _RAW.index("after")]                               # [S, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
         if act_rows and len(self.spec.sizes) > 1:
-            self.act_blocks.append(self._activations(after[act_rows]))
+            after = torch.stack(self._afters) if self._precomputed else \
+                raw[act_rows, _RAW.index("after")]                        # [A, K, P]
+            self.act_blocks.append(self._activations(after))
             self.act_steps += [self._slot_steps[i] for i in act_rows]
         if self._precomputed:
-            self.step_blocks.append(self._norm_rows[:s].clone())
+            self.step_blocks.append(torch.stack(self._norm_rows))          # [S, M, K]
+            self._norm_rows, self._afters = [], []
         else:
+            after = raw[:, _RAW.index("after")]                           # [S, K, P]
             torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
             torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
             self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1),
@@ -165,13 +170,13 @@ class Trace:
     def add_norms(self, step: int, row: Tensor, after: Tensor | None) -> None:
         """Cohort step ``step``'s step metrics already computed (``row [M, K]`` in the order
         of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and the
-        parameters after it, ``after [K, P]``, when activation statistics are wanted."""
-        slot = self.open_slot(step, after is not None, precomputed=True)
-        if self._norm_rows is None:
-            self._norm_rows = row.new_empty(self.chunk, *row.shape)
-        self._norm_rows[slot].copy_(row)
+        parameters after it, ``after [K, P]``, when activation statistics are wanted. Both
+        are kept as they are, not copied: the caller must not change them afterwards (the
+        compiled epoch's outputs are new tensors every call)."""
+        self.open_slot(step, after is not None, precomputed=True)
+        self._norm_rows.append(row)
         if after is not None:
-            self.rows[slot][1].copy_(after)
+            self._afters.append(after)
 
     def _activations(self, params: Tensor) -> Tensor:
         """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
