@@ -256,11 +256,7 @@ def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
     # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
     norms = segment_norms(raw.reshape(-1, p), segments) \
         .view(s, len(_RAW), k, len(segments) // 2, 2)                      # [S, 5, K, L, 2]
-    weight, before, update, grad, dist = norms.unbind(1)                   # _RAW's order
-    ratio = update / before.clamp_min(torch.finfo(raw.dtype).tiny)
-    # [S, K, L, 2 (w, b), 4] -> [S, L, 2, 4, K]: the order of step_columns()
-    norms = torch.stack([weight, ratio, dist, grad], dim=-1).permute(0, 2, 3, 4, 1)
-    return norms.reshape(s, -1, k)
+    return _norm_columns(norms.permute(0, 1, 3, 4, 2))
 
 
 def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
@@ -270,11 +266,17 @@ def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
     segments of 1 to 8 parameters): ``[M - 1, K]`` in the same column order."""
     prev_t, after_t = prev.t(), after.t()
     raw = torch.stack([after_t, prev_t, prev_t - after_t, grad.t(), after_t - init.t()])
-    norms = segment_norms(raw, segments)                           # [5, 2L, K]
-    k = norms.shape[-1]
-    weight, before, update, grad_n, dist = norms.view(len(_RAW), -1, 2, k).unbind(0)
-    ratio = update / before.clamp_min(torch.finfo(raw.dtype).tiny)
-    return torch.stack([weight, ratio, dist, grad_n], dim=2).reshape(-1, k)   # [L, 2, 4, K]
+    norms = segment_norms(raw, segments)                                   # [5, 2L, K]
+    return _norm_columns(norms.view(1, len(_RAW), -1, 2, norms.shape[-1]))[0]
+
+
+def _norm_columns(norms: Tensor) -> Tensor:
+    """Segment norms ``[S, 5, L, 2 (w, b), K]`` of ``_RAW``'s rows as the step columns
+    ``[S, M - 1, K]``: per layer and w/b, weight norm, update ratio, distance from init,
+    gradient norm (the order of :meth:`Trace.step_columns`)."""
+    weight, before, update, grad, dist = norms.unbind(1)                   # [S, L, 2, K]
+    ratio = update / before.clamp_min(torch.finfo(norms.dtype).tiny)
+    return torch.stack([weight, ratio, dist, grad], dim=3).flatten(1, 3)   # [S, L*2*4, K]
 
 
 def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
