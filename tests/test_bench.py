@@ -6,9 +6,10 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from mlplab.bench import BenchResult, run_bench, workloads
+from mlplab.bench import BenchResult, _median_times, run_bench, workloads
 
 
 def test_quick_bench_result_structure():
@@ -61,3 +62,24 @@ def test_cohort_phases_script_accounts_for_the_whole_cohort():
         parts = sum(v for k, v in phases.items() if k != "total")
         assert math.isclose(parts, phases["total"], rel_tol=1e-9)
         assert r["ceiling"]["total"] == min(r["ceiling"].values())   # the sum is slowest
+
+
+def test_median_times_alternates_and_runs_until_the_rounds_had_their_time():
+    calls: list[str] = []
+    clock = iter(range(1000))
+
+    def run(name: str, seconds: float):
+        def go():
+            calls.append(name)
+            time.sleep(seconds)
+            return next(clock)
+        return go
+
+    first, medians, rounds = _median_times([run("a", 0.01), run("b", 0.005)], 2, 0.1)
+    assert calls[:4] == ["a", "b", "a", "b"]           # alternating, a before b
+    assert calls.count("a") == calls.count("b") == rounds
+    assert 3 <= rounds <= 7                             # 0.1 s at most 0.015 s a round
+    assert first == 0                                   # the first result of runs[0]
+    assert medians[0] >= 0.01 and 0.005 <= medians[1] < medians[0]
+    _, _, rounds = _median_times([run("a", 0.0)], 3)
+    assert rounds == 3                                  # repeats when no time is asked

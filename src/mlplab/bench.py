@@ -13,8 +13,9 @@ minibatch orders:
 of the loss and of each parameter's gradient norm. It is timed on a subset of the K models
 and scaled per model. (b) is :func:`mlplab.cohort.train_cohort` with the probe on (per-layer
 norms every step, activation statistics every 10 steps, boundary snapshots), timed end to
-end (the median of ``COHORT_REPEATS`` runs), and as often with the probe off for its
-overhead. Both must reach the same final losses for the same models.
+end, and with the probe off for its overhead: the two alternate, at least
+``COHORT_REPEATS`` times each and until they have run ``COHORT_SECONDS`` together, and
+the medians count. Both must reach the same final losses for the same models.
 
 >>> result = run_bench(quick=True)                        # doctest: +SKIP
 >>> print(result.summary())                               # doctest: +SKIP
@@ -36,10 +37,12 @@ from torch import nn
 # (a) and (b) differ only in float32 rounding (batched kernels sum in another order); it
 # stays ~1e-7 for most models but can grow along a long run where training is chaotic
 AGREE_RTOL = 1e-4     # a model "agrees" when its final losses are this close
-# the cohort (seconds) is timed this many times, with and without the probe, and the median
-# counts: one run on a shared machine is at the mercy of the neighbours (the per-model
-# loop runs for many seconds, which averages them out)
+# the cohort is timed at least this many times with and without the probe, alternately,
+# and until the two together have run this long; the medians count. One run of a fraction of a
+# second on a shared machine is at the mercy of the neighbours (the per-model loop runs
+# for seconds, which averages them out), and alternating gives both settings the same luck
 COHORT_REPEATS = 3
+COHORT_SECONDS = 5.0
 LOSS_RTOL = 2e-2      # and every model must be this close
 
 
@@ -63,7 +66,7 @@ class WorkloadResult:
     baseline_seconds: float           # for the subset
     baseline_scaled_seconds: float    # scaled to all K models
     baseline_rate: float              # model-steps/s
-    cohort_seconds: float             # all K models, probe on, end to end (median of repeats)
+    cohort_seconds: float             # all K models, probe on, end to end (median of runs)
     cohort_rate: float
     noprobe_seconds: float            # all K models, probe off
     noprobe_rate: float
@@ -76,6 +79,7 @@ class WorkloadResult:
     cohort_peak_mb: float | None      # peak resident memory after the phase (see _peak_mb)
     compiled: bool = False            # (b) ran as compiled epochs (mlplab.cohort_compiled)
     compile_seconds: float | None = None  # with compile: the first run's extra seconds
+    cohort_runs: int = 1              # runs of each probe setting the medians are of
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ class BenchResult:
     torch_version: str
     threads: int
     machine: str
-    repeats: int = 1                  # cohort runs per workload and probe setting (median)
+    repeats: int = 1                  # cohort runs per probe setting at least (median)
     compile: bool = False             # (b) asked for compiled epochs
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,7 +124,7 @@ class BenchResult:
                 f"{w.cohort_peak_mb:.0f} MB"
             lines.append(f"{w.name}: {w.description}. Per-model loop timed on {w.baseline_models} "
                          f"of {w.models} models and scaled per model; cohort timed end to "
-                         f"end, median of {self.repeats} runs "
+                         f"end, median of {w.cohort_runs} runs "
                          f"(probe off: {_rate(w.noprobe_rate)}, {w.noprobe_seconds:.2f} s); "
                          f"final losses of {w.models_agreeing} of {w.baseline_models} models "
                          f"agree to {AGREE_RTOL:.0e}, all to {w.final_loss_max_rel_diff:.1e} "
@@ -242,18 +246,23 @@ def _peak_mb(device: torch.device) -> float | None:
     return peak / 2 ** 20 if platform.system() == "Darwin" else peak / 2 ** 10
 
 
-def _median_time(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    """The first result of ``run()`` and the median wall time of ``repeats`` calls (the
-    later results are dropped at once: a cohort's records are large)."""
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        times.append(time.perf_counter() - start)
-        if i == 0:
-            result = out
-        del out
-    return result, float(np.median(times))
+def _median_times(runs: Sequence[Callable[[], Any]], repeats: int, min_seconds: float = 0.0
+                  ) -> tuple[Any, list[float], int]:
+    """Call ``runs`` in turn, at least ``repeats`` rounds and until the rounds have taken
+    ``min_seconds`` in all: the first result of ``runs[0]``, each one's median wall time
+    and the number of rounds (later results are dropped at once: a cohort's records are
+    large)."""
+    times: list[list[float]] = [[] for _ in runs]
+    result = None
+    while len(times[0]) < repeats or sum(map(sum, times)) < min_seconds:
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            out = run()
+            times[i].append(time.perf_counter() - start)
+            if result is None and i == 0:
+                result = out
+            del out
+    return result, [float(np.median(t)) for t in times], len(times[0])
 
 
 def time_user_loop(w: Workload, models: Sequence[int],
@@ -271,7 +280,7 @@ def time_user_loop(w: Workload, models: Sequence[int],
 
 
 def _run_workload(w: Workload, device: torch.device, repeats: int,
-                  compile: bool = False) -> WorkloadResult:
+                  compile: bool = False, min_seconds: float = 0.0) -> WorkloadResult:
     from .cohort import train_cohort
     from .cohort_compiled import compiled_calls
 
@@ -279,20 +288,19 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
     baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
     baseline_peak = _peak_mb(device)
     _peak_reset(device)
+
+    def cohort(probe: bool) -> Callable[[], Any]:
+        return lambda: train_cohort(w.configs, device=device, probe=probe, compile=compile)
+
     first_seconds, calls = None, compiled_calls()
-    if compile:                     # the first run compiles: timed apart from the median
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")           # W2 is not compiled; said in the table
-            _, first_seconds = _median_time(lambda: train_cohort(w.configs, device=device,
-                                                                 compile=True), 1)
-    compiled = compiled_calls() > calls
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        records, cohort_seconds = _median_time(
-            lambda: train_cohort(w.configs, device=device, compile=compile), repeats)
-        cohort_peak = _peak_mb(device)
-        _, noprobe_seconds = _median_time(lambda: train_cohort(
-            w.configs, device=device, probe=False, compile=compile), repeats)
+        warnings.simplefilter("ignore")               # W2 is not compiled; said in the table
+        if compile:                 # the first run compiles: timed apart from the medians
+            _, (first_seconds,), _ = _median_times([cohort(True)], 1)
+        records, (cohort_seconds, noprobe_seconds), runs = _median_times(
+            [cohort(True), cohort(False)], repeats, min_seconds)
+    cohort_peak = _peak_mb(device)
+    compiled = compiled_calls() > calls
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -315,7 +323,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         losses_match=bool(worst <= LOSS_RTOL),
         baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak, compiled=compiled,
         compile_seconds=None if first_seconds is None or not compiled else
-        max(0.0, first_seconds - cohort_seconds))
+        max(0.0, first_seconds - cohort_seconds), cohort_runs=runs)
 
 
 def _warm_up(device: torch.device) -> None:
@@ -347,7 +355,8 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
         torch.set_num_threads(threads)
     try:
         _warm_up(dev)
-        results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS, compile)
+        results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS, compile,
+                                      0.0 if quick else COHORT_SECONDS)
                         for w in workloads(quick))
         used = torch.get_num_threads()
     finally:
