@@ -1,6 +1,8 @@
 """Compiled cohort epochs (``train_cohort(compile=True)``): the same records as the
-single-model engine, in float64, and a clean eager fallback where compiling is not
-possible. Each distinct network shape costs a compile (seconds), so the tests share a few."""
+single-model engine, in float64, packages reused from memory and from the disk cache, and
+a clean eager fallback where compiling is not possible. Each distinct kind of cohort costs
+a build (~30 s cold; then cached in ``mlplab.aot_package.cache_dir()``), so the tests
+share a few."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import warnings
 
 import pytest
 import torch
+import torch._inductor
 
-from mlplab import cohort_compiled
+from mlplab import aot_package
 from mlplab.bench import run_bench
 from mlplab.cli import main
 from mlplab.cohort import train_cohort
@@ -24,19 +27,12 @@ FULL["train"].update(batch_size=0, optimizer="momentum")
 
 def _compiled(configs, dtype=torch.float64):
     """``train_cohort(compile=True)``, checking that the epochs really ran compiled."""
-    before = cohort_compiled.compiled_calls()
+    before = aot_package.compiled_calls()
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="mlplab:")   # no fallback to eager
         records = train_cohort(configs, dtype=dtype, compile=True)
-    assert cohort_compiled.compiled_calls() > before
+    assert aot_package.compiled_calls() > before
     return records
-
-
-def _graphs() -> int:
-    """Graphs dynamo has compiled in this process (a recompile adds one)."""
-    from torch._dynamo.utils import counters
-
-    return counters["stats"]["unique_graphs"]
 
 
 def test_compiled_restarts_and_plateaus_equal_separate_runs():
@@ -61,12 +57,48 @@ def test_a_second_cohort_of_the_same_kind_reuses_the_compiled_epoch():
     base["stopping"].update(restarts=2, patience=4, min_delta=1e-3)
     _compiled(make_configs(base, [{"train.lr": 0.2}, {"train.lr": 0.1}, {"train.lr": 0.01},
                                   {"train.lr": 0.02}]))
-    first, graphs = dict(cohort_compiled.compile_seconds()), _graphs()
+    first, packages = dict(aot_package.compile_seconds()), len(aot_package._CACHE)
     base["stopping"]["restarts"] = 0
     records = _compiled(make_configs(base, [{"train.lr": 0.3, "train.seed": 7 + i}
                                             for i in range(4)]))
-    assert cohort_compiled.compile_seconds() == first and _graphs() == graphs  # no recompile
+    # neither built nor loaded again
+    assert aot_package.compile_seconds() == first
+    assert len(aot_package._CACHE) == packages
     assert all(r.source == "cohort" and len(r.attempts) == 1 for r in records)
+
+
+def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(aot_package.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(aot_package, "_CACHE", {})
+    base = copy.deepcopy(FULL)
+    base["train"].update(epochs=8)
+    configs = make_configs(base, [{"train.lr": 0.1}, {"train.lr": 0.3}])
+    built = _compiled(configs)
+    assert [c.how for c in aot_package._CACHE.values()] == ["built"]
+    assert len(list((tmp_path / "compiled").glob("*.pt2"))) == 1    # no temporary left
+    monkeypatch.setattr(aot_package, "_CACHE", {})               # as a new process
+    loaded = _compiled(configs)
+    (hit,) = aot_package._CACHE.values()
+    assert hit.how == "loaded" and hit.seconds < 5
+    for a, b in zip(built, loaded):
+        assert a.metrics.to_frame().equals(b.metrics.to_frame())
+
+
+def test_packages_are_named_by_everything_they_assume():
+    x, y = torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)
+    sig = aot_package.signature(aot_package.leaves((x, None, (y, [x]))))
+    assert sig == (((4, 3), (3, 1), "torch.float32", "cpu"), ((4,), (1,), "torch.int64", "cpu"),
+                   ((4, 3), (3, 1), "torch.float32", "cpu"))
+    name = aot_package.package_name(("kind",), sig)
+    assert name.endswith(".pt2")
+    assert name != aot_package.package_name(("kind",), sig[:2])           # shapes
+    assert name != aot_package.package_name(("other kind",), sig)
+    t = aot_package.signature([x.t().contiguous().t()])                  # strides
+    assert t != aot_package.signature([x])
+    template = (x, None, (y, [x]))
+    rebuilt = aot_package.rebuild(template, iter([x + 1, y + 1, x + 2]))
+    assert rebuilt[1] is None and isinstance(rebuilt[2][1], list)
+    assert torch.equal(rebuilt[2][1][0], x + 2)
 
 
 def test_compiled_diverging_model_equals_separate_runs():
@@ -102,18 +134,17 @@ def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
     assert "target" in reasons and len(reasons) > 1, reasons
 
 
-def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch):
-    def broken(fn, **_):
-        def call(*args, **kwargs):
-            raise RuntimeError("no C++ compiler here\nsecond line")
-        return call
+def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path):
+    def broken(program, package_path):
+        raise RuntimeError("no C++ compiler here\nsecond line")
 
-    monkeypatch.setattr(cohort_compiled, "_CACHE", {})
-    monkeypatch.setattr(cohort_compiled.torch, "compile", broken)
+    monkeypatch.setenv(aot_package.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(aot_package, "_CACHE", {})
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", broken)
     base = copy.deepcopy(FULL)
     base["train"].update(epochs=6)
     configs = make_configs(base, [{"train.lr": 0.1}, {"train.lr": 0.3}])
-    with pytest.warns(UserWarning, match="torch.compile failed, training eagerly "
+    with pytest.warns(UserWarning, match="compiling failed, training eagerly "
                                          r"\(RuntimeError: no C\+\+ compiler here\)"):
         got = train_cohort(configs, dtype=torch.float64, compile=True)
     want = train_cohort(configs, dtype=torch.float64)
@@ -122,6 +153,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch):
     with warnings.catch_warnings():                  # known broken: eager without a retry
         warnings.filterwarnings("error", message="mlplab:")
         train_cohort(configs, dtype=torch.float64, compile=True)
+    assert not list(tmp_path.rglob("*.pt2"))                     # nothing half-written
 
 
 def test_a_minibatch_cohort_trains_eagerly_and_says_why():
@@ -149,5 +181,8 @@ def test_quick_bench_reports_the_compile_time():
     assert not w2.compiled and w2.compile_seconds is None      # minibatch: eager
     assert w1.losses_match and w2.losses_match
     table = result.summary()
-    assert "compile" in table and "Compiled epochs: the first run" in table
+    assert w1.compile_how in ("built", "loaded")     # loaded: an earlier run cached it
+    assert "compile" in table and ("Compiled epochs: the first run" in table
+                                   if w1.compile_how == "built" else
+                                   "the package came from the cache" in table)
     assert "Not compiled (only full-batch cohorts are)" in table

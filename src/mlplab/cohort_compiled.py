@@ -1,4 +1,4 @@
-"""One full-batch epoch of a whole cohort as one compiled program (``torch.compile``).
+"""One full-batch epoch of a whole cohort as one compiled program (AOTInductor).
 
 In eager PyTorch a full-batch epoch of a small network costs about 55 kernel launches
 (forward, backward, the optimizer update, the evaluation and the stopping rule), each a
@@ -11,17 +11,22 @@ evaluation at the new weights and :func:`mlplab.cohort_state.fold_epoch`, the en
 own stopping rule. Everything on the host (the timeline, the trace's chunks, snapshots,
 restarts) is unchanged: the cohort calls this in place of its eager epoch.
 
-Compiling costs seconds per network shape (inductor's on-disk cache makes a second
-process faster), so it pays off for long cohorts and is asked for (``compile=True`` in
-:func:`mlplab.cohort.train_cohort`, ``mlplab train --compile``). Results agree with the
-eager cohort to float32 rounding, not bit for bit (fused loops sum in another order).
-Where compiling is not possible (no C++ compiler, a head written with autograd, a
-minibatch cohort) the cohort says why once and trains eagerly.
-"""
+The function is exported (``torch.export``) and compiled ahead of time into an
+AOTInductor package, a shared library called from C++ with no per-call Python wrapper.
+Packages are kept in :func:`mlplab.aot_package.cache_dir` under a name that digests everything they assume
+(the kind of cohort, every input's shape, stride and dtype, torch, the CPU's vector
+instructions, mlplab's own source), so building one costs ~30 s once per machine and kind
+of cohort, and loading it milliseconds after that. The package checks nothing about its
+inputs, so the cohort checks their layout before the first calls and after restarts.
 
+Asked for with ``compile=True`` in :func:`mlplab.cohort.train_cohort` or
+``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
+bit for bit (fused loops sum in another order). Where compiling is not possible (no C++
+compiler, a head written with autograd, a minibatch cohort, an unwritable cache) the
+cohort says why once and trains eagerly.
+"""
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -29,6 +34,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from .aot_package import Package, leaves, obtain, rebuild, signature
 from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
 from .cohort_trace import Trace, segment_sizes, step_norms_klast
 from .config import RunConfig
@@ -132,18 +138,12 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
     return epoch
 
 
-@dataclass
-class _Compiled:
-    fn: Callable[..., tuple[Any, ...]]
-    calls: int = 0
-    failed: str | None = None
-    first_call_s: float | None = None
-
-
-# one compiled function per cohort kind, kept for the process: dynamo's compiled code
-# and guards live on the function object, so a second cohort of the same kind (the
-# bench's repeats, a sweep's cohorts) reuses the compiled program
-_CACHE: dict[tuple[Any, ...], _Compiled] = {}
+# torch.compile's Python wrapper around a tiny fused kernel costs more than the kernel (W1:
+# ~50 us of kernel in a ~130-200 us call) and compiles again in every process (3-13 s).
+# An AOTInductor package (mlplab.aot_package) runs the same inductor code from a C++
+# wrapper (W1 ~110-125 us a call where torch.compile took ~140-200 us, measured side by
+# side) and loads in milliseconds: the first build of a kind of cohort on a machine takes
+# ~30 s, and every later process finds the package in the cache.
 
 
 def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
@@ -155,33 +155,16 @@ def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
             replace(cfg.stopping, restarts=0), val_is_train, like.dtype, like.device.type)
 
 
-def compiled_calls() -> int:
-    """Compiled epochs run in this process so far (all cohorts)."""
-    return sum(c.calls for c in _CACHE.values())
-
-
-def compile_seconds() -> dict[str, float]:
-    """The first (compiling) call's seconds of every compiled epoch in this process,
-    keyed by a short description: what the bench reports as compile time."""
-    return {f"{k[0].sizes} {k[2]}": c.first_call_s for k, c in _CACHE.items()
-            if c.first_call_s is not None}
-
-
-def _what_failed(err: BaseException) -> str:
-    """The compiler's own error in one line (dynamo wraps it: ``backend raised: ...``)."""
-    inner = getattr(err, "inner_exception", None) or err.__cause__ or err
-    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
-    return f"{type(inner).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
 @dataclass
 class CompiledEpoch:
     """The compiled epoch of one cohort, with the eager bookkeeping around each call."""
 
-    spec: StackedMLP
-    compiled: _Compiled
+    key: tuple[Any, ...]
+    fn: Callable[..., tuple[Any, ...]]   # the pure epoch (exported at the first build)
     data: Tensors
+    compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
+    _state: Any = None                   # the optimizer state the last call returned
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
@@ -191,44 +174,46 @@ class CompiledEpoch:
         if reason is not None:
             warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
             return None
-        key = _key(spec, head, cfg, val_is_train, data.x_train)
-        hit = _CACHE.get(key)
-        if hit is None:
-            fn = make_epoch(spec, head, cfg, opt, val_is_train)
-            hit = _CACHE[key] = _Compiled(torch.compile(fn, fullgraph=True, dynamic=False))
-        if hit.failed is not None:
-            return None
-        return CompiledEpoch(spec, hit, data)
+        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train),
+                             make_epoch(spec, head, cfg, opt, val_is_train), data)
 
     def run(self, live: CohortState, trace: Trace, step: int, traced: bool, act: bool,
             lr_floor: Tensor | None) -> Tensor | None:
         """One epoch of every model, as the eager ``_epoch_steps`` + ``end_epoch``
         (``traced``: the step's raw probe inputs go to the trace, as cohort step ``step``;
         ``act``: with activation statistics); returns the ``[K]`` mask of ended attempts,
-        or None if compiling failed (then nothing changed: the caller trains eagerly)."""
-        d, c = self.data, self.compiled
+        or None if the epoch cannot run compiled (then nothing changed: the caller trains
+        eagerly)."""
+        d = self.data
         stop = EpochStop(live.plateau, live.best, live.lr_plateau, live.epoch, live.active,
                          live.end_code)
         args = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor, d.x_train,
                 d.y_train, d.x_val, d.y_val)
-        if self.calls > 0:
-            out = c.fn(*args)
-        else:      # the cohort's first call compiles (or recompiles for its shapes)
-            start = time.perf_counter()
-            try:
-                with warnings.catch_warnings():   # the compiler's own deprecation notes
-                    warnings.simplefilter("ignore")
-                    out = c.fn(*args)
-            except Exception as err:             # noqa: BLE001 - any compiler failure
-                c.failed = _what_failed(err)
-                warnings.warn(f"mlplab: torch.compile failed, training eagerly ({c.failed})",
+        flat = leaves(args)
+        # the package trusts its inputs' shapes and strides: checked at the first calls
+        # and whenever the host replaced the optimizer state (a restart), as they come
+        # from the previous call's outputs otherwise
+        if self.compiled is None:
+            self.compiled = obtain(self.key, self.fn, args, signature(flat),
+                                   f"{self.key[0].sizes} {self.key[2]}")
+        c = self.compiled
+        if c.failed is not None:
+            if not c.warned:                     # once: a known failure is not retried
+                c.warned = True
+                warnings.warn(f"mlplab: compiling failed, training eagerly ({c.failed})",
                               stacklevel=3)
-                return None
-            if c.first_call_s is None:
-                c.first_call_s = time.perf_counter() - start
+            return None
+        if (self.calls < 2 or live.opt_state is not self._state) \
+                and signature(flat) != c.signature:
+            warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
+                          stacklevel=3)
+            return None
+        out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active),
+                        live.flat, live.flat), iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
         new_flat, live.opt_state, stop, step_row, values = out
+        self._state = live.opt_state
         live.forward = None
         if traced:
             trace.add_norms(step, step_row, new_flat if act else None)
