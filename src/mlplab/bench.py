@@ -79,6 +79,7 @@ class WorkloadResult:
     cohort_peak_mb: float | None      # peak resident memory after the phase (see _peak_mb)
     compiled: bool = False            # (b) ran as compiled epochs (mlplab.cohort_compiled)
     compile_seconds: float | None = None  # with compile: the first run's extra seconds
+    compile_how: str | None = None    # "built" (compiled in this run) or "loaded" (cached)
     cohort_runs: int = 1              # runs of each probe setting the medians are of
 
 
@@ -136,6 +137,8 @@ class BenchResult:
 
 
 def _compile_cell(w: WorkloadResult) -> str:
+    if w.compiled and w.compile_how == "loaded":
+        return "cached"
     return f"{w.compile_seconds:.1f} s" if w.compiled and w.compile_seconds is not None \
         else "eager"
 
@@ -147,6 +150,11 @@ def _compile_sentence(w: WorkloadResult, asked: bool) -> str:
     if not w.compiled:
         return " Not compiled (only full-batch cohorts are): the cohort ran eagerly."
     with_compile = w.baseline_scaled_seconds / (w.cohort_seconds + (w.compile_seconds or 0.0))
+    if w.compile_how == "loaded":
+        return (f" Compiled epochs: the package came from the cache (an earlier run built "
+                f"it); the first run in this process took {w.compile_seconds:.2f} s longer "
+                f"(loading it and torch's compiler modules); with it the ratio is "
+                f"{with_compile:.3g}x.")
     return (f" Compiled epochs: the first run in this process took {w.compile_seconds:.1f} s "
             f"longer (compiling; the median leaves it out); with it the ratio is "
             f"{with_compile:.3g}x.")
@@ -282,7 +290,7 @@ def time_user_loop(w: Workload, models: Sequence[int],
 def _run_workload(w: Workload, device: torch.device, repeats: int,
                   compile: bool = False, min_seconds: float = 0.0) -> WorkloadResult:
     from .cohort import train_cohort
-    from .cohort_compiled import compiled_calls
+    from .aot_package import compile_seconds, compiled_calls
 
     _peak_reset(device)
     baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
@@ -292,7 +300,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
     def cohort(probe: bool) -> Callable[[], Any]:
         return lambda: train_cohort(w.configs, device=device, probe=probe, compile=compile)
 
-    first_seconds, calls = None, compiled_calls()
+    first_seconds, calls, known = None, compiled_calls(), set(compile_seconds())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")               # W2 is not compiled; said in the table
         if compile:                 # the first run compiles: timed apart from the medians
@@ -301,6 +309,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
             [cohort(True), cohort(False)], repeats, min_seconds)
     cohort_peak = _peak_mb(device)
     compiled = compiled_calls() > calls
+    new = [key.rsplit(" ", 1)[1] for key in compile_seconds() if key not in known]
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -323,7 +332,8 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         losses_match=bool(worst <= LOSS_RTOL),
         baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak, compiled=compiled,
         compile_seconds=None if first_seconds is None or not compiled else
-        max(0.0, first_seconds - cohort_seconds), cohort_runs=runs)
+        max(0.0, first_seconds - cohort_seconds), cohort_runs=runs,
+        compile_how=("built" if "built" in new else "loaded") if compiled else None)
 
 
 def _warm_up(device: torch.device) -> None:
@@ -347,7 +357,7 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     leave torch's setting). One is the default: on a small shared machine OpenMP threads
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
     ``compile``: (b) with compiled epochs where the cohort allows them (full batch: W1);
-    the first run's compile time is reported apart.
+    the first run's compile (or package load) time is reported apart.
     """
     dev = torch.device(device)
     before = torch.get_num_threads()

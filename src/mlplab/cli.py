@@ -49,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="any config key, e.g. --set train.weight_decay=1e-4")
     t.add_argument("--seeds", type=int, default=1, help="train N seeds as one cohort")
     t.add_argument("--compile", action="store_true",
-                   help="train as a cohort with each full-batch epoch compiled (seconds "
-                        "to compile, then several times faster: for long runs)")
+                   help="train as a cohort with each full-batch epoch compiled (~30 s the "
+                        "first time for a kind of network on this machine, then cached; "
+                        "for long runs)")
     t.add_argument("--out", help="store directory (default runs/<name>)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--no-report", action="store_true")
