@@ -133,7 +133,10 @@ class Trace:
     def open_slot(self, step: int, act: bool, precomputed: bool = False) -> int:
         """The buffer row for cohort step ``step`` (flushes a full chunk first, or a chunk
         of the other kind: raw rows, or norms computed by the caller)."""
-        if self.n == self.chunk or (self.n and precomputed != self._precomputed):
+        # precomputed rows are kept as they come (no raw buffer): flushed MAX_CHUNK at a
+        # time, so the activation statistics run on more steps at once
+        if self.n == (MAX_CHUNK if precomputed else self.chunk) or \
+                (self.n and precomputed != self._precomputed):
             self.flush()
         self._precomputed = precomputed
         self._slot_steps.append(step)
