@@ -288,9 +288,10 @@ def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
     :meth:`MetricsLog.add_block` converts one model's rows at a time."""
     if not blocks:
         return np.zeros((m, k, 0), dtype=np.float32)
-    chunks = torch.cat(blocks)                                              # [S, M, K]
+    chunks = torch.cat(blocks).cpu().numpy()                                # [S, M, K]
     s = len(chunks)
-    return chunks.view(s, m * k).t().contiguous().view(m, k, s).cpu().numpy()
+    # numpy's transposing copy: 8 ms on W1's 1000 x 4352 where torch's took 12.6
+    return np.ascontiguousarray(chunks.reshape(s, m * k).T).reshape(m, k, s)
 
 
 @dataclass(frozen=True)
