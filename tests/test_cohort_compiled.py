@@ -79,7 +79,7 @@ def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_pa
     monkeypatch.setattr(aot_package, "_CACHE", {})               # as a new process
     loaded = _compiled(configs)
     (hit,) = aot_package._CACHE.values()
-    assert hit.how == "loaded" and hit.seconds < 5
+    assert hit.how == "loaded" and hit.seconds < 1           # the C++ loader: milliseconds
     for a, b in zip(built, loaded):
         assert a.metrics.to_frame().equals(b.metrics.to_frame())
 

@@ -153,7 +153,7 @@ def _compile_sentence(w: WorkloadResult, asked: bool) -> str:
     if w.compile_how == "loaded":
         return (f" Compiled epochs: the package came from the cache (an earlier run built "
                 f"it); the first run in this process took {w.compile_seconds:.2f} s longer "
-                f"(loading it and torch's compiler modules); with it the ratio is "
+                f"(loading it); with it the ratio is "
                 f"{with_compile:.3g}x.")
     return (f" Compiled epochs: the first run in this process took {w.compile_seconds:.1f} s "
             f"longer (compiling; the median leaves it out); with it the ratio is "
