@@ -23,6 +23,7 @@ the medians count. Both must reach the same final losses for the same models.
 
 from __future__ import annotations
 
+import gc
 import math
 import platform
 import time
@@ -305,6 +306,12 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         warnings.simplefilter("ignore")               # W2 is not compiled; said in the table
         if compile:                 # the first run compiles: timed apart from the medians
             _, (first_seconds,), _ = _median_times([cohort(True)], 1)
+            if any(key.endswith(" built") and key not in known for key in compile_seconds()):
+                # a build imports torch's compiler for good: its objects out of the
+                # garbage collector's sight, as the console script does with torch's
+                # (without it, the timed runs after a build paid full collections: W1's
+                # probe cost read 1.60x)
+                gc.freeze()
         records, (cohort_seconds, noprobe_seconds), runs = _median_times(
             [cohort(True), cohort(False)], repeats, min_seconds)
     cohort_peak = _peak_mb(device)
