@@ -186,3 +186,17 @@ def test_quick_bench_reports_the_compile_time():
                                    if w1.compile_how == "built" else
                                    "the package came from the cache" in table)
     assert "Not compiled (only full-batch cohorts are)" in table
+
+
+def test_the_console_script_says_why_it_trains_eagerly_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "mlplab", "train", "--dataset", "xor",
+                          "--hidden", "4", "--epochs", "3", "--batch-size", "2", "--seeds", "2",
+                          "--compile", "--out", str(tmp_path / "s"), "--no-report", "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == ["mlplab: training eagerly, not compiled: only full-batch cohorts are "
+                     "compiled (train.batch_size 0 or >= the data)"], out.stderr

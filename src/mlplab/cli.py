@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
@@ -221,13 +222,27 @@ def _freeze_imports() -> None:
     gc.freeze()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """mlplab's own warnings as one line on stderr (they say what happened and why; the
+    source line Python adds means nothing to a user of the command); others as usual."""
+    text = str(message)
+    if not text.startswith("mlplab:"):
+        return _default_show(message, category, filename, lineno, file, line)
+    print(text, file=file if file is not None else sys.stderr)
+
+
+_default_show = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .config import ConfigError
     from .store import StoreError
 
-    if argv is None and args.command in ("train", "sweep", "bench", "demo"):
-        _freeze_imports()     # the process is mlplab's own (the console script)
+    if argv is None:          # the process is mlplab's own (the console script)
+        warnings.showwarning = _show_warning
+        if args.command in ("train", "sweep", "bench", "demo"):
+            _freeze_imports()
 
     try:
         return _COMMANDS[args.command](args)
