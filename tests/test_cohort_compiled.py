@@ -82,6 +82,12 @@ def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_pa
     assert hit.how == "loaded" and hit.seconds < 1           # the C++ loader: milliseconds
     for a, b in zip(built, loaded):
         assert a.metrics.to_frame().equals(b.metrics.to_frame())
+    # a torch without the C++ loader by that name: torch's public loader, same results
+    monkeypatch.setattr(aot_package, "_cpp_loader", lambda: None)
+    monkeypatch.setattr(aot_package, "_CACHE", {})
+    public = _compiled(configs)
+    for a, b in zip(built, public):
+        assert a.metrics.to_frame().equals(b.metrics.to_frame())
 
 
 def test_packages_are_named_by_everything_they_assume():

@@ -119,11 +119,16 @@ def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path
             tmp.unlink(missing_ok=True)
 
 
+def _cpp_loader() -> Any:
+    """torch's C++ package loader class, or None where this torch has none by that name."""
+    return getattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader", None)
+
+
 def _load(path: Path) -> Callable[..., list[Tensor]]:
     """The package at ``path`` as ``run(*flat) -> [outputs]``, through torch's C++ package
     loader (4 ms). ``torch._inductor.aoti_load_package`` wraps the same loader but first
     imports the compiler and reads the archive in Python: ~2 s in every process."""
-    loader = getattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader", None)
+    loader = _cpp_loader()
     if loader is None:                           # another torch: its public way
         from torch._inductor import aoti_load_package
 
