@@ -11,8 +11,8 @@ transaction, so a crash never leaves a half-written run marked ``done``. Records
 from the store are frozen and never change under later writes.
 
 >>> import tempfile
->>> store = Store(tempfile.mkdtemp())
->>> store.runs()
+>>> with tempfile.TemporaryDirectory() as root:
+...     Store(root).runs()
 []
 """
 

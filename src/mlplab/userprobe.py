@@ -45,7 +45,7 @@ the steps that record activations, so the other steps run the model's plain forw
 
 >>> import tempfile, torch
 >>> net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
->>> with Probe(net, out=tempfile.mkdtemp(), name="doc") as probe:
+>>> with tempfile.TemporaryDirectory() as out, Probe(net, out=out, name="doc") as probe:
 ...     loss = net(torch.ones(8, 2)).pow(2).mean()
 ...     loss.backward()
 ...     probe.step(loss)
