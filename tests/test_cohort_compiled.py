@@ -65,6 +65,16 @@ def test_a_second_cohort_of_the_same_kind_reuses_the_compiled_epoch():
     assert aot_package.compile_seconds() == first
     assert len(aot_package._CACHE) == packages
     assert all(r.source == "cohort" and len(r.attempts) == 1 for r in records)
+    # another number of models: the same package (its models' dimension is left open)
+    configs = make_configs(base, [{"train.lr": 0.3, "train.seed": 20 + i} for i in range(7)])
+    records = _compiled(configs)
+    assert len(aot_package._CACHE) == packages
+    for cfg, rec in zip(configs[:2], records):
+        assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
+    # one model: a package of its own, the same records as the engine
+    (one,) = _compiled(configs[:1])
+    assert len(aot_package._CACHE) == packages + 1
+    assert_same_record(one, train(configs[0], dtype=torch.float64), tol=1e-7)
 
 
 def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_path):
@@ -93,8 +103,14 @@ def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_pa
 def test_packages_are_named_by_everything_they_assume():
     x, y = torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)
     sig = aot_package.signature(aot_package.leaves((x, None, (y, [x]))))
-    assert sig == (((4, 3), (3, 1), "torch.float32", "cpu"), ((4,), (1,), "torch.int64", "cpu"),
-                   ((4, 3), (3, 1), "torch.float32", "cpu"))
+    assert sig == (((4, 3), "C", "torch.float32", "cpu"), ((4,), "C", "torch.int64", "cpu"),
+                   ((4, 3), "C", "torch.float32", "cpu"))
+    # the open dimension: any size, but one size for all
+    open_dim = aot_package.signature([x, y], [0, 0])
+    assert open_dim == ((("*", 3), "C", "torch.float32", "cpu"),
+                        (("*",), "C", "torch.int64", "cpu"))
+    assert aot_package.signature([torch.zeros(9, 3), torch.zeros(9)], [0, 0])[:1] == open_dim[:1]
+    assert aot_package.signature([x, torch.zeros(5, dtype=torch.long)], [0, 0]) != open_dim
     name = aot_package.package_name(("kind",), sig)
     assert name.endswith(".pt2")
     assert name != aot_package.package_name(("kind",), sig[:2])           # shapes

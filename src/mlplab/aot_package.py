@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -68,9 +68,23 @@ def rebuild(template: Any, it: Iterator[Tensor]) -> Any:
     return type(template)(*(rebuild(getattr(template, f.name), it) for f in fields(template)))
 
 
-def signature(flat: list[Tensor]) -> tuple[tuple[Any, ...], ...]:
-    """What a package assumes of each input (it checks none of it itself)."""
-    return tuple((tuple(t.shape), t.stride(), str(t.dtype), t.device.type) for t in flat)
+def signature(flat: list[Tensor], free: Sequence[int | None] | None = None
+              ) -> tuple[tuple[Any, ...], ...]:
+    """What a package assumes of each input (it checks none of it itself): shape, layout
+    ("C" for contiguous, else the strides), dtype and device. ``free[i]``: the dimension of
+    input i whose size the package leaves open (None where it has none); it reads ``*``.
+    """
+    out, open_sizes = [], set()
+    for i, t in enumerate(flat):
+        shape: list[Any] = list(t.shape)
+        if free is not None and free[i] is not None:
+            open_sizes.add(shape[free[i]])
+            shape[free[i]] = "*"
+        layout = "C" if t.is_contiguous() else t.stride()
+        out.append((tuple(shape), layout, str(t.dtype), t.device.type))
+    if len(open_sizes) > 1:                      # one open size, or no package fits
+        out.append(("open sizes differ", tuple(sorted(open_sizes))))
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -102,14 +116,19 @@ class _Flat(torch.nn.Module):
         return tuple(leaves(self.fn(*rebuild(self.template, iter(flat)))))
 
 
-def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path) -> None:
+def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path,
+           free: Sequence[int | None] | None) -> None:
     """Export ``fn``, compile it with AOTInductor and write the package to ``path``
-    (via a temporary name: a crash leaves no half-written package)."""
+    (via a temporary name: a crash leaves no half-written package). The ``free``
+    dimensions (:func:`signature`) share one size, open from 2 up."""
     import torch._inductor
 
     with torch.inference_mode(False), torch.no_grad():
         flat = [t.clone() for t in leaves(args)]      # normal tensors, not inference ones
-        program = torch.export.export(_Flat(fn, args), tuple(flat))
+        size = torch.export.Dim("n", min=2)
+        shapes = None if free is None else \
+            (tuple(None if d is None else {d: size} for d in free),)
+        program = torch.export.export(_Flat(fn, args), tuple(flat), dynamic_shapes=shapes)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
         try:
@@ -171,10 +190,12 @@ _CACHE: dict[tuple[Any, ...], Package] = {}
 
 
 def obtain(key: tuple[Any, ...], fn: Callable[..., Any], args: tuple[Any, ...],
-           sig: tuple[Any, ...], label: str = "") -> Package:
+           sig: tuple[Any, ...], label: str = "",
+           free: Sequence[int | None] | None = None) -> Package:
     """The package of ``fn`` for ``key`` (what it depends on beyond its inputs) and ``sig``
-    (``signature(leaves(args))``): loaded in this process, else from the disk cache, else
-    built from ``fn(*args)`` and cached. A failure is returned as ``failed``, not raised."""
+    (``signature(leaves(args), free)``): loaded in this process, else from the disk cache,
+    else built from ``fn(*args)`` and cached. A failure is returned as ``failed``, not
+    raised. ``free``: as in :func:`signature` (one package then serves every size >= 2)."""
     hit = _CACHE.get((key, sig))
     if hit is not None:
         return hit
@@ -184,7 +205,7 @@ def obtain(key: tuple[Any, ...], fn: Callable[..., Any], args: tuple[Any, ...],
         with warnings.catch_warnings():          # the compiler's own deprecation notes
             warnings.simplefilter("ignore")
             if how == "built":
-                _build(fn, args, path)
+                _build(fn, args, path, free)
                 _prune(path.parent, KEEP_PACKAGES)
             else:
                 os.utime(path)                   # recently used: kept by _prune

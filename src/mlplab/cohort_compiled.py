@@ -13,11 +13,13 @@ restarts) is unchanged: the cohort calls this in place of its eager epoch.
 
 The function is exported (``torch.export``) and compiled ahead of time into an
 AOTInductor package, a shared library called from C++ with no per-call Python wrapper.
-Packages are kept in :func:`mlplab.aot_package.cache_dir` under a name that digests everything they assume
-(the kind of cohort, every input's shape, stride and dtype, torch, the CPU's vector
-instructions, mlplab's own source), so building one costs ~30 s once per machine and kind
-of cohort, and loading it milliseconds after that. The package checks nothing about its
-inputs, so the cohort checks their layout before the first calls and after restarts.
+Packages are kept in :func:`mlplab.aot_package.cache_dir` under a name that digests
+everything they assume (the kind of cohort, every input's shape, layout and dtype with the
+number of models K left open, torch, the CPU's vector instructions, mlplab's own source),
+so building one costs ~15-30 s once per machine and kind of cohort, whatever its K (a
+single model has its own), and loading it milliseconds after that. The package checks
+nothing about its inputs, so the cohort checks their layout before the first calls and
+after restarts.
 
 Asked for with ``compile=True`` in :func:`mlplab.cohort.train_cohort` or
 ``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
@@ -155,6 +157,15 @@ def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
             replace(cfg.stopping, restarts=0), val_is_train, like.dtype, like.device.type)
 
 
+def _model_dims(flat: list[Tensor]) -> list[int | None] | None:
+    """The models' dimension of each of the epoch's inputs: dimension 0 of every state
+    tensor, none of the four data tensors at the end (x, y, x_val, y_val). One package
+    then serves cohorts of any K >= 2; a single model (K = 1) gets a package of its own."""
+    if flat[0].shape[0] < 2:
+        return None
+    return [0] * (len(flat) - 4) + [None] * 4
+
+
 @dataclass
 class CompiledEpoch:
     """The compiled epoch of one cohort, with the eager bookkeeping around each call."""
@@ -165,6 +176,7 @@ class CompiledEpoch:
     compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
+    _free: list[int | None] | None = None  # the models' dimension of each input
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
@@ -194,8 +206,9 @@ class CompiledEpoch:
         # and whenever the host replaced the optimizer state (a restart), as they come
         # from the previous call's outputs otherwise
         if self.compiled is None:
-            self.compiled = obtain(self.key, self.fn, args, signature(flat),
-                                   f"{self.key[0].sizes} {self.key[2]}")
+            self._free = _model_dims(flat)
+            self.compiled = obtain(self.key, self.fn, args, signature(flat, self._free),
+                                   f"{self.key[0].sizes} {self.key[2]}", self._free)
         c = self.compiled
         if c.failed is not None:
             if not c.warned:                     # once: a known failure is not retried
@@ -204,7 +217,7 @@ class CompiledEpoch:
                               stacklevel=3)
             return None
         if (self.calls < 2 or live.opt_state is not self._state) \
-                and signature(flat) != c.signature:
+                and signature(flat, self._free) != c.signature:
             warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
                           stacklevel=3)
             return None
