@@ -83,6 +83,19 @@ def test_one_and_two_workers_give_the_same_runs(tmp_path: Path):
     assert one.data["best"] == two.data["best"]
 
 
+def test_a_compiled_sweep_gives_the_eager_sweeps_runs(tmp_path: Path, monkeypatch):
+    # the worker builds the package into a cache of its own (a spawned process inherits
+    # the environment): its file is the proof that the units ran compiled
+    monkeypatch.setenv("MLPLAB_CACHE_DIR", str(tmp_path / "cache"))
+    src = xor_sweep({"seeds": 3, "grid": {"train.lr": [0.05, 0.5]}})
+    eager = run_sweep(src, out=tmp_path / "eager", workers=1, quiet=True, report=False)
+    compiled = run_sweep(src, out=tmp_path / "compiled", workers=1, quiet=True, report=False,
+                         compile=True)
+    assert len(list((tmp_path / "cache" / "compiled").glob("*.pt2"))) == 1
+    assert eager.sweep_id == compiled.sweep_id
+    assert_same_runs(tmp_path / "eager", tmp_path / "compiled")
+
+
 def test_a_run_that_raises_and_one_that_diverges_are_recorded(tmp_path: Path):
     missing = f"csv:{tmp_path / 'missing.csv'}"
     src = xor_sweep({"grid": {"data.name": ["xor", missing], "train.lr": [0.1, 1.0e30]}},

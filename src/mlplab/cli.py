@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--address", help="Ray cluster address (host:port)")
     s.add_argument("--resume", action="store_true")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--compile", action="store_true",
+                   help="full-batch cohorts with compiled epochs (a build per kind of network "
+                        "on this machine, then cached; see mlplab train --compile)")
     s.add_argument("--no-report", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.add_argument("--json", action="store_true")
@@ -160,7 +163,7 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
 
     result = run_sweep(a.file, out=a.out, workers=a.workers, backend=a.backend,
                        address=a.address, resume=a.resume, quiet=a.quiet or a.json,
-                       device=a.device, report=not a.no_report)
+                       device=a.device, report=not a.no_report, compile=a.compile)
     print(json.dumps(result.to_dict(), default=str) if a.json else result.summary())
     return 0
 

@@ -255,14 +255,15 @@ def _claim(store: Store, sweep_id: str, name: str, resume: bool, out: Path) -> N
 def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = None,
               workers: int | None = None, backend: str = "local", address: str | None = None,
               resume: bool = False, quiet: bool = False, device: str = "cpu", report: bool = True,
-              max_cohort: int | None = None) -> SweepResult:
+              max_cohort: int | None = None, compile: bool = False) -> SweepResult:
     """Run a sweep file (or mapping) into the store ``out`` (default ``runs/<name>``).
 
     ``backend`` ``local`` trains on ``workers`` processes (default: one per core),
     ``ray`` on the Ray cluster at ``address``. ``resume`` continues a sweep that was
     stopped: done runs are kept, the rest run again. ``max_cohort`` caps the models
-    trained together in one unit. Returns the :class:`SweepResult`; the report is
-    written unless ``report`` is False.
+    trained together in one unit. ``compile``: full-batch units train with compiled epochs
+    (:mod:`mlplab.cohort_compiled`; a package per kind of cohort, built once per machine).
+    Returns the :class:`SweepResult`; the report is written unless ``report`` is False.
 
     >>> # run_sweep("examples/random-spiral.yaml", out="runs/spiral", workers=2).summary()
     """
@@ -282,7 +283,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
                     status="running")
     bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
                       best_label=f"best {spec.select.metric}")
-    executor = make_executor(backend, workers, address, device)
+    executor = make_executor(backend, workers, address, device, compile)
     status, summary = "interrupted", {}
     try:
         executor.start()

@@ -67,8 +67,9 @@ def failed_result(unit: Unit, error: str) -> UnitResult:
     return UnitResult(unit.index, failures=[(r, error) for r in unit.run_ids])
 
 
-def run_unit(unit: Unit, device: str = "cpu") -> UnitResult:
-    """Train a unit as one cohort. If the cohort raises, each run is trained alone so
+def run_unit(unit: Unit, device: str = "cpu", compile: bool = False) -> UnitResult:
+    """Train a unit as one cohort (``compile``: with compiled epochs where it can, see
+    :mod:`mlplab.cohort_compiled`). If the cohort raises, each run is trained alone so
     one bad run does not fail its cohort-mates; a run that still raises is a failure."""
     from ..cohort import train_cohort
     from ..config import from_dict
@@ -77,7 +78,8 @@ def run_unit(unit: Unit, device: str = "cpu") -> UnitResult:
     worker = f"{os.uname().nodename}:{os.getpid()}"
     configs = [from_dict(c) for c in unit.configs]
     try:
-        records = train_cohort(configs, run_ids=list(unit.run_ids), device=device)
+        records = train_cohort(configs, run_ids=list(unit.run_ids), device=device,
+                               compile=compile)
         result = UnitResult(unit.index, list(records), [], time.perf_counter() - start, worker)
     except Exception as e:   # noqa: BLE001 - recorded, the sweep goes on
         if len(configs) == 1:
@@ -139,10 +141,10 @@ class LocalExecutor:
     the units that were in flight are tried again, up to :data:`MAX_UNIT_TRIES` times.
     """
 
-    def __init__(self, workers: int | None = None, device: str = "cpu"):
+    def __init__(self, workers: int | None = None, device: str = "cpu", compile: bool = False):
         check_backend("local", workers, None)
         self.workers = int(workers) if workers else default_workers()
-        self.device = device
+        self.device, self.compile = device, compile
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -163,7 +165,7 @@ class LocalExecutor:
         tries = {i: 0 for i in pending}
         while pending:
             pool = self._get_pool()
-            futures: dict[Future, Unit] = {pool.submit(run_unit, u, self.device): u
+            futures: dict[Future, Unit] = {pool.submit(run_unit, u, self.device, self.compile): u
                                            for u in pending.values()}
             broken = False
             waiting = set(futures)
@@ -198,17 +200,17 @@ class LocalExecutor:
 # --------------------------------------------------------------------------- ray
 
 
-def _ray_unit(unit: Unit, device: str) -> UnitResult:
+def _ray_unit(unit: Unit, device: str, compile: bool = False) -> UnitResult:
     import torch
 
     torch.set_num_threads(1)
-    return run_unit(unit, device)
+    return run_unit(unit, device, compile)
 
 
 class RayExecutor:
     """Units as Ray tasks (one CPU each) on the cluster at ``address``."""
 
-    def __init__(self, address: str | None, device: str = "cpu"):
+    def __init__(self, address: str | None, device: str = "cpu", compile: bool = False):
         check_backend("ray", None, address)
         try:
             import ray
@@ -221,7 +223,7 @@ class RayExecutor:
             import logging
 
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        self.device = device
+        self.device, self.compile = device, compile
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1, max_retries=MAX_UNIT_TRIES - 1)(_ray_unit)
 
@@ -230,7 +232,7 @@ class RayExecutor:
 
     def map_unordered(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
         ray = self._ray
-        refs: dict[Any, Unit] = {self._remote.remote(u, self.device): u for u in units}
+        refs: dict[Any, Unit] = {self._remote.remote(u, self.device, self.compile): u for u in units}
         try:
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1)
@@ -261,9 +263,9 @@ def check_backend(backend: str, workers: int | None, address: str | None) -> Non
 
 
 def make_executor(backend: str, workers: int | None = None, address: str | None = None,
-                  device: str = "cpu") -> Executor:
-    """The executor named by ``--backend``."""
+                  device: str = "cpu", compile: bool = False) -> Executor:
+    """The executor named by ``--backend`` (``compile``: units train with compiled epochs)."""
     check_backend(backend, workers, address)
     if backend == "local":
-        return LocalExecutor(workers, device)
-    return RayExecutor(address, device)
+        return LocalExecutor(workers, device, compile)
+    return RayExecutor(address, device, compile)
