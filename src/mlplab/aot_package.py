@@ -225,10 +225,15 @@ def compiled_calls() -> int:
     return sum(c.calls for c in _CACHE.values())
 
 
+def packages() -> list[Package]:
+    """The packages this process has loaded (built or from the cache), oldest first."""
+    return [c for c in _CACHE.values() if c.failed is None]
+
+
 def compile_seconds() -> dict[str, float]:
     """Seconds spent building (compiling) or loading each package in this process, keyed
-    by its label and how it came: what the bench reports as compile time."""
-    return {f"{c.label} {c.how}": c.seconds for c in _CACHE.values() if c.failed is None}
+    by its label and how it came."""
+    return {f"{c.label} {c.how}": c.seconds for c in packages()}
 
 
 def _what_failed(err: BaseException) -> str:

@@ -291,7 +291,7 @@ def time_user_loop(w: Workload, models: Sequence[int],
 def _run_workload(w: Workload, device: torch.device, repeats: int,
                   compile: bool = False, min_seconds: float = 0.0) -> WorkloadResult:
     from .cohort import train_cohort
-    from .aot_package import compile_seconds, compiled_calls
+    from .aot_package import compiled_calls, packages
 
     _peak_reset(device)
     baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
@@ -301,12 +301,13 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
     def cohort(probe: bool) -> Callable[[], Any]:
         return lambda: train_cohort(w.configs, device=device, probe=probe, compile=compile)
 
-    first_seconds, calls, known = None, compiled_calls(), set(compile_seconds())
+    first_seconds, calls, loaded, built = None, compiled_calls(), len(packages()), False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")               # W2 is not compiled; said in the table
         if compile:                 # the first run compiles: timed apart from the medians
             _, (first_seconds,), _ = _median_times([cohort(True)], 1)
-            if any(key.endswith(" built") and key not in known for key in compile_seconds()):
+            built = any(p.how == "built" for p in packages()[loaded:])
+            if built:
                 # a build imports torch's compiler for good: its objects out of the
                 # garbage collector's sight, as the console script does with torch's
                 # (without it, the timed runs after a build paid full collections: W1's
@@ -316,7 +317,6 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
             [cohort(True), cohort(False)], repeats, min_seconds)
     cohort_peak = _peak_mb(device)
     compiled = compiled_calls() > calls
-    new = [key.rsplit(" ", 1)[1] for key in compile_seconds() if key not in known]
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -340,7 +340,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak, compiled=compiled,
         compile_seconds=None if first_seconds is None or not compiled else
         max(0.0, first_seconds - cohort_seconds), cohort_runs=runs,
-        compile_how=("built" if "built" in new else "loaded") if compiled else None)
+        compile_how=("built" if built else "loaded") if compiled else None)
 
 
 def _warm_up(device: torch.device) -> None:

@@ -50,9 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="any config key, e.g. --set train.weight_decay=1e-4")
     t.add_argument("--seeds", type=int, default=1, help="train N seeds as one cohort")
     t.add_argument("--compile", action="store_true",
-                   help="train as a cohort with each full-batch epoch compiled (~30 s the "
-                        "first time for a kind of network on this machine, then cached; "
-                        "for long runs)")
+                   help="train as a cohort with each full-batch epoch compiled (15-30 s the "
+                        "first time for a kind of network on this machine, then cached)")
     t.add_argument("--out", help="store directory (default runs/<name>)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--no-report", action="store_true")
@@ -211,20 +210,6 @@ _COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "sweep": _cmd_sweep, "repor
              "demo": _cmd_demo}
 
 
-def _freeze_imports() -> None:
-    """Move what the imports made (torch's ~400k objects) out of the garbage collector's
-    sight: its full collections then scan only what the command makes. Without this a
-    full collection lands every few cohorts and adds ~150 ms to one (W1 compiled: 366-504
-    ms cohorts among 210-250 ms ones); imported modules are never garbage anyway."""
-    import gc
-
-    import torch  # noqa: F401  (the bulk of the objects)
-
-    from . import cohort  # noqa: F401
-
-    gc.freeze()
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """mlplab's own warnings as one line on stderr (they say what happened and why; the
     source line Python adds means nothing to a user of the command); others as usual."""
@@ -245,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:          # the process is mlplab's own (the console script)
         warnings.showwarning = _show_warning
         if args.command in ("train", "sweep", "bench", "demo"):
-            _freeze_imports()
+            from .cohort import freeze_imports      # imports torch, the bulk of them
+
+            freeze_imports()
 
     try:
         return _COMMANDS[args.command](args)

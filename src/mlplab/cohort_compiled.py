@@ -157,13 +157,13 @@ def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
             replace(cfg.stopping, restarts=0), val_is_train, like.dtype, like.device.type)
 
 
-def _model_dims(flat: list[Tensor]) -> list[int | None] | None:
-    """The models' dimension of each of the epoch's inputs: dimension 0 of every state
-    tensor, none of the four data tensors at the end (x, y, x_val, y_val). One package
+def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
+    """The models' dimension of each of the epoch's inputs: dimension 0 of the first
+    ``n_state`` (the cohort's state), none of the data tensors after them. One package
     then serves cohorts of any K >= 2; a single model (K = 1) gets a package of its own."""
     if flat[0].shape[0] < 2:
         return None
-    return [0] * (len(flat) - 4) + [None] * 4
+    return [0] * n_state + [None] * (len(flat) - n_state)
 
 
 @dataclass
@@ -196,17 +196,15 @@ class CompiledEpoch:
         ``act``: with activation statistics); returns the ``[K]`` mask of ended attempts,
         or None if the epoch cannot run compiled (then nothing changed: the caller trains
         eagerly)."""
-        d = self.data
-        stop = EpochStop(live.plateau, live.best, live.lr_plateau, live.epoch, live.active,
-                         live.end_code)
-        args = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor, d.x_train,
-                d.y_train, d.x_val, d.y_val)
+        d, stop = self.data, live.stop()
+        state = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor)
+        args = state + (d.x_train, d.y_train, d.x_val, d.y_val)
         flat = leaves(args)
         # the package trusts its inputs' shapes and strides: checked at the first calls
         # and whenever the host replaced the optimizer state (a restart), as they come
         # from the previous call's outputs otherwise
         if self.compiled is None:
-            self._free = _model_dims(flat)
+            self._free = _model_dims(flat, len(leaves(state)))
             self.compiled = obtain(self.key, self.fn, args, signature(flat, self._free),
                                    f"{self.key[0].sizes} {self.key[2]}", self._free)
         c = self.compiled
@@ -233,6 +231,5 @@ class CompiledEpoch:
         trace.record_epoch(values, live.active,
                            live.hyper.lr if live.lr_plateau is not None else None)
         live.flat.copy_(new_flat)                # live.params are views of it
-        live.plateau, live.best, live.lr_plateau = stop.plateau, stop.best, stop.lr_plateau
-        live.epoch, live.active, live.end_code = stop.epoch, stop.active, stop.end_code
+        live.take_stop(stop)
         return stop.ended

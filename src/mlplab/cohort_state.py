@@ -52,6 +52,16 @@ class CohortState:
     forward: Forward | None = None
     eval_scratch: Tensor | None = None   # [2, E] evaluate's buffers, made at the first use
 
+    def stop(self) -> "EpochStop":
+        """The stopping state, as :func:`fold_epoch` reads it."""
+        return EpochStop(self.plateau, self.best, self.lr_plateau, self.epoch, self.active,
+                         self.end_code)
+
+    def take_stop(self, stop: "EpochStop") -> None:
+        """Adopt the stopping state :func:`fold_epoch` returned."""
+        self.plateau, self.best, self.lr_plateau = stop.plateau, stop.best, stop.lr_plateau
+        self.epoch, self.active, self.end_code = stop.epoch, stop.active, stop.end_code
+
 
 def new_state(spec: StackedMLP, rows: Tensor, opt: BatchedOptimizer, hyper: Any,
               schedule: str) -> CohortState:
@@ -115,11 +125,9 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
         evaluate(spec, live.params, data.x_val, data.y_val, head, live.eval_scratch)
     trace.record_epoch([tr_loss, tr_acc, va_loss, va_acc], live.active,
                        live.hyper.lr if live.lr_plateau is not None else None)
-    folded = fold_epoch(EpochStop(live.plateau, live.best, live.lr_plateau, live.epoch,
-                                  live.active, live.end_code), live.flat,
-                        (tr_loss, tr_acc, va_loss, va_acc), cfg, lr_floor, max_epoch)
-    live.plateau, live.best, live.lr_plateau = folded.plateau, folded.best, folded.lr_plateau
-    live.epoch, live.active, live.end_code = folded.epoch, folded.active, folded.end_code
+    folded = fold_epoch(live.stop(), live.flat, (tr_loss, tr_acc, va_loss, va_acc), cfg,
+                        lr_floor, max_epoch)
+    live.take_stop(folded)
     return folded.ended
 
 

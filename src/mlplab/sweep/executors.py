@@ -116,14 +116,12 @@ def _watch_parent(parent: int) -> None:
 
 
 def _init_worker(parent: int) -> None:
-    import gc
-
     import torch
 
-    from .. import cohort  # noqa: F401
+    from ..cohort import freeze_imports
 
     torch.set_num_threads(1)      # one core per worker: workers = cores
-    gc.freeze()                   # full collections skip the imports (see cli._freeze_imports)
+    freeze_imports()              # the worker is mlplab's own process
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # Results are flushed before interpreter shutdown; skipping torch's slow teardown
     # makes closing the pool take a fraction of a second instead of seconds.
