@@ -37,3 +37,24 @@ def test_add_block_of_no_series_adds_nothing() -> None:
     log = MetricsLog()
     log.add_block(np.zeros(3), np.zeros(3), np.zeros(3), "step", [], np.zeros((0, 3)))
     assert len(log) == 0 and log.to_frame().empty
+
+
+def test_add_block_without_copy_keeps_a_float32_view_and_converts_in_to_frame() -> None:
+    rng = np.random.default_rng(1)
+    columns = [("", "loss"), ("layer1", "grad_norm_w")]
+    series = rng.normal(size=(len(columns), 3, 6)).astype(np.float32)     # [M, K, S]
+    step = np.arange(6)
+    kept, copied = MetricsLog(), MetricsLog()
+    view = series[:, 1]                                                   # [M, S], strided
+    kept.add_block(np.zeros(6), step, step // 2, "step", columns, view, copy=False)
+    copied.add_block(np.zeros(6), step, step // 2, "step", columns, view)
+    assert kept._chunks[0]["value"].base is series          # no copy made when added
+    assert len(kept) == len(copied) == 12
+    frame = kept.to_frame()
+    pd.testing.assert_frame_equal(frame, copied.to_frame(), check_exact=True)
+    assert frame["value"].dtype == np.float64
+    np.testing.assert_array_equal(frame.query("metric == 'loss'").value, view[0])
+    ints = MetricsLog()                      # integer values are converted even so
+    ints.add_block(np.zeros(2), [0, 1], [0, 0], "step", [("", "loss")], np.array([[1, 2]]),
+                   copy=False)
+    assert ints.to_frame()["value"].tolist() == [1.0, 2.0]

@@ -283,20 +283,26 @@ def _norm_columns(norms: Tensor) -> Tensor:
 
 
 def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
-    """Chunks ``[S, M, K]`` as one array ``[M, K, S]`` (float32 as recorded): each model's
-    series of each column contiguous, in two copies (a 3-D permuting copy is 2x slower);
-    :meth:`MetricsLog.add_block` converts one model's rows at a time."""
-    if not blocks:
-        return np.zeros((m, k, 0), dtype=np.float32)
-    chunks = torch.cat(blocks).cpu().numpy()                                # [S, M, K]
-    s = len(chunks)
-    # numpy's transposing copy: 8 ms on W1's 1000 x 4352 where torch's took 12.6
-    return np.ascontiguousarray(chunks.reshape(s, m * k).T).reshape(m, k, s)
+    """Chunks ``[S, M, K]`` as one array ``[M, K, S]`` (in the trace's dtype): each model's
+    series of each column contiguous, each chunk copied once, transposed, into its place
+    (a 3-D permuting copy is 2x slower; a concatenation first, one more copy);
+    :meth:`MetricsLog.add_block` keeps one model's rows of it as a view."""
+    s = sum(len(b) for b in blocks)
+    chunks = [b.cpu().numpy() for b in blocks]                               # [S_c, M, K]
+    out = np.empty((m * k, s), dtype=chunks[0].dtype if chunks else np.float32)
+    at = 0
+    for chunk in chunks:
+        # numpy's transposing copy: 8 ms on W1's 1000 x 4352 where torch's took 12.6
+        out[:, at:at + len(chunk)] = chunk.reshape(len(chunk), m * k).T
+        at += len(chunk)
+    return out.reshape(m, k, s)
 
 
 @dataclass(frozen=True)
 class _Series:
-    """Where each model's records of one scope are: ``[K, S]`` arrays, model-major."""
+    """Where each model's records of one scope are: ``[K, S]`` arrays, model-major, or
+    ``[1, S]`` when every model was in the same attempt and epoch throughout (one set of
+    columns, shared by every model's records)."""
 
     keep: np.ndarray      # bool: this model recorded at this row
     attempt: np.ndarray   # int32
@@ -305,6 +311,7 @@ class _Series:
 
     def of(self, k: int) -> tuple[slice | np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Model k's row selector (a slice when it kept every row) and its columns."""
+        k = k if len(self.keep) > 1 else 0
         rows: slice | np.ndarray = slice(None) if self.keep[k].all() else \
             np.flatnonzero(self.keep[k])
         return rows, self.attempt[k, rows], self.step[k, rows], self.epoch[k, rows]
@@ -314,7 +321,10 @@ def _series(cohort_steps: np.ndarray, every: int, att: np.ndarray, ep: np.ndarra
             active: np.ndarray, epoch_scope: bool = False) -> _Series:
     """Attempt, step and epoch of every model at each recorded cohort step (or, with
     ``epoch_scope``, at the end of each cohort epoch), and whether it was recorded;
-    ``att, ep [E, K]``: the :class:`Timeline`'s attempts and epochs."""
+    ``att, ep [E, K]``: the :class:`Timeline`'s attempts and epochs. Where they and
+    ``active [E, K]`` are alike for every model, the columns are computed once, ``[1, S]``."""
+    if all((x == x[:, :1]).all() for x in (att, ep, active)):
+        att, ep, active = att[:, :1], ep[:, :1], active[:, :1]
     if epoch_scope:
         keep, e, step = active, slice(None), (ep + 1) * spe
     else:
@@ -406,7 +416,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
         log = MetricsLog()
         for scope, where, values, columns in scopes:
             rows, a, s, es = where.of(k)
-            log.add_block(a, s, es, scope, columns, values[:, k, rows])      # [M, S_k]
+            log.add_block(a, s, es, scope, columns, values[:, k, rows], copy=False)  # [M, S_k]
         attempts = []
         for i in attempts_of[k]:
             f = finished[i]

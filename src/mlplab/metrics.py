@@ -24,6 +24,7 @@ value     float64  the value
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -53,12 +54,19 @@ def _column(chunk: dict[str, np.ndarray | str], name: str) -> np.ndarray:
     shared columns repeated, see :meth:`MetricsLog.add_block`)."""
     value = chunk[name]
     if isinstance(value, str):
-        return _filled(len(chunk["value"]), value)
-    if "block" in chunk and name != "value":
+        return _filled(_size(chunk), value)
+    if "block" in chunk:
         m = len(chunk["block"])                          # series in the block
-        return np.repeat(value, len(chunk["value"]) // m) if name in ("layer", "metric") \
+        if name == "value":             # [M, S], float32 if so given: converted here, once
+            return np.asarray(value, dtype=np.float64).reshape(-1)
+        return np.repeat(value, _size(chunk) // m) if name in ("layer", "metric") \
             else np.tile(value, m)
     return value
+
+
+def _size(chunk: dict[str, np.ndarray | str]) -> int:
+    """Records in a chunk."""
+    return chunk["value"].size  # type: ignore[union-attr]
 
 
 def _rank(texts: np.ndarray) -> np.ndarray:
@@ -69,6 +77,15 @@ def _rank(texts: np.ndarray) -> np.ndarray:
     rank = np.empty(len(distinct), dtype=np.int64)
     rank[np.argsort(np.asarray(distinct, dtype=str), kind="stable")] = np.arange(len(distinct))
     return rank[codes]
+
+
+@functools.lru_cache(maxsize=64)
+def _names(columns: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """The layer and metric names of a block's series as one ``[2, M]`` object array
+    (shared by the blocks of every model of a cohort; only read)."""
+    names = np.empty((2, len(columns)), dtype=object)
+    names[:] = list(zip(*columns))
+    return names
 
 
 def layer_name(index: int) -> str:
@@ -104,10 +121,14 @@ class MetricsLog:
                              "layer": str(layer), "metric": str(metric), "value": value})
 
     def add_block(self, attempt: np.ndarray, step: np.ndarray, epoch: np.ndarray, scope: str,
-                  columns: list[tuple[str, str]], values: np.ndarray) -> None:
+                  columns: list[tuple[str, str]], values: np.ndarray, copy: bool = True
+                  ) -> None:
         """Append M series sharing their ``attempt, step, epoch [S]`` columns: ``values
         [M, S]``, row m is (layer, metric) ``columns[m]``. Equal to M calls of
         :meth:`add_arrays`, in one cheap step (the shared columns expand in to_frame).
+        ``copy=False`` keeps a float ``values`` array as it is, a view or float32 (the
+        cohort's records: converted to float64 once, in to_frame); the caller must then
+        not change it.
 
         >>> log = MetricsLog()
         >>> log.add_block([0, 0], [1, 2], [0, 0], "step", [("", "loss"), ("", "lr")],
@@ -118,14 +139,16 @@ class MetricsLog:
         m = len(columns)
         if m == 0:
             return
-        values = np.asarray(values, dtype=np.float64).reshape(m, -1)
-        names = np.empty((2, m), dtype=object)
-        names[:] = list(zip(*columns))
+        values = np.asarray(values)
+        if copy or values.dtype.kind != "f":
+            values = np.array(values, dtype=np.float64)
+        values = values.reshape(m, -1)
+        names = _names(tuple(columns))
         self._chunks.append({"attempt": np.asarray(attempt, np.int32).reshape(-1),
                              "step": np.asarray(step, np.int64).reshape(-1),
                              "epoch": np.asarray(epoch, np.int32).reshape(-1),
                              "scope": str(scope), "layer": names[0], "metric": names[1],
-                             "value": values.reshape(-1), "block": columns})
+                             "value": values, "block": columns})
 
     def extend(self, other: "MetricsLog") -> None:
         self._flush()
@@ -143,7 +166,7 @@ class MetricsLog:
             self._rows = []
 
     def __len__(self) -> int:
-        return len(self._rows) + sum(len(c["value"]) for c in self._chunks)
+        return len(self._rows) + sum(_size(c) for c in self._chunks)
 
     def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
