@@ -7,6 +7,9 @@ share a few."""
 from __future__ import annotations
 
 import copy
+import os
+import threading
+import time
 import warnings
 
 import pytest
@@ -121,6 +124,39 @@ def test_packages_are_named_by_everything_they_assume():
     rebuilt = aot_package.rebuild(template, iter([x + 1, y + 1, x + 2]))
     assert rebuilt[1] is None and isinstance(rebuilt[2][1], list)
     assert torch.equal(rebuilt[2][1][0], x + 2)
+
+
+def test_processes_asking_for_one_package_at_once_build_it_once(monkeypatch, tmp_path):
+    # the build lock is a flock on a file beside the package: two threads holding their
+    # own open file contend for it as two sweep workers do
+    monkeypatch.setenv(aot_package.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(aot_package, "_CACHE", {})
+    builds = []
+
+    def slow_build(fn, args, path, free):        # a build that takes a while
+        builds.append(path)
+        time.sleep(0.5)
+        path.write_bytes(b"package")
+
+    monkeypatch.setattr(aot_package, "_build", slow_build)
+    monkeypatch.setattr(aot_package, "_load", lambda path: (lambda *flat: list(flat)))
+    sig = aot_package.signature([torch.zeros(2)])
+    got: list[aot_package.Package] = []
+    workers = [threading.Thread(target=lambda: got.append(
+        aot_package.obtain(("kind",), None, (), sig))) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=30)
+    assert len(builds) == 1 and sorted(p.how for p in got) == ["built", "loaded"]
+    assert all(p.failed is None for p in got)
+    (package,) = tmp_path.glob("compiled/*.pt2")
+    assert package.with_suffix(".lock").exists()
+    for old in range(aot_package.KEEP_PACKAGES):             # pruned with its lock
+        (tmp_path / "compiled" / f"{old:032d}.pt2").touch()
+    os.utime(package, (0, 0))
+    aot_package._prune(tmp_path / "compiled", aot_package.KEEP_PACKAGES)
+    assert not package.exists() and not package.with_suffix(".lock").exists()
 
 
 def test_compiled_diverging_model_equals_separate_runs():

@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -138,6 +139,27 @@ def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path
             tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """Hold the build lock of the package at ``path``: the sweep's workers asking for one
+    package at once then build it once, the others waiting and loading it (each building
+    its own copy took 15-30 s of every worker's core). An advisory ``flock`` on a file
+    beside the package, released by the kernel if its holder dies; none where the
+    platform has no ``fcntl`` (then each builds its own, as before)."""
+    try:
+        import fcntl
+    except ImportError:                          # not a POSIX system
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _cpp_loader() -> Any:
     """torch's C++ package loader class, or None where this torch has none by that name."""
     return getattr(getattr(torch._C, "_aoti", None), "AOTIModelPackageLoader", None)
@@ -168,6 +190,8 @@ def _prune(folder: Path, keep: int) -> None:
     done = [p for p in folder.glob("*.pt2") if ".tmp." not in p.name]   # not being written
     for old in sorted(done, key=used, reverse=True)[keep:]:
         old.unlink(missing_ok=True)
+        # its lock (a process that opened it just now builds again: only work repeated)
+        old.with_suffix(".lock").unlink(missing_ok=True)
 
 
 @dataclass
@@ -200,14 +224,17 @@ def obtain(key: tuple[Any, ...], fn: Callable[..., Any], args: tuple[Any, ...],
     if hit is not None:
         return hit
     path = cache_dir() / package_name(key, sig)
-    start, how = time.perf_counter(), "loaded" if path.exists() else "built"
+    start, how = time.perf_counter(), "loaded"
     try:
         with warnings.catch_warnings():          # the compiler's own deprecation notes
             warnings.simplefilter("ignore")
-            if how == "built":
-                _build(fn, args, path, free)
-                _prune(path.parent, KEEP_PACKAGES)
-            else:
+            if not path.exists():
+                with _building(path):            # another process may be building it
+                    if not path.exists():
+                        how = "built"
+                        _build(fn, args, path, free)
+                        _prune(path.parent, KEEP_PACKAGES)
+            if how == "loaded":
                 os.utime(path)                   # recently used: kept by _prune
             run = _load(path)
         hit = Package(run, sig, label, how, time.perf_counter() - start)
