@@ -7,8 +7,9 @@ the same epoch is one function of tensors that inductor compiles into a few fuse
 the forward and backward written as multiplies and sums with the model dimension K
 innermost (``[units, B, K]``: the loops vectorise across models rather than across
 layers 2 or 4 wide), the masked :class:`~mlplab.optimizers.BatchedOptimizer` step, the
-evaluation at the new weights and :func:`mlplab.cohort_state.fold_epoch`, the engine's
-own stopping rule. Everything on the host (the timeline, the trace's chunks, snapshots,
+evaluation at the new weights, :func:`mlplab.cohort_state.fold_epoch` (the engine's own
+stopping rule) and the probe's step norms and activation statistics (the latter from the
+evaluation's own forward: the probe batch is the head of the training set). Everything on the host (the timeline, the trace's chunks, snapshots,
 restarts) is unchanged: the cohort calls this in place of its eager epoch.
 
 The function is exported (``torch.export``) and compiled ahead of time into an
@@ -39,6 +40,8 @@ from torch import Tensor
 from .aot_package import Package, leaves, obtain, rebuild, signature
 from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
 from .cohort_trace import Trace, segment_sizes, step_norms_klast
+from .metrics import ACT_METRICS
+from .probe import activation_stats
 from .config import RunConfig
 from .engine import Tensors
 from .model import Head
@@ -100,21 +103,39 @@ def _loss_and_grad(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Ten
 
 
 def _evaluate(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
-              ) -> tuple[Tensor, Tensor]:
-    """Loss and accuracy ``[K]`` as :func:`mlplab.stacked.evaluate`."""
-    z = _kob(_klast_forward(spec, _klast_params(spec, flat), x)[1][-1])   # [K, o, B]
-    return _loss(z, y, head), _accuracy(z, y, head)
+              ) -> tuple[tuple[Tensor, Tensor], list[Tensor]]:
+    """Loss and accuracy ``[K]`` as :func:`mlplab.stacked.evaluate`, and the hidden layers'
+    pre-activations ``[units, B, K]`` on the way."""
+    zs = _klast_forward(spec, _klast_params(spec, flat), x)[1]
+    z = _kob(zs[-1])                                                      # [K, o, B]
+    return (_loss(z, y, head), _accuracy(z, y, head)), zs[:-1]
+
+
+def _activation_rows(spec: StackedMLP, hidden: list[Tensor], n_probe: int) -> Tensor | None:
+    """The trace's activation columns ``[M_act, K]`` (:meth:`Trace.act_columns`) from the
+    hidden pre-activations ``[units, B, K]`` on the training set: the probe batch is its
+    first ``n_probe`` examples (:func:`mlplab.engine.to_tensors`), so the statistics are
+    reductions of what the evaluation computed anyway. None without hidden layers."""
+    if not hidden:
+        return None
+    rows = []
+    for z in hidden:                        # [units, P, K] -> [K, units, P], batch last
+        stats = activation_stats(_kob(z[:, :n_probe]), spec.activation, batch_last=True)
+        rows += [stats[m] for m in ACT_METRICS]
+    return torch.stack(rows)
 
 
 def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
                val_is_train: bool) -> Callable[..., tuple[Any, ...]]:
     """The epoch as a pure function of tensors (compile it, or call it as it is):
     ``(flat, init, opt_state, hyper, stop, lr_floor, x, y, x_val, y_val) -> (flat',
-    opt_state', stop', step_row, values)``, with ``stop`` an :class:`EpochStop`,
+    opt_state', stop', step_row, values, act_row)``, with ``stop`` an :class:`EpochStop`,
     ``step_row [M, K]`` the step's loss and per-layer norms (the probe's step metrics, the
-    trace's columns, computed in the same fused loops whether or not they are kept) and
-    ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights."""
+    trace's columns, computed in the same fused loops whether or not they are kept),
+    ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights, and
+    ``act_row [M_act, K]`` the activation statistics there (None without hidden layers)."""
     clip, segments = cfg.train.clip_grad_norm, segment_sizes(spec)
+    n_probe = cfg.probe.batch
 
     def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
               lr_floor: Tensor | None, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor
@@ -125,8 +146,8 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
             clip_grad_norm_(grad, clip)
         new_flat = flat.clone()
         opt_state = opt.step([new_flat], [grad], opt_state, hyper, stop.active)
-        tr = _evaluate(spec, head, new_flat, x, y)
-        va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)
+        tr, hidden = _evaluate(spec, head, new_flat, x, y)
+        va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)[0]
         values = (tr[0], tr[1], va[0], va[1])
         # [K, P] row-major outputs, as the inputs: inductor may pick [P, K] order for its
         # buffers, and a stride change in the state fed back would recompile the epoch
@@ -135,7 +156,8 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
         norms = step_norms_klast(new_flat, flat, grad, init, segments)         # [M - 1, K]
         return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
-            torch.cat([loss.unsqueeze(0), norms]), torch.stack(values).to(flat.dtype)
+            torch.cat([loss.unsqueeze(0), norms]), torch.stack(values).to(flat.dtype), \
+            _activation_rows(spec, hidden, n_probe)
 
     return epoch
 
@@ -220,14 +242,15 @@ class CompiledEpoch:
                           stacklevel=3)
             return None
         out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active),
-                        live.flat, live.flat), iter(c.run(*flat)))
+                       live.flat, live.flat, live.flat if len(self.key[0].sizes) > 1 else None),
+                      iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
-        new_flat, live.opt_state, stop, step_row, values = out
+        new_flat, live.opt_state, stop, step_row, values, act_row = out
         self._state = live.opt_state
         live.forward = None
         if traced:
-            trace.add_norms(step, step_row, new_flat if act else None)
+            trace.add_norms(step, step_row, act_row if act else None)
         trace.record_epoch(values, live.active,
                            live.hyper.lr if live.lr_plateau is not None else None)
         live.flat.copy_(new_flat)                # live.params are views of it

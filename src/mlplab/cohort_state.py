@@ -191,6 +191,9 @@ def keep_snapshots(snaps: Tensor, snap_slot: dict[int, int], host_epoch: np.ndar
     lo, hi = span if span is not None else (int(host_epoch.min()), int(host_epoch.max()))
     if lo == hi and lo not in snap_slot:       # the common case: one epoch, not a snapshot
         return
+    if lo == hi and not host_done.any():       # every model at this snapshot: one copy
+        snaps[snap_slot[lo]].copy_(live.flat)
+        return
     at = [(k, snap_slot[e]) for k, e in enumerate(host_epoch.tolist())
           if e in snap_slot and not host_done[k]]
     for s in sorted({s for _, s in at}):

@@ -24,7 +24,7 @@ from . import boundary, stopping
 from .config import RunConfig, to_dict
 from .data import Dataset
 from .engine import Tensors, resolved_config, run_info
-from .metrics import MetricsLog, layer_name
+from .metrics import ACT_METRICS, MetricsLog, layer_name
 from .model import Head
 from .probe import activation_stats, segment_norms
 from .record import AttemptRecord, RunRecord, best_attempt_index
@@ -108,9 +108,9 @@ class Trace:
         self._segments = segment_sizes(spec)
         self.n = 0
         self._precomputed = False            # the open chunk's slots came by add_norms
-        # add_norms keeps the caller's fresh tensors (no copy): [M, K] rows, [K, P] params
+        # add_norms keeps the caller's fresh tensors (no copy): [M, K], [M_act, K] rows
         self._norm_rows: list[Tensor] = []
-        self._afters: list[Tensor] = []
+        self._act_rows: list[Tensor] = []
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
         self.steps: list[int] = []           # cohort step of every flushed slot
@@ -154,13 +154,12 @@ class Trace:
         raw = self.raw[:s]                                                # [S, 5, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
         if act_rows and len(self.spec.sizes) > 1:
-            after = torch.stack(self._afters) if self._precomputed else \
-                raw[act_rows, _RAW.index("after")]                        # [A, K, P]
-            self.act_blocks.append(self._activations(after))
-            self.act_steps += [self._slot_steps[i] for i in act_rows]
+            self.act_blocks.append(torch.stack(self._act_rows) if self._precomputed else
+                                   self._activations(raw[act_rows, _RAW.index("after")]))
+            self.act_steps += [self._slot_steps[i] for i in act_rows]      # [A, M_act, K]
         if self._precomputed:
             self.step_blocks.append(torch.stack(self._norm_rows))          # [S, M, K]
-            self._norm_rows, self._afters = [], []
+            self._norm_rows, self._act_rows = [], []
         else:
             after = raw[:, _RAW.index("after")]                           # [S, K, P]
             torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
@@ -170,16 +169,16 @@ class Trace:
         self.steps += self._slot_steps
         self._slot_steps, self._slot_act, self.n = [], [], 0
 
-    def add_norms(self, step: int, row: Tensor, after: Tensor | None) -> None:
+    def add_norms(self, step: int, row: Tensor, acts: Tensor | None) -> None:
         """Cohort step ``step``'s step metrics already computed (``row [M, K]`` in the order
-        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and the
-        parameters after it, ``after [K, P]``, when activation statistics are wanted. Both
-        are kept as they are, not copied: the caller must not change them afterwards (the
-        compiled epoch's outputs are new tensors every call)."""
-        self.open_slot(step, after is not None, precomputed=True)
+        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and its
+        activation statistics ``acts [M_act, K]`` (:meth:`act_columns`) when they are
+        wanted. Both are kept as they are, not copied: the caller must not change them
+        afterwards (the compiled epoch's outputs are new tensors every call)."""
+        self.open_slot(step, acts is not None, precomputed=True)
         self._norm_rows.append(row)
-        if after is not None:
-            self._afters.append(after)
+        if acts is not None:
+            self._act_rows.append(acts)
 
     def _activations(self, params: Tensor) -> Tensor:
         """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
@@ -240,7 +239,7 @@ class Trace:
 _RAW = ("after", "prev", "update", "grad", "dist")   # a trace step's rows, in order
 _NORMS = ("weight_norm_w", "update_ratio_w", "dist_init_w", "grad_norm_w",
           "weight_norm_b", "update_ratio_b", "dist_init_b", "grad_norm_b")
-_ACTS = ("act_mean", "act_std", "dead_frac", "sat_frac")
+_ACTS = ACT_METRICS                                   # the order of act_columns()
 _EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
