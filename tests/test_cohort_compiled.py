@@ -126,6 +126,17 @@ def test_packages_are_named_by_everything_they_assume():
     assert torch.equal(rebuilt[2][1][0], x + 2)
 
 
+def test_the_probe_batch_is_in_the_compiled_epochs_key():
+    # the activation statistics reduce the first probe.batch examples inside the package
+    from mlplab.cohort_compiled import _key
+
+    a, b = make_configs(FULL, [{}, {"probe.batch": 8}])
+    like = torch.zeros(3)
+    assert _key(None, None, a, False, like) != _key(None, None, b, False, like)
+    assert _key(None, None, a, False, like) == _key(None, None, make_configs(FULL, [{}])[0],
+                                                    False, like)
+
+
 def test_processes_asking_for_one_package_at_once_build_it_once(monkeypatch, tmp_path):
     # the build lock is a flock on a file beside the package: two threads holding their
     # own open file contend for it as two sweep workers do

@@ -176,7 +176,8 @@ def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
     host's business)."""
     t = cfg.train
     return (spec, head, t.optimizer, t.epochs, t.clip_grad_norm, t.schedule,
-            replace(cfg.stopping, restarts=0), val_is_train, like.dtype, like.device.type)
+            replace(cfg.stopping, restarts=0), val_is_train, cfg.probe.batch, like.dtype,
+            like.device.type)
 
 
 def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
