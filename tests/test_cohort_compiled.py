@@ -225,9 +225,32 @@ def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path
     assert not list(tmp_path.rglob("*.pt2"))                     # nothing half-written
 
 
-def test_a_minibatch_cohort_trains_eagerly_and_says_why():
-    configs = make_configs(SMALL, [{"train.lr": 0.1}, {"train.lr": 0.2}])
-    with pytest.warns(UserWarning, match="only full-batch cohorts are compiled"):
+def test_compiled_minibatch_cohort_equals_separate_runs():
+    # Adam on minibatches of 16 (3 steps an epoch, the last one shorter), each model in its
+    # own batch order; models plateau and restart in their rows while the others train on
+    base = copy.deepcopy(SMALL)
+    base["data"] = {"name": "gaussians", "k": 3, "n": 60}
+    base["train"].update(epochs=10, optimizer="adam", loss="ce", batch_size=16)
+    base["stopping"].update(restarts=1, patience=3)
+    base["probe"].update(activations_every=2)
+    configs = make_configs(base, [{"train.lr": 0.05}, {"train.lr": 1.0},
+                                  {"train.lr": 1e-6}, {"train.lr": 0.01, "train.beta1": 0.5}])
+    records = _compiled(configs)
+    for cfg, rec in zip(configs, records):
+        assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
+    reasons = [[a.end_reason for a in r.attempts] for r in records]
+    assert sum(len(r) > 1 for r in reasons) >= 2 and ["max_epochs"] in reasons, reasons
+    frame = records[3].metrics.to_frame()
+    assert set(frame.scope) == {"step", "act", "epoch", "final"}
+    assert frame.query("scope == 'step'").step.nunique() == 30         # every step's norms
+
+
+def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():
+    configs = make_configs(SMALL, [{"train.lr": 0.1, "train.batch_size": 1},
+                                   {"train.lr": 0.2, "train.batch_size": 1}])
+    with pytest.warns(UserWarning, match=r"training eagerly, not compiled: an epoch of \d+ "
+                                         r"minibatch steps \(train.batch_size 1\) is more "
+                                         r"than the 16 a compiled epoch writes out"):
         got = train_cohort(configs, dtype=torch.float64, compile=True)
     want = train_cohort(configs, dtype=torch.float64)
     assert got[0].metrics.to_frame().equals(want[0].metrics.to_frame())
@@ -247,14 +270,15 @@ def test_quick_bench_reports_the_compile_time():
     result = run_bench(quick=True, compile=True)
     w1, w2 = result.workloads
     assert result.compile and w1.compiled and w1.compile_seconds is not None
-    assert not w2.compiled and w2.compile_seconds is None      # minibatch: eager
+    assert w2.compiled and w2.compile_seconds is not None      # 3 minibatch steps an epoch
     assert w1.losses_match and w2.losses_match
     table = result.summary()
-    assert w1.compile_how in ("built", "loaded")     # loaded: an earlier run cached it
+    for w in (w1, w2):
+        assert w.compile_how in ("built", "loaded")  # loaded: an earlier run cached it
     assert "compile" in table and ("Compiled epochs: the first run" in table
                                    if w1.compile_how == "built" else
                                    "the package came from the cache" in table)
-    assert "Not compiled (only full-batch cohorts are)" in table
+    assert "Not compiled" not in table
 
 
 def test_the_console_script_says_why_it_trains_eagerly_in_one_line(tmp_path):
@@ -267,5 +291,7 @@ def test_the_console_script_says_why_it_trains_eagerly_in_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert lines == ["mlplab: training eagerly, not compiled: only full-batch cohorts are "
-                     "compiled (train.batch_size 0 or >= the data)"], out.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        "mlplab: training eagerly, not compiled: an epoch of "), out.stderr
+    assert lines[0].endswith("minibatch steps (train.batch_size 2) is more than the 16 a "
+                             "compiled epoch writes out; a larger batch size compiles"), lines

@@ -149,7 +149,11 @@ def _compile_sentence(w: WorkloadResult, asked: bool) -> str:
     if not asked:
         return ""
     if not w.compiled:
-        return " Not compiled (only full-batch cohorts are): the cohort ran eagerly."
+        from .cohort_compiled import MAX_STEPS
+
+        return (" Not compiled (an epoch of more than "
+                f"{MAX_STEPS} minibatch steps, or a head whose gradient is not written out): "
+                "the cohort ran eagerly.")
     with_compile = w.baseline_scaled_seconds / (w.cohort_seconds + (w.compile_seconds or 0.0))
     if w.compile_how == "loaded":
         return (f" Compiled epochs: the package came from the cache (an earlier run built "
@@ -363,8 +367,9 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     ``threads``: torch's intra-op CPU threads for both (a) and (b) during the bench (None:
     leave torch's setting). One is the default: on a small shared machine OpenMP threads
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
-    ``compile``: (b) with compiled epochs where the cohort allows them (full batch: W1);
-    the first run's compile (or package load) time is reported apart.
+    ``compile``: (b) with compiled epochs (:mod:`mlplab.cohort_compiled`: W1's full-batch
+    epoch, W2's 11 minibatch steps); the first run's compile (or package load) time is
+    reported apart.
     """
     dev = torch.device(device)
     before = torch.get_num_threads()

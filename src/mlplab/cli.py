@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="any config key, e.g. --set train.weight_decay=1e-4")
     t.add_argument("--seeds", type=int, default=1, help="train N seeds as one cohort")
     t.add_argument("--compile", action="store_true",
-                   help="train as a cohort with each full-batch epoch compiled (15-30 s the "
-                        "first time for a kind of network on this machine, then cached)")
+                   help="train as a cohort with each epoch compiled (a build of 15-30 s for "
+                        "a full-batch epoch, ~1 min for 11 minibatch steps, the first time "
+                        "for a kind of network on this machine, then cached)")
     t.add_argument("--out", help="store directory (default runs/<name>)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--no-report", action="store_true")
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true")
     s.add_argument("--device", default="cpu")
     s.add_argument("--compile", action="store_true",
-                   help="full-batch cohorts with compiled epochs (a build per kind of network "
+                   help="cohorts with compiled epochs (a build per kind of network "
                         "on this machine, then cached; see mlplab train --compile)")
     s.add_argument("--no-report", action="store_true")
     s.add_argument("--quiet", action="store_true")
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--device", default="cpu")
     b.add_argument("--compile", action="store_true",
-                   help="the cohort with compiled full-batch epochs (compile time reported)")
+                   help="the cohort with compiled epochs (compile time reported)")
     return p
 
 

@@ -227,11 +227,14 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     ``probe=False`` skips the probe (step norms, activation statistics, boundary
     snapshots; for benchmarks); epoch and final metrics are always kept. ``threads``:
     torch's intra-op CPU threads while training (restored after; None leaves them).
-    ``compile``: each full-batch epoch as one program compiled ahead of time
-    (:mod:`mlplab.cohort_compiled`: ~2x faster per epoch on W1, a 15-30 s build once per
-    machine and kind of network, equal to the eager cohort to float32 rounding); where it
-    cannot be compiled the cohort warns and trains eagerly. Raises :class:`ConfigError` if
-    the configs do not share a :func:`cohort_key`.
+    ``compile``: each epoch as one program compiled ahead of time
+    (:mod:`mlplab.cohort_compiled`: ~2x faster per epoch on W1, ~1.2x on W2 with the probe
+    ~10x cheaper; a build once per machine and kind of network, 15-30 s for a full-batch
+    epoch, ~1 min for W2's 11 minibatch steps; equal to the eager cohort to float32
+    rounding); where it cannot be compiled (more than ``cohort_compiled.MAX_STEPS``
+    minibatch steps an epoch, a head without a written-out gradient, no compiler) the
+    cohort warns and trains eagerly. Raises :class:`ConfigError` if the configs do not
+    share a :func:`cohort_key`.
     """
     configs = list(configs)
     check_cohort(configs)
@@ -284,7 +287,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     # the no-sync mode reads the [K] mask once an epoch (a few us; on CUDA it would stall)
     plan = plan_step(cfg.train.optimizer, hyper)
     plan = plan if plan.rule else None
-    compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs >= n) \
+    compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
         if compile else None
     all_active, read_mask = True, device.type == "cpu"
     loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
@@ -306,7 +309,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         traced, acts = timeline.traced_steps(host_epoch[~host_done] if any_done else host_epoch,
                                              span)
         ended = None if compiled is None else \
-            compiled.run(live, trace, ge * spe, probe and traced[0], acts[0], lr_floor)
+            compiled.run(live, trace, ge * spe, traced if probe else [False] * spe, acts,
+                         lr_floor, perm)
         if ended is None:
             compiled = None                  # not compiled, or compiling failed: eagerly
             _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,

@@ -1,4 +1,4 @@
-"""One full-batch epoch of a whole cohort as one compiled program (AOTInductor).
+"""One epoch of a whole cohort as one compiled program (AOTInductor).
 
 In eager PyTorch a full-batch epoch of a small network costs about 55 kernel launches
 (forward, backward, the optimizer update, the evaluation and the stopping rule), each a
@@ -9,30 +9,38 @@ innermost (``[units, B, K]``: the loops vectorise across models rather than acro
 layers 2 or 4 wide), the masked :class:`~mlplab.optimizers.BatchedOptimizer` step, the
 evaluation at the new weights, :func:`mlplab.cohort_state.fold_epoch` (the engine's own
 stopping rule) and the probe's step norms and activation statistics (the latter from the
-evaluation's own forward: the probe batch is the head of the training set). Everything on the host (the timeline, the trace's chunks, snapshots,
-restarts) is unchanged: the cohort calls this in place of its eager epoch.
+evaluation's own forward: the probe batch is the head of the training set).
+
+A minibatch epoch is compiled too, up to ``MAX_STEPS`` steps: each model's batches
+gathered by its own order (``perm``), the steps written out one after another in the
+batched-matmul layout of :mod:`mlplab.stacked` (its products stay MKL calls; the rest
+fuses), each step's probe norms, then the evaluation and the stopping rule. The
+parameters after each step come back so that the trace computes the activation
+statistics of the steps that record them. Everything on the host (the timeline, the
+trace's chunks, snapshots, restarts, the batch orders) is unchanged: the cohort calls this
+in place of its eager epoch.
 
 The function is exported (``torch.export``) and compiled ahead of time into an
 AOTInductor package, a shared library called from C++ with no per-call Python wrapper.
 Packages are kept in :func:`mlplab.aot_package.cache_dir` under a name that digests
 everything they assume (the kind of cohort, every input's shape, layout and dtype with the
 number of models K left open, torch, the CPU's vector instructions, mlplab's own source),
-so building one costs ~15-30 s once per machine and kind of cohort, whatever its K (a
-single model has its own), and loading it milliseconds after that. The package checks
-nothing about its inputs, so the cohort checks their layout before the first calls and
-after restarts.
+so building one costs ~15-30 s (full batch; ~70 s for W2's 11 minibatch steps) once per
+machine and kind of cohort, whatever its K (a single model has its own), and loading it
+milliseconds after that. The package checks nothing about its inputs, so the cohort
+checks their layout before the first calls and after restarts.
 
 Asked for with ``compile=True`` in :func:`mlplab.cohort.train_cohort` or
 ``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
 bit for bit (fused loops sum in another order). Where compiling is not possible (no C++
-compiler, a head written with autograd, a minibatch cohort, an unwritable cache) the
-cohort says why once and trains eagerly.
+compiler, a head written with autograd, more than ``MAX_STEPS`` steps an epoch, an
+unwritable cache) the cohort says why once and trains eagerly.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -46,14 +54,22 @@ from .config import RunConfig
 from .engine import Tensors
 from .model import Head
 from .optimizers import BatchedOptimizer
-from .stacked import (StackedMLP, _accuracy, _activate, _activation_backward, _loss,
-                      _loss_and_output_grad)
+from .stacked import (Forward, StackedMLP, _accuracy, _activate, _activation_backward,
+                      _grads, _layers_forward, _loss, _loss_and_output_grad, layers)
 
 
-def why_not(cfg: RunConfig, head: Head, full_batch: bool) -> str | None:
-    """Why this cohort cannot train compiled, or None when it can."""
-    if not full_batch:
-        return "only full-batch cohorts are compiled (train.batch_size 0 or >= the data)"
+# a minibatch epoch is compiled as its steps written out one after another: its build
+# grows with them (W2's 11 steps: ~1 min), so longer epochs train eagerly
+MAX_STEPS = 16
+
+
+def why_not(cfg: RunConfig, head: Head, steps: int) -> str | None:
+    """Why this cohort (``steps`` optimizer steps an epoch) cannot train compiled, or None
+    when it can."""
+    if steps > MAX_STEPS:
+        return (f"an epoch of {steps} minibatch steps (train.batch_size "
+                f"{cfg.train.batch_size}) is more than the {MAX_STEPS} a compiled epoch "
+                "writes out; a larger batch size compiles")
     # the heads whose loss gradient stacked.py writes out (the others use autograd)
     if head.loss != "ce" and (head.output, head.loss) != ("sigmoid", "mse"):
         return f"the {head.output}+{head.loss} head's gradient is not written out"
@@ -125,39 +141,85 @@ def _activation_rows(spec: StackedMLP, hidden: list[Tensor], n_probe: int) -> Te
     return torch.stack(rows)
 
 
+def _minibatch_step(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
+                    ) -> tuple[Tensor, Tensor]:
+    """Loss ``[K]`` and gradient ``[K, P]`` on each model's own batch ``x [K, B, d]``,
+    ``y [K, B]``: the eager step's batched matmuls (:mod:`mlplab.stacked`), which stay
+    MKL calls inside the program."""
+    params = layers(spec, flat)
+    hs, zs = _layers_forward(spec, params, x)                       # batch last
+    loss, g = _loss_and_output_grad(zs[-1], y, head)                 # [K], [K, o, B]
+    return loss, torch.cat(_grads(spec, params, Forward(hs, zs, loss, g)), dim=-1)
+
+
+def _evaluate_bmm(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
+                  ) -> tuple[Tensor, Tensor]:
+    """Loss and accuracy ``[K]`` on a shared ``x [N, d]``, in the batched-matmul layout."""
+    z = _layers_forward(spec, layers(spec, flat), x)[1][-1]             # [K, o, N]
+    return _loss(z, y, head), _accuracy(z, y, head)
+
+
 def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
-               val_is_train: bool) -> Callable[..., tuple[Any, ...]]:
+               val_is_train: bool, batch: int | None = None) -> Callable[..., tuple[Any, ...]]:
     """The epoch as a pure function of tensors (compile it, or call it as it is):
-    ``(flat, init, opt_state, hyper, stop, lr_floor, x, y, x_val, y_val) -> (flat',
-    opt_state', stop', step_row, values, act_row)``, with ``stop`` an :class:`EpochStop`,
-    ``step_row [M, K]`` the step's loss and per-layer norms (the probe's step metrics, the
-    trace's columns, computed in the same fused loops whether or not they are kept),
-    ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights, and
-    ``act_row [M_act, K]`` the activation statistics there (None without hidden layers)."""
+    ``(flat, init, opt_state, hyper, stop, lr_floor, perm, x, y, x_val, y_val) -> (flat',
+    opt_state', stop', step_rows, values, act_row, afters)``, with ``stop`` an
+    :class:`EpochStop`, ``step_rows [S, M, K]`` each step's loss and per-layer norms (the
+    probe's step metrics, the trace's columns, computed whether or not they are kept) and
+    ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights.
+
+    Full batch (``batch`` None, ``perm`` None): one step, the network written with the
+    models innermost; ``act_row [M_act, K]`` holds the activation statistics at the new
+    weights (None without hidden layers) and ``afters`` is None. Minibatch: ``perm [K, N]``
+    is each model's order of the training set this epoch, its ``S`` steps of ``batch``
+    examples are written out one after another in the batched-matmul layout, and
+    ``afters [S, K, P]`` are the parameters after each step (the trace computes the
+    activation statistics of the steps that record them); ``act_row`` is None."""
     clip, segments = cfg.train.clip_grad_norm, segment_sizes(spec)
     n_probe = cfg.probe.batch
 
-    def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
-              lr_floor: Tensor | None, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor
-              ) -> tuple[Any, ...]:
-        loss, grad = _loss_and_grad(spec, head, flat, x, y)         # [K], [K, P]
+    def update(flat: Tensor, grad: Tensor, opt_state: Any, hyper: Any, active: Tensor
+               ) -> tuple[Tensor, Any]:
         if clip is not None:
             grad = grad.contiguous()
             clip_grad_norm_(grad, clip)
         new_flat = flat.clone()
-        opt_state = opt.step([new_flat], [grad], opt_state, hyper, stop.active)
-        tr, hidden = _evaluate(spec, head, new_flat, x, y)
-        va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)[0]
+        return new_flat, opt.step([new_flat], [grad], opt_state, hyper, active)
+
+    def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
+              lr_floor: Tensor | None, perm: Tensor | None, x: Tensor, y: Tensor,
+              x_val: Tensor, y_val: Tensor) -> tuple[Any, ...]:
+        act_row = afters = None
+        if perm is None:                                            # full batch
+            loss, grad = _loss_and_grad(spec, head, flat, x, y)     # [K], [K, P]
+            new_flat, opt_state = update(flat, grad, opt_state, hyper, stop.active)
+            rows = [torch.cat([loss.unsqueeze(0),
+                               step_norms_klast(new_flat, flat, grad, init, segments)])]
+            tr, hidden = _evaluate(spec, head, new_flat, x, y)
+            va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)[0]
+            act_row = _activation_rows(spec, hidden, n_probe)
+        else:                                                       # minibatch steps
+            xs, ys = x[perm], y[perm]                               # [K, N, d], [K, N]
+            rows, kept, new_flat = [], [], flat
+            for lo in range(0, perm.shape[1], batch):
+                prev = new_flat
+                loss, grad = _minibatch_step(spec, head, prev, xs[:, lo:lo + batch],
+                                             ys[:, lo:lo + batch])
+                new_flat, opt_state = update(prev, grad, opt_state, hyper, stop.active)
+                rows.append(torch.cat([loss.unsqueeze(0),
+                                       step_norms_klast(new_flat, prev, grad, init, segments)]))
+                kept.append(new_flat)
+            afters = torch.stack(kept)                              # [S, K, P]
+            tr = _evaluate_bmm(spec, head, new_flat, x, y)
+            va = tr if val_is_train else _evaluate_bmm(spec, head, new_flat, x_val, y_val)
         values = (tr[0], tr[1], va[0], va[1])
         # [K, P] row-major outputs, as the inputs: inductor may pick [P, K] order for its
         # buffers, and a stride change in the state fed back would recompile the epoch
         opt_state = type(opt_state)(*(f.contiguous() if isinstance(f, Tensor) else
                                       tuple(t.contiguous() for t in f) for f in opt_state))
         stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
-        norms = step_norms_klast(new_flat, flat, grad, init, segments)         # [M - 1, K]
         return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
-            torch.cat([loss.unsqueeze(0), norms]), torch.stack(values).to(flat.dtype), \
-            _activation_rows(spec, hidden, n_probe)
+            torch.stack(rows), torch.stack(values).to(flat.dtype), act_row, afters
 
     return epoch
 
@@ -171,13 +233,13 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
 
 
 def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
-         like: Tensor) -> tuple[Any, ...]:
+         like: Tensor, batch: int | None = None) -> tuple[Any, ...]:
     """What the epoch's program depends on beyond its tensors' shapes (restarts are the
-    host's business)."""
+    host's business); ``batch``: the minibatch size, None for full batch."""
     t = cfg.train
     return (spec, head, t.optimizer, t.epochs, t.clip_grad_norm, t.schedule,
-            replace(cfg.stopping, restarts=0), val_is_train, cfg.probe.batch, like.dtype,
-            like.device.type)
+            replace(cfg.stopping, restarts=0), val_is_train, cfg.probe.batch, batch,
+            like.dtype, like.device.type)
 
 
 def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
@@ -203,24 +265,30 @@ class CompiledEpoch:
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
-           data: Tensors, val_is_train: bool, full_batch: bool) -> "CompiledEpoch | None":
-        """The compiled epoch for this cohort, or None (with a warning saying why)."""
-        reason = why_not(cfg, head, full_batch)
+           data: Tensors, val_is_train: bool, batch: int) -> "CompiledEpoch | None":
+        """The compiled epoch for this cohort (minibatches of ``batch``), or None (with a
+        warning saying why)."""
+        n = len(data.y_train)
+        reason = why_not(cfg, head, -(-n // batch))
         if reason is not None:
             warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
             return None
-        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train),
-                             make_epoch(spec, head, cfg, opt, val_is_train), data)
+        batch_or_none = None if batch >= n else batch
+        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none),
+                             make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none),
+                             data)
 
-    def run(self, live: CohortState, trace: Trace, step: int, traced: bool, act: bool,
-            lr_floor: Tensor | None) -> Tensor | None:
+    def run(self, live: CohortState, trace: Trace, step: int, traced: Sequence[bool],
+            acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
+            ) -> Tensor | None:
         """One epoch of every model, as the eager ``_epoch_steps`` + ``end_epoch``
-        (``traced``: the step's raw probe inputs go to the trace, as cohort step ``step``;
-        ``act``: with activation statistics); returns the ``[K]`` mask of ended attempts,
+        (``traced[j]``: step j's probe metrics go to the trace, as cohort step ``step + j``;
+        ``acts[j]``: with activation statistics; ``perm [K, N]``: each model's order of the
+        training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
         or None if the epoch cannot run compiled (then nothing changed: the caller trains
         eagerly)."""
         d, stop = self.data, live.stop()
-        state = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor)
+        state = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor, perm)
         args = state + (d.x_train, d.y_train, d.x_val, d.y_val)
         flat = leaves(args)
         # the package trusts its inputs' shapes and strides: checked at the first calls
@@ -242,16 +310,19 @@ class CompiledEpoch:
             warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
                           stacklevel=3)
             return None
-        out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active),
-                       live.flat, live.flat, live.flat if len(self.key[0].sizes) > 1 else None),
-                      iter(c.run(*flat)))
+        hidden = len(self.key[0].sizes) > 1
+        out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
+                       live.flat, live.flat if hidden and perm is None else None,
+                       live.flat if perm is not None else None), iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
-        new_flat, live.opt_state, stop, step_row, values, act_row = out
+        new_flat, live.opt_state, stop, step_rows, values, act_row, afters = out
         self._state = live.opt_state
         live.forward = None
-        if traced:
-            trace.add_norms(step, step_row, act_row if act else None)
+        for j, (is_traced, act) in enumerate(zip(traced, acts)):
+            if is_traced:
+                trace.add_norms(step + j, step_rows[j], act_row if act else None,
+                                afters[j] if act and afters is not None else None)
         trace.record_epoch(values, live.active,
                            live.hyper.lr if live.lr_plateau is not None else None)
         live.flat.copy_(new_flat)                # live.params are views of it

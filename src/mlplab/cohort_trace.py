@@ -108,9 +108,11 @@ class Trace:
         self._segments = segment_sizes(spec)
         self.n = 0
         self._precomputed = False            # the open chunk's slots came by add_norms
-        # add_norms keeps the caller's fresh tensors (no copy): [M, K], [M_act, K] rows
+        # add_norms keeps the caller's fresh tensors (no copy): [M, K], [M_act, K] rows,
+        # [K, P] parameters
         self._norm_rows: list[Tensor] = []
         self._act_rows: list[Tensor] = []
+        self._afters: list[Tensor] = []
         self._slot_steps: list[int] = []
         self._slot_act: list[bool] = []
         self.steps: list[int] = []           # cohort step of every flushed slot
@@ -153,13 +155,15 @@ class Trace:
             return
         raw = self.raw[:s]                                                # [S, 5, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
-        if act_rows and len(self.spec.sizes) > 1:
-            self.act_blocks.append(torch.stack(self._act_rows) if self._precomputed else
-                                   self._activations(raw[act_rows, _RAW.index("after")]))
-            self.act_steps += [self._slot_steps[i] for i in act_rows]      # [A, M_act, K]
+        if act_rows and len(self.spec.sizes) > 1:                       # [A, M_act, K]
+            self.act_blocks.append(
+                torch.stack(self._act_rows) if self._act_rows else
+                self._activations(torch.stack(self._afters) if self._precomputed else
+                                  raw[act_rows, _RAW.index("after")]))    # after [A, K, P]
+            self.act_steps += [self._slot_steps[i] for i in act_rows]
         if self._precomputed:
             self.step_blocks.append(torch.stack(self._norm_rows))          # [S, M, K]
-            self._norm_rows, self._act_rows = [], []
+            self._norm_rows, self._act_rows, self._afters = [], [], []
         else:
             after = raw[:, _RAW.index("after")]                           # [S, K, P]
             torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
@@ -169,16 +173,20 @@ class Trace:
         self.steps += self._slot_steps
         self._slot_steps, self._slot_act, self.n = [], [], 0
 
-    def add_norms(self, step: int, row: Tensor, acts: Tensor | None) -> None:
+    def add_norms(self, step: int, row: Tensor, acts: Tensor | None = None,
+                  after: Tensor | None = None) -> None:
         """Cohort step ``step``'s step metrics already computed (``row [M, K]`` in the order
-        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and its
-        activation statistics ``acts [M_act, K]`` (:meth:`act_columns`) when they are
-        wanted. Both are kept as they are, not copied: the caller must not change them
+        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and,
+        when activation statistics are wanted, either those (``acts [M_act, K]``,
+        :meth:`act_columns`) or the parameters after the step (``after [K, P]``: computed
+        at the flush). Kept as they are, not copied: the caller must not change them
         afterwards (the compiled epoch's outputs are new tensors every call)."""
-        self.open_slot(step, acts is not None, precomputed=True)
+        self.open_slot(step, acts is not None or after is not None, precomputed=True)
         self._norm_rows.append(row)
         if acts is not None:
             self._act_rows.append(acts)
+        elif after is not None:
+            self._afters.append(after)
 
     def _activations(self, params: Tensor) -> Tensor:
         """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""

@@ -323,6 +323,12 @@ def accuracy(z: Tensor, y: Tensor, head: Head) -> Tensor:
 def backward_into(spec: StackedMLP, params: Params, fwd: Forward, grad_out: Tensor) -> None:
     """The backward half of :func:`loss_and_grad`: gradients into ``grad_out [K, P]``.
     ``params`` must still be the weights ``fwd`` was computed with."""
+    torch.cat(_grads(spec, params, fwd), dim=-1, out=grad_out)
+
+
+def _grads(spec: StackedMLP, params: Params, fwd: Forward) -> list[Tensor]:
+    """Each layer's weight and bias gradient ``[K, out * in]``, ``[K, out]``, in the order
+    of a ``flat`` row (concatenated: the ``[K, P]`` gradient)."""
     hs, zs, g = fwd.hs, fwd.zs, fwd.out_grad
     grads: list[Tensor] = []
     for i in range(len(params) - 1, -1, -1):
@@ -332,7 +338,7 @@ def backward_into(spec: StackedMLP, params: Params, fwd: Forward, grad_out: Tens
         if i > 0:
             g = torch.bmm(params[i][0].transpose(-1, -2), g)      # [K, in, B]
             g = _activation_backward(spec, g, zs[i - 1], hs[i])
-    torch.cat(grads, dim=-1, out=grad_out)
+    return grads
 
 
 @torch.no_grad()

@@ -261,7 +261,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     ``backend`` ``local`` trains on ``workers`` processes (default: one per core),
     ``ray`` on the Ray cluster at ``address``. ``resume`` continues a sweep that was
     stopped: done runs are kept, the rest run again. ``max_cohort`` caps the models
-    trained together in one unit. ``compile``: full-batch units train with compiled epochs
+    trained together in one unit. ``compile``: units train with compiled epochs
     (:mod:`mlplab.cohort_compiled`; a package per kind of cohort, built once per machine).
     Returns the :class:`SweepResult`; the report is written unless ``report`` is False.
 
