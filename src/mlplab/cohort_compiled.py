@@ -48,12 +48,12 @@ from torch import Tensor
 from .aot_package import Package, leaves, obtain, rebuild, signature
 from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
 from .cohort_trace import Trace, segment_sizes, step_norms_klast
-from .metrics import ACT_METRICS
-from .probe import activation_stats
 from .config import RunConfig
 from .engine import Tensors
+from .metrics import ACT_METRICS
 from .model import Head
 from .optimizers import BatchedOptimizer
+from .probe import activation_stats
 from .stacked import (Forward, StackedMLP, _accuracy, _activate, _activation_backward,
                       _grads, _layers_forward, _loss, _loss_and_output_grad, layers)
 
@@ -258,6 +258,7 @@ class CompiledEpoch:
     key: tuple[Any, ...]
     fn: Callable[..., tuple[Any, ...]]   # the pure epoch (exported at the first build)
     data: Tensors
+    hidden: bool                         # the network has hidden layers
     compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
@@ -276,7 +277,7 @@ class CompiledEpoch:
         batch_or_none = None if batch >= n else batch
         return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none),
                              make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none),
-                             data)
+                             data, len(spec.sizes) > 1)
 
     def run(self, live: CohortState, trace: Trace, step: int, traced: Sequence[bool],
             acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
@@ -310,9 +311,9 @@ class CompiledEpoch:
             warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
                           stacklevel=3)
             return None
-        hidden = len(self.key[0].sizes) > 1
+        # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch)
         out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
-                       live.flat, live.flat if hidden and perm is None else None,
+                       live.flat, live.flat if self.hidden and perm is None else None,
                        live.flat if perm is not None else None), iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
