@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from mlplab.bench import BenchResult, _median_times, run_bench, workloads
 
 
@@ -83,3 +85,21 @@ def test_median_times_alternates_and_runs_until_the_rounds_had_their_time():
     assert medians[0] >= 0.01 and 0.005 <= medians[1] < medians[0]
     _, _, rounds = _median_times([run("a", 0.0)], 3)
     assert rounds == 3                                  # repeats when no time is asked
+
+
+def test_a_cohort_that_cannot_compile_says_why_in_the_table():
+    # batch size 1: an epoch of more minibatch steps than a compiled epoch writes out
+    from dataclasses import replace
+
+    from mlplab.bench import _compile_sentence, _run_workload
+
+    w = workloads(quick=True)[1]
+    w = replace(w, configs=[replace(c, train=replace(c.train, batch_size=1))
+                            for c in w.configs])
+    result = _run_workload(w, torch.device("cpu"), 1, compile=True)
+    assert not result.compiled and result.compile_how is None
+    assert result.eager_why.startswith("training eagerly, not compiled: an epoch of ")
+    assert "is more than the 16 a compiled epoch writes out" in result.eager_why
+    assert _compile_sentence(result, True) == \
+        f" Not compiled, the cohort ran eagerly; it said: {result.eager_why}."
+    assert _compile_sentence(result, False) == ""

@@ -81,6 +81,7 @@ class WorkloadResult:
     compiled: bool = False            # (b) ran as compiled epochs (mlplab.cohort_compiled)
     compile_seconds: float | None = None  # with compile: the first run's extra seconds
     compile_how: str | None = None    # "built" (compiled in this run) or "loaded" (cached)
+    eager_why: str | None = None      # compile asked, not compiled: the cohort's own warning
     cohort_runs: int = 1              # runs of each probe setting the medians are of
 
 
@@ -149,11 +150,7 @@ def _compile_sentence(w: WorkloadResult, asked: bool) -> str:
     if not asked:
         return ""
     if not w.compiled:
-        from .cohort_compiled import MAX_STEPS
-
-        return (" Not compiled (an epoch of more than "
-                f"{MAX_STEPS} minibatch steps, or a head whose gradient is not written out): "
-                "the cohort ran eagerly.")
+        return f" Not compiled, the cohort ran eagerly; it said: {w.eager_why or 'nothing'}."
     with_compile = w.baseline_scaled_seconds / (w.cohort_seconds + (w.compile_seconds or 0.0))
     if w.compile_how == "loaded":
         return (f" Compiled epochs: the package came from the cache (an earlier run built "
@@ -306,8 +303,9 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         return lambda: train_cohort(w.configs, device=device, probe=probe, compile=compile)
 
     first_seconds, calls, loaded, built = None, compiled_calls(), len(packages()), False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")               # W2 is not compiled; said in the table
+    # the cohort's warnings are kept, not shown: why it trained eagerly goes in the table
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         if compile:                 # the first run compiles: timed apart from the medians
             _, (first_seconds,), _ = _median_times([cohort(True)], 1)
             built = any(p.how == "built" for p in packages()[loaded:])
@@ -321,6 +319,8 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
             [cohort(True), cohort(False)], repeats, min_seconds)
     cohort_peak = _peak_mb(device)
     compiled = compiled_calls() > calls
+    said = [str(c.message).removeprefix("mlplab: ") for c in caught
+            if str(c.message).startswith("mlplab:")]
     steps = records[0].attempts[0].steps
     final = []
     for k in w.baseline_models:
@@ -344,7 +344,8 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
         baseline_peak_mb=baseline_peak, cohort_peak_mb=cohort_peak, compiled=compiled,
         compile_seconds=None if first_seconds is None or not compiled else
         max(0.0, first_seconds - cohort_seconds), cohort_runs=runs,
-        compile_how=("built" if built else "loaded") if compiled else None)
+        compile_how=("built" if built else "loaded") if compiled else None,
+        eager_why=said[0] if compile and not compiled and said else None)
 
 
 def _warm_up(device: torch.device) -> None:
