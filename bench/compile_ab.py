@@ -11,13 +11,12 @@ package, and prints each one's fastest and median seconds and the probe's cost.
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import time
 import warnings
 
 from mlplab import bench
-from mlplab.cohort import train_cohort
+from mlplab.cohort import freeze_imports, train_cohort
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="the small workloads of the tests")
     a = p.parse_args()
     w = {x.name: x for x in bench.workloads(a.quick)}[a.workload]
-    gc.freeze()                      # as the console script does after its imports
+    freeze_imports()                 # as the console script does after its imports
     warnings.simplefilter("ignore")
     start = time.perf_counter()
     train_cohort(w.configs, compile=True)

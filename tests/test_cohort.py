@@ -552,3 +552,11 @@ def test_records_hold_normal_tensors_a_user_can_train_from():
     weight = records[0].best.best_state["0.weight"].requires_grad_()
     (net(torch.ones(3, 2)).sum() + weight.sum()).backward()
     assert weight.grad is not None
+
+
+def test_keep_freed_memory_asks_glibc_and_says_so():
+    import platform
+
+    assert cohort_mod.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    a = np.ones(5 * 2 ** 20)                                     # allocation still works
+    assert a.sum() == 5 * 2 ** 20
