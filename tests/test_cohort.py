@@ -554,6 +554,30 @@ def test_records_hold_normal_tensors_a_user_can_train_from():
     assert weight.grad is not None
 
 
+@pytest.mark.parametrize("steps,every,act_every", [(1000, 1, 10), (30, 4, 6), (7, 5, 5),
+                                                   (1, 3, 2), (101, 10, 25)])
+def test_recorded_steps_counts_what_the_timeline_traces(steps, every, act_every):
+    from mlplab.cohort_trace import Timeline, recorded_steps
+
+    traced, acts = Timeline(steps, every, act_every).traced_steps(np.array([0]))
+    assert recorded_steps(steps, every, act_every) == (sum(traced), sum(acts))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_trace_rows_grow_past_their_first_capacity_and_keep_every_block(dtype):
+    from mlplab.cohort_trace import _Rows
+
+    rows = _Rows(torch.zeros(1, dtype=dtype), 3, 2, capacity=2)
+    blocks = [torch.randn(n, 3, 2, dtype=dtype) for n in (1, 2, 4, 1, 9)]
+    for b in blocks[:3]:
+        rows.add([b])
+    rows.take(len(blocks[3])).copy_(blocks[3])
+    rows.add([blocks[4][:5], blocks[4][5:]])
+    out = rows.array()
+    assert out.dtype == torch.zeros(1, dtype=dtype).numpy().dtype and out.shape == (17, 3, 2)
+    np.testing.assert_array_equal(out, torch.cat(blocks).numpy())
+
+
 def test_keep_freed_memory_asks_glibc_and_says_so():
     import platform
 

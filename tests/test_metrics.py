@@ -58,3 +58,22 @@ def test_add_block_without_copy_keeps_a_float32_view_and_converts_in_to_frame() 
     ints.add_block(np.zeros(2), [0, 1], [0, 0], "step", [("", "loss")], np.array([[1, 2]]),
                    copy=False)
     assert ints.to_frame()["value"].tolist() == [1.0, 2.0]
+
+
+def test_a_block_whose_steps_lie_together_expands_step_by_step_to_the_same_frame() -> None:
+    rng = np.random.default_rng(2)
+    columns = [("", "loss"), ("layer1", "grad_norm_w"), ("layer1", "dist_init_b")]
+    rows = rng.normal(size=(5, 4, len(columns))).astype(np.float32)      # [S, K, M]
+    step = np.arange(5) * 3
+    for k, rows_of_k in ((1, slice(None)), (2, np.array([0, 2, 3]))):
+        view = rows[rows_of_k, k].T                                          # [M, S_k]
+        kept, copied = MetricsLog(), MetricsLog()
+        kept.add_block(np.zeros(len(view[0])), step[rows_of_k], step[rows_of_k] // 6, "step",
+                       columns, view, copy=False)
+        copied.add_block(np.zeros(len(view[0])), step[rows_of_k], step[rows_of_k] // 6, "step",
+                         columns, np.ascontiguousarray(view))
+        assert kept._chunks[0]["by_step"] and not copied._chunks[0]["by_step"]
+        assert kept._chunks[0]["value"].base is not None       # a view, not a copy
+        pd.testing.assert_frame_equal(kept.to_frame(), copied.to_frame(), check_exact=True)
+        np.testing.assert_array_equal(
+            kept.to_frame().query("metric == 'grad_norm_w'").value, rows[rows_of_k, k, 1])

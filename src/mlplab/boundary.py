@@ -84,12 +84,13 @@ def plane_points(grid_u: np.ndarray, grid_v: np.ndarray, center: np.ndarray,
         np.asarray(basis, np.float64)
 
 
-def pack(grid: BoundaryGrid, epochs: list[int], states: dict[str, torch.Tensor]
-         ) -> dict[str, torch.Tensor]:
+def pack(grid: BoundaryGrid, epochs: list[int] | torch.Tensor,
+         states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The tensors stored in ``boundary.safetensors``; ``states``: the network's
-    ``state_dict`` at each of the ``epochs``, stacked (``"0.weight": [S, out, in]``, ...)."""
+    ``state_dict`` at each of the ``epochs`` (a list, or an int64 tensor kept as it is),
+    stacked (``"0.weight": [S, out, in]``, ...)."""
     return {"grid_u": grid.grid_u, "grid_v": grid.grid_v, "center": grid.center,
-            "basis": grid.basis, "epochs": torch.tensor(epochs, dtype=torch.int64),
+            "basis": grid.basis, "epochs": torch.as_tensor(epochs, dtype=torch.int64),
             **{f"params.{key}": t.contiguous() for key, t in states.items()}}
 
 

@@ -38,7 +38,8 @@ from . import boundary, stopping
 from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
 from .cohort_compiled import CompiledEpoch
-from .cohort_trace import FinishedAttempt, Timeline, Trace, build_records, epoch_span
+from .cohort_trace import (FinishedAttempt, Timeline, Trace, build_records, epoch_span,
+                           recorded_steps)
 from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
 from .data import load_data
 from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
@@ -301,7 +302,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         epochs, cfg.probe.boundary_snapshots))} if grid is not None else {}
     snaps = torch.zeros(len(snap_slot), k_models, spec.n_params, dtype=dtype, device=device) \
         if snap_slot else None
-    trace = Trace(spec, live.init, probe, sched == "plateau", tensors.x_probe)
+    trace = Trace(spec, live.init, probe, sched == "plateau", tensors.x_probe,
+                  recorded_steps(epochs * spe, cfg.probe.every, cfg.probe.activations_every))
     timeline = Timeline(spe, cfg.probe.every, cfg.probe.activations_every)
     gens = [batch_order_generator(s) for s in seeds]
     host_epoch = np.zeros(k_models, dtype=np.int64)    # live.epoch, for models not done

@@ -128,7 +128,7 @@ def _evaluate(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
 
 
 def _activation_rows(spec: StackedMLP, hidden: list[Tensor], n_probe: int) -> Tensor | None:
-    """The trace's activation columns ``[M_act, K]`` (:meth:`Trace.act_columns`) from the
+    """The trace's activation columns ``[K, M_act]`` (:meth:`Trace.act_columns`) from the
     hidden pre-activations ``[units, B, K]`` on the training set: the probe batch is its
     first ``n_probe`` examples (:func:`mlplab.engine.to_tensors`), so the statistics are
     reductions of what the evaluation computed anyway. None without hidden layers."""
@@ -138,7 +138,7 @@ def _activation_rows(spec: StackedMLP, hidden: list[Tensor], n_probe: int) -> Te
     for z in hidden:                        # [units, P, K] -> [K, units, P], batch last
         stats = activation_stats(_kob(z[:, :n_probe]), spec.activation, batch_last=True)
         rows += [stats[m] for m in ACT_METRICS]
-    return torch.stack(rows)
+    return torch.stack(rows, dim=1)
 
 
 def _minibatch_step(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tensor
@@ -164,12 +164,12 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
     """The epoch as a pure function of tensors (compile it, or call it as it is):
     ``(flat, init, opt_state, hyper, stop, lr_floor, perm, x, y, x_val, y_val) -> (flat',
     opt_state', stop', step_rows, values, act_row, afters)``, with ``stop`` an
-    :class:`EpochStop`, ``step_rows [S, M, K]`` each step's loss and per-layer norms (the
+    :class:`EpochStop`, ``step_rows [S, K, M]`` each step's loss and per-layer norms (the
     probe's step metrics, the trace's columns, computed whether or not they are kept) and
     ``values [4, K]``: train loss, train acc, val loss, val acc at the new weights.
 
     Full batch (``batch`` None, ``perm`` None): one step, the network written with the
-    models innermost; ``act_row [M_act, K]`` holds the activation statistics at the new
+    models innermost; ``act_row [K, M_act]`` holds the activation statistics at the new
     weights (None without hidden layers) and ``afters`` is None. Minibatch: ``perm [K, N]``
     is each model's order of the training set this epoch, its ``S`` steps of ``batch``
     examples are written out one after another in the batched-matmul layout, and
@@ -218,8 +218,10 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         opt_state = type(opt_state)(*(f.contiguous() if isinstance(f, Tensor) else
                                       tuple(t.contiguous() for t in f) for f in opt_state))
         stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
+        # the rows [S, K, M] as the trace keeps them (the transpose fuses into their write)
         return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
-            torch.stack(rows), torch.stack(values).to(flat.dtype), act_row, afters
+            torch.stack(rows).transpose(1, 2).contiguous(), \
+            torch.stack(values).to(flat.dtype), act_row, afters
 
     return epoch
 
@@ -320,10 +322,7 @@ class CompiledEpoch:
         new_flat, live.opt_state, stop, step_rows, values, act_row, afters = out
         self._state = live.opt_state
         live.forward = None
-        for j, (is_traced, act) in enumerate(zip(traced, acts)):
-            if is_traced:
-                trace.add_norms(step + j, step_rows[j], act_row if act else None,
-                                afters[j] if act and afters is not None else None)
+        trace.add_epoch(step, step_rows, traced, acts, act_row, afters)
         trace.record_epoch(values, live.active,
                            live.hyper.lr if live.lr_plateau is not None else None)
         live.flat.copy_(new_flat)                # live.params are views of it

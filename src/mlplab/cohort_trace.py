@@ -12,6 +12,7 @@ the schema of :mod:`mlplab.engine`.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -34,6 +35,7 @@ TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (
 MAX_CHUNK = 256              # steps per chunk at most
 EPOCH_CHUNK = 256            # epochs per epoch-buffer block
 BLOCK_ELEMENTS = 2 ** 18     # elements per batched forward from history (L2-cache sized)
+FIRST_ROWS_BYTES = 64 * 2 ** 20   # the recorded rows' first buffer at most (it grows after)
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,66 @@ class Timeline:
         return [a or b for a, b in zip(norms, acts)], acts
 
 
+def recorded_steps(steps: int, every: int, act_every: int) -> tuple[int, int]:
+    """How many of an attempt's first ``steps`` steps record step metrics or activation
+    statistics (either), and how many activation statistics (steps 0, every, 2 every..)."""
+    def multiples(n: int) -> int:
+        return -(-steps // n)
+    both = every * act_every // math.gcd(every, act_every)
+    return multiples(every) + multiples(act_every) - multiples(both), multiples(act_every)
+
+
+def _empty(like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``like.new_empty(shape)``; on a CPU from numpy's allocator, which asks Linux for
+    huge pages for large arrays: one page fault per 2 MiB instead of per 4 KiB when the
+    array is first written (W1's 17.6 MB of step rows: 2.8 against 8.3 ms)."""
+    if like.device.type != "cpu" or like.dtype not in _NUMPY_DTYPES:
+        return like.new_empty(shape)
+    return torch.from_numpy(np.empty(shape, dtype=_NUMPY_DTYPES[like.dtype]))
+
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+class _Rows:
+    """Rows ``[S, K, M]`` (S recorded steps, K models, M columns) in one device tensor
+    that grows by half when full: each flushed chunk is copied into its place once, and
+    the records read each model's ``[S, M]`` from it as a view (no transpose: to_frame
+    reads a step's M values together, :meth:`~mlplab.metrics.MetricsLog.add_block`)."""
+
+    def __init__(self, like: Tensor, k: int, m: int, capacity: int):
+        """Room for ``capacity`` steps at first (at most ``FIRST_ROWS_BYTES``)."""
+        self.n = 0
+        capacity = min(capacity, FIRST_ROWS_BYTES // max(1, k * m * like.element_size()))
+        self._buf = _empty(like, (max(1, capacity), k, m))
+
+    def take(self, s: int) -> Tensor:
+        """The next ``s`` rows ``[s, K, M]`` (contiguous), for the caller to fill."""
+        if self.n + s > len(self._buf):
+            grown = _empty(self._buf, (max(self.n + s, len(self._buf) * 3 // 2),
+                                       *self._buf.shape[1:]))
+            grown[:self.n].copy_(self._buf[:self.n])
+            self._buf = grown
+        self.n += s
+        return self._buf[self.n - s:self.n]
+
+    def add(self, blocks: list[Tensor]) -> None:
+        """Append blocks of rows ``[s, K, M]``."""
+        torch.cat(blocks, out=self.take(sum(len(b) for b in blocks)))
+
+    def array(self) -> np.ndarray:
+        """All rows on the host, ``[S, K, M]`` (a view of the buffer on a CPU)."""
+        return self._buf[:self.n].cpu().numpy()
+
+
 class Trace:
     """Preallocated device buffers of the probe's raw inputs, and what was computed from
-    them. ``init`` is the live ``[K, P]`` tensor of each model's initialisation."""
+    them. ``init`` is the live ``[K, P]`` tensor of each model's initialisation;
+    ``expected``: steps likely to record step metrics and activation statistics
+    (:func:`recorded_steps`; the buffers for them grow if there are more)."""
 
     def __init__(self, spec: StackedMLP, init: Tensor, probe: bool, plateau_lr: bool,
-                 x_probe: Tensor):
+                 x_probe: Tensor, expected: tuple[int, int] = (1, 1)):
         k, p = init.shape
         self.spec, self.init, self.x_probe = spec, init, x_probe
         self._act_scratch: Tensor | None = None   # made at the first activation statistics
@@ -101,15 +157,15 @@ class Trace:
         # two rows flush fills (update, distance from init), so that one segment_norms
         # call reduces all five
         self.raw = init.new_empty(self.chunk, len(_RAW), k, p)
-        self.loss = init.new_empty(self.chunk, k)          # [C, K]
+        self.loss = init.new_empty(self.chunk, k, 1)       # [C, K, 1]
         # one view per slot, made once: the step loop then only copies
-        self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")], l)
-                     for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
+        self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")],
+                      l[:, 0]) for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
         self._segments = segment_sizes(spec)
         self.n = 0
-        self._precomputed = False            # the open chunk's slots came by add_norms
-        # add_norms keeps the caller's fresh tensors (no copy): [M, K], [M_act, K] rows,
-        # [K, P] parameters
+        self._precomputed = False            # the open chunk's slots came by add_epoch
+        # add_epoch keeps the caller's fresh tensors (no copy): [s, K, M], [1, K, M_act]
+        # rows, [A, K, P] parameters
         self._norm_rows: list[Tensor] = []
         self._act_rows: list[Tensor] = []
         self._afters: list[Tensor] = []
@@ -117,8 +173,9 @@ class Trace:
         self._slot_act: list[bool] = []
         self.steps: list[int] = []           # cohort step of every flushed slot
         self.act_steps: list[int] = []
-        self.step_blocks: list[Tensor] = []  # [S, M, K] per chunk, columns: step_columns()
-        self.act_blocks: list[Tensor] = []   # [S_act, M_act, K]
+        # [S, K, M]: columns step_columns(), act_columns()
+        self.step_rows = _Rows(init, k, len(self.step_columns()), expected[0] if probe else 0)
+        self.act_rows = _Rows(init, k, len(self.act_columns()), expected[1] if probe else 0)
         self._plateau_lr = plateau_lr
         self._epoch_blocks: list[tuple[Tensor, Tensor, Tensor | None]] = []
         self._new_epoch_block()
@@ -132,15 +189,12 @@ class Trace:
     def act_columns(self) -> list[tuple[str, str]]:
         return [(layer_name(i), m) for i in range(len(self.spec.sizes) - 1) for m in _ACTS]
 
-    def open_slot(self, step: int, act: bool, precomputed: bool = False) -> int:
-        """The buffer row for cohort step ``step`` (flushes a full chunk first, or a chunk
-        of the other kind: raw rows, or norms computed by the caller)."""
-        # precomputed rows are kept as they come (no raw buffer): flushed MAX_CHUNK at a
-        # time, so the activation statistics run on more steps at once
-        if self.n == (MAX_CHUNK if precomputed else self.chunk) or \
-                (self.n and precomputed != self._precomputed):
+    def open_slot(self, step: int, act: bool) -> int:
+        """The raw buffer's row for cohort step ``step`` (flushes a full chunk first, or
+        the rows :meth:`add_epoch` kept)."""
+        if self.n == self.chunk or (self.n and self._precomputed):
             self.flush()
-        self._precomputed = precomputed
+        self._precomputed = False
         self._slot_steps.append(step)
         self._slot_act.append(act)
         self.n += 1
@@ -155,41 +209,54 @@ class Trace:
             return
         raw = self.raw[:s]                                                # [S, 5, K, P]
         act_rows = [i for i, a in enumerate(self._slot_act) if a]
-        if act_rows and len(self.spec.sizes) > 1:                       # [A, M_act, K]
-            self.act_blocks.append(
-                torch.stack(self._act_rows) if self._act_rows else
-                self._activations(torch.stack(self._afters) if self._precomputed else
-                                  raw[act_rows, _RAW.index("after")]))    # after [A, K, P]
+        if act_rows and len(self.spec.sizes) > 1:                       # [A, K, M_act]
+            if self._act_rows:
+                self.act_rows.add(self._act_rows)
+            else:
+                self.act_rows.take(len(act_rows)).copy_(self._activations(
+                    torch.cat(self._afters) if self._precomputed else
+                    raw[act_rows, _RAW.index("after")]))                  # after [A, K, P]
             self.act_steps += [self._slot_steps[i] for i in act_rows]
         if self._precomputed:
-            self.step_blocks.append(torch.stack(self._norm_rows))          # [S, M, K]
+            self.step_rows.add(self._norm_rows)                            # [S, K, M]
             self._norm_rows, self._act_rows, self._afters = [], [], []
         else:
             after = raw[:, _RAW.index("after")]                           # [S, K, P]
             torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
             torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
-            self.step_blocks.append(torch.cat([self.loss[:s].unsqueeze(1),
-                                               step_norms(raw, self._segments)], dim=1))
+            torch.cat([self.loss[:s], step_norms(raw, self._segments)], dim=2,
+                      out=self.step_rows.take(s))
         self.steps += self._slot_steps
         self._slot_steps, self._slot_act, self.n = [], [], 0
 
-    def add_norms(self, step: int, row: Tensor, acts: Tensor | None = None,
-                  after: Tensor | None = None) -> None:
-        """Cohort step ``step``'s step metrics already computed (``row [M, K]`` in the order
-        of :meth:`step_columns`, as :func:`step_norms` gives them after the loss), and,
-        when activation statistics are wanted, either those (``acts [M_act, K]``,
-        :meth:`act_columns`) or the parameters after the step (``after [K, P]``: computed
-        at the flush). Kept as they are, not copied: the caller must not change them
-        afterwards (the compiled epoch's outputs are new tensors every call)."""
-        self.open_slot(step, acts is not None or after is not None, precomputed=True)
-        self._norm_rows.append(row)
-        if acts is not None:
-            self._act_rows.append(acts)
-        elif after is not None:
-            self._afters.append(after)
+    def add_epoch(self, step: int, rows: Tensor, traced: Sequence[bool],
+                  acts: Sequence[bool], act_row: Tensor | None = None,
+                  afters: Tensor | None = None) -> None:
+        """The step metrics of an epoch's S steps, already computed (``rows [S, K, M]``,
+        :meth:`step_columns`, as the compiled epoch gives them; cohort steps ``step``,
+        ``step + 1``, ..): those ``traced`` are kept, and for those in ``acts`` the
+        activation statistics, either computed (``act_row [K, M_act]``, a one-step epoch)
+        or from the parameters after each step (``afters [S, K, P]``: at the flush). Kept
+        as they are, not copied: the caller must not change them afterwards (the compiled
+        epoch's outputs are new tensors every call). Flushed ``MAX_CHUNK`` steps at a
+        time, so that the activation statistics run on many steps at once."""
+        js = [j for j, t in enumerate(traced) if t]
+        if not js:
+            return
+        if self.n and (not self._precomputed or self.n + len(js) > MAX_CHUNK):
+            self.flush()
+        self._precomputed = True
+        self._norm_rows.append(rows if len(js) == len(rows) else rows[js])
+        self._slot_steps += [step + j for j in js]
+        self._slot_act += [acts[j] for j in js]
+        self.n += len(js)
+        if act_row is not None and acts[0]:
+            self._act_rows.append(act_row.unsqueeze(0))                    # [1, K, M_act]
+        elif afters is not None and any(acts):
+            self._afters.append(afters[[j for j in js if acts[j]]])         # [A, K, P]
 
     def _activations(self, params: Tensor) -> Tensor:
-        """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, M, K]."""
+        """Activation statistics on the probe batch for params ``[A, K, P]`` -> [A, K, M]."""
         a, k, p = params.shape
         flat = params.reshape(a * k, p)
         widest = max(o for _, o in self.spec.sizes[:-1]) * len(self.x_probe)
@@ -205,7 +272,7 @@ class Trace:
                                           scratch=self._act_scratch[2])     # [rows] each
                 stats += [values[m] for m in _ACTS]
             parts.append(torch.stack(stats, dim=1))                        # [rows, M]
-        return torch.cat(parts).view(a, k, -1).transpose(1, 2)              # [A, M, K]
+        return torch.cat(parts).view(a, k, -1)                              # [A, K, M]
 
     def _new_epoch_block(self) -> None:
         k = self.init.shape[0]
@@ -233,10 +300,11 @@ class Trace:
         self._epoch_i += 1
 
     def epoch_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``values [E, 4, K]``, ``active [E, K]``, ``lr [E, K]`` (plateau schedule only)."""
+        """``values [E, 4, K]`` (in the trace's dtype: to_frame makes them float64),
+        ``active [E, K]``, ``lr [E, K]`` (plateau schedule only)."""
         blocks = self._epoch_blocks[:-1] + [tuple(None if t is None else t[:self._epoch_i]
                                                   for t in self._epoch_blocks[-1])]
-        vals = torch.cat([b[0] for b in blocks]).cpu().double().numpy()
+        vals = torch.cat([b[0] for b in blocks]).cpu().numpy()
         active = torch.cat([b[1] for b in blocks]).cpu().numpy()
         lr = torch.cat([b[2] for b in blocks]).cpu().numpy() if self._plateau_lr else None
         return vals, active, lr
@@ -259,14 +327,14 @@ def segment_sizes(spec: StackedMLP) -> list[int]:
 def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
     """The per-layer norms of :func:`mlplab.probe.layer_norms` of steps whose rows
     ``raw [S, 5, K, P]`` are in ``_RAW``'s order (update and distance filled in):
-    ``[S, M - 1, K]``, the columns of :meth:`Trace.step_columns` after the loss.
+    ``[S, K, M - 1]`` (a view), the columns of :meth:`Trace.step_columns` after the loss.
     ``segments``: the sizes of each layer's weight, then its bias, in a row."""
     s, _, k, p = raw.shape
     # the Probe's own segment norms (a product with a 0/1 segment matrix would be faster
     # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
     norms = segment_norms(raw.reshape(-1, p), segments) \
         .view(s, len(_RAW), k, len(segments) // 2, 2)                      # [S, 5, K, L, 2]
-    return _norm_columns(norms.permute(0, 1, 3, 4, 2))
+    return _norm_columns(norms.permute(0, 1, 3, 4, 2)).transpose(1, 2)
 
 
 def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
@@ -287,22 +355,6 @@ def _norm_columns(norms: Tensor) -> Tensor:
     weight, before, update, grad, dist = norms.unbind(1)                   # [S, L, 2, K]
     ratio = update / before.clamp_min(torch.finfo(norms.dtype).tiny)
     return torch.stack([weight, ratio, dist, grad], dim=3).flatten(1, 3)   # [S, L*2*4, K]
-
-
-def _series_major(blocks: list[Tensor], m: int, k: int) -> np.ndarray:
-    """Chunks ``[S, M, K]`` as one array ``[M, K, S]`` (in the trace's dtype): each model's
-    series of each column contiguous, each chunk copied once, transposed, into its place
-    (a 3-D permuting copy is 2x slower; a concatenation first, one more copy);
-    :meth:`MetricsLog.add_block` keeps one model's rows of it as a view."""
-    s = sum(len(b) for b in blocks)
-    chunks = [b.cpu().numpy() for b in blocks]                               # [S_c, M, K]
-    out = np.empty((m * k, s), dtype=chunks[0].dtype if chunks else np.float32)
-    at = 0
-    for chunk in chunks:
-        # numpy's transposing copy: 8 ms on W1's 1000 x 4352 where torch's took 12.6
-        out[:, at:at + len(chunk)] = chunk.reshape(len(chunk), m * k).T
-        at += len(chunk)
-    return out.reshape(m, k, s)
 
 
 @dataclass(frozen=True)
@@ -367,13 +419,14 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
     pick = [i * n_snap + slot[e] if e != f.epochs - 1 else last_at + i
             for i, (f, es) in enumerate(zip(finished, epochs_of)) for e in es]
     # every attempt's snapshot states as one tensor per layer key, [R, ...]; each attempt
-    # then takes its consecutive rows (contiguous views)
+    # then takes its consecutive rows (contiguous views, one split per key)
     states = state_of(spec, stored.index_select(0, torch.tensor(pick, dtype=torch.long)))
-    out, at = [], 0
-    for es in epochs_of:
-        out.append(boundary.pack(grid, es, {k: t[at:at + len(es)] for k, t in states.items()}))
-        at += len(es)
-    return out
+    sizes = [len(es) for es in epochs_of]
+    parts = {k: t.split(sizes) for k, t in states.items()}
+    # the epochs as a tensor, one per distinct list (not one per attempt)
+    epochs_t = {tuple(es): torch.tensor(es, dtype=torch.int64) for es in epochs_of}
+    return [boundary.pack(grid, epochs_t[tuple(es)], {k: p[i] for k, p in parts.items()})
+            for i, es in enumerate(epochs_of)]
 
 
 @torch.no_grad()
@@ -403,16 +456,14 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
     lr = lr_plateau if lr_plateau is not None else base * lr_scale           # [E, K]
     steps, act_steps = np.asarray(trace.steps, np.int64), np.asarray(trace.act_steps, np.int64)
     att, ep = np.stack(timeline.attempt), np.stack(timeline.epoch)           # [E, K]
-    scopes = []      # (scope, where, values [M, K, S], columns)
-    step_cols = trace.step_columns()
+    scopes = []      # (scope, where, values [S, K, M], columns)
     scopes.append(("step", _series(steps, every, att, ep, spe, active),
-                   _series_major(trace.step_blocks, len(step_cols), k_models), step_cols))
-    scopes.append(("step", scopes[0][1], lr[steps // spe].T[None], [("", "lr")]))  # [1, K, S]
-    act_cols = trace.act_columns()
+                   trace.step_rows.array(), trace.step_columns()))
+    scopes.append(("step", scopes[0][1], lr[steps // spe][:, :, None], [("", "lr")]))
     scopes.append(("act", _series(act_steps, act_every, att, ep, spe, active),
-                   _series_major(trace.act_blocks, len(act_cols), k_models), act_cols))
+                   trace.act_rows.array(), trace.act_columns()))
     scopes.append(("epoch", _series(steps, 1, att, ep, spe, active, epoch_scope=True),
-                   vals.transpose(1, 2, 0), [("", m) for m in _EPOCH_METRICS]))  # [4, K, E]
+                   vals.transpose(0, 2, 1), [("", m) for m in _EPOCH_METRICS]))  # [E, K, 4]
     total_epochs = max(1, len(timeline.epoch))
     wall = time.perf_counter() - start
     attempts_of: list[list[int]] = [[] for _ in configs]    # indices into finished, by model
@@ -423,7 +474,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
         log = MetricsLog()
         for scope, where, values, columns in scopes:
             rows, a, s, es = where.of(k)
-            log.add_block(a, s, es, scope, columns, values[:, k, rows], copy=False)  # [M, S_k]
+            log.add_block(a, s, es, scope, columns, values[rows, k].T, copy=False)  # [M, S_k]
         attempts = []
         for i in attempts_of[k]:
             f = finished[i]

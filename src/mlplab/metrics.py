@@ -57,10 +57,13 @@ def _column(chunk: dict[str, np.ndarray | str], name: str) -> np.ndarray:
         return _filled(_size(chunk), value)
     if "block" in chunk:
         m = len(chunk["block"])                          # series in the block
+        by_step = chunk["by_step"]
         if name == "value":             # [M, S], float32 if so given: converted here, once
-            return np.asarray(value, dtype=np.float64).reshape(-1)
-        return np.repeat(value, _size(chunk) // m) if name in ("layer", "metric") \
-            else np.tile(value, m)
+            return np.asarray(value.T if by_step else value, dtype=np.float64).reshape(-1)
+        if name in ("layer", "metric"):                  # [M] per series
+            return np.tile(value, _size(chunk) // m) if by_step \
+                else np.repeat(value, _size(chunk) // m)
+        return np.repeat(value, m) if by_step else np.tile(value, m)     # [S] per step
     return value
 
 
@@ -128,7 +131,10 @@ class MetricsLog:
         :meth:`add_arrays`, in one cheap step (the shared columns expand in to_frame).
         ``copy=False`` keeps a float ``values`` array as it is, a view or float32 (the
         cohort's records: converted to float64 once, in to_frame); the caller must then
-        not change it.
+        not change it. A view whose M values of a step lie together in memory (the
+        cohort's ``[S, K, M]`` rows, read per model) is expanded step by step, the others
+        series by series: to_frame sorts the rows anyway, and reading memory in its own
+        order is the fast way.
 
         >>> log = MetricsLog()
         >>> log.add_block([0, 0], [1, 2], [0, 0], "step", [("", "loss"), ("", "lr")],
@@ -143,12 +149,13 @@ class MetricsLog:
         if copy or values.dtype.kind != "f":
             values = np.array(values, dtype=np.float64)
         values = values.reshape(m, -1)
+        by_step = m > 1 and values.shape[1] > 1 and values.strides[0] < values.strides[1]
         names = _names(tuple(columns))
         self._chunks.append({"attempt": np.asarray(attempt, np.int32).reshape(-1),
                              "step": np.asarray(step, np.int64).reshape(-1),
                              "epoch": np.asarray(epoch, np.int32).reshape(-1),
                              "scope": str(scope), "layer": names[0], "metric": names[1],
-                             "value": values, "block": columns})
+                             "value": values, "block": columns, "by_step": by_step})
 
     def extend(self, other: "MetricsLog") -> None:
         self._flush()
