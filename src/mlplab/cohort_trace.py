@@ -424,7 +424,7 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
     sizes = [len(es) for es in epochs_of]
     parts = {k: t.split(sizes) for k, t in states.items()}
     # the epochs as a tensor, one per distinct list (not one per attempt)
-    epochs_t = {tuple(es): torch.tensor(es, dtype=torch.int64) for es in epochs_of}
+    epochs_t = {es: torch.tensor(es, dtype=torch.int64) for es in set(map(tuple, epochs_of))}
     return [boundary.pack(grid, epochs_t[tuple(es)], {k: p[i] for k, p in parts.items()})
             for i, es in enumerate(epochs_of)]
 
