@@ -38,11 +38,13 @@ def _compiled(configs, dtype=torch.float64):
     return records
 
 
-def test_compiled_restarts_and_plateaus_equal_separate_runs():
-    # models restart after plateaus at different epochs; probe every step, activations
-    # every third, boundary snapshots: every record as the engine's
+@pytest.mark.parametrize("every", [1, 3])
+def test_compiled_restarts_and_plateaus_equal_separate_runs(every):
+    # models restart after plateaus at different epochs; probe every step (or third),
+    # activations every third, boundary snapshots: every record as the engine's
     base = copy.deepcopy(FULL)
     base["train"].update(epochs=20)
+    base["probe"].update(every=every)
     base["stopping"].update(restarts=2, patience=4, min_delta=1e-3)
     configs = make_configs(base, [{"train.lr": 1e-4}, {"train.lr": 0.3},
                                   {"train.lr": 0.05}, {"train.lr": 3e-3, "train.momentum": 0.5}])
@@ -225,14 +227,16 @@ def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path
     assert not list(tmp_path.rglob("*.pt2"))                     # nothing half-written
 
 
-def test_compiled_minibatch_cohort_equals_separate_runs():
+@pytest.mark.parametrize("every", [1, 2])
+def test_compiled_minibatch_cohort_equals_separate_runs(every):
     # Adam on minibatches of 16 (3 steps an epoch, the last one shorter), each model in its
-    # own batch order; models plateau and restart in their rows while the others train on
+    # own batch order; models plateau and restart in their rows while the others train on;
+    # every second step's norms: some of an epoch's steps are kept, others not
     base = copy.deepcopy(SMALL)
     base["data"] = {"name": "gaussians", "k": 3, "n": 60}
     base["train"].update(epochs=10, optimizer="adam", loss="ce", batch_size=16)
     base["stopping"].update(restarts=1, patience=3)
-    base["probe"].update(activations_every=2)
+    base["probe"].update(activations_every=2, every=every)
     configs = make_configs(base, [{"train.lr": 0.05}, {"train.lr": 1.0},
                                   {"train.lr": 1e-6}, {"train.lr": 0.01, "train.beta1": 0.5}])
     records = _compiled(configs)
@@ -242,7 +246,7 @@ def test_compiled_minibatch_cohort_equals_separate_runs():
     assert sum(len(r) > 1 for r in reasons) >= 2 and ["max_epochs"] in reasons, reasons
     frame = records[3].metrics.to_frame()
     assert set(frame.scope) == {"step", "act", "epoch", "final"}
-    assert frame.query("scope == 'step'").step.nunique() == 30         # every step's norms
+    assert frame.query("scope == 'step'").step.nunique() == 30 // every  # the kept steps
 
 
 def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():
