@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlplab.metrics import MetricsLog
+from mlplab.metrics import COLUMNS, MetricsLog, _column
 
 
 @pytest.mark.parametrize("s", [0, 1, 7])
@@ -77,3 +77,30 @@ def test_a_block_whose_steps_lie_together_expands_step_by_step_to_the_same_frame
         pd.testing.assert_frame_equal(kept.to_frame(), copied.to_frame(), check_exact=True)
         np.testing.assert_array_equal(
             kept.to_frame().query("metric == 'grad_norm_w'").value, rows[rows_of_k, k, 1])
+
+
+def test_to_frame_equals_a_sort_of_every_record_by_its_strings() -> None:
+    # scalar rows, per-series arrays and blocks in both memory orders, with strings that
+    # sort differently by code point than by first appearance
+    rng = np.random.default_rng(3)
+    log = MetricsLog()
+    for i in range(40):
+        metric = ["val_loss", "Zeta", "act_mean", ""][i % 4]
+        log.add(i % 2, int(rng.integers(0, 9)), 0, "final", "layer10" if i % 3 else "",
+                metric, float(i))
+    log.add_arrays(1, np.arange(6), 0, "epoch", "", "train_loss", rng.normal(size=6))
+    rows = rng.normal(size=(5, 2, 3)).astype(np.float32)                   # [S, K, M]
+    columns = [("layer2", "grad_norm_w"), ("", "loss"), ("layer1", "grad_norm_w")]
+    log.add_block(np.zeros(5), np.arange(5), np.zeros(5), "step", columns, rows[:, 1].T,
+                  copy=False)
+    log.add_block(np.ones(4), np.arange(4) * 2, np.zeros(4), "act", columns[:2],
+                  rng.normal(size=(2, 4)))
+    frame = log.to_frame()
+    want = pd.concat([pd.DataFrame({c: _column(chunk, c) for c in COLUMNS})
+                      for chunk in log._chunks], ignore_index=True)
+    for c in ("scope", "layer", "metric"):
+        want[c] = want[c].astype(str)
+    want = want.sort_values(["attempt", "step", "scope", "metric", "layer"], kind="stable",
+                            ignore_index=True)
+    pd.testing.assert_frame_equal(frame, want, check_exact=True)
+    assert len(frame) == 40 + 6 + 15 + 8
