@@ -8,7 +8,7 @@ stopping is a mask (:func:`mlplab.stopping.observe_batched`); a restart re-initi
 row with the model's next seed and resets its optimizer state. The probe's raw inputs are
 copied into preallocated device buffers (:mod:`mlplab.cohort_trace`) and turned into the
 same :class:`~mlplab.record.RunRecord` as :func:`mlplab.engine.train` makes, once, at the
-end. The step loop never syncs with the host; the epoch loop reads a few ``[K]`` flags
+end (:mod:`mlplab.cohort_records`). The step loop never syncs with the host; the epoch loop reads a few ``[K]`` flags
 once an epoch, or every few epochs in full-batch cohorts without restarts.
 
 >>> from mlplab.config import from_dict
@@ -38,8 +38,8 @@ from . import boundary, stopping
 from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
 from .cohort_compiled import CompiledEpoch
-from .cohort_trace import (FinishedAttempt, Timeline, Trace, build_records, epoch_span,
-                           recorded_steps)
+from .cohort_records import build_records
+from .cohort_trace import FinishedAttempt, Timeline, Trace, epoch_span, recorded_steps
 from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
 from .data import load_data
 from .engine import Tensors, batch_order_generator, batch_size_of, to_tensors
