@@ -96,7 +96,10 @@ def test_to_frame_equals_a_sort_of_every_record_by_its_strings() -> None:
     log.add_block(np.ones(4), np.arange(4) * 2, np.zeros(4), "act", columns[:2],
                   rng.normal(size=(2, 4)))
     frame = log.to_frame()
-    want = pd.concat([pd.DataFrame({c: _column(chunk, c) for c in COLUMNS})
+    # each chunk's records in its own order: chunk-wide strings repeated, blocks expanded
+    want = pd.concat([pd.DataFrame({c: np.full(len(chunk["value"].reshape(-1)), chunk[c],
+                                               dtype=object) if isinstance(chunk[c], str)
+                                    else _column(chunk, c) for c in COLUMNS})
                       for chunk in log._chunks], ignore_index=True)
     for c in ("scope", "layer", "metric"):
         want[c] = want[c].astype(str)

@@ -43,21 +43,12 @@ COLUMNS = ("attempt", "step", "epoch", "scope", "layer", "metric", "value")
 _TEXT = ("scope", "layer", "metric")                  # the string columns
 
 
-def _filled(n: int, text: str) -> np.ndarray:
-    """``np.full(n, text, object)``, ten times faster (cohorts add millions of rows)."""
-    out = np.empty(n, dtype=object)
-    out.fill(text)
-    return out
-
-
 def _column(chunk: dict[str, np.ndarray | str], name: str,
-            value: np.ndarray | str | None = None) -> np.ndarray:
-    """Column ``name`` of a chunk as an array (a chunk-wide string expanded; a block's
-    shared columns repeated, see :meth:`MetricsLog.add_block`); ``value``: in place of
-    the chunk's own (the same shape: codes for its strings)."""
+            value: np.ndarray | None = None) -> np.ndarray:
+    """Column ``name`` of a chunk as an array, a block's shared columns repeated (see
+    :meth:`MetricsLog.add_block`); ``value``: in place of the chunk's own, the same shape
+    (the codes of its strings: a chunk-wide string is coded by :func:`_text_codes`)."""
     value = chunk[name] if value is None else value
-    if isinstance(value, str):
-        return _filled(_size(chunk), value)
     if "block" in chunk:
         m = len(chunk["block"])                          # series in the block
         by_step = chunk["by_step"]
