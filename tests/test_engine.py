@@ -319,3 +319,25 @@ def test_standardisation_statistics_are_recorded_for_readers() -> None:
     assert info["input_std"] == pytest.approx(data.std.tolist())
     plain = train(_config(train={"epochs": 1})).info
     assert plain["input_mean"] is None and plain["input_std"] is None
+
+
+def test_a_device_this_process_cannot_use_is_a_config_error_naming_it() -> None:
+    from mlplab.cohort import train_cohort
+    from mlplab.config import ConfigError
+    from mlplab.engine import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    bad = ["gpu0", "meta", "", f"cuda:{gpus}"] + ([] if gpus else ["cuda"])
+    for value in bad:
+        with pytest.raises(ConfigError) as err:
+            resolve_device(value, "--device")
+        assert err.value.key == "--device" and err.value.value == value
+        assert "cpu" in err.value.allowed, err.value
+    if gpus:
+        assert resolve_device("cuda").type == "cuda"
+    cfg = from_dict({"data": {"name": "xor", "n": 8}, "train": {"epochs": 1}})
+    for run in (lambda: train(cfg, device="gpu0"), lambda: train_cohort([cfg, cfg], device="gpu0")):
+        with pytest.raises(ConfigError, match="'device'.*'gpu0'"):
+            run()

@@ -372,7 +372,9 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     epoch, W2's 11 minibatch steps); the first run's compile (or package load) time is
     reported apart.
     """
-    dev = torch.device(device)
+    from .engine import resolve_device
+
+    dev = resolve_device(device)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -125,6 +125,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if cfg.name == "run" and "name" not in overrides:   # default name: the dataset's
         cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
     out = a.out or f"runs/{cfg.name}"
+    from .engine import resolve_device
+
+    resolve_device(a.device, "--device")
     ids = run_config(cfg, out, seeds=a.seeds, device=a.device, report=not a.no_report,
                      quiet=a.quiet or a.json, compile=a.compile)
     from .runs import format_table, run_rows
@@ -159,8 +162,11 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
+    from .engine import resolve_device
     from .sweep import run_sweep
 
+    if a.backend == "local":
+        resolve_device(a.device, "--device")
     result = run_sweep(a.file, out=a.out, workers=a.workers, backend=a.backend,
                        address=a.address, resume=a.resume, quiet=a.quiet or a.json,
                        device=a.device, report=not a.no_report, compile=a.compile)
@@ -192,7 +198,9 @@ def _cmd_dashboard(a: argparse.Namespace) -> int:
 
 def _cmd_bench(a: argparse.Namespace) -> int:
     from .bench import run_bench
+    from .engine import resolve_device
 
+    resolve_device(a.device, "--device")
     result = run_bench(quick=a.quick, device=a.device, compile=a.compile)
     print(json.dumps(result.to_dict()) if a.json else result.summary())
     return 0

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from . import boundary, stopping
-from .config import RunConfig, optimizer_hyper, to_dict
+from .config import ConfigError, RunConfig, optimizer_hyper, to_dict
 from .data import Dataset, load_data
 from .loss import accuracy, batch_loss
 from .metrics import MetricsLog, layer_name
@@ -42,6 +42,33 @@ class Tensors:
     x_test: torch.Tensor
     y_test: torch.Tensor
     x_probe: torch.Tensor   # [P, d] fixed batch for activation statistics
+
+
+DEVICES = "cpu, or cuda / cuda:N where torch sees a CUDA GPU"
+
+
+def resolve_device(device: str | torch.device, key: str = "device") -> torch.device:
+    """``device`` as a :class:`torch.device` this process can train on: a
+    :class:`ConfigError` naming ``key``, the value and what is allowed otherwise (not
+    torch's assertion from deep inside the first tensor it would have put there).
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(key, device, DEVICES) from None
+    if dev.type == "cuda":
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus == 0:
+            raise ConfigError(key, device, f"cpu: this torch ({torch.__version__}) sees no "
+                                           "CUDA GPU")
+        if dev.index is not None and dev.index >= gpus:
+            raise ConfigError(key, device, f"cpu, cuda, cuda:0 to cuda:{gpus - 1}")
+    elif dev.type != "cpu":
+        raise ConfigError(key, device, DEVICES)
+    return dev
 
 
 def to_tensors(data: Dataset, probe_batch: int, device: str | torch.device = "cpu",
@@ -226,6 +253,7 @@ def train(cfg: RunConfig, run_id: str | None = None, device: str | torch.device 
     starts a fresh network while ``stopping.restarts`` remain and no target was met.
     """
     start = time.perf_counter()
+    device = resolve_device(device)
     data = load_data(cfg.data)
     head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
     tensors = to_tensors(data, cfg.probe.batch, device, dtype)

@@ -274,6 +274,10 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     out = Path(out) if out is not None else Path("runs") / base.name
     sweep_id = sweep_id_for(base.name, base, block)
     check_backend(backend, workers, address)
+    if backend == "local":      # (a Ray cluster's workers may have GPUs the driver lacks)
+        from ..engine import resolve_device
+
+        resolve_device(device)
     store = Store(out)
     _claim(store, sweep_id, base.name, resume, out)
     if resume:   # folders a killed driver was writing (never indexed, never done)
