@@ -215,11 +215,13 @@ def hidden_pre_activations(spec: StackedMLP, params: Params, x: Tensor,
     faults of new MB-sized tensors can cost more than the products themselves."""
     pre_buf, act_buf = scratch[0], scratch[1]
     h = _batch_last(x)                                            # [d, B] or [M, d, B]
-    for w, b in params[:-1]:
+    for i, (w, b) in enumerate(params[:-1]):
         m, units, n = w.shape[0], w.shape[-2], h.shape[-1]
         z = pre_buf[:m * units * n].view(m, units, n)
         _linear(h, w, b, out=z)                                   # [M, units, B]
         yield z
+        if i == len(params) - 2:             # the output layer's input: not needed
+            return
         h = act_buf[:m * units * n].view(m, units, n)
         inplace = _INPLACE.get(spec.activation)
         if inplace is not None:
