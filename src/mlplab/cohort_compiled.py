@@ -47,7 +47,7 @@ from torch import Tensor
 
 from .aot_package import Package, leaves, obtain, rebuild, signature
 from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
-from .cohort_trace import Trace, segment_sizes, step_norms_klast
+from .cohort_trace import Trace, segment_sizes, step_norms_klast, step_norms_rows
 from .config import RunConfig
 from .engine import Tensors
 from .metrics import ACT_METRICS
@@ -193,8 +193,8 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         if perm is None:                                            # full batch
             loss, grad = _loss_and_grad(spec, head, flat, x, y)     # [K], [K, P]
             new_flat, opt_state = update(flat, grad, opt_state, hyper, stop.active)
-            rows = [torch.cat([loss.unsqueeze(0),
-                               step_norms_klast(new_flat, flat, grad, init, segments)])]
+            rows = [torch.cat([loss.unsqueeze(0),                   # [K, M] views
+                               step_norms_klast(new_flat, flat, grad, init, segments)]).t()]
             tr, hidden = _evaluate(spec, head, new_flat, x, y)
             va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)[0]
             act_row = _activation_rows(spec, hidden, n_probe)
@@ -206,8 +206,9 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
                 loss, grad = _minibatch_step(spec, head, prev, xs[:, lo:lo + batch],
                                              ys[:, lo:lo + batch])
                 new_flat, opt_state = update(prev, grad, opt_state, hyper, stop.active)
-                rows.append(torch.cat([loss.unsqueeze(0),
-                                       step_norms_klast(new_flat, prev, grad, init, segments)]))
+                rows.append(torch.cat([loss.unsqueeze(1),                # [K, M]
+                                       step_norms_rows(new_flat, prev, grad, init, segments)],
+                                      dim=1))
                 kept.append(new_flat)
             afters = torch.stack(kept)                              # [S, K, P]
             tr = _evaluate_bmm(spec, head, new_flat, x, y)
@@ -218,9 +219,10 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         opt_state = type(opt_state)(*(f.contiguous() if isinstance(f, Tensor) else
                                       tuple(t.contiguous() for t in f) for f in opt_state))
         stop = fold_epoch(stop, new_flat, values, cfg, lr_floor)
-        # the rows [S, K, M] as the trace keeps them (the transpose fuses into their write)
+        # the rows [S, K, M] as the trace keeps them (a full batch's transpose fuses into
+        # their write)
         return new_flat, opt_state, stop._replace(best=stop.best.contiguous()), \
-            torch.stack(rows).transpose(1, 2).contiguous(), \
+            torch.stack(rows).contiguous(), \
             torch.stack(values).to(flat.dtype), act_row, afters
 
     return epoch
