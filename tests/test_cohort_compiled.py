@@ -146,7 +146,7 @@ def test_processes_asking_for_one_package_at_once_build_it_once(monkeypatch, tmp
     monkeypatch.setattr(aot_package, "_CACHE", {})
     builds = []
 
-    def slow_build(fn, args, path, free):        # a build that takes a while
+    def slow_build(fn, args, path, free, options=None):   # a build that takes a while
         builds.append(path)
         time.sleep(0.5)
         path.write_bytes(b"package")
@@ -206,7 +206,7 @@ def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
 
 
 def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path):
-    def broken(program, package_path):
+    def broken(program, package_path, inductor_configs=None):
         raise RuntimeError("no C++ compiler here\nsecond line")
 
     monkeypatch.setenv(aot_package.CACHE_ENV, str(tmp_path))

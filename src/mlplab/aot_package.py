@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -118,10 +118,12 @@ class _Flat(torch.nn.Module):
 
 
 def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path,
-           free: Sequence[int | None] | None) -> None:
+           free: Sequence[int | None] | None, options: Mapping[str, Any] | None = None
+           ) -> None:
     """Export ``fn``, compile it with AOTInductor and write the package to ``path``
     (via a temporary name: a crash leaves no half-written package). The ``free``
-    dimensions (:func:`signature`) share one size, open from 2 up."""
+    dimensions (:func:`signature`) share one size, open from 2 up; ``options``: inductor
+    settings for this build."""
     import torch._inductor
 
     with torch.inference_mode(False), torch.no_grad():
@@ -133,7 +135,8 @@ def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
         try:
-            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
+            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
+                                                     inductor_configs=dict(options or {}))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -215,11 +218,15 @@ _CACHE: dict[tuple[Any, ...], Package] = {}
 
 def obtain(key: tuple[Any, ...], fn: Callable[..., Any], args: tuple[Any, ...],
            sig: tuple[Any, ...], label: str = "",
-           free: Sequence[int | None] | None = None) -> Package:
+           free: Sequence[int | None] | None = None,
+           options: Mapping[str, Any] | None = None) -> Package:
     """The package of ``fn`` for ``key`` (what it depends on beyond its inputs) and ``sig``
     (``signature(leaves(args), free)``): loaded in this process, else from the disk cache,
     else built from ``fn(*args)`` and cached. A failure is returned as ``failed``, not
-    raised. ``free``: as in :func:`signature` (one package then serves every size >= 2)."""
+    raised. ``free``: as in :func:`signature` (one package then serves every size >= 2);
+    ``options``: inductor settings of the build (part of the package's name)."""
+    if options:
+        key = key + (tuple(sorted(options.items())),)
     hit = _CACHE.get((key, sig))
     if hit is not None:
         return hit
@@ -232,7 +239,7 @@ def obtain(key: tuple[Any, ...], fn: Callable[..., Any], args: tuple[Any, ...],
                 with _building(path):            # another process may be building it
                     if not path.exists():
                         how = "built"
-                        _build(fn, args, path, free)
+                        _build(fn, args, path, free, options)
                         _prune(path.parent, KEEP_PACKAGES)
             if how == "loaded":
                 os.utime(path)                   # recently used: kept by _prune
