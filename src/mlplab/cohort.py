@@ -255,7 +255,7 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     snapshots; for benchmarks); epoch and final metrics are always kept. ``threads``:
     torch's intra-op CPU threads while training (restored after; None leaves them).
     ``compile``: each epoch as one program compiled ahead of time
-    (:mod:`mlplab.cohort_compiled`: ~2x faster per epoch on W1, ~1.2x on W2 with the probe
+    (:mod:`mlplab.cohort_compiled`: ~2x faster per epoch on W1, ~1.7x on W2 with the probe
     ~10x cheaper; a build once per machine and kind of network, 15-30 s for a full-batch
     epoch, ~1 min for W2's 11 minibatch steps; equal to the eager cohort to float32
     rounding); where it cannot be compiled (more than ``cohort_compiled.MAX_STEPS``
