@@ -8,8 +8,9 @@ stopping is a mask (:func:`mlplab.stopping.observe_batched`); a restart re-initi
 row with the model's next seed and resets its optimizer state. The probe's raw inputs are
 copied into preallocated device buffers (:mod:`mlplab.cohort_trace`) and turned into the
 same :class:`~mlplab.record.RunRecord` as :func:`mlplab.engine.train` makes, once, at the
-end (:mod:`mlplab.cohort_records`). The step loop never syncs with the host; the epoch loop reads a few ``[K]`` flags
-once an epoch, or every few epochs in full-batch cohorts without restarts.
+end (:mod:`mlplab.cohort_records`). The step loop never syncs with the host; the epoch
+loop reads a few ``[K]`` flags once an epoch, or every few epochs in full-batch cohorts
+without restarts.
 
 >>> from mlplab.config import from_dict
 >>> cfgs = [from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3, "seed": s,

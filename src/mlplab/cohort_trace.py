@@ -328,6 +328,12 @@ def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
     return _norm_columns(norms.permute(0, 1, 3, 4, 2)).transpose(1, 2)
 
 
+def _raw_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor) -> Tensor:
+    """One step's rows in ``_RAW``'s order, stacked: ``[5, ...]`` (update and distance
+    from init filled in, as :meth:`Trace.flush` fills them in its buffer)."""
+    return torch.stack([after, prev, prev - after, grad, after - init])
+
+
 def step_norms_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
                     segments: list[int]) -> Tensor:
     """:func:`step_norms` of one step from its rows ``[K, P]``, reduced in that layout
@@ -336,8 +342,7 @@ def step_norms_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
     more units make segments a vector or longer: W2's compiled epoch took medians of 6.7
     and 7.4 ms against 8.0 and 10.2 ms reducing them models innermost, which transposed
     five ``[K, P]`` tensors a step.)"""
-    raw = torch.stack([after, prev, prev - after, grad, after - init])     # [5, K, P]
-    return step_norms(raw.unsqueeze(0), segments)[0]
+    return step_norms(_raw_rows(after, prev, grad, init).unsqueeze(0), segments)[0]
 
 
 def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
@@ -345,8 +350,7 @@ def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
     """:func:`step_norms` of one step from its rows ``[K, P]``, reduced with the models
     innermost (``[5, P, K]``: the compiled epoch's loops then run along K, not along
     segments of 1 to 8 parameters): ``[M - 1, K]`` in the same column order."""
-    prev_t, after_t = prev.t(), after.t()
-    raw = torch.stack([after_t, prev_t, prev_t - after_t, grad.t(), after_t - init.t()])
+    raw = _raw_rows(after.t(), prev.t(), grad.t(), init.t())               # [5, P, K]
     norms = segment_norms(raw, segments)                                   # [5, 2L, K]
     return _norm_columns(norms.view(1, len(_RAW), -1, 2, norms.shape[-1]))[0]
 
