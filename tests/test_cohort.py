@@ -584,3 +584,33 @@ def test_keep_freed_memory_asks_glibc_and_says_so():
     assert cohort_mod.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
     a = np.ones(5 * 2 ** 20)                                     # allocation still works
     assert a.sum() == 5 * 2 ** 20
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_trace_activation_statistics_in_blocks_larger_than_its_chunk(monkeypatch, activation):
+    # a compiled minibatch epoch's flush can hold more steps than the raw buffer's chunk:
+    # the statistics' blocks then have more rows than a chunk's A*K, and the scratch grows
+    from mlplab import cohort_trace
+    from mlplab.probe import activation_stats
+    from mlplab.stacked import layers
+
+    spec = StackedMLP(((2, 64), (64, 64), (64, 3)), ("0", "2", "4"), activation, 0.01, "softmax")
+    gen = torch.Generator().manual_seed(3)
+    k, p, b = 4, spec.n_params, 8
+    x_probe = torch.randn(b, 2, generator=gen)
+    trace = cohort_trace.Trace(spec, torch.zeros(k, p), True, False, x_probe)
+    monkeypatch.setattr(cohort_trace, "BLOCK_ELEMENTS", 64 * b * (trace.chunk * k + 6))
+    params = torch.randn(20, k, p, generator=gen) * 0.3                     # [A, K, P]
+    got = trace._activations(params)                                        # [A, K, M]
+    assert got.shape == (20, k, len(trace.act_columns()))
+    want = []
+    for row in params.reshape(-1, p):
+        (w1, b1), (w2, b2), _ = [(w[0], bias[0]) for w, bias in layers(spec, row[None])]
+        z1 = x_probe @ w1.T + b1                                            # [B, units]
+        h1 = {"relu": torch.relu, "tanh": torch.tanh,
+              "gelu": torch.nn.functional.gelu}[activation](z1)
+        z2 = h1 @ w2.T + b2
+        stats = [activation_stats(z, activation) for z in (z1, z2)]
+        want.append([s[m] for s in stats for m in cohort_trace.ACT_METRICS])
+    torch.testing.assert_close(got.reshape(-1, got.shape[-1]), torch.tensor(want),
+                               rtol=1e-5, atol=1e-5)

@@ -252,9 +252,12 @@ class Trace:
         a, k, p = params.shape
         flat = params.reshape(a * k, p)
         widest = max(o for _, o in self.spec.sizes[:-1]) * len(self.x_probe)
-        rows = max(1, BLOCK_ELEMENTS // max(1, widest))
-        if self._act_scratch is None:      # [3, E]: pre-activations, activations, centred
-            self._act_scratch = flat.new_empty(3, min(rows, self.chunk * k) * widest)
+        rows = min(max(1, BLOCK_ELEMENTS // max(1, widest)), a * k)
+        # [3, E]: two layers' outputs in turn, the centred values; made at the first
+        # statistics, again when a larger block comes (a compiled minibatch epoch's flush
+        # can hold more steps than the raw buffer's chunk)
+        if self._act_scratch is None or self._act_scratch.shape[-1] < rows * widest:
+            self._act_scratch = flat.new_empty(3, rows * widest)
         parts = []
         for lo in range(0, a * k, rows):
             stats = []
