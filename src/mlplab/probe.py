@@ -11,6 +11,8 @@ trailing parameter dimensions only. Nothing here prints or syncs with the host.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 # A unit is *dead* when its ReLU output is zero on every example of the probe batch.
@@ -69,8 +71,10 @@ def activation_stats(pre: torch.Tensor, activation: str, negative_slope: float =
     mean = pre.mean((-2, -1))                                # [...]
     centred = pre - mean[..., None, None] if scratch is None else \
         torch.sub(pre, mean[..., None, None], out=scratch[:pre.numel()].view(pre.shape))
-    # squared in place: a second fresh MB-sized temporary costs more than the op (page faults)
-    std = centred.square_().mean((-2, -1)).sqrt_()
+    # the norm of the centred values over sqrt(count): one pass over them, where squaring
+    # (in place: a second fresh MB-sized temporary costs more than the op) and a mean took two
+    std = torch.linalg.vector_norm(centred, dim=(-2, -1)).div_(math.sqrt(pre.shape[-2] *
+                                                                         pre.shape[-1]))
     dead = sat = torch.zeros_like(mean)
     if activation == "relu" and DEAD_SHARE == 1.0:   # zero on all the batch: max <= 0
         dead = (pre.amax(-1) <= 0).float().mean(-1)   # (10x faster; NaN: not dead)

@@ -209,25 +209,22 @@ def _last_pre_activation(spec: StackedMLP, params: Params, x: Tensor,
 def hidden_pre_activations(spec: StackedMLP, params: Params, x: Tensor,
                            scratch: Tensor) -> Iterator[Tensor]:
     """Each hidden layer's pre-activations ``[M, units, B]`` (batch last) in turn, computed
-    into ``scratch [2, E]`` (``E >= M * widest hidden layer * B``): one half holds the
-    pre-activations, the other the activations feeding the next layer, so a yielded tensor
-    holds until the next one is asked for. No fresh memory per layer: on a CPU the page
-    faults of new MB-sized tensors can cost more than the products themselves."""
-    pre_buf, act_buf = scratch[0], scratch[1]
+    into ``scratch [2, E]`` (``E >= M * widest hidden layer * B``), the layers taking
+    turns in its two halves. A yielded tensor holds until the next one is asked for: then
+    the activation is applied to it in place (where torch has the in-place kernel) and it
+    feeds the next layer. No fresh memory per layer: on a CPU the page faults of new
+    MB-sized tensors can cost more than the products themselves, and no copy of the
+    pre-activations."""
     h = _batch_last(x)                                            # [d, B] or [M, d, B]
+    inplace = _INPLACE.get(spec.activation)
     for i, (w, b) in enumerate(params[:-1]):
         m, units, n = w.shape[0], w.shape[-2], h.shape[-1]
-        z = pre_buf[:m * units * n].view(m, units, n)
+        z = scratch[i % 2][:m * units * n].view(m, units, n)
         _linear(h, w, b, out=z)                                   # [M, units, B]
         yield z
         if i == len(params) - 2:             # the output layer's input: not needed
             return
-        h = act_buf[:m * units * n].view(m, units, n)
-        inplace = _INPLACE.get(spec.activation)
-        if inplace is not None:
-            inplace(h.copy_(z))
-        else:
-            h.copy_(_activate(spec, z))
+        h = inplace(z) if inplace is not None else _activate(spec, z)
 
 
 @torch.no_grad()
