@@ -205,6 +205,32 @@ def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
     assert "target" in reasons and len(reasons) > 1, reasons
 
 
+def test_compiled_rmsprop_of_two_hidden_layers_equals_separate_runs():
+    # the package returns rmsprop's grad_avg [K, P] laid out (1, K), not as the input it
+    # was built for: the state is made contiguous again and the epochs stay compiled (they
+    # fell back to eager at the second epoch before)
+    base = copy.deepcopy(FULL)
+    base["data"] = {"name": "circles", "n": 100}
+    base["model"].update(hidden=[5, 4], activation="leaky_relu")
+    base["train"].update(epochs=8, optimizer="rmsprop", lr=0.01, centered=True)
+    configs = make_configs(base, [{}, {"train.momentum": 0.5}, {"train.lr": 0.003}])
+    records = _compiled(configs)
+    for cfg, rec in zip(configs, records):
+        assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
+
+
+def test_only_an_input_laid_out_otherwise_is_made_contiguous():
+    from mlplab.aot_package import signature
+    from mlplab.cohort_compiled import _relaid
+    a, b = torch.zeros(3, 5), torch.zeros(4)
+    built = signature([a, b], [0, None])
+    assert _relaid(signature([torch.zeros(5, 3).t(), b], [0, None]), built) == [0]
+    assert _relaid(signature([torch.zeros(3, 6), b], [0, None]), built) is None   # shape
+    assert _relaid(signature([a, b.double()], [0, None]), built) is None          # dtype
+    assert _relaid(signature([a], [0]), built) is None                            # count
+    assert _relaid(built, built) == []
+
+
 def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path):
     def broken(program, package_path, inductor_configs=None):
         raise RuntimeError("no C++ compiler here\nsecond line")

@@ -39,7 +39,7 @@ unwritable cache) the cohort says why once and trains eagerly.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -265,6 +265,25 @@ def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
     return [0] * n_state + [None] * (len(flat) - n_state)
 
 
+def _relaid(sig: tuple[Any, ...], want: tuple[Any, ...]) -> list[int] | None:
+    """The inputs whose :func:`signature` ``sig`` differs from the package's ``want`` only
+    in not being contiguous as at the build, or None if any differs otherwise. Inductor
+    may lay out an output otherwise than the graph's own strides say, and the state fed
+    back then differs from the inputs the package was built for (seen: rmsprop's
+    ``grad_avg`` in a full-batch epoch of two hidden layers, ``[K, P]`` with strides
+    ``(1, K)``); a copy in the built layout costs one kernel."""
+    if len(sig) != len(want):
+        return None
+    out = []
+    for i, (got, built) in enumerate(zip(sig, want)):
+        if got == built:
+            continue
+        if len(built) != 4 or built[1] != "C" or (got[0], got[2:]) != (built[0], built[2:]):
+            return None
+        out.append(i)
+    return out
+
+
 @dataclass
 class CompiledEpoch:
     """The compiled epoch of one cohort, with the eager bookkeeping around each call."""
@@ -278,6 +297,7 @@ class CompiledEpoch:
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
     _free: list[int | None] | None = None  # the models' dimension of each input
+    _relaid: list[int] = field(default_factory=list)  # inputs made contiguous each call
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
@@ -323,11 +343,18 @@ class CompiledEpoch:
                 warnings.warn(f"mlplab: compiling failed, training eagerly ({c.failed})",
                               stacklevel=3)
             return None
-        if (self.calls < 2 or live.opt_state is not self._state) \
-                and signature(flat, self._free) != c.signature:
-            warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
-                          stacklevel=3)
-            return None
+        for i in self._relaid:
+            flat[i] = flat[i].contiguous()
+        if self.calls < 2 or live.opt_state is not self._state:
+            sig = signature(flat, self._free)
+            relaid = _relaid(sig, c.signature) if sig != c.signature else []
+            if relaid is None:
+                warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
+                              stacklevel=3)
+                return None
+            for i in relaid:
+                flat[i] = flat[i].contiguous()
+            self._relaid += relaid
         # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch)
         out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
                        live.flat, live.flat if self.hidden and perm is None else None,
