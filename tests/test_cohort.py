@@ -433,6 +433,32 @@ def test_stacked_gradients_equal_autograd_of_each_network(activation):
                                        rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_written_out_loss_gradients_equal_autograd_where_the_head_saturates(dtype):
+    # logits far out: sigmoid rounds to exactly 0 or 1 (bce's gradient denominator is
+    # clamped there, as torch's BCELoss), softmax to one-hot; the written-out gradient is
+    # autograd's there too, and finite
+    from mlplab.model import Head
+    from mlplab.stacked import _loss, _loss_and_output_grad
+
+    gen = torch.Generator().manual_seed(1)
+    for output, loss_name, out_dim in _HEADS:
+        head = Head(output, loss_name, out_dim)
+        classes = 2 if out_dim == 1 else out_dim
+        z = torch.randn(3, out_dim, 9, generator=gen, dtype=dtype)
+        z[0] *= 1e3                                        # saturated, both signs
+        z[1, :, :4] = torch.tensor([-800.0, -60.0, 40.0, 800.0], dtype=dtype)
+        y = torch.randint(0, classes, (9,), generator=gen)
+        loss, grad = _loss_and_output_grad(z, y, head)
+        leaf = z.clone().requires_grad_()
+        want = _loss(leaf, y, head)
+        want.sum().backward()
+        torch.testing.assert_close(loss, want.detach(), rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(grad, leaf.grad, rtol=1e-6 if dtype == torch.float32 else
+                                   1e-13, atol=1e-12)
+        assert torch.isfinite(grad).all() and torch.isfinite(loss).all()
+
+
 def test_train_seeds_runs_one_cohort_into_the_store(tmp_path):
     from mlplab.run import run_config, seed_configs
     from mlplab.store import Store

@@ -341,3 +341,35 @@ def test_a_device_this_process_cannot_use_is_a_config_error_naming_it() -> None:
     for run in (lambda: train(cfg, device="gpu0"), lambda: train_cohort([cfg, cfg], device="gpu0")):
         with pytest.raises(ConfigError, match="'device'.*'gpu0'"):
             run()
+
+
+def test_bce_gradient_is_torchs_bceloss_gradient_where_the_sigmoid_saturates():
+    # autograd through the clamped logs gave 0/0 = NaN at p == 0 or 1 exactly (float32: a
+    # logit beyond ~17), and a confident model "diverged"; BCELoss's own gradient is finite
+    from mlplab.loss import batch_loss
+
+    head = resolve_head(from_dict({}).model, "bce", 2)
+    for dtype in (torch.float32, torch.float64):
+        p0 = torch.tensor([0.0, 1e-30, 0.3, 0.5, 1 - 1e-7, 1.0] * 2, dtype=dtype)
+        y = torch.tensor([0] * 6 + [1] * 6)
+        mine, ref = p0.clone().requires_grad_(), p0.clone().requires_grad_()
+        loss = batch_loss(mine.unsqueeze(-1), y, head)
+        want = F.binary_cross_entropy(ref, y.to(dtype))
+        loss.backward()
+        want.backward()
+        torch.testing.assert_close(loss, want)
+        torch.testing.assert_close(mine.grad, ref.grad)
+        assert torch.isfinite(mine.grad).all()
+    # a NaN probability (a diverged model) reaches the loss; BCELoss itself would raise
+    nan = torch.tensor([[0.5], [float("nan")]], requires_grad=True)
+    assert math.isnan(batch_loss(nan, torch.tensor([0, 1]), head).item())
+
+
+def test_a_confident_bce_model_trains_on_rather_than_diverging():
+    # it "diverged" at epoch 197: one training point confidently wrong, sigmoid exactly 1
+    cfg = from_dict({"data": {"name": "gaussians", "k": 2, "n": 200}, "model": {"hidden": [16]},
+                     "train": {"loss": "bce", "optimizer": "adam", "lr": 0.05, "epochs": 260,
+                               "batch_size": 0},
+                     "stopping": {"restarts": 0, "patience": 1000}})
+    (attempt,) = train(cfg).attempts
+    assert attempt.end_reason == "max_epochs" and math.isfinite(attempt.train_loss)

@@ -18,6 +18,37 @@ import torch.nn.functional as F
 from .model import Head
 
 
+BCE_EPS = 1e-12   # torch's BCELoss: the gradient's denominator p (1 - p) is at least this
+
+
+def bce_terms(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of each probability ``p`` against its 0/1 ``target``, the logs
+    clamped at -100 as torch's BCELoss does, so that log(0) stays finite."""
+    logp = torch.clamp(torch.log(p), min=-100.0)
+    log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
+    return -(target * logp + (1 - target) * log1mp)
+
+
+class _BinaryCrossEntropy(torch.autograd.Function):
+    """:func:`bce_terms` with torch's BCELoss gradient, ``(p - target) / max(p (1 - p),
+    BCE_EPS)``. Autograd through the clamped logs would give 0/0 = NaN wherever a
+    sigmoid rounds to exactly 0 or 1 (float32: a logit beyond about +-17), and a
+    confident model would then "diverge". Not BCELoss itself: it raises on a NaN
+    probability, which must reach the loss so that a diverged model is seen as such."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, p: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(p, target)
+        return bce_terms(p, target)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor, None]:
+        p, target = ctx.saved_tensors
+        return grad * (p - target) / ((1 - p) * p).clamp(min=BCE_EPS), None
+
+
 def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head, class_dim: int = -1) -> torch.Tensor:
     """Mean loss over the batch: ``out [..., B, o]``, ``y [B]`` -> ``[...]``.
 
@@ -29,10 +60,9 @@ def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head, class_dim: int = 
         target = y.to(p.dtype).expand_as(p)
         if head.loss == "mse":
             return ((p - target) ** 2).mean(-1)
-        # bce on probabilities, clamped like torch's BCELoss so log(0) stays finite
-        logp = torch.clamp(torch.log(p), min=-100.0)
-        log1mp = torch.clamp(torch.log1p(-p), min=-100.0)
-        return -(target * logp + (1 - target) * log1mp).mean(-1)
+        if torch.is_grad_enabled() and p.requires_grad:
+            return _BinaryCrossEntropy.apply(p, target).mean(-1)
+        return bce_terms(p, target).mean(-1)
     if head.loss == "ce":
         logp = F.log_softmax(out, dim=class_dim)          # [..., B, C] or [..., C, B]
         shape = list(out.shape)

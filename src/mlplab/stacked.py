@@ -5,8 +5,8 @@ layers' weight then bias, in order, each flattened). The layers are views into i
 the batched optimizer updates all K models with one call on one tensor, and the probe
 reads per-layer segments of it. The batched forward is one ``bmm``/``matmul`` per layer
 over ``[K, B, d]``; the backward through the Linear layers and activations is written
-out (two matmuls and one activation derivative per layer), and so is the loss gradient
-for sigmoid+MSE and cross-entropy (autograd for the other heads). Activations are kept
+out (two matmuls and one activation derivative per layer), and so is every head's loss
+gradient. Activations are kept
 batch last, ``[K, units, B]``; losses equal :func:`mlplab.loss.batch_loss`'s.
 
 >>> import torch
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .loss import batch_loss
+from .loss import BCE_EPS, batch_loss, bce_terms
 from .model import Head, linear_layers
 
 
@@ -271,14 +271,23 @@ def eval_scratch(spec: StackedMLP, models: int, points: int, like: Tensor) -> Te
 
 
 def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Tensor]:
-    """Per-model loss ``[K]`` and its gradient with respect to the last pre-activation
-    ``z [K, o, B]``: written out for sigmoid+MSE and cross-entropy, by autograd else."""
+    """Per-model loss ``[K]`` (as :func:`_loss`) and its gradient with respect to the last
+    pre-activation ``z [K, o, B]``, written out for every head: the ops autograd runs
+    through :func:`mlplab.loss.batch_loss`, so that the values agree with the engine's
+    backward to rounding (tested against it for each head) and a compiled epoch needs no
+    autograd."""
     inv_b = 1.0 / y.shape[-1]
-    if head.output == "sigmoid" and head.loss == "mse":
+    if head.output == "sigmoid":
         p = torch.sigmoid(z)                                      # [K, 1, B]
-        diff = p - y.unsqueeze(-2)                                # float: 0/1 are exact
-        loss = (diff[..., 0, :] ** 2).mean(-1)                    # as _loss
-        return loss, torch.ops.aten.sigmoid_backward(diff * (2.0 * inv_b), p)
+        target = y.to(z.dtype).unsqueeze(-2)                      # float: 0/1 are exact
+        if head.loss == "mse":
+            diff = p - target
+            loss = (diff[..., 0, :] ** 2).mean(-1)                # as _loss
+            return loss, torch.ops.aten.sigmoid_backward(diff * (2.0 * inv_b), p)
+        # bce on the probabilities with torch's BCELoss gradient (mlplab.loss)
+        loss = bce_terms(p[..., 0, :], target[..., 0, :]).mean(-1)  # as _loss
+        grad_p = (inv_b * (p - target)) / ((1 - p) * p).clamp(min=BCE_EPS)
+        return loss, torch.ops.aten.sigmoid_backward(grad_p, p)
     if head.loss == "ce":
         logp = F.log_softmax(z, dim=-2)                           # [K, C, B]
         idx = y.expand(z.shape[:-2] + y.shape[-1:]).unsqueeze(-2)  # [K, 1, B]
@@ -286,12 +295,16 @@ def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Ten
         grad = logp.exp().mul_(inv_b)                             # (softmax - onehot) / B
         return loss, grad.scatter_add_(-2, idx, torch.full(idx.shape, -inv_b, dtype=z.dtype,
                                                            device=z.device))
-    # autograd is off in inference mode (the cohort's): leave it, on a normal copy of z
-    with torch.inference_mode(False), torch.enable_grad():
-        z = z.clone().requires_grad_()
-        loss = _loss(z, y, head)                                  # [K]
-        (grad,) = torch.autograd.grad(loss.sum(), z)
-    return loss.detach(), grad
+    # mse on the k outputs (softmax or linear) against one-hot targets, mean over C * B
+    classes = torch.arange(z.shape[-2], device=z.device).unsqueeze(-1)       # [C, 1]
+    onehot = (y.unsqueeze(-2) == classes).to(z.dtype)                         # [.., C, B]
+    pred = torch.softmax(z, dim=-2) if head.output == "softmax" else z
+    diff = pred - onehot                                                      # [K, C, B]
+    loss = (diff ** 2).mean((-2, -1))                                         # as _loss
+    grad = diff * (2.0 * inv_b / z.shape[-2])
+    if head.output == "softmax":
+        grad = torch.ops.aten._softmax_backward_data(grad, pred, -2, z.dtype)
+    return loss, grad
 
 
 class Forward(NamedTuple):
