@@ -219,6 +219,22 @@ def test_compiled_rmsprop_of_two_hidden_layers_equals_separate_runs():
         assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
 
 
+@pytest.mark.parametrize("output,loss,batch", [("sigmoid", "bce", 0), ("softmax", "mse", 16),
+                                               ("linear", "mse", 0)])
+def test_compiled_heads_of_every_loss_equal_separate_runs(output, loss, batch):
+    # the heads whose gradient was autograd's (then they trained eagerly): sigmoid+bce with
+    # models saturating at lr 30 (BCELoss's clamped gradient), k-output mse on minibatches
+    base = copy.deepcopy(FULL)
+    base["data"] = {"name": "gaussians", "k": 2 if output == "sigmoid" else 3, "n": 60}
+    base["model"]["output"] = output
+    base["train"].update(epochs=8, optimizer="adam", loss=loss, batch_size=batch)
+    base["stopping"].update(restarts=1, patience=3)
+    configs = make_configs(base, [{"train.lr": 0.05}, {"train.lr": 30.0}, {"train.lr": 1e-3}])
+    records = _compiled(configs)
+    for cfg, rec in zip(configs, records):
+        assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
+
+
 def test_only_an_input_laid_out_otherwise_is_made_contiguous():
     from mlplab.aot_package import signature
     from mlplab.cohort_compiled import _relaid

@@ -33,8 +33,7 @@ checks their layout before the first calls and after restarts.
 Asked for with ``compile=True`` in :func:`mlplab.cohort.train_cohort` or
 ``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
 bit for bit (fused loops sum in another order). Where compiling is not possible (no C++
-compiler, a head written with autograd, more than ``MAX_STEPS`` steps an epoch, an
-unwritable cache) the cohort says why once and trains eagerly.
+compiler, more than ``MAX_STEPS`` steps an epoch, an unwritable cache) the cohort says why once and trains eagerly.
 """
 from __future__ import annotations
 
@@ -68,16 +67,13 @@ MAX_STEPS = 16
 MINIBATCH_OPTIONS = {"realize_opcount_threshold": 8}
 
 
-def why_not(cfg: RunConfig, head: Head, steps: int) -> str | None:
+def why_not(cfg: RunConfig, steps: int) -> str | None:
     """Why this cohort (``steps`` optimizer steps an epoch) cannot train compiled, or None
     when it can."""
     if steps > MAX_STEPS:
         return (f"an epoch of {steps} minibatch steps (train.batch_size "
                 f"{cfg.train.batch_size}) is more than the {MAX_STEPS} a compiled epoch "
                 "writes out; a larger batch size compiles")
-    # the heads whose loss gradient stacked.py writes out (the others use autograd)
-    if head.loss != "ce" and (head.output, head.loss) != ("sigmoid", "mse"):
-        return f"the {head.output}+{head.loss} head's gradient is not written out"
     return None
 
 
@@ -305,7 +301,7 @@ class CompiledEpoch:
         """The compiled epoch for this cohort (minibatches of ``batch``), or None (with a
         warning saying why)."""
         n = len(data.y_train)
-        reason = why_not(cfg, head, -(-n // batch))
+        reason = why_not(cfg, -(-n // batch))
         if reason is not None:
             warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
             return None
