@@ -260,8 +260,8 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     ~10x cheaper; a build once per machine and kind of network, 15-30 s for a full-batch
     epoch, ~1 min for W2's 11 minibatch steps; equal to the eager cohort to float32
     rounding); where it cannot be compiled (more than ``cohort_compiled.MAX_STEPS``
-    minibatch steps an epoch, no compiler) the cohort warns and trains eagerly. Raises :class:`ConfigError` if the configs do not
-    share a :func:`cohort_key`.
+    minibatch steps an epoch, no compiler) the cohort warns and trains eagerly. Raises
+    :class:`ConfigError` if the configs do not share a :func:`cohort_key`.
     """
     configs = list(configs)
     check_cohort(configs)

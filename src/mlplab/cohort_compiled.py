@@ -33,7 +33,8 @@ checks their layout before the first calls and after restarts.
 Asked for with ``compile=True`` in :func:`mlplab.cohort.train_cohort` or
 ``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
 bit for bit (fused loops sum in another order). Where compiling is not possible (no C++
-compiler, more than ``MAX_STEPS`` steps an epoch, an unwritable cache) the cohort says why once and trains eagerly.
+compiler, more than ``MAX_STEPS`` steps an epoch, an unwritable cache) the cohort says
+why once and trains eagerly.
 """
 from __future__ import annotations
 
@@ -293,7 +294,7 @@ class CompiledEpoch:
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
     _free: list[int | None] | None = None  # the models' dimension of each input
-    _relaid: list[int] = field(default_factory=list)  # inputs made contiguous each call
+    _relaid: set[int] = field(default_factory=set)    # inputs made contiguous each call
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
@@ -339,18 +340,15 @@ class CompiledEpoch:
                 warnings.warn(f"mlplab: compiling failed, training eagerly ({c.failed})",
                               stacklevel=3)
             return None
-        for i in self._relaid:
-            flat[i] = flat[i].contiguous()
         if self.calls < 2 or live.opt_state is not self._state:
-            sig = signature(flat, self._free)
-            relaid = _relaid(sig, c.signature) if sig != c.signature else []
+            relaid = _relaid(signature(flat, self._free), c.signature)
             if relaid is None:
                 warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
                               stacklevel=3)
                 return None
-            for i in relaid:
-                flat[i] = flat[i].contiguous()
-            self._relaid += relaid
+            self._relaid.update(relaid)
+        for i in self._relaid:
+            flat[i] = flat[i].contiguous()
         # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch)
         out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
                        live.flat, live.flat if self.hidden and perm is None else None,

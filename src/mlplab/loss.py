@@ -21,6 +21,12 @@ from .model import Head
 BCE_EPS = 1e-12   # torch's BCELoss: the gradient's denominator p (1 - p) is at least this
 
 
+def bce_grad(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Torch's BCELoss gradient of :func:`bce_terms` with respect to ``p``, elementwise:
+    ``(p - target) / max(p (1 - p), BCE_EPS)``, finite where ``p`` is exactly 0 or 1."""
+    return (p - target) / ((1 - p) * p).clamp(min=BCE_EPS)
+
+
 def bce_terms(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of each probability ``p`` against its 0/1 ``target``, the logs
     clamped at -100 as torch's BCELoss does, so that log(0) stays finite."""
@@ -30,8 +36,7 @@ def bce_terms(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class _BinaryCrossEntropy(torch.autograd.Function):
-    """:func:`bce_terms` with torch's BCELoss gradient, ``(p - target) / max(p (1 - p),
-    BCE_EPS)``. Autograd through the clamped logs would give 0/0 = NaN wherever a
+    """:func:`bce_terms` with torch's BCELoss gradient (:func:`bce_grad`). Autograd through the clamped logs would give 0/0 = NaN wherever a
     sigmoid rounds to exactly 0 or 1 (float32: a logit beyond about +-17), and a
     confident model would then "diverge". Not BCELoss itself: it raises on a NaN
     probability, which must reach the loss so that a diverged model is seen as such."""
@@ -46,7 +51,7 @@ class _BinaryCrossEntropy(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
                  ) -> tuple[torch.Tensor, None]:
         p, target = ctx.saved_tensors
-        return grad * (p - target) / ((1 - p) * p).clamp(min=BCE_EPS), None
+        return grad * bce_grad(p, target), None
 
 
 def batch_loss(out: torch.Tensor, y: torch.Tensor, head: Head, class_dim: int = -1) -> torch.Tensor:

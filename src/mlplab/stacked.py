@@ -6,8 +6,8 @@ the batched optimizer updates all K models with one call on one tensor, and the 
 reads per-layer segments of it. The batched forward is one ``bmm``/``matmul`` per layer
 over ``[K, B, d]``; the backward through the Linear layers and activations is written
 out (two matmuls and one activation derivative per layer), and so is every head's loss
-gradient. Activations are kept
-batch last, ``[K, units, B]``; losses equal :func:`mlplab.loss.batch_loss`'s.
+gradient. Activations are kept batch last, ``[K, units, B]``; losses equal
+:func:`mlplab.loss.batch_loss`'s.
 
 >>> import torch
 >>> from mlplab.config import ModelConfig
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .loss import BCE_EPS, batch_loss, bce_terms
+from .loss import batch_loss, bce_grad, bce_terms
 from .model import Head, linear_layers
 
 
@@ -286,8 +286,7 @@ def _loss_and_output_grad(z: Tensor, y: Tensor, head: Head) -> tuple[Tensor, Ten
             return loss, torch.ops.aten.sigmoid_backward(diff * (2.0 * inv_b), p)
         # bce on the probabilities with torch's BCELoss gradient (mlplab.loss)
         loss = bce_terms(p[..., 0, :], target[..., 0, :]).mean(-1)  # as _loss
-        grad_p = (inv_b * (p - target)) / ((1 - p) * p).clamp(min=BCE_EPS)
-        return loss, torch.ops.aten.sigmoid_backward(grad_p, p)
+        return loss, torch.ops.aten.sigmoid_backward(bce_grad(p, target) * inv_b, p)
     if head.loss == "ce":
         logp = F.log_softmax(z, dim=-2)                           # [K, C, B]
         idx = y.expand(z.shape[:-2] + y.shape[-1:]).unsqueeze(-2)  # [K, 1, B]
