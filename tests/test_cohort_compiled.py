@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch._inductor
@@ -203,6 +204,21 @@ def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
         assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
     reasons = {a.end_reason for r in records for a in r.attempts}
     assert "target" in reasons and len(reasons) > 1, reasons
+
+
+def test_compiled_full_batch_norms_are_of_the_clipped_gradient():
+    # every step clipped: the probe's gradient norms are of the gradient the step used, as
+    # the engine's (the full-batch epoch recorded the unclipped ones: 1.36x too large)
+    base = copy.deepcopy(FULL)
+    base["train"].update(epochs=6, clip_grad_norm=0.01)
+    configs = make_configs(base, [{"train.lr": 0.1}, {"train.lr": 0.5}])
+    records = _compiled(configs)
+    for cfg, rec in zip(configs, records):
+        assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
+        frame = rec.metrics.to_frame()
+        grads = frame[frame.metric.str.startswith("grad_norm_")]
+        total = np.sqrt((grads.value ** 2).groupby(grads.step).sum())
+        np.testing.assert_allclose(total, 0.01, rtol=1e-3)        # clipped, every step
 
 
 def test_compiled_rmsprop_of_two_hidden_layers_equals_separate_runs():

@@ -181,12 +181,14 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
     n_probe = cfg.probe.batch
 
     def update(flat: Tensor, grad: Tensor, opt_state: Any, hyper: Any, active: Tensor
-               ) -> tuple[Tensor, Any]:
+               ) -> tuple[Tensor, Tensor, Any]:
+        """The step from ``flat`` with ``grad`` clipped: new parameters, the gradient the
+        step used (which the probe's norms are of, as the engine's) and the new state."""
         if clip is not None:
-            grad = grad.contiguous()
+            grad = grad.contiguous()            # a fresh gradient: clipped in place
             clip_grad_norm_(grad, clip)
         new_flat = flat.clone()
-        return new_flat, opt.step([new_flat], [grad], opt_state, hyper, active)
+        return new_flat, grad, opt.step([new_flat], [grad], opt_state, hyper, active)
 
     def epoch(flat: Tensor, init: Tensor, opt_state: Any, hyper: Any, stop: EpochStop,
               lr_floor: Tensor | None, perm: Tensor | None, x: Tensor, y: Tensor,
@@ -194,7 +196,7 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         act_row = afters = None
         if perm is None:                                            # full batch
             loss, grad = _loss_and_grad(spec, head, flat, x, y)     # [K], [K, P]
-            new_flat, opt_state = update(flat, grad, opt_state, hyper, stop.active)
+            new_flat, grad, opt_state = update(flat, grad, opt_state, hyper, stop.active)
             rows = [torch.cat([loss.unsqueeze(0),                   # [K, M] views
                                step_norms_klast(new_flat, flat, grad, init, segments)]).t()]
             tr, hidden = _evaluate(spec, head, new_flat, x, y)
@@ -212,7 +214,8 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
                 loss, grad = _minibatch_step(spec, head, prev,
                                              xs[:, :, lo:lo + batch].transpose(1, 2),
                                              ys[:, lo:lo + batch])
-                new_flat, opt_state = update(prev, grad, opt_state, hyper, stop.active)
+                new_flat, grad, opt_state = update(prev, grad, opt_state, hyper,
+                                                   stop.active)
                 rows.append(torch.cat([loss.unsqueeze(1),                # [K, M]
                                        step_norms_rows(new_flat, prev, grad, init, segments)],
                                       dim=1))
