@@ -36,10 +36,11 @@ def bce_terms(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class _BinaryCrossEntropy(torch.autograd.Function):
-    """:func:`bce_terms` with torch's BCELoss gradient (:func:`bce_grad`). Autograd through the clamped logs would give 0/0 = NaN wherever a
-    sigmoid rounds to exactly 0 or 1 (float32: a logit beyond about +-17), and a
-    confident model would then "diverge". Not BCELoss itself: it raises on a NaN
-    probability, which must reach the loss so that a diverged model is seen as such."""
+    """:func:`bce_terms` with torch's BCELoss gradient (:func:`bce_grad`). Autograd
+    through the clamped logs would give 0/0 = NaN wherever a sigmoid rounds to exactly 0
+    or 1 (float32: a logit beyond about +-17), and a confident model would then
+    "diverge". Not BCELoss itself: it raises on a NaN probability, which must reach the
+    loss so that a diverged model is seen as such."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, p: torch.Tensor,
