@@ -1,6 +1,6 @@
 """Where a cohort's time goes, phase by phase, and what ratio each phase alone would allow.
 
-Trains the ``mlplab bench`` workloads (W1, W2) with :func:`mlplab.cohort.train_cohort`
+Trains the ``mlplab bench`` workloads (W1, W2) with :func:`mlplab.engine.cohort.train_cohort`
 and times its phases by wrapping the engine's functions: the optimizer steps (forward,
 backward, update and the probe's raw copies), the probe's chunk reductions (``flush``),
 the end of each epoch (metrics, stopping masks), boundary snapshots, and building the
@@ -27,7 +27,9 @@ from typing import Any, Callable
 
 import torch
 
-from mlplab import bench, cohort, cohort_trace
+from mlplab import bench
+from mlplab.engine import cohort
+from mlplab.engine import trace as cohort_trace
 
 # (module, attribute, phase): the engine functions whose time makes up a phase
 PHASES = [(cohort, "_epoch_steps", "steps"), (cohort, "end_epoch", "end of epoch"),

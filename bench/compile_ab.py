@@ -16,7 +16,7 @@ import time
 import warnings
 
 from mlplab import bench
-from mlplab.cohort import freeze_imports, train_cohort
+from mlplab.engine.cohort import freeze_imports, train_cohort
 
 
 def main() -> None:

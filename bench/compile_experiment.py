@@ -32,16 +32,16 @@ if "--warm-cache" not in sys.argv:
 import torch  # noqa: E402
 
 from mlplab.bench import workloads  # noqa: E402
-from mlplab.cohort import _new_rows  # noqa: E402
 from mlplab.config import optimizer_hyper  # noqa: E402
 from mlplab.data import load_data  # noqa: E402
-from mlplab.engine import batch_order_generator, batch_size_of, to_tensors  # noqa: E402
-from mlplab.model import resolve_head  # noqa: E402
-from mlplab.optimizers import hyper_from_configs, make_optimizer  # noqa: E402
-from mlplab.optimizers_inplace import plan_step, step_all_active  # noqa: E402
-from mlplab.stacked import (_activate, _activation_backward, _layers_forward,  # noqa: E402
-                            _loss_and_output_grad, backward_into, forward_loss, layers,
-                            loss_and_grad)
+from mlplab.engine.cohort import _new_rows  # noqa: E402
+from mlplab.engine.reference import batch_order_generator, batch_size_of, to_tensors  # noqa: E402
+from mlplab.model.mlp import resolve_head  # noqa: E402
+from mlplab.model.stacked import (_activate, _activation_backward, _layers_forward,
+                                  _loss_and_output_grad, backward_into, forward_loss, layers,
+                                  loss_and_grad)
+from mlplab.optim.batched import hyper_from_configs, make_optimizer  # noqa: E402
+from mlplab.optim.inplace import plan_step, step_all_active  # noqa: E402
 
 DT = torch.float32
 
@@ -437,7 +437,7 @@ def eager_breakdown(s: Setup, reps: int = 300) -> str:
 
 def engine_times(name: str) -> str:
     """The engine end to end on the full workload, probe off and on (seconds)."""
-    from mlplab.cohort import train_cohort
+    from mlplab.engine.cohort import train_cohort
     w = {x.name: x for x in workloads()}[name]
     out = []
     for probe in (False, True, False, True):

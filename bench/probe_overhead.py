@@ -21,7 +21,7 @@ import time
 import torch
 from torch import nn
 
-from mlplab.userprobe import Probe
+from mlplab.run import Probe
 
 VARIANTS = {   # name: Probe settings, None = the plain loop
     "plain loop": None,

@@ -4,7 +4,7 @@ pytest_plugins = ["realparts"]
 
 
 def pytest_configure(config):
-    # compiled epochs (mlplab.aot_package) are cached in the ignored .pytest_cache, not in
+    # compiled epochs (mlplab.engine.aot_package) are cached in the ignored .pytest_cache, not in
     # the user's ~/.cache: kept between local runs, fresh in a clean clone
     if config.cache is not None:
         os.environ.setdefault("MLPLAB_CACHE_DIR", str(config.cache.mkdir("mlplab-compiled")))

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from mlplab.config import from_dict
-from mlplab.engine import train
-from mlplab.store import RunInfo, Store
+from mlplab.engine.reference import train
+from mlplab.store.store import RunInfo, Store
 
 RESTART_CONFIG = {
     "name": "xor-restarts",
@@ -154,7 +154,7 @@ def probe_run(root: Path) -> Store:
     """A user's own loop on a model with a Conv1d and a LayerNorm, recorded by a Probe."""
     import torch
 
-    from mlplab.userprobe import Probe
+    from mlplab.run import Probe
 
     gen = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),

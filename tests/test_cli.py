@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlplab.config import from_dict
-from mlplab.engine import train
-from mlplab.store import Store
+from mlplab.engine.reference import train
+from mlplab.store.store import Store
 
 MLPLAB = Path(sys.executable).parent / "mlplab"
 QUICK = ["--n", "40", "--epochs", "5", "--restarts", "0", "--no-report",

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from mlplab import cohort as cohort_mod
-from mlplab import stopping
-from mlplab.cohort import check_cohort, cohort_key, train_cohort
-from mlplab.cohort_state import CohortState, restart_rows
 from mlplab.config import ConfigError, RunConfig, from_dict
-from mlplab.engine import train
-from mlplab.model import build_mlp, count_parameters, init_flat_, resolve_head
-from mlplab.optimizers import hyper_from_configs, make_optimizer
+from mlplab.engine import cohort as cohort_mod
+from mlplab.engine import stopping
+from mlplab.engine.cohort import check_cohort, cohort_key, train_cohort
+from mlplab.engine.cohort_state import CohortState, restart_rows
+from mlplab.engine.reference import train
+from mlplab.model.mlp import build_mlp, count_parameters, init_flat_, resolve_head
+from mlplab.model.stacked import StackedMLP, flatten_state
+from mlplab.optim.batched import hyper_from_configs, make_optimizer
 from mlplab.record import RunRecord
-from mlplab.stacked import StackedMLP, flatten_state
 
 KEYS = ["attempt", "step", "epoch", "scope", "layer", "metric"]
 SMALL = {"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]},
@@ -278,7 +278,7 @@ def test_probe_grad_norms_equal_vector_norm_of_each_models_own_gradients():
     configs = make_configs(base, [{}, {"model.init": "normal(0.7)"}, {"train.lr": 0.3}])
     records = train_cohort(configs, dtype=torch.float64)
     from mlplab.data import load_data
-    from mlplab.loss import batch_loss
+    from mlplab.model.loss import batch_loss
     data = load_data(configs[0].data)
     x, y = torch.as_tensor(data.x_train, dtype=torch.float64), torch.as_tensor(data.y_train)
     for cfg, rec in zip(configs, records):
@@ -394,9 +394,9 @@ _HEADS = [("sigmoid", "mse", 1), ("sigmoid", "bce", 1), ("softmax", "ce", 3),
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid",
                                         "linear"])
 def test_stacked_gradients_equal_autograd_of_each_network(activation):
-    from mlplab.loss import accuracy, batch_loss, class_probabilities
-    from mlplab.model import Head
-    from mlplab.stacked import evaluate, layers, loss_and_grad, probabilities
+    from mlplab.model.loss import accuracy, batch_loss, class_probabilities
+    from mlplab.model.mlp import Head
+    from mlplab.model.stacked import evaluate, layers, loss_and_grad, probabilities
 
     gen = torch.Generator().manual_seed(0)
     for output, loss_name, out_dim in _HEADS:
@@ -438,8 +438,8 @@ def test_written_out_loss_gradients_equal_autograd_where_the_head_saturates(dtyp
     # logits far out: sigmoid rounds to exactly 0 or 1 (bce's gradient denominator is
     # clamped there, as torch's BCELoss), softmax to one-hot; the written-out gradient is
     # autograd's there too, and finite
-    from mlplab.model import Head
-    from mlplab.stacked import _loss, _loss_and_output_grad
+    from mlplab.model.mlp import Head
+    from mlplab.model.stacked import _loss, _loss_and_output_grad
 
     gen = torch.Generator().manual_seed(1)
     for output, loss_name, out_dim in _HEADS:
@@ -461,7 +461,7 @@ def test_written_out_loss_gradients_equal_autograd_where_the_head_saturates(dtyp
 
 def test_train_seeds_runs_one_cohort_into_the_store(tmp_path):
     from mlplab.run import run_config, seed_configs
-    from mlplab.store import Store
+    from mlplab.store.store import Store
 
     cfg = make_configs(SMALL, [{"stopping.restarts": 1, "stopping.patience": 3}])[0]
     ids = run_config(cfg, tmp_path, seeds=3, report=False, quiet=True)
@@ -482,7 +482,7 @@ def test_train_seeds_runs_one_cohort_into_the_store(tmp_path):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_batch_last_activation_stats_equal_an_independent_reference(activation, dtype):
-    from mlplab.probe import SAT_MARGIN, SATURATED_SHARE, activation_stats
+    from mlplab.probe.norms import SAT_MARGIN, SATURATED_SHARE, activation_stats
 
     gen = torch.Generator().manual_seed(1)
     pre = torch.randn(3, 5, 6, 40, generator=gen, dtype=dtype) * 4      # [.., units, B]
@@ -583,7 +583,7 @@ def test_records_hold_normal_tensors_a_user_can_train_from():
 @pytest.mark.parametrize("steps,every,act_every", [(1000, 1, 10), (30, 4, 6), (7, 5, 5),
                                                    (1, 3, 2), (101, 10, 25)])
 def test_recorded_steps_counts_what_the_timeline_traces(steps, every, act_every):
-    from mlplab.cohort_trace import Timeline, recorded_steps
+    from mlplab.engine.trace import Timeline, recorded_steps
 
     traced, acts = Timeline(steps, every, act_every).traced_steps(np.array([0]))
     assert recorded_steps(steps, every, act_every) == (sum(traced), sum(acts))
@@ -591,7 +591,7 @@ def test_recorded_steps_counts_what_the_timeline_traces(steps, every, act_every)
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_trace_rows_grow_past_their_first_capacity_and_keep_every_block(dtype):
-    from mlplab.cohort_trace import _Rows
+    from mlplab.engine.trace import _Rows
 
     rows = _Rows(torch.zeros(1, dtype=dtype), 3, 2, capacity=2)
     blocks = [torch.randn(n, 3, 2, dtype=dtype) for n in (1, 2, 4, 1, 9)]
@@ -616,9 +616,9 @@ def test_keep_freed_memory_asks_glibc_and_says_so():
 def test_trace_activation_statistics_in_blocks_larger_than_its_chunk(monkeypatch, activation):
     # a compiled minibatch epoch's flush can hold more steps than the raw buffer's chunk:
     # the statistics' blocks then have more rows than a chunk's A*K, and the scratch grows
-    from mlplab import cohort_trace
-    from mlplab.probe import activation_stats
-    from mlplab.stacked import layers
+    from mlplab.engine import trace as cohort_trace
+    from mlplab.model.stacked import layers
+    from mlplab.probe.norms import activation_stats
 
     spec = StackedMLP(((2, 64), (64, 64), (64, 3)), ("0", "2", "4"), activation, 0.01, "softmax")
     gen = torch.Generator().manual_seed(3)

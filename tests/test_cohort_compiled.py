@@ -1,7 +1,7 @@
 """Compiled cohort epochs (``train_cohort(compile=True)``): the same records as the
 single-model engine, in float64, packages reused from memory and from the disk cache, and
 a clean eager fallback where compiling is not possible. Each distinct kind of cohort costs
-a build (~30 s cold; then cached in ``mlplab.aot_package.cache_dir()``), so the tests
+a build (~30 s cold; then cached in ``mlplab.engine.aot_package.cache_dir()``), so the tests
 share a few."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pytest
 import torch
 import torch._inductor
 
-from mlplab import aot_package
 from mlplab.bench import run_bench
 from mlplab.cli import main
-from mlplab.cohort import train_cohort
-from mlplab.engine import train
-from mlplab.store import Store
+from mlplab.engine import aot_package
+from mlplab.engine.cohort import train_cohort
+from mlplab.engine.reference import train
+from mlplab.store.store import Store
 from test_cohort import SMALL, assert_same_record, make_configs
 
 FULL = copy.deepcopy(SMALL)
@@ -131,7 +131,7 @@ def test_packages_are_named_by_everything_they_assume():
 
 def test_the_probe_batch_is_in_the_compiled_epochs_key():
     # the activation statistics reduce the first probe.batch examples inside the package
-    from mlplab.cohort_compiled import _key
+    from mlplab.engine.compiled import _key
 
     a, b = make_configs(FULL, [{}, {"probe.batch": 8}])
     like = torch.zeros(3)
@@ -252,8 +252,8 @@ def test_compiled_heads_of_every_loss_equal_separate_runs(output, loss, batch):
 
 
 def test_only_an_input_laid_out_otherwise_is_made_contiguous():
-    from mlplab.aot_package import signature
-    from mlplab.cohort_compiled import _relaid
+    from mlplab.engine.aot_package import signature
+    from mlplab.engine.compiled import _relaid
     a, b = torch.zeros(3, 5), torch.zeros(4)
     built = signature([a, b], [0, None])
     assert _relaid(signature([torch.zeros(5, 3).t(), b], [0, None]), built) == [0]

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import torch
 
-from mlplab.cohort import train_cohort
-from mlplab.engine import train
+from mlplab.engine.cohort import train_cohort
+from mlplab.engine.reference import train
 from test_cohort import assert_same_record, make_configs
 from test_cohort_compiled import _compiled
 

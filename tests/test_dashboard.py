@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from mlplab.config import from_dict, to_dict
-from mlplab.engine import train
-from mlplab.figdata import load_run_figdata
-from mlplab.store import Store
+from mlplab.engine.reference import train
+from mlplab.figures.data_run import load_run_figdata
+from mlplab.store.store import Store
 
 dash = pytest.importorskip("dash")
 
@@ -85,7 +85,7 @@ def _probe_run(root: Path) -> str:
     """A run recorded by mlplab.Probe in a plain PyTorch loop on a user's model."""
     import torch
 
-    from mlplab.userprobe import Probe
+    from mlplab.run import Probe
 
     gen = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
@@ -336,7 +336,7 @@ def test_a_probe_run_from_a_users_loop_has_its_series_and_no_boundary(built, roo
 
 
 def test_run_body_has_findings_attempts_and_config(built, root):
-    from mlplab.diagnose import diagnose_path
+    from mlplab.diagnose.findings import diagnose_path
 
     # adam at lr 0.3 on this net: diagnose finds something (too high a learning rate)
     with_findings = [r for r in built["sweep_runs"] if diagnose_path(root, r)]
@@ -510,7 +510,7 @@ def test_the_dashboard_never_writes_the_store(built, root):
 
 
 def test_create_app_rejects_a_directory_that_is_not_a_store(tmp_path):
-    from mlplab.store import StoreError
+    from mlplab.store.store import StoreError
 
     with pytest.raises(StoreError, match="no mlplab store"):
         create_app(tmp_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlplab.store import Store
+from mlplab.store.store import Store
 
 SECTIONS = ("xor_seeds", "init", "optimizers", "depth", "length", "staged")
 

@@ -16,11 +16,12 @@ import pytest
 
 import mlplab
 from mlplab.config import ConfigError, from_dict
-from mlplab.diagnose import diagnose, diagnose_path, format_findings
-from mlplab.engine import train, train_to_store
-from mlplab.history import Finding
+from mlplab.diagnose.findings import diagnose, diagnose_path, format_findings
+from mlplab.diagnose.history import Finding
+from mlplab.engine.reference import train
 from mlplab.metrics import MetricsLog
-from mlplab.store import StoreError
+from mlplab.run import run_config
+from mlplab.store.store import StoreError
 
 MLPLAB = Path(sys.executable).parent / "mlplab"
 STEPS, PER_EPOCH, ACT_EVERY = 60, 2, 5
@@ -233,10 +234,10 @@ def mlplab_cli(*args) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def dead_store(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dead")
-    train_to_store(from_dict({"name": "dead", "data": {"name": "xor", "n": 60},
+    run_config(from_dict({"name": "dead", "data": {"name": "xor", "n": 60},
                               "model": {"hidden": [8], "bias_init": "constant(-5)"},
                               "train": {"epochs": 5}, "stopping": {"restarts": 1, "patience": 2},
-                              "probe": {"boundary_snapshots": 0}}), out)
+                              "probe": {"boundary_snapshots": 0}}), out, report=False, quiet=True)
     return out
 
 
@@ -259,9 +260,9 @@ def test_a_store_of_several_runs_needs_a_run_id(dead_store: Path, tmp_path: Path
 
     store = tmp_path / "two"
     shutil.copytree(dead_store, store)
-    train_to_store(from_dict({"name": "other", "data": {"name": "xor", "n": 40},
+    run_config(from_dict({"name": "other", "data": {"name": "xor", "n": 40},
                               "train": {"epochs": 2}, "stopping": {"restarts": 0},
-                              "probe": {"boundary_snapshots": 0}}), store)
+                              "probe": {"boundary_snapshots": 0}}), store, report=False, quiet=True)
     with pytest.raises(StoreError, match="2 finished runs.*dead-"):
         diagnose_path(store)
     run_id = next(p.name for p in (store / "runs").iterdir() if p.name.startswith("dead"))
@@ -272,9 +273,9 @@ def test_a_store_of_several_runs_needs_a_run_id(dead_store: Path, tmp_path: Path
 
 def test_mlplab_diagnose_is_the_function_whatever_was_imported_first(dead_store: Path) -> None:
     assert mlplab.Finding is Finding
-    assert [f.kind for f in mlplab.diagnose(dead_store)] == [f.kind for f in diagnose_path(dead_store)]
-    code = ("import mlplab.diagnose, mlplab, sys; "
-            "print(len(mlplab.diagnose(sys.argv[1])), mlplab.diagnose is not None)")
+    assert [f.kind for f in mlplab.diagnose.findings(dead_store)] == [f.kind for f in diagnose_path(dead_store)]
+    code = ("import mlplab.diagnose.findings, mlplab, sys; "
+            "print(len(mlplab.diagnose.findings(sys.argv[1])), mlplab.diagnose.findings is not None)")
     out = subprocess.run([sys.executable, "-c", code, str(dead_store)], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr

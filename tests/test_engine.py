@@ -13,8 +13,8 @@ from torch import nn
 
 from mlplab.config import OPTIMIZERS, RunConfig, from_dict, with_overrides
 from mlplab.data import load_data
-from mlplab.engine import batch_order_generator, train
-from mlplab.model import build_mlp, derive_seed, resolve_head
+from mlplab.engine.reference import batch_order_generator, train
+from mlplab.model.mlp import build_mlp, derive_seed, resolve_head
 
 Factory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
 EPOCHS, BATCH = 13, 16   # 56 training points: 4 minibatches an epoch, 52 steps
@@ -322,9 +322,9 @@ def test_standardisation_statistics_are_recorded_for_readers() -> None:
 
 
 def test_a_device_this_process_cannot_use_is_a_config_error_naming_it() -> None:
-    from mlplab.cohort import train_cohort
     from mlplab.config import ConfigError
-    from mlplab.engine import resolve_device
+    from mlplab.engine.cohort import train_cohort
+    from mlplab.engine.reference import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
@@ -346,7 +346,7 @@ def test_a_device_this_process_cannot_use_is_a_config_error_naming_it() -> None:
 def test_bce_gradient_is_torchs_bceloss_gradient_where_the_sigmoid_saturates():
     # autograd through the clamped logs gave 0/0 = NaN at p == 0 or 1 exactly (float32: a
     # logit beyond ~17), and a confident model "diverged"; BCELoss's own gradient is finite
-    from mlplab.loss import batch_loss
+    from mlplab.model.loss import batch_loss
 
     head = resolve_head(from_dict({}).model, "bce", 2)
     for dtype in (torch.float32, torch.float64):

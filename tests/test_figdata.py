@@ -12,17 +12,19 @@ import pytest
 import torch
 
 from mlplab.config import ModelConfig, from_dict
-from mlplab.figdata import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_info, attempt_spans,
-                            expected_spread, init_dist_info, layer_series_info, layer_weights,
-                            load_run_figdata, loss_info, rolling_median)
-from mlplab.boundary import plane_points
-from mlplab.figdata_model import boundary_info, full_probs, network_info, unit_maps
-from mlplab.figdata_params import param_curve_info, store_param_curves
-from mlplab.figdata_store import (comparison_info, config_label, flatten, seed_matrix, stage_info,
-                                  success_info, varying_keys)
+from mlplab.figures.arrays import layer_weights
+from mlplab.figures.data_model import boundary_info, full_probs, network_info, unit_maps
+from mlplab.figures.data_params import param_curve_info, store_param_curves
+from mlplab.figures.data_run import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_info,
+                                     attempt_spans, expected_spread, init_dist_info,
+                                     layer_series_info, load_run_figdata, loss_info,
+                                     rolling_median)
+from mlplab.figures.data_store import (comparison_info, config_label, flatten, seed_matrix,
+                                       stage_info, success_info, varying_keys)
 from mlplab.metrics import MetricsLog
-from mlplab.model import build_mlp, resolve_head
-from mlplab.store import AttemptInfo, RunInfo, Store
+from mlplab.model.boundary import plane_points
+from mlplab.model.mlp import build_mlp, resolve_head
+from mlplab.store.store import AttemptInfo, RunInfo, Store
 
 import figstores
 from figstores import fake_run

@@ -12,14 +12,14 @@ import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
-from mlplab import figures as F
-from mlplab import figures_model as FM
-from mlplab import figures_store as FS
-from mlplab.figdata import LayerCurve, LayerSeriesInfo, RunFigureData, load_run_figdata
-from mlplab.figdata_params import param_curve_info
-from mlplab.figdata_store import MAX_BARS, StoreFigureData, load_store_figdata, success_info
-from mlplab.report import draw_all, write_run_figures
-from mlplab.store import Store
+from mlplab.figures import draw_run as F
+from mlplab.figures import draw_model as FM
+from mlplab.figures import draw_store as FS
+from mlplab.figures.data_params import param_curve_info
+from mlplab.figures.data_run import LayerCurve, LayerSeriesInfo, RunFigureData, load_run_figdata
+from mlplab.figures.data_store import MAX_BARS, StoreFigureData, load_store_figdata, success_info
+from mlplab.report.build import draw_all, write_run_figures
+from mlplab.store.store import Store
 
 import figstores
 from figstores import fake_run

@@ -10,14 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlplab.config import ACTIVATIONS, INITS, ConfigError, ModelConfig
-from mlplab.model import (
-    Head,
-    build_mlp,
-    count_parameters,
-    derive_seed,
-    linear_layers,
-    resolve_head,
-)
+from mlplab.model.mlp import (Head, build_mlp, count_parameters, derive_seed, linear_layers,
+                              resolve_head)
 
 FAN_IN, FAN_OUT = 400, 300   # the large first layer whose statistics are checked
 SIGMOID2 = Head("sigmoid", "mse", 1)

@@ -8,13 +8,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 import torch
 
-from mlplab.optimizers import (
-    OPTIMIZER_NAMES,
-    BatchedOptimizer,
-    OptState,
-    hyper_from_configs,
-    make_optimizer,
-)
+from mlplab.optim.batched import (OPTIMIZER_NAMES, BatchedOptimizer, OptState, hyper_from_configs,
+                                  make_optimizer)
 
 K = 4
 SHAPES = [(5, 3), (5,), (1, 5), (1,)]  # a 2-layer MLP 3 -> 5 -> 1, per model
@@ -264,7 +259,7 @@ def test_hyper_is_one_tensor_of_k_per_field() -> None:
 @pytest.mark.parametrize(("name", "configs"), _OPTIMIZERS_UNDER_TEST, ids=_IDS)
 def test_in_place_all_active_step_equals_the_masked_step_and_torch(
         name: str, configs: list[dict[str, float]], dtype: torch.dtype) -> None:
-    from mlplab.optimizers_inplace import plan_step, step_all_active
+    from mlplab.optim.inplace import plan_step, step_all_active
 
     opt, hyper = make_optimizer(name), hyper_from_configs(name, configs)
     plan = plan_step(name, hyper)

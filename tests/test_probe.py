@@ -12,9 +12,10 @@ from torch import nn
 
 from mlplab.config import from_dict
 from mlplab.data import load_data
-from mlplab.engine import batch_order_generator, train, train_to_store
-from mlplab.probe import activation_stats, l2, layer_norms, segment_norms, units_last
-from mlplab.store import Store
+from mlplab.engine.reference import batch_order_generator, train
+from mlplab.probe.norms import activation_stats, l2, layer_norms, segment_norms, units_last
+from mlplab.run import run_config
+from mlplab.store.store import Store
 
 TINY = torch.finfo(torch.float32).tiny
 
@@ -115,7 +116,7 @@ def test_one_full_batch_sgd_step_recomputed_by_hand(tmp_path) -> None:
     lr = 0.3
     cfg = _cfg(model={"hidden": [3], "bias_init": "constant(0.1)"},
                train={"optimizer": "sgd", "lr": lr, "epochs": 1, "batch_size": 0})
-    train_to_store(cfg, tmp_path)
+    run_config(cfg, tmp_path, report=False, quiet=True)
     store, run_id = Store(tmp_path, readonly=True), _only_run(tmp_path)
     frame = store.metrics(run_id)
     init = store.weights(run_id, 0, "init")
@@ -224,7 +225,7 @@ def test_probing_does_not_change_training() -> None:
 # -- decision-boundary snapshots ---------------------------------------------------------
 def test_boundary_snapshots_for_two_dimensional_data(tmp_path) -> None:
     cfg = _cfg(train={"epochs": 5}, probe={"boundary_snapshots": 3})
-    train_to_store(cfg, tmp_path)
+    run_config(cfg, tmp_path, report=False, quiet=True)
     snap = Store(tmp_path, readonly=True).boundary(_only_run(tmp_path))
     g = len(snap["grid_u"])
     assert snap["epochs"].tolist() == [0, 2, 4]
@@ -246,7 +247,7 @@ def test_boundary_snapshots_for_six_dimensional_csv_lie_in_the_pca_plane(tmp_pat
     cfg = from_dict({"data": {"name": f"csv:{csv}"}, "model": {"hidden": [5]},
                      "train": {"epochs": 4, "batch_size": 32},
                      "stopping": {"restarts": 0}, "probe": {"boundary_snapshots": 2}})
-    train_to_store(cfg, tmp_path / "store")
+    run_config(cfg, tmp_path / "store", report=False, quiet=True)
     snap = Store(tmp_path / "store", readonly=True).boundary(_only_run(tmp_path / "store"))
     g = len(snap["grid_u"])
     assert snap["probs"].shape == (2, g, g, 3)                  # softmax head: 3 classes

@@ -13,9 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from mlplab.cli import main
-from mlplab.figures import save_figure
-from mlplab.report import ReportSection, build_report, run_findings
-from mlplab.store import Store, StoreError
+from mlplab.figures.draw_run import save_figure
+from mlplab.report.build import ReportSection, build_report, run_findings
+from mlplab.store.store import Store, StoreError
 
 import figstores
 
@@ -102,7 +102,7 @@ def test_diagnose_unavailable_is_said_not_raised(tmp_path_factory: pytest.TempPa
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     store = figstores.built(tmp_path_factory, "restarts")
     assert run_findings(store, "xor-restarts")                # diagnose is there in this build
-    monkeypatch.setitem(sys.modules, "mlplab.diagnose", None)  # as if the module were missing
+    monkeypatch.setitem(sys.modules, "mlplab.diagnose.findings", None)  # as if the module were missing
     assert run_findings(store, "xor-restarts") is None
 
 

@@ -8,21 +8,11 @@ import math
 import pytest
 import torch
 
-from mlplab import engine
 from mlplab.config import StoppingConfig, from_dict
-from mlplab.stopping import (
-    END_REASONS,
-    PlateauState,
-    end_reason,
-    init_batched,
-    is_plateau,
-    monitor_mode,
-    observe,
-    observe_batched,
-    should_restart,
-    target_met,
-    target_met_batched,
-)
+from mlplab.engine import reference as engine
+from mlplab.engine.stopping import (END_REASONS, PlateauState, end_reason, init_batched,
+                                    is_plateau, monitor_mode, observe, observe_batched,
+                                    should_restart, target_met, target_met_batched)
 
 NAN = math.nan
 

@@ -18,12 +18,12 @@ import safetensors.torch
 import torch
 
 import mlplab
-from mlplab import runfiles as runfiles_mod
-from mlplab import store as store_mod
 from mlplab.config import from_dict, to_dict
 from mlplab.data import load_data
-from mlplab.engine import train
-from mlplab.store import INDEX, Store, StoreError, load_model
+from mlplab.engine.reference import train
+from mlplab.store import runfiles as runfiles_mod
+from mlplab.store import store as store_mod
+from mlplab.store.store import INDEX, Store, StoreError, load_model
 
 CONFIG = {"name": "xor-test", "data": {"name": "xor", "n": 60, "noise": 0.2},
           "train": {"optimizer": "sgd", "lr": 1e-7, "epochs": 30, "seed": 2},
@@ -137,9 +137,9 @@ def test_load_model_reproduces_the_predictions(written, rec) -> None:
 def test_boundary_probabilities_are_computed_from_the_stored_snapshot_weights(written, rec):
     from safetensors.torch import load_file, save_file
 
-    from mlplab.boundary import plane_points
-    from mlplab.loss import class_probabilities
-    from mlplab.model import Head
+    from mlplab.model.boundary import plane_points
+    from mlplab.model.loss import class_probabilities
+    from mlplab.model.mlp import Head
 
     head = Head(**rec.info["head"])
     for a in rec.attempts:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from test_sweep_run import assert_same_runs, xor_sweep
 
-from mlplab.store import Store
+from mlplab.store.store import Store
 from mlplab.sweep import run_sweep
 
 

@@ -22,10 +22,10 @@ import torch
 import yaml
 from realparts import process_tree, start_process, stop_process
 
-import mlplab.cohort
 from mlplab.cli import main
 from mlplab.config import from_dict
-from mlplab.store import Store, StoreError
+import mlplab.engine.cohort
+from mlplab.store.store import Store, StoreError
 from mlplab.sweep import load_sweep, run_sweep
 from mlplab.sweep.executors import run_unit
 from mlplab.sweep.plan import plan_grid, seed_runs, sweep_id_for
@@ -122,14 +122,14 @@ def test_a_cohort_that_raises_is_retried_run_by_run(tmp_path: Path, monkeypatch)
     base, spec = load_sweep(xor_sweep({"grid": {"train.lr": [0.01, 0.3, 0.1]}}))
     runs = seed_runs(plan_grid(spec, base), 1, "u")
     [unit] = plan_units(runs, 1)
-    real = mlplab.cohort.train_cohort
+    real = mlplab.engine.cohort.train_cohort
 
     def flaky(configs, run_ids=None, device="cpu"):
         if any(c.train.lr == 0.3 for c in configs):
             raise RuntimeError("lr 0.3 is cursed")
         return real(configs, run_ids=run_ids, device=device)
 
-    monkeypatch.setattr(mlplab.cohort, "train_cohort", flaky)
+    monkeypatch.setattr(mlplab.engine.cohort, "train_cohort", flaky)
     result = run_unit(unit)
     assert [r.run_id for r in result.records] == [runs[0].run_id, runs[2].run_id]
     [(run_id, error)] = result.failures
@@ -341,7 +341,7 @@ def test_results_do_not_depend_on_the_process(tmp_path: Path):
                        quiet=True, report=False)
     [run_id] = result.data["configs"][0]["run_ids"]
     cfg = from_dict(Store(tmp_path / "o").run_doc(run_id)["config"])
-    [rec] = mlplab.cohort.train_cohort([cfg], run_ids=[run_id])
+    [rec] = mlplab.engine.cohort.train_cohort([cfg], run_ids=[run_id])
     stored = Store(tmp_path / "o").run(run_id)
     assert stored.val_loss == pytest.approx(rec.best.val_loss, rel=1e-6)
     assert not math.isnan(stored.val_loss)

@@ -13,15 +13,16 @@ import torch
 from torch import nn
 
 import mlplab
-from mlplab import userprobe
 from mlplab.cli import main
 from mlplab.config import ConfigError, from_dict
 from mlplab.data import load_data
-from mlplab.engine import batch_order_generator, batch_size_of, make_optimizer, to_tensors, train
-from mlplab.loss import batch_loss
-from mlplab.model import build_mlp, resolve_head
-from mlplab.store import Store, StoreError
-from mlplab.userprobe import Probe
+from mlplab.engine.reference import (batch_order_generator, batch_size_of, make_optimizer,
+                                     to_tensors, train)
+from mlplab.model.loss import batch_loss
+from mlplab.model.mlp import build_mlp, resolve_head
+from mlplab.probe import user as userprobe
+from mlplab.run import Probe
+from mlplab.store.store import Store, StoreError
 
 VN = torch.linalg.vector_norm
 TINY = torch.finfo(torch.float32).tiny     # a zero-initialised bias: ratio over this floor
@@ -284,7 +285,7 @@ def test_exported_from_mlplab() -> None:
 
 
 def test_param_norms_with_missing_gradients_and_two_dtypes() -> None:
-    from mlplab.paramnorms import ParamNorms
+    from mlplab.probe.paramnorms import ParamNorms
 
     torch.manual_seed(2)
     a, b = nn.Linear(3, 2), nn.Linear(2, 2).double()

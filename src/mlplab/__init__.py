@@ -20,10 +20,9 @@ _EXPORTS = {
     "load_config": "config_file", "with_overrides": "config", "to_dict": "config",
     "load_data": "data", "Dataset": "data",
     "build_mlp": "model", "resolve_head": "model",
-    "train": "engine", "run_config": "run",
+    "train": "engine", "train_cohort": "engine", "run_config": "run",
     "Store": "store", "StoreError": "store", "load_model": "store",
-    "train_cohort": "cohort",
-    "Probe": "userprobe", "diagnose": "diagnose", "Finding": "diagnose",
+    "Probe": "run", "diagnose": "diagnose", "Finding": "diagnose",
     "build_report": "report", "run_sweep": "sweep",
 }
 

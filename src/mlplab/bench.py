@@ -11,7 +11,7 @@ minibatch orders:
 
 (a) is the loop a user writes: ``nn.Sequential``, ``torch.optim``, and per step ``.item()``
 of the loss and of each parameter's gradient norm. It is timed on a subset of the K models
-and scaled per model. (b) is :func:`mlplab.cohort.train_cohort` with the probe on (per-layer
+and scaled per model. (b) is :func:`mlplab.engine.cohort.train_cohort` with the probe on (per-layer
 norms every step, activation statistics every 10 steps, boundary snapshots), timed end to
 end, and with the probe off for its overhead: the two alternate, at least
 ``COHORT_REPEATS`` times each and until they have run ``COHORT_SECONDS`` together, and
@@ -79,7 +79,7 @@ class WorkloadResult:
     losses_match: bool                # every model of the subset within LOSS_RTOL
     baseline_peak_mb: float | None    # CUDA: peak allocated in the phase; CPU: process
     cohort_peak_mb: float | None      # peak resident memory after the phase (see _peak_mb)
-    compiled: bool = False            # (b) ran as compiled epochs (mlplab.cohort_compiled)
+    compiled: bool = False            # (b) ran as compiled epochs (mlplab.engine.compiled)
     compile_seconds: float | None = None  # with compile: the first run's extra seconds
     compile_how: str | None = None    # "built" (compiled in this run) or "loaded" (cached)
     eager_why: str | None = None      # compile asked, not compiled: the cohort's own warning
@@ -169,7 +169,7 @@ def _rate(r: float) -> str:
 
 def workloads(quick: bool = False) -> list[Workload]:
     """W1 and W2 (``quick``: a few models and steps, for tests)."""
-    from .config import from_dict
+    from mlplab.config import from_dict
 
     k1, steps1, sub1 = (8, 20, 2) if quick else (256, 1000, 16)
     k2, epochs2, n2, sub2 = (4, 2, 200, 2) if quick else (64, 100, 1000, 8)
@@ -207,8 +207,8 @@ def _user_net(sizes: list[tuple[int, int]], sigmoid: bool) -> nn.Sequential:
 
 def _user_loop(cfg: Any, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
     """(a): train one model the ordinary way; returns the last step's loss."""
-    from .engine import batch_order_generator, batch_size_of
-    from .model import build_mlp, linear_layers, resolve_head
+    from mlplab.engine.reference import batch_order_generator, batch_size_of
+    from mlplab.model.mlp import build_mlp, linear_layers, resolve_head
 
     head = resolve_head(cfg.model, cfg.train.loss, int(y.max()) + 1)
     init = build_mlp(cfg.model, head, x.shape[1], cfg.train.seed)        # same initial weights
@@ -280,7 +280,7 @@ def time_user_loop(w: Workload, models: Sequence[int],
                    device: torch.device) -> tuple[list[float], float]:
     """(a), the per-model loop, for ``models`` of ``w`` one after another: each model's
     last loss and the seconds all of them took (the data is loaded before the clock)."""
-    from .data import load_data
+    from mlplab.data import load_data
 
     data = load_data(w.configs[0].data)
     x = torch.as_tensor(data.x_train, device=device)
@@ -292,8 +292,8 @@ def time_user_loop(w: Workload, models: Sequence[int],
 
 def _run_workload(w: Workload, device: torch.device, repeats: int,
                   compile: bool = False, min_seconds: float = 0.0) -> WorkloadResult:
-    from .cohort import train_cohort
-    from .aot_package import compiled_calls, packages
+    from mlplab.engine.aot_package import compiled_calls, packages
+    from mlplab.engine.cohort import train_cohort
 
     _peak_reset(device)
     baseline, baseline_seconds = time_user_loop(w, w.baseline_models, device)
@@ -351,7 +351,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
 
 def _warm_up(device: torch.device) -> None:
     """One-time costs (lazy imports of torch.optim, first kernels) before any timing."""
-    from .cohort import train_cohort
+    from mlplab.engine.cohort import train_cohort
 
     net = _user_net([(2, 2), (2, 1)], True).to(device)
     for opt in (torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9),
@@ -369,11 +369,11 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     ``threads``: torch's intra-op CPU threads for both (a) and (b) during the bench (None:
     leave torch's setting). One is the default: on a small shared machine OpenMP threads
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
-    ``compile``: (b) with compiled epochs (:mod:`mlplab.cohort_compiled`: W1's full-batch
+    ``compile``: (b) with compiled epochs (:mod:`mlplab.engine.compiled`: W1's full-batch
     epoch, W2's 11 minibatch steps); the first run's compile (or package load) time is
     reported apart.
     """
-    from .engine import resolve_device
+    from mlplab.engine.reference import resolve_device
 
     dev = resolve_device(device)
     before = torch.get_num_threads()

@@ -105,9 +105,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .config import from_dict, with_overrides
-    from .config_file import load_config, parse_value
-    from .run import run_config
+    from mlplab.config import from_dict, with_overrides
+    from mlplab.config_file import load_config, parse_value
+    from mlplab.run import run_config
 
     overrides: dict[str, Any] = {}
     for flag, (key, cast) in _TRAIN_FLAGS.items():
@@ -116,7 +116,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
             overrides[key] = _cast(flag, key, raw, cast)
     for item in a.set:
         if "=" not in item:
-            from .config import ConfigError
+            from mlplab.config import ConfigError
 
             raise ConfigError("--set", item, "KEY=VALUE with a dotted key, e.g. train.lr=0.1")
         key, value = item.split("=", 1)
@@ -125,12 +125,12 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if cfg.name == "run" and "name" not in overrides:   # default name: the dataset's
         cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
     out = a.out or f"runs/{cfg.name}"
-    from .engine import resolve_device
+    from mlplab.engine.reference import resolve_device
 
     resolve_device(a.device, "--device")
     ids = run_config(cfg, out, seeds=a.seeds, device=a.device, report=not a.no_report,
                      quiet=a.quiet or a.json, compile=a.compile)
-    from .runs import format_table, run_rows
+    from mlplab.store.table import format_table, run_rows
 
     rows = [row for row in run_rows(out) if row["run_id"] in ids]
     if a.json:
@@ -142,7 +142,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
-    from .config import ConfigError
+    from mlplab.config import ConfigError
 
     try:
         return cast(raw)
@@ -153,7 +153,7 @@ def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
 
 
 def _cmd_runs(a: argparse.Namespace) -> int:
-    from .runs import format_table, run_rows
+    from mlplab.store.table import format_table, run_rows
 
     sort = f"-{a.sort.lstrip('-')}" if a.sort and a.desc else a.sort
     rows = run_rows(a.dir, sort=sort, filters=a.filter)
@@ -162,8 +162,8 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
-    from .engine import resolve_device
-    from .sweep import run_sweep
+    from mlplab.engine.reference import resolve_device
+    from mlplab.sweep import run_sweep
 
     if a.backend == "local":
         resolve_device(a.device, "--device")
@@ -175,14 +175,14 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from .report import build_report
+    from mlplab.report.build import build_report
 
     print(f"report: {build_report(a.dir)}")
     return 0
 
 
 def _cmd_diagnose(a: argparse.Namespace) -> int:
-    from .diagnose import diagnose_path, format_findings
+    from mlplab.diagnose.findings import diagnose_path, format_findings
 
     findings = diagnose_path(a.run, a.run_id, attempt=a.attempt)
     print(json.dumps([f.to_dict() for f in findings]) if a.json else format_findings(findings))
@@ -190,15 +190,15 @@ def _cmd_diagnose(a: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(a: argparse.Namespace) -> int:
-    from .dashboard import serve
+    from mlplab.dashboard import serve
 
     serve(a.dir, host=a.host, port=a.port)
     return 0
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
-    from .bench import run_bench
-    from .engine import resolve_device
+    from mlplab.bench import run_bench
+    from mlplab.engine.reference import resolve_device
 
     resolve_device(a.device, "--device")
     result = run_bench(quick=a.quick, device=a.device, compile=a.compile)
@@ -207,7 +207,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from mlplab.demo.study import run_demo
 
     result = run_demo(a.out, quick=a.quick, quiet=a.quiet)
     print(result.summary())
@@ -233,13 +233,13 @@ _default_show = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .config import ConfigError
-    from .store import StoreError
+    from mlplab.config import ConfigError
+    from mlplab.store.store import StoreError
 
     if argv is None:          # the process is mlplab's own (the console script)
         warnings.showwarning = _show_warning
         if args.command in ("train", "sweep", "bench", "demo"):
-            from .cohort import freeze_imports      # imports torch, the bulk of them
+            from mlplab.engine.cohort import freeze_imports      # imports torch, the bulk of them
 
             freeze_imports()
 

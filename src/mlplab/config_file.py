@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import ConfigError, RunConfig, from_dict, with_overrides
+from mlplab.config import ConfigError, RunConfig, from_dict, with_overrides
 
 
 def parse_value(text: str, key: str = "--set") -> Any:

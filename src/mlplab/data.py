@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DATASETS, ConfigError, DataConfig
+from mlplab.config import DATASETS, ConfigError, DataConfig
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ value     float64  the value
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -123,6 +124,11 @@ def _names(columns: tuple[tuple[str, str], ...]) -> np.ndarray:
     names = np.empty((2, len(columns)), dtype=object)
     names[:] = list(zip(*columns))
     return names
+
+
+def natural_key(name: str) -> tuple:
+    """Sort ``layer2`` before ``layer10`` (and ``"2.weight"`` before ``"10.weight"``)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 def layer_name(index: int) -> str:

@@ -1,7 +1,7 @@
 """What an engine hands the store when a run is finished: plain records, no I/O.
 
-Both engines (one model, a cohort) and the user-loop :class:`~mlplab.probe.Probe`
-produce a :class:`RunRecord`; :meth:`mlplab.store.Store.write_run` persists it.
+Both engines (one model, a cohort) and the user-loop :class:`~mlplab.probe.norms.Probe`
+produce a :class:`RunRecord`; :meth:`mlplab.store.store.Store.write_run` persists it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .metrics import MetricsLog
+from mlplab.metrics import MetricsLog
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +37,7 @@ class AttemptRecord:
     init_state: dict[str, "torch.Tensor"] = field(default_factory=dict)
     best_state: dict[str, "torch.Tensor"] = field(default_factory=dict)
     last_state: dict[str, "torch.Tensor"] = field(default_factory=dict)
-    boundary: dict[str, "torch.Tensor"] | None = None   # see mlplab.boundary
+    boundary: dict[str, "torch.Tensor"] | None = None   # see mlplab.model.boundary
 
 
 @dataclass

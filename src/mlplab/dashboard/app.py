@@ -9,7 +9,7 @@ Every callback unpacks its inputs and calls a plain function of
     /api/run/<run-id>   the run's index row and attempts as JSON
 
 A path under ``/run/`` or ``/api/run/`` whose id is not a run of the store gets 404
-before any file is read; the id is checked by :meth:`mlplab.store.Store.run_dir`.
+before any file is read; the id is checked by :meth:`mlplab.store.store.Store.run_dir`.
 
 >>> # app = create_app("runs/demo"); app.run(port=8050)
 """
@@ -24,7 +24,7 @@ import dash
 import flask
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from ..store import StoreError
+from mlplab.store.store import StoreError
 from . import callbacks as cb
 from . import layout, overview, tables, views
 from .theme import index_string

@@ -2,7 +2,7 @@
 
 The Dash callbacks in :mod:`mlplab.dashboard.app` only unpack their inputs and call
 these, so each can be tested without a browser. Every function opens the store
-read-only and validates run ids through :meth:`mlplab.store.Store.run_dir`; nothing
+read-only and validates run ids through :meth:`mlplab.store.store.Store.run_dir`; nothing
 outside the store directory is read.
 
 >>> route("/run/xor-1a2b3c4d")
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ..runs import run_row, select_rows
-from ..store import INDEX, RunInfo, Store, StoreError
+from mlplab.store.store import INDEX, RunInfo, Store, StoreError
+from mlplab.store.table import run_row, select_rows
 
 PAGE_SIZE = 50          # rows a page; Dash renders every cell as a component, and 100 rows
                         # took seconds to draw in Chromium on a busy 2-core machine
@@ -91,7 +91,7 @@ def _file_stamp(path: Path, empty_is_none: bool = False) -> str:
 class TableView:
     """One page of the filtered, sorted runs table."""
 
-    rows: list[dict[str, Any]]     # this page's rows (mlplab.runs.run_row)
+    rows: list[dict[str, Any]]     # this page's rows (mlplab.store.table.run_row)
     total: int                     # runs in the store
     matched: int                   # runs that pass the filter
     page: int                      # 0-based, clamped

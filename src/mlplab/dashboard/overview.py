@@ -1,7 +1,7 @@
 """The overview's store-level content: sweeps, metric vs a hyper-parameter, optimizer ×
 initialisation over seeds, success rate per configuration, stage winners.
 
-The records come from :mod:`mlplab.figdata_store`. A finished run's files never change,
+The records come from :mod:`mlplab.figures.data_store`. A finished run's files never change,
 so its first-attempt curve and its attempts are read once and kept (keyed by the run
 and its finish time): while a sweep runs, each poll reads only the new runs.
 
@@ -21,9 +21,9 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import html
 
-from .. import figdata_params as params
-from .. import figdata_store as fs
-from ..store import AttemptInfo, RunInfo, Store
+from mlplab.figures import data_params as params
+from mlplab.figures import data_store as fs
+from mlplab.store.store import AttemptInfo, RunInfo, Store
 from . import callbacks as cb
 from . import layout, plots, plots_store, tables
 

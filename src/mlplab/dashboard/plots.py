@@ -1,4 +1,4 @@
-"""Plotly drawings of the figure-data records of one run (:mod:`mlplab.figdata`).
+"""Plotly drawings of the figure-data records of one run (:mod:`mlplab.figures.data_run`).
 
 Each function takes one frozen ``*Info`` record, the same the PNG figures draw, and
 returns a ``plotly.graph_objects.Figure``; nothing here reads the store or computes
@@ -18,7 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..figdata import ActivationInfo, AttemptSpan, InitDistInfo, LayerSeriesInfo, LossInfo
+from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, InitDistInfo, LayerSeriesInfo,
+                                     LossInfo)
 
 MAX_POINTS = 1500        # per drawn curve; the browser stays quick with many runs
 TRAIN, VAL = "#1f77b4", "#ff7f0e"

@@ -1,7 +1,7 @@
 """Plotly overlays of several runs' figure data (the compare page).
 
 One colour per run; within a run the same record fields the single-run figures draw
-(:class:`mlplab.figdata.LossInfo`, the ``grad_norm`` :class:`LayerSeriesInfo`).
+(:class:`mlplab.figures.data_run.LossInfo`, the ``grad_norm`` :class:`LayerSeriesInfo`).
 
 >>> # loss_overlay([load_run_figdata(store, "a"), load_run_figdata(store, "b")])
 """
@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..figdata import LayerSeriesInfo, RunFigureData
+from mlplab.figures.data_run import LayerSeriesInfo, RunFigureData
 from .plots import base_layout, decades, finite_list, run_color, thin
 
 

@@ -1,4 +1,4 @@
-"""Plotly drawings of the records that need the trained network (:mod:`mlplab.figdata_model`):
+"""Plotly drawings of the records that need the trained network (:mod:`mlplab.figures.data_model`):
 the decision boundary, its evolution over training (a slider), the network diagram.
 
 >>> mix("#ff0000", 0.5)
@@ -12,7 +12,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from ..figdata_model import MAX_NODES, BoundaryInfo, NetworkInfo
+from mlplab.figures.data_model import MAX_NODES, BoundaryInfo, NetworkInfo
 from .plots import base_layout, finite_list
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

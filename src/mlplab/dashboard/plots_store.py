@@ -1,4 +1,4 @@
-"""Plotly drawings of the store-level figure data (:mod:`mlplab.figdata_store`):
+"""Plotly drawings of the store-level figure data (:mod:`mlplab.figures.data_store`):
 metric vs a hyper-parameter, optimizer × initialisation over seeds, success rate per
 configuration, and the winners of each stage of a staged sweep.
 
@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..figdata_params import ParamCurveInfo
-from ..figdata_store import ComparisonInfo, StageInfo, SuccessInfo
+from mlplab.figures.data_params import ParamCurveInfo
+from mlplab.figures.data_store import ComparisonInfo, StageInfo, SuccessInfo
 from .plots import base_layout, finite_list, mix_alpha, run_color, thin
 
 

@@ -37,7 +37,7 @@ def exposure_warning(host: str, port: int) -> str | None:
 def serve(dir: str | Path, host: str = "127.0.0.1", port: int = 8050) -> None:
     """Serve the dashboard of the store ``dir`` at ``http://host:port/`` until interrupted.
 
-    Raises :class:`mlplab.store.StoreError` when ``dir`` is not a store.
+    Raises :class:`mlplab.store.store.StoreError` when ``dir`` is not a store.
 
     >>> # serve("runs/demo")            # then open http://127.0.0.1:8050/
     """

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from dash import dcc, html
 
-from ..store import AttemptInfo
+from mlplab.store.store import AttemptInfo
 from .callbacks import TABLE_COLUMNS
 
 NUMERIC = {"best", "val_loss", "val_acc", "test_acc", "test_loss", "restarts", "wall_time",

@@ -1,7 +1,7 @@
 """The pages' contents: read the store (read-only), build figure data, draw it.
 
 ``page_for`` routes a URL; ``run_body``, ``compare_body`` and ``store_level`` fill the
-pages. Figure data of a run is computed by :func:`mlplab.figdata.load_run_figdata`
+pages. Figure data of a run is computed by :func:`mlplab.figures.data_run.load_run_figdata`
 and cached per run version, so the live poll does not re-read unchanged runs.
 
 >>> # run_body("runs/demo", "xor-1a2b3c4d")  -> the run page's components
@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 from dash import html
 
-from ..figdata import RunFigureData, load_run_figdata
-from ..runs import config_summary
-from ..store import RunInfo, StoreError
+from mlplab.figures.data_run import RunFigureData, load_run_figdata
+from mlplab.store.store import RunInfo, StoreError
+from mlplab.store.table import config_summary
 from . import callbacks as cb
 from . import layout, plots, plots_compare, plots_model, tables
 
@@ -86,7 +86,7 @@ def run_figures(data: RunFigureData) -> dict[str, go.Figure]:
 def findings_of(root: Path, run_id: str) -> tuple[list[dict[str, Any]] | None, str]:
     """The findings of ``diagnose`` for a run as dicts, or (None, why not)."""
     try:
-        from ..diagnose import diagnose_path
+        from mlplab.diagnose.findings import diagnose_path
     except ImportError as e:
         if (e.name or "").startswith("mlplab"):
             return None, "diagnose is not part of this installation yet."

@@ -8,26 +8,23 @@ everything else runs again under the same deterministic run ids.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from ..config import ConfigError, RunConfig, from_dict, to_dict
-from ..config_file import load_config, yaml_line
-from ..progress import ProgressBar
-from ..store import Store, StoreError
-from .executors import Executor, UnitResult, check_backend, make_executor
-from .plan import (Candidate, PlannedRun, cap_candidates, config_id, hand_over, plan_grid, plan_random,
+from mlplab.config import ConfigError, RunConfig, from_dict, to_dict
+from mlplab.config_file import load_config, yaml_line
+from mlplab.progress import ProgressBar
+from mlplab.store.store import Store, StoreError
+from .commit import Driver
+from .executors import check_backend, make_executor
+from .plan import (Candidate, cap_candidates, config_id, hand_over, plan_grid, plan_random,
                    plan_stage, planned_total, seed_runs, stage_grid, stage_winner_params,
                    sweep_id_for)
 from .spec import SweepConfig, parse_sweep
-from .summary import (RunOutcome, best_run, config_entry, failed_outcome, format_summary,
-                      is_better, jsonable, outcome_from_info, outcome_from_record, pick_best,
-                      run_value)
-from .units import plan_units
+from .summary import best_run, config_entry, format_summary, jsonable, pick_best
 
 
 def load_sweep(source: str | Path | Mapping[str, Any]) -> tuple[RunConfig, SweepConfig]:
@@ -80,82 +77,6 @@ class SweepResult:
     def to_dict(self) -> dict[str, Any]:
         return {"sweep_id": self.sweep_id, "out": str(self.out),
                 "report": str(self.report) if self.report else None, **self.data}
-
-
-@dataclass
-class Driver:
-    """Runs planned runs on an executor and commits them; remembers every outcome."""
-
-    store: Store
-    sweep_id: str
-    executor: Executor
-    spec: SweepConfig
-    bar: ProgressBar
-    max_cohort: int | None = None
-    outcomes: dict[str, RunOutcome] = field(default_factory=dict)
-    train_s: float = 0.0
-    encode_s: float = 0.0
-    best: float = math.nan
-
-    def load_done(self) -> None:
-        """Outcomes of the runs a previous driver finished (resume)."""
-        for info in self.store.runs(sweep_id=self.sweep_id, status="done"):
-            self.outcomes[info.run_id] = outcome_from_info(info, self.store.attempts(info.run_id))
-
-    def _note(self, outcome: RunOutcome) -> None:
-        v = run_value(outcome, self.spec.select.metric, self.spec.select.mode)
-        if math.isfinite(v) and is_better(v, self.best, self.spec.select.mode):
-            self.best = v
-
-    def execute(self, runs: Sequence[PlannedRun]) -> None:
-        """Train every run not yet done; runs already done (earlier stage, resumed
-        sweep, a repeated configuration) are reused, never trained twice."""
-        todo: dict[str, PlannedRun] = {}
-        reused = 0
-        for r in runs:
-            if r.run_id in todo:          # the same configuration twice in one batch
-                reused += 1
-                continue
-            o = self.outcomes.get(r.run_id)
-            if o is not None and o.status == "done":
-                reused += 1
-                self._note(o)
-            else:
-                todo[r.run_id] = r
-        if reused:
-            self.bar.update(reused, best=self.best)
-        if not todo:
-            return
-        self.store.mark_many([(r.run_id, r.config.name, r.config_dict or to_dict(r.config))
-                              for r in todo.values()], "pending", sweep_id=self.sweep_id, source="cohort")
-        units = plan_units(list(todo.values()), self.executor.workers, self.max_cohort)
-        for result in self.executor.map_unordered(units):
-            self.commit(result, todo)
-
-    def commit(self, result: UnitResult, planned: Mapping[str, PlannedRun]) -> None:
-        """Write a finished unit: its runs' files, then their index rows in one transaction;
-        the runs that raised are marked failed with their error."""
-        summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
-        self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries,
-                              files=result.files)
-        for rec in result.records:
-            self.outcomes[rec.run_id] = outcome_from_record(rec)
-            self._note(self.outcomes[rec.run_id])
-        for run_id, error in result.failures:
-            r = planned[run_id]
-            self.store.mark(run_id, r.config.name, r.config_dict or to_dict(r.config), "failed",
-                            sweep_id=self.sweep_id, error=error, source="cohort")
-            self.outcomes[run_id] = failed_outcome(run_id, error)
-        self.train_s += result.train_s
-        self.encode_s += result.encode_s
-        self.bar.update(len(result.records) + len(result.failures), best=self.best)
-
-
-def run_summary(r: PlannedRun) -> dict[str, Any]:
-    """What the runs table keeps of a run's place in its sweep."""
-    return jsonable({"config_id": r.config_id, "params": r.candidate.params_dict(),
-                     "seed_index": r.seed_index, "stage": r.candidate.stage,
-                     "trial": r.candidate.trial})
 
 
 def _search(driver: Driver, spec: SweepConfig, base: RunConfig,
@@ -262,7 +183,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     ``ray`` on the Ray cluster at ``address``. ``resume`` continues a sweep that was
     stopped: done runs are kept, the rest run again. ``max_cohort`` caps the models
     trained together in one unit. ``compile``: units train with compiled epochs
-    (:mod:`mlplab.cohort_compiled`; a package per kind of cohort, built once per machine).
+    (:mod:`mlplab.engine.compiled`; a package per kind of cohort, built once per machine).
     Returns the :class:`SweepResult`; the report is written unless ``report`` is False.
 
     >>> # run_sweep("examples/random-spiral.yaml", out="runs/spiral", workers=2).summary()
@@ -275,7 +196,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     sweep_id = sweep_id_for(base.name, base, block)
     check_backend(backend, workers, address)
     if backend == "local":      # (a Ray cluster's workers may have GPUs the driver lacks)
-        from ..engine import resolve_device
+        from mlplab.engine.reference import resolve_device
 
         resolve_device(device)
     store = Store(out)
@@ -309,7 +230,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
                         status=status, summary=summary)
     report_path = None
     if report:
-        from ..report import build_report
+        from mlplab.report.build import build_report
 
         report_path = Path(build_report(out))
     return SweepResult(sweep_id, out, summary, report_path)

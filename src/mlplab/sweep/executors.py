@@ -22,12 +22,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
-from ..config import ConfigError
+from mlplab.config import ConfigError
 from .units import Unit, default_workers
 
 if TYPE_CHECKING:
-    from ..record import RunRecord
-    from ..runfiles import RunFiles
+    from mlplab.record import RunRecord
+    from mlplab.store.runfiles import RunFiles
 
 MAX_UNIT_TRIES = 3      # a unit whose worker died this often is recorded as failed
 
@@ -45,10 +45,10 @@ class UnitResult:
     encode_s: float = 0.0      # seconds spent encoding the runs' files
 
     def encoded(self) -> "UnitResult":
-        """This result with every run's folder encoded (:func:`mlplab.runfiles.encode_run`)
+        """This result with every run's folder encoded (:func:`mlplab.store.runfiles.encode_run`)
         and the records slimmed to what the index needs: the worker does the encoding,
         the driver only writes bytes."""
-        from ..runfiles import encode_run, slim
+        from mlplab.store.runfiles import encode_run, slim
 
         start = time.perf_counter()
         files = {rec.run_id: encode_run(rec) for rec in self.records}
@@ -69,10 +69,10 @@ def failed_result(unit: Unit, error: str) -> UnitResult:
 
 def run_unit(unit: Unit, device: str = "cpu", compile: bool = False) -> UnitResult:
     """Train a unit as one cohort (``compile``: with compiled epochs where it can, see
-    :mod:`mlplab.cohort_compiled`). If the cohort raises, each run is trained alone so
+    :mod:`mlplab.engine.compiled`). If the cohort raises, each run is trained alone so
     one bad run does not fail its cohort-mates; a run that still raises is a failure."""
-    from ..cohort import train_cohort
-    from ..config import from_dict
+    from mlplab.config import from_dict
+    from mlplab.engine.cohort import train_cohort
 
     start = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
@@ -118,7 +118,7 @@ def _watch_parent(parent: int) -> None:
 def _init_worker(parent: int) -> None:
     import torch
 
-    from ..cohort import freeze_imports
+    from mlplab.engine.cohort import freeze_imports
 
     torch.set_num_threads(1)      # one core per worker: workers = cores
     freeze_imports()              # the worker is mlplab's own process

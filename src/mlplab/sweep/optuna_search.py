@@ -18,7 +18,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..config import ConfigError, RunConfig
+from mlplab.config import ConfigError, RunConfig
 from .plan import Candidate, make_candidate, round_sig, seed_runs
 from .spec import Distribution, SweepConfig
 from .summary import config_entry, statistic
@@ -26,7 +26,7 @@ from .summary import config_entry, statistic
 if TYPE_CHECKING:
     import optuna
 
-    from .driver import Driver
+    from .commit import Driver
 
 FAILED_ATTR = "mlplab_all_runs_failed"
 MAX_REPORTS = 20        # intermediate values per trial (evenly spaced epochs)

@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import RunConfig, to_dict, with_overrides
-from ..store import config_hash, slug
+from mlplab.config import RunConfig, to_dict, with_overrides
+from mlplab.store.store import config_hash, slug
 from .spec import Distribution, Grid, SweepConfig, freeze
 
 Params = tuple[tuple[str, Any], ...]   # ordered (dotted key, value)

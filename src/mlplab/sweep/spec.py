@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..config import ConfigError, RunConfig, with_overrides
+from mlplab.config import ConfigError, RunConfig, with_overrides
 
 STRATEGIES = ("grid", "random", "staged", "optuna")
 STATISTICS = ("mean", "median", "worst", "mean_minus_std")
@@ -191,7 +191,7 @@ def _space(key: str, raw: Any, base: RunConfig) -> tuple[tuple[str, Distribution
 
 
 def _select(raw: Any, base: RunConfig) -> SelectConfig:
-    from ..stopping import monitor_mode
+    from mlplab.engine.stopping import monitor_mode
 
     raw = _mapping("select", raw, "a mapping {metric: ..., statistic: ...}")
     _check_keys("select", raw, ("metric", "statistic"))

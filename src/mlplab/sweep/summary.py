@@ -23,8 +23,8 @@ from .plan import Candidate, PlannedRun
 from .spec import SelectConfig
 
 if TYPE_CHECKING:
-    from ..record import RunRecord
-    from ..store import AttemptInfo, RunInfo
+    from mlplab.record import RunRecord
+    from mlplab.store.store import AttemptInfo, RunInfo
 
 VALUE_KEYS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "best")
 

@@ -1,6 +1,6 @@
 """Work units: a sweep's runs grouped into cohorts that one worker trains together.
 
-Runs whose configs share a :func:`mlplab.cohort.cohort_key` (data, shape, batch size,
+Runs whose configs share a :func:`mlplab.engine.cohort.cohort_key` (data, shape, batch size,
 optimizer, epochs, stopping, probe) can be one vectorized cohort. Each group is cut into
 units no bigger than what fits a worker's memory, and small enough that every worker
 gets work; the largest units come first so the pool ends evenly.
@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..config import RunConfig, to_dict
+from mlplab.config import RunConfig, to_dict
 from .plan import PlannedRun
 
 MAX_COHORT = 256                 # beyond this a cohort gains little and resumes coarsely
@@ -92,7 +92,7 @@ def plan_units(runs: Sequence[PlannedRun], workers: int, max_cohort: int | None 
     A group is cut so no unit exceeds the memory cap (or ``max_cohort``), and so the
     sweep has at least about ``workers`` units when it has that many runs.
     """
-    from ..cohort import cohort_key
+    from mlplab.engine.cohort import cohort_key
 
     groups: dict[str, list[PlannedRun]] = {}
     for r in runs:

@@ -1,0 +1,21 @@
+"""Training: the reference loop (one network, ``torch.optim``) and the cohort loop (K
+networks as one vectorized program), with what both share: early stopping and restarts,
+the trace a cohort keeps on the device, and the compiled epoch with its packages.
+
+    reference.py    one configuration, one network at a time
+    stopping.py     plateau, targets, why an attempt ended (both loops call it)
+    cohort.py       K configurations at once; cohort_state.py its state between steps
+    trace.py        what a cohort records while it trains; records.py the run records
+    compiled.py     one epoch of a cohort as one AOTInductor program; aot_package.py
+                    the packages on disk
+
+Nothing here writes a store: an engine returns :class:`mlplab.record.RunRecord`s and
+:mod:`mlplab.run` (or a sweep) writes them.
+"""
+
+from __future__ import annotations
+
+from .cohort import train_cohort as train_cohort
+from .reference import train as train
+
+__all__ = ["train", "train_cohort"]

@@ -1,0 +1,396 @@
+"""The cohort engine: K same-shape configurations trained at once (SPEC §10).
+
+A cohort is one set of stacked tensors: every model's parameters are a row of
+``flat [K, P]`` (:mod:`mlplab.model.stacked`); each step is one forward over ``[K, B, d]``, one
+backward of the summed per-model losses and one batched optimizer update
+(:mod:`mlplab.optim.batched`) with per-model hyper-parameters as ``[K]`` tensors. Early
+stopping is a mask (:func:`mlplab.engine.stopping.observe_batched`); a restart re-initialises one
+row with the model's next seed and resets its optimizer state. The probe's raw inputs are
+copied into preallocated device buffers (:mod:`mlplab.engine.trace`) and turned into the
+same :class:`~mlplab.record.RunRecord` as :func:`mlplab.engine.reference.train` makes, once, at the
+end (:mod:`mlplab.engine.records`). The step loop never syncs with the host; the epoch
+loop reads a few ``[K]`` flags once an epoch, or every few epochs in full-batch cohorts
+without restarts.
+
+>>> from mlplab.config import from_dict
+>>> cfgs = [from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3, "seed": s,
+...                    "lr": lr}, "stopping": {"restarts": 0}}) for s, lr in [(0, .1), (1, .2)]]
+>>> cohort_key(cfgs[0]) == cohort_key(cfgs[1])
+True
+>>> [r.attempts[0].epochs for r in train_cohort(cfgs)]
+[3, 3]
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mlplab.config import ConfigError, RunConfig, optimizer_hyper, to_dict
+from mlplab.data import load_data
+from mlplab.model import boundary
+from mlplab.model.mlp import Head, build_mlp, derive_seed, init_flat_, resolve_head
+from mlplab.model.stacked import StackedMLP, loss_and_grad
+from mlplab.optim.batched import BatchedOptimizer, make_optimizer, hyper_from_configs
+from mlplab.optim.inplace import StepPlan, plan_step, step_all_active
+from mlplab.optim.schedule import lr_scale
+from mlplab.record import RunRecord
+from . import stopping
+from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
+                           keep_snapshots, new_state, restart_rows)
+from .compiled import CompiledEpoch
+from .records import build_records
+from .reference import Tensors, batch_order_generator, batch_size_of, resolve_device, to_tensors
+from .trace import FinishedAttempt, Timeline, Trace, epoch_span, recorded_steps
+
+# keys that may differ inside one cohort (everything else must be equal)
+PER_MODEL_KEYS = ("name", "sweep", "train.seed", "train.lr", "train.momentum", "train.dampening",
+                  "train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.alpha",
+                  "train.lr_decay", "model.init", "model.bias_init", "model.layer_init")
+# full-batch cohorts without restarts look at the stopping masks every this many epochs
+_CHECK_EVERY = 8
+# intra-op CPU threads while a cohort trains. The batched kernels are small enough that
+# torch's OpenMP/MKL parallel regions cost more than they give, and on a shared machine
+# they stall: a small cohort measured 55x slower with 2 threads than with 1 on 2 busy cores.
+CPU_THREADS = 1
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = prefix + key
+        if isinstance(value, dict) and name not in PER_MODEL_KEYS:
+            out.update(_dotted(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _shared_part(cfg: RunConfig) -> dict[str, Any]:
+    return {k: v for k, v in _dotted(to_dict(cfg)).items() if k not in PER_MODEL_KEYS}
+
+
+def cohort_key(cfg: RunConfig) -> str:
+    """Configs with equal keys can train as one cohort: they may differ only in the
+    ``PER_MODEL_KEYS`` (name, seed, lr, the optimizer's numeric hyper-parameters, init).
+
+    >>> from mlplab.config import from_dict
+    >>> a, b = from_dict({"train": {"lr": 0.1}}), from_dict({"train": {"batch_size": 8}})
+    >>> cohort_key(a) == cohort_key(from_dict({"train": {"lr": 0.3, "seed": 5}})), \\
+    ...     cohort_key(a) == cohort_key(b)
+    (True, False)
+    """
+    text = json.dumps(_shared_part(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _blanked(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with every per-model key set to None: equal for configs of one cohort."""
+    groups: dict[str, dict[str, None]] = {}
+    for key in PER_MODEL_KEYS:
+        top, _, leaf = key.partition(".")
+        groups.setdefault(top, {})[leaf] = None
+    parts = {top: None if "" in leaves else replace(getattr(cfg, top), **leaves)
+             for top, leaves in groups.items()}
+    return replace(cfg, **parts)
+
+
+def check_cohort(configs: Sequence[RunConfig]) -> None:
+    """Raise :class:`ConfigError` naming the first key where a config leaves the cohort.
+
+    >>> from mlplab.config import from_dict
+    >>> check_cohort([from_dict({}), from_dict({"model": {"hidden": [8]}})])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlplab.config.ConfigError: config key 'model.hidden': got [8]; allowed: [4] as in ...
+    """
+    if not configs:
+        raise ConfigError("configs", [], "at least one configuration")
+    blank = _blanked(configs[0])
+    first = None
+    for i, cfg in enumerate(configs[1:], start=1):
+        if _blanked(cfg) == blank:
+            continue
+        first = first or _shared_part(configs[0])
+        other = _shared_part(cfg)
+        for key in first:
+            if first[key] != other[key]:
+                raise ConfigError(key, other[key],
+                                  f"{first[key]!r} as in configs[0] (configs[{i}] differs): a "
+                                  "cohort shares everything but " + ", ".join(PER_MODEL_KEYS))
+
+
+def _new_rows(configs: Sequence[RunConfig], ks: Sequence[int], attempts: Sequence[int],
+              head: Head, d_in: int, dtype: torch.dtype,
+              spec: StackedMLP | None) -> tuple[StackedMLP, Tensor]:
+    """Model k's initial parameters for ``attempt``, the draws of the engine's
+    :func:`build_mlp`, filled straight into flat rows (no modules: 10x faster)."""
+    if spec is None:
+        model = configs[ks[0]].model
+        spec = StackedMLP.of(build_mlp(model, head, d_in, 0, dtype=dtype), model.activation,
+                             model.negative_slope, head.output)
+    rows = torch.empty(len(ks), spec.n_params, dtype=dtype)         # [len(ks), P]
+    for row, k, a in zip(rows, ks, attempts):
+        init_flat_(row, configs[k].model, head, d_in, derive_seed(configs[k].train.seed, a))
+    return spec, rows
+
+
+def _lr_table(configs: Sequence[RunConfig], device: torch.device) -> tuple[Tensor, Tensor]:
+    """Closed-form schedules: ``scale[epoch, u]`` per distinct base lr u (cosine depends on
+    it), computed with :func:`mlplab.optim.schedule.lr_scale` itself, and each model's column."""
+    sched, epochs = configs[0].train.schedule, configs[0].train.epochs
+    lrs = [c.train.lr for c in configs] if sched.name == "cosine" else [1.0] * len(configs)
+    distinct = sorted(set(lrs))
+    table = [[lr_scale(sched, e, epochs, lr) for lr in distinct] for e in range(epochs)]
+    column = [distinct.index(lr) for lr in lrs]
+    return (torch.tensor(table, dtype=torch.float64, device=device),
+            torch.tensor(column, dtype=torch.long, device=device))
+
+
+def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOptimizer,
+                 data: Tensors, perm: Tensor | None, bs: int, first_step: int,
+                 traced: Sequence[bool], acts: Sequence[bool], trace: Trace | None,
+                 clip: float | None, plan: StepPlan | None) -> None:
+    """One epoch of optimizer steps for all K models: no host sync in here. ``traced[j]``:
+    step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too).
+    ``plan``: every model is known to be active, update in place without masks."""
+    if perm is not None:            # each model's epoch in its order: one gather an epoch
+        # gathered batch last, [K, d, N] with unit stride along N: the first layer's
+        # weight gradient is then a product with a transposed operand (3x faster on W2)
+        xs = data.x_train.t().index_select(1, perm.reshape(-1)).view(-1, *perm.shape) \
+            .transpose(0, 1)                                                       # [K, d, N]
+        ys = data.y_train.index_select(0, perm.reshape(-1)).view(perm.shape)       # [K, N]
+    for j, is_traced in enumerate(traced):
+        if perm is None:                                            # full batch, shared
+            xb, yb = data.x_train, data.y_train                     # [N, d], [N]
+        else:
+            xb = xs[:, :, j * bs:(j + 1) * bs].transpose(-1, -2)          # [K, B, d] view
+            yb = ys[:, j * bs:(j + 1) * bs]                                 # [K, B]
+        slot = trace.open_slot(first_step + j, acts[j]) if trace is not None and is_traced \
+            else None
+        prev, after, grad, loss_row = (None, None, live.grad, None) if slot is None \
+            else trace.rows[slot]                                   # [K, P] x3, [K]
+        fwd, live.forward = live.forward, None           # end_epoch's, at these weights
+        loss = loss_and_grad(spec, live.params, xb, yb, head, grad, fwd)  # [K]
+        if clip is not None:
+            clip_grad_norm_(grad, clip)
+        if prev is not None:
+            prev.copy_(live.flat)
+        if plan is not None:
+            live.opt_state = step_all_active(plan, [live.flat], [grad], live.opt_state,
+                                             live.hyper)
+        else:
+            live.opt_state = opt.step([live.flat], [grad], live.opt_state, live.hyper,
+                                      live.active)
+        if after is not None:
+            after.copy_(live.flat)
+            loss_row.copy_(loss)
+
+
+def freeze_imports() -> None:
+    """For a process of mlplab's own (the console script, a sweep worker): move what the
+    imports made (torch's ~400k objects) out of the garbage collector's sight, so its full
+    collections scan only what training makes. Without this one lands every few cohorts
+    and adds ~150 ms to it (W1 compiled: 366-504 ms cohorts among 210-250 ms ones);
+    imported modules are never garbage anyway. Also :func:`keep_freed_memory`. Not for a
+    process mlplab is a library in."""
+    gc.freeze()
+    keep_freed_memory()
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(trim_mb: int = 256, mmap_mb: int = 32) -> bool:
+    """Have glibc's malloc keep freed memory for reuse instead of handing it back to the
+    kernel at once: blocks up to ``mmap_mb`` come from the heap (not a mapping of their
+    own, unmapped when freed), and the heap is trimmed only when more than ``trim_mb`` at
+    its top are free. A cohort's records are a few large arrays (W1's step rows: 17.6
+    MB); given back and asked for again, every later cohort of the process pays a page
+    fault per 4 KiB it writes fresh (W1 compiled with the probe: ~4700 faults, ~2 us
+    each on the development machine, against none). True if set; False where the C
+    library has no mallopt (nothing changes)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):          # no C library to ask, or no mallopt in it
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_mb * 2 ** 20)) and \
+        bool(mallopt(_M_TRIM_THRESHOLD, trim_mb * 2 ** 20))
+
+
+@contextmanager
+def _cpu_threads(threads: int | None, device: torch.device) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside, restored after."""
+    before = torch.get_num_threads()
+    if threads is None or device.type != "cpu" or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 *, probe: bool = True, threads: int | None = CPU_THREADS,
+                 compile: bool = False) -> list[RunRecord]:
+    """Train same-shape configurations together; one :class:`RunRecord` per config, equal
+    in content to :func:`mlplab.engine.reference.train`'s (``source="cohort"``; attempt wall times
+    are shares of the cohort loop's time).
+
+    ``probe=False`` skips the probe (step norms, activation statistics, boundary
+    snapshots; for benchmarks); epoch and final metrics are always kept. ``threads``:
+    torch's intra-op CPU threads while training (restored after; None leaves them).
+    ``compile``: each epoch as one program compiled ahead of time
+    (:mod:`mlplab.engine.compiled`: ~2x faster per epoch on W1, ~1.7x on W2 with the probe
+    ~10x cheaper; a build once per machine and kind of network, 15-30 s for a full-batch
+    epoch, ~1 min for W2's 11 minibatch steps; equal to the eager cohort to float32
+    rounding); where it cannot be compiled (more than ``cohort_compiled.MAX_STEPS``
+    minibatch steps an epoch, no compiler) the cohort warns and trains eagerly. Raises
+    :class:`ConfigError` if the configs do not share a :func:`cohort_key`.
+    """
+    configs = list(configs)
+    check_cohort(configs)
+    if run_ids is not None and len(run_ids) != len(configs):
+        raise ConfigError("run_ids", len(run_ids), f"{len(configs)} ids, one per config")
+    # inference mode: no version counters or autograd keys on the cohort's tensors (13%
+    # less time on W1); the records are built outside it, from normal tensors
+    dev = resolve_device(device)
+    with _cpu_threads(threads, dev), torch.inference_mode():
+        return _train(configs, run_ids, dev, dtype, probe, compile)
+
+
+def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torch.device,
+           dtype: torch.dtype, probe: bool, compile: bool = False) -> list[RunRecord]:
+    """The cohort loop: setup, then one iteration per epoch until every model is done."""
+    start = time.perf_counter()
+    # ---- setup: data, K networks as one [K, P] tensor, optimizer, schedules -----------
+    cfg, k_models = configs[0], len(configs)
+    data = load_data(cfg.data)
+    head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
+    tensors = to_tensors(data, cfg.probe.batch, device, dtype)
+    with torch.inference_mode(False):                 # the records hand the grid out
+        grid = boundary.make_grid(data.x_train) if probe and cfg.probe.boundary_snapshots > 0 \
+            else None
+    n, d_in, epochs = len(data.y_train), data.input_dim, cfg.train.epochs
+    bs = batch_size_of(cfg, n)
+    spe = -(-n // bs)                                                  # steps per epoch
+    attempts, seeds = [0] * k_models, [c.train.seed for c in configs]
+    spec, rows = _new_rows(configs, range(k_models), attempts, head, d_in, dtype, None)
+    opt = make_optimizer(cfg.train.optimizer)
+    hyper = hyper_from_configs(cfg.train.optimizer, [optimizer_hyper(c.train) for c in configs],
+                               device=device)
+    sched = cfg.train.schedule.name
+    live = new_state(spec, rows.to(device), opt, hyper, sched)
+    lr_floor = torch.where(live.base_lr > 0, cfg.train.schedule.min_lr / live.base_lr, 0.0)
+    lr_tab, lr_col = (None, None) if sched in ("none", "plateau") else \
+        _lr_table(configs, device)
+    snap_slot = {e: s for s, e in enumerate(boundary.snapshot_epochs(
+        epochs, cfg.probe.boundary_snapshots))} if grid is not None else {}
+    snaps = torch.zeros(len(snap_slot), k_models, spec.n_params, dtype=dtype, device=device) \
+        if snap_slot else None
+    trace = Trace(spec, live.init, probe, sched == "plateau", tensors.x_probe,
+                  recorded_steps(epochs * spe, cfg.probe.every, cfg.probe.activations_every))
+    timeline = Timeline(spe, cfg.probe.every, cfg.probe.activations_every)
+    gens = [batch_order_generator(s) for s in seeds]
+    host_epoch = np.zeros(k_models, dtype=np.int64)    # live.epoch, for models not done
+    host_done = np.zeros(k_models, dtype=bool)
+    finished: list[FinishedAttempt] = []
+    # full-batch cohorts without restarts need no per-epoch look at the device
+    sync_each_epoch = cfg.stopping.restarts > 0 or spe > 1
+    # the in-place optimizer step while the host knows every model is active; on a CPU
+    # the no-sync mode reads the [K] mask once an epoch (a few us; on CUDA it would stall)
+    plan = plan_step(cfg.train.optimizer, hyper)
+    plan = plan if plan.rule else None
+    compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
+        if compile else None
+    all_active, read_mask = True, device.type == "cpu"
+    loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
+    attempt_row = np.zeros(k_models, dtype=np.int64)   # attempts as an array, replaced on change
+    any_done, uniform = False, True                    # host_done.any(); host_epoch all equal
+    while True:
+        if lr_tab is not None:                                 # this epoch's lr, per model
+            live.hyper = live.hyper._replace(lr=live.base_lr * lr_tab[live.epoch, lr_col])
+        elif live.lr_plateau is not None:
+            live.hyper = live.hyper._replace(lr=live.base_lr * live.lr_plateau[2])
+        perm = None
+        if bs < n:                           # each model's own order, drawn as the engine does
+            perm = torch.stack([torch.randperm(n, generator=gens[k]) if not host_done[k]
+                                else torch.arange(n) for k in range(k_models)]).to(device)
+        timeline.start_epoch(attempt_row, host_epoch)
+        # min and max epoch of the running models (no numpy while none is done: all equal)
+        span = (int(host_epoch[0]),) * 2 if not any_done and uniform else \
+            epoch_span(host_epoch[~host_done])
+        traced, acts = timeline.traced_steps(host_epoch[~host_done] if any_done else host_epoch,
+                                             span)
+        ended = None if compiled is None else \
+            compiled.run(live, trace, ge * spe, traced if probe else [False] * spe, acts,
+                         lr_floor, perm)
+        if ended is None:
+            compiled = None                  # not compiled, or compiling failed: eagerly
+            _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
+                         trace if probe else None, cfg.train.clip_grad_norm,
+                         plan if all_active else None)
+            ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace,
+                              lr_floor, keep_forward=perm is None, max_epoch=span[1])
+        if snaps is not None:
+            keep_snapshots(snaps, snap_slot, host_epoch, host_done, live, span)
+        ge += 1
+        if not sync_each_epoch:
+            host_epoch[:] = ge
+            # the eager step's in-place plan wants to know (the compiled epoch masks anyway)
+            all_active = compiled is None and read_mask and bool(live.active.all())
+            if ge >= epochs or (ge % _CHECK_EVERY == 0 and not bool(live.active.any())):
+                break
+            continue
+        flags, codes = torch.stack([ended.long(), live.end_code]).tolist()   # one sync
+        flags = np.asarray(flags, dtype=bool)
+        restart = [int(k) for k in np.flatnonzero(flags & ~host_done)
+                   if stopping.should_restart(REASONS[codes[k]], attempts[k], cfg.stopping)]
+        host_done |= flags
+        host_done[restart] = False
+        host_epoch[~flags & ~host_done] += 1
+        any_done, uniform = bool(host_done.any()), False
+        if restart:                          # a fresh network in these rows, next seed
+            trace.flush()                    # the traced steps so far belong to old attempts
+            finished += finish_attempts(live, restart, cfg, attempts,
+                                        [derive_seed(seeds[k], attempts[k]) for k in restart],
+                                        snaps)
+            for k in restart:
+                attempts[k] += 1
+                host_epoch[k] = 0
+                gens[k] = batch_order_generator(derive_seed(seeds[k], attempts[k]))
+            attempt_row = np.asarray(attempts, dtype=np.int64)
+            _, new = _new_rows(configs, restart, [attempts[k] for k in restart], head, d_in,
+                               dtype, spec)
+            restart_rows(live, restart, new, opt)
+        if host_done.all():
+            break
+        all_active = not host_done.any()
+    # ---- every model is done: records, in the engine's schema --------------------------
+    trace.flush()
+    everyone = list(range(k_models))
+    finished += finish_attempts(live, everyone, cfg, attempts,
+                                [derive_seed(seeds[k], attempts[k]) for k in everyone], snaps)
+    loop_time = time.perf_counter() - loop_start
+    epochs_seen = np.minimum(np.stack(timeline.epoch), epochs - 1)            # [E, K]
+    scale = np.ones(epochs_seen.shape) if lr_tab is None else \
+        lr_tab.cpu().numpy()[epochs_seen, lr_col.cpu().numpy()]
+    with torch.inference_mode(False):
+        return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
+                             grid, scale, loop_time, start)

@@ -1,0 +1,151 @@
+"""Early stopping: plateau detection, targets and why an attempt ended (SPEC §6).
+
+One rule, in two forms with the same semantics: :class:`PlateauState` with
+:func:`observe` for one model (floats), and :func:`observe_batched` for a cohort
+(``[K]`` tensors, no host sync).
+
+>>> from mlplab.config import StoppingConfig
+>>> cfg = StoppingConfig(patience=2, min_delta=0.1)
+>>> s = PlateauState()
+>>> for epoch, v in enumerate([1.0, 0.95, 0.97, 0.99]):
+...     s = observe(s, epoch, v, cfg)
+>>> s.best, s.best_epoch, is_plateau(s, cfg)
+(1.0, 0, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlplab.config import StoppingConfig
+
+if TYPE_CHECKING:
+    import torch
+
+END_REASONS = ("plateau", "diverged", "target", "max_epochs")
+
+
+def monitor_mode(cfg: StoppingConfig) -> str:
+    """``min`` or ``max``: ``auto`` minimises losses and maximises accuracies."""
+    if cfg.mode != "auto":
+        return cfg.mode
+    return "max" if cfg.monitor.endswith("acc") else "min"
+
+
+@dataclass(frozen=True)
+class PlateauState:
+    """Best monitored value so far, the epoch it was seen and epochs since then."""
+
+    best: float = math.nan
+    best_epoch: int = -1
+    since: int = 0
+
+
+def _improves(value: float, best: float, mode: str, min_delta: float) -> bool:
+    if math.isnan(best):
+        return not math.isnan(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def observe(state: PlateauState, epoch: int, value: float, cfg: StoppingConfig) -> PlateauState:
+    """Fold one epoch's monitored value into the state.
+
+    An epoch that first meets ``target`` counts as the best even when it improves by
+    less than ``min_delta``, so the attempt that ends on ``target`` keeps those weights.
+    """
+    first_hit = target_met(value, cfg) and not target_met(state.best, cfg)
+    if first_hit or _improves(value, state.best, monitor_mode(cfg), cfg.min_delta):
+        return PlateauState(value, epoch, 0)
+    return PlateauState(state.best, state.best_epoch, state.since + 1)
+
+
+def is_plateau(state: PlateauState, cfg: StoppingConfig) -> bool:
+    """No improvement by ``min_delta`` for ``patience`` epochs."""
+    return state.since >= cfg.patience
+
+
+def target_met(value: float, cfg: StoppingConfig) -> bool:
+    """Whether ``value`` of the monitored metric reaches ``cfg.target``."""
+    if cfg.target is None or not math.isfinite(value):
+        return False
+    return value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+
+
+def end_reason(value: float, loss: float, state: PlateauState, cfg: StoppingConfig,
+               epoch: int, epochs: int) -> str | None:
+    """Why the attempt ends after ``epoch`` (0-based), or None to go on."""
+    if not math.isfinite(loss):
+        return "diverged"
+    if target_met(value, cfg):
+        return "target"
+    if is_plateau(state, cfg):
+        return "plateau"
+    if epoch + 1 >= epochs:
+        return "max_epochs"
+    return None
+
+
+def should_restart(reason: str, attempt: int, cfg: StoppingConfig) -> bool:
+    """A fresh initialisation follows a plateau or divergence while restarts remain."""
+    return reason in ("plateau", "diverged") and attempt < cfg.restarts
+
+
+@dataclass(frozen=True)
+class BatchedPlateauState:
+    """:class:`PlateauState` for K models: ``[K]`` tensors."""
+
+    best: "torch.Tensor"         # [K] float, nan before the first observation
+    best_epoch: "torch.Tensor"   # [K] long
+    since: "torch.Tensor"        # [K] long
+
+
+def init_batched(k: int, device: "torch.device | str" = "cpu") -> BatchedPlateauState:
+    import torch
+
+    return BatchedPlateauState(torch.full((k,), math.nan, dtype=torch.float64, device=device),
+                               torch.full((k,), -1, dtype=torch.long, device=device),
+                               torch.zeros(k, dtype=torch.long, device=device))
+
+
+def observe_batched(state: BatchedPlateauState, epoch: "torch.Tensor", value: "torch.Tensor",
+                    cfg: StoppingConfig, active: "torch.Tensor") -> BatchedPlateauState:
+    """Vectorised :func:`observe`; models where ``active`` is False keep their state.
+
+    ``epoch``: ``[K]`` long (per-model epoch within its attempt); ``value``: ``[K]``.
+    """
+    return observe_batched_mask(state, epoch, value, cfg, active)[0]
+
+
+def observe_batched_mask(state: BatchedPlateauState, epoch: "torch.Tensor",
+                         value: "torch.Tensor", cfg: StoppingConfig, active: "torch.Tensor"
+                         ) -> tuple[BatchedPlateauState, "torch.Tensor"]:
+    """:func:`observe_batched` and the ``[K]`` bool mask of models whose best this epoch
+    is (active and improved): a few fused ops, as the cohort runs it once an epoch."""
+    import torch
+
+    value = value.to(state.best.dtype)
+    # improvement by min_delta; before the first observation (best NaN) any non-NaN value
+    if monitor_mode(cfg) == "min":
+        beats = value < state.best - cfg.min_delta
+    else:
+        beats = value > state.best + cfg.min_delta
+    better = torch.where(torch.isnan(state.best), value == value, beats)
+    if cfg.target is not None:
+        better |= target_met_batched(value, cfg) & ~target_met_batched(state.best, cfg)
+    better &= active
+    # since: 0 where better, +1 where active, unchanged where inactive
+    since = (state.since + active).masked_fill_(better, 0)
+    return BatchedPlateauState(torch.where(better, value, state.best),
+                               torch.where(better, epoch, state.best_epoch), since), better
+
+
+def target_met_batched(value: "torch.Tensor", cfg: StoppingConfig) -> "torch.Tensor":
+    """Vectorised :func:`target_met`: ``[K]`` bool."""
+    import torch
+
+    if cfg.target is None:
+        return torch.zeros_like(value, dtype=torch.bool)
+    ok = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+    return ok & torch.isfinite(value)

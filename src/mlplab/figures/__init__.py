@@ -1,0 +1,20 @@
+"""Figures (SPEC §7): figure data computed from the store as plain frozen records, apart
+from drawing them. The report's PNGs and the dashboard's Plotly views draw the same
+records.
+
+    data_run.py      one run: loss, per-layer series, activations, initial weights
+    data_model.py    what needs the trained network: decision boundary, network diagram
+    data_configs.py  a set of runs' configurations: which keys vary, labels
+    data_params.py   a metric against any swept key
+    data_store.py    a set of runs: comparisons over seeds, success rates, stages
+    draw_run.py, draw_model.py, draw_store.py   the matplotlib PNGs of those records
+"""
+
+from __future__ import annotations
+
+from .data_run import RunFigureData as RunFigureData
+from .data_run import load_run_figdata as load_run_figdata
+from .data_store import StoreFigureData as StoreFigureData
+from .data_store import load_store_figdata as load_store_figdata
+
+__all__ = ["RunFigureData", "StoreFigureData", "load_run_figdata", "load_store_figdata"]

@@ -1,0 +1,101 @@
+"""Configurations of a set of runs: dotted keys, which of them vary, labels, per-run metrics.
+
+A *configuration* is a run's config without its seed (``train.seed``) and name, so the
+seeds of one configuration give its spread. Labels name only the config keys that vary
+among the runs. The store figures (:mod:`mlplab.figures.data_store`,
+:mod:`mlplab.figures.data_params`) build on these.
+
+>>> flatten({"train": {"lr": 0.1, "seed": 0}, "model": {"hidden": [4]}})
+{'train.lr': 0.1, 'train.seed': 0, 'model.hidden': (4,)}
+>>> short_value((8, 8)), short_value(0.012345)
+('8-8', '0.0123')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mlplab.store.store import RunInfo
+
+# Keys that never define a configuration: the seed repeats one, the name only labels it.
+SEED_KEYS = ("train.seed", "name")
+RUN_METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "best_value")
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted leaf keys of a nested config; lists become tuples (hashable)."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        # configs come from JSON, so a plain dict check suffices (and is ~10x cheaper
+        # than the typing.Mapping ABC check on a 1000-run store)
+        if isinstance(v, dict) and k != "layer_init":
+            out.update(flatten(v, key + "."))
+        elif k == "sweep":
+            continue
+        else:
+            out[key] = tuple(v) if isinstance(v, list) else (json.dumps(v, sort_keys=True)
+                                                             if isinstance(v, dict) else v)
+    return out
+
+
+def varying_keys(configs: Sequence[Mapping[str, Any]], exclude: Sequence[str] = SEED_KEYS) -> list[str]:
+    """Dotted keys whose value differs among ``configs`` (in first-seen order)."""
+    flat = [flatten(c) for c in configs]
+    keys: dict[str, None] = {}
+    for f in flat:
+        keys.update(dict.fromkeys(f))
+    return [k for k in keys if k not in exclude
+            and len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def short_value(v: Any) -> str:
+    """A config value as a short label: 3 significant digits, hidden sizes as ``8-8``."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, tuple):
+        return "-".join(map(str, v)) or "()"
+    return str(v)
+
+
+def config_label(config: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``lr=0.01 optimizer=adam`` from the values of ``keys`` (last dotted part)."""
+    flat = flatten(config)
+    return " ".join(f"{k.split('.')[-1]}={short_value(flat.get(k))}" for k in keys) or "all runs"
+
+
+def config_id(config: Mapping[str, Any]) -> str:
+    """The configuration a run repeats: its config without seed and name."""
+    flat = flatten(config)
+    return json.dumps({k: repr(v) for k, v in sorted(flat.items()) if k not in SEED_KEYS})
+
+
+def run_metric(run: "RunInfo", metric: str) -> float:
+    """A run's value of ``metric`` (one of RUN_METRICS) at its kept weights; nan if none."""
+    if metric not in RUN_METRICS:
+        raise ValueError(f"metric={metric!r}: allowed {', '.join(RUN_METRICS)}")
+    v = getattr(run, metric)
+    return math.nan if v is None else float(v)
+
+
+def metric_mode(metric: str) -> str:
+    """``max`` for an accuracy, else ``min``."""
+    return "max" if metric.endswith("acc") else "min"
+
+
+def quartiles(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median and quartiles over the finite values along ``axis`` (nan where none)."""
+    v = np.where(np.isfinite(values), values, np.nan)
+    if v.shape[axis] == 0:
+        nan = np.full(np.delete(np.array(v.shape), axis), math.nan)
+        return nan, nan, nan
+    with warnings.catch_warnings():   # an all-nan column is expected: its quartiles are nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = np.nanpercentile(v, [50, 25, 75], axis=axis)
+    return q[0], q[1], q[2]

@@ -1,0 +1,15 @@
+"""Measurements (SPEC §5): per-layer gradient, weight and update norms, activation
+statistics, and :class:`Probe` for the user's own training loop on any ``nn.Module``.
+
+    norms.py       the norms and activation statistics, pure functions of tensors
+    paramnorms.py  the per-parameter norms the user-loop probe takes, a few kernels a step
+    user.py        :class:`Probe`: hooks, step and epoch records, a run record at the end
+"""
+
+from __future__ import annotations
+
+from .norms import activation_stats as activation_stats
+from .norms import layer_norms as layer_norms
+from .user import Probe as Probe
+
+__all__ = ["Probe", "activation_stats", "layer_norms"]

@@ -1,0 +1,12 @@
+"""``report.html``: one self-contained page per store or run, opened from disk (SPEC §7).
+
+    build.py  what goes on the page: figures, findings, configuration, runs table
+    html.py   the HTML itself: escaped text, embedded PNGs, tables, inline CSS
+"""
+
+from __future__ import annotations
+
+from .build import ReportSection as ReportSection
+from .build import build_report as build_report
+
+__all__ = ["ReportSection", "build_report"]

@@ -1,0 +1,309 @@
+"""``report.html``: one self-contained page per store or run (SPEC §7).
+
+:func:`build_report` draws the figures as PNGs (a run's in ``STORE/runs/<id>/figures/``,
+the store's in ``STORE/figures/``) and writes one HTML file with every figure embedded
+as a ``data:`` URI, inline CSS and a few lines of inline JavaScript (the sortable runs
+table): it opens from disk, offline. A store's report shows the store-level figures,
+the runs table and the best run's figures (that run also gets its own report, linked
+from the table); a run folder's report shows that run.
+
+>>> # build_report("runs/xor")              -> runs/xor/report.html
+>>> # build_report("runs/xor/runs/xor-3f2a") -> runs/xor/runs/xor-3f2a/report.html
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from mlplab.store.store import INDEX, RunInfo, Store, StoreError
+from .html import (attempts_table, config_block, figure_html, findings_html, page, runs_table,
+                   text_html)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from mlplab.figures.data_run import RunFigureData
+    from mlplab.figures.data_store import StoreFigureData
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """An extra section put first in a report: a title, plain text (blank lines separate
+    paragraphs; lines starting with ``- `` make a list; indented lines stay as typed)
+    and PNG figures to embed."""
+
+    title: str
+    text: str
+    figures: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A written PNG and the words that go with it."""
+
+    name: str
+    path: Path
+    caption: str
+
+
+# What each figure file shows, as its heading in the report.
+TITLES = {
+    "loss": "Training curves", "boundary": "Decision boundary", "network": "Network diagram",
+    "grad_norm": "Gradient norms per layer", "weight_norm": "Weight and bias norms per layer",
+    "update_ratio": "Update / weight ratios per layer", "dist_init": "Distance from initialisation",
+    "init_weights": "Initial weight distribution", "activations": "Dead and saturated units",
+    "boundary_evolution": "Decision boundary during training", "lr_curve": "Metric vs learning rate",
+    "comparison": "Optimizer × initialisation over seeds", "success": "Success rate per configuration",
+}
+
+
+def param_figure_name(key: str) -> str:
+    """The file name (no suffix) of the metric-vs-``key`` figure: ``lr_curve`` for the
+    learning rate, else ``param_<key>``."""
+    return "lr_curve" if key == "train.lr" else f"param_{key}"
+
+
+def title_of(name: str) -> str:
+    """The heading of a figure file in the report (a staged sweep's: its sweep id)."""
+    if name.startswith("stages-"):
+        return f"Stages of sweep {name[len('stages-'):]}"
+    if name.startswith("param_"):
+        return f"Metric vs {name[len('param_'):]}"
+    return TITLES.get(name, name.replace("_", " "))
+
+
+def caption_of(draw: Callable[..., Any]) -> str:
+    """A figure's caption: the first paragraph of its draw function's docstring."""
+    return " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())
+
+
+def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path) -> list[FigureFile]:
+    """Draw each ``(name, draw, info)`` to ``out/<name>.png``; removes PNGs of earlier
+    reports that this one no longer draws."""
+    from mlplab.figures.draw_run import save_figure
+
+    files = []
+    for name, draw, arg in jobs:
+        fig = draw(arg)
+        files.append(FigureFile(name, save_figure(fig, out / f"{name}.png"), caption_of(draw)))
+    if out.is_dir():
+        keep = {f.path.name for f in files}
+        for old in out.glob("*.png"):
+            if old.name not in keep:
+                old.unlink()
+    return files
+
+
+def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
+    """Every figure of one run as PNGs in ``out``."""
+    from mlplab.figures import draw_run as f
+    from mlplab.figures import draw_model as fm
+
+    jobs: list[tuple[str, Callable[..., Figure], Any]] = [("loss", f.draw_loss, data.loss)]
+    if data.boundary is not None:
+        jobs.append(("boundary", fm.draw_boundary, data.boundary))
+    if data.network is not None:
+        jobs.append(("network", fm.draw_network, data.network))
+    jobs += [(s.family, f.draw_layer_series, s) for s in data.series if s.curves]
+    if data.init is not None and data.init.layers:
+        jobs.append(("init_weights", f.draw_init_dist, data.init))
+    if data.activations.curves:
+        jobs.append(("activations", f.draw_activations, data.activations))
+    if data.boundary is not None and len(data.boundary.snapshot_epochs) > 1:
+        jobs.append(("boundary_evolution", fm.draw_boundary_evolution, data.boundary))
+    return draw_all(jobs, out)
+
+
+def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
+    """The store-level figures that apply, as PNGs in ``out``."""
+    from mlplab.figures import draw_store as fs
+    from mlplab.store.store import slug
+
+    jobs: list[tuple[str, Callable[..., Figure], Any]] = []
+    for info in data.params:
+        jobs.append((param_figure_name(info.x_key), fs.draw_param_curve, info))
+    if data.comparison is not None:
+        jobs.append(("comparison", fs.draw_comparison, data.comparison))
+    if data.success is not None:
+        jobs.append(("success", fs.draw_success, data.success))
+    for st in data.stages:
+        jobs.append((f"stages-{slug(st.sweep_id)}", fs.draw_stages, st))
+    return draw_all(jobs, out)
+
+
+def locate(path: str | Path) -> tuple[Path, str | None]:
+    """``(store root, run id or None)`` for a store directory or a run folder."""
+    path = Path(path)
+    if (path / INDEX).is_file():
+        return path, None
+    if path.parent.name == "runs" and (path.parent.parent / INDEX).is_file():
+        return path.parent.parent, path.name
+    raise StoreError(f"'{path}' is neither an mlplab store (no {INDEX}) nor a run folder"
+                     " STORE/runs/<run-id>")
+
+
+def best_run(runs: Sequence[RunInfo]) -> RunInfo | None:
+    """The finished run with the best monitored value (val_loss when monitors differ)."""
+    from mlplab.config import StoppingConfig
+    from mlplab.engine.stopping import monitor_mode
+
+    done = [r for r in runs if r.status == "done" and r.config]
+    if not done:
+        return None
+    monitors = {(r.config.get("stopping") or {}).get("monitor", "val_loss") for r in done}
+    modes = {(r.config.get("stopping") or {}).get("mode", "auto") for r in done}
+    if len(monitors) == 1 and len(modes) == 1:
+        mode = monitor_mode(StoppingConfig(monitor=monitors.pop(), mode=modes.pop()))
+        value = (lambda r: r.best_value)
+    else:
+        mode, value = "min", (lambda r: r.val_loss)
+
+    def key(r: RunInfo) -> float:
+        v = value(r)
+        if v is None or not math.isfinite(v):
+            return math.inf
+        return v if mode == "min" else -v
+
+    return min(done, key=key)
+
+
+def run_findings(root: Path, run_id: str) -> list[dict[str, Any]] | None:
+    """The diagnose findings of every attempt as dicts; None when mlplab.diagnose.findings is not
+    installed in this build."""
+    try:
+        from mlplab.diagnose.findings import diagnose_path
+    except ImportError as e:
+        if e.name in ("mlplab.diagnose.findings", f"{__package__}.diagnose"):
+            return None
+        raise
+    return [f.to_dict() for f in diagnose_path(root, run_id, attempt="all")]
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _extra_sections(sections: Sequence[ReportSection] | None) -> list[tuple[str, str]]:
+    out = []
+    for s in sections or ():
+        missing = [str(p) for p in s.figures if not Path(p).is_file()]
+        if missing:
+            raise StoreError(f"report section '{s.title}': no figure file {', '.join(missing)}")
+        body = text_html(s.text) + "".join(figure_html(Path(p), Path(p).stem.replace("_", " "), "")
+                                          for p in s.figures)
+        out.append((s.title, body))
+    return out
+
+
+def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
+                  findings: list[dict[str, Any]] | None, heading: str = "") -> list[tuple[str, str]]:
+    from mlplab.store.table import config_summary
+
+    doc = store.run_doc(run.run_id)
+    attempts = store.attempts(run.run_id)
+    lead = heading or f"Run {run.run_id}"
+    summary = (f"<p><b>{config_summary(doc.get('config') or {}) or run.name}</b></p>"
+               + attempts_table(attempts, run.best_attempt))
+    return [
+        (lead, summary),
+        (f"Findings of diagnose ({run.run_id})", findings_html(findings, attempts)),
+        (f"Figures of {run.run_id}", "".join(figure_html(f.path, title_of(f.name), f.caption)
+                                            for f in figures)),
+        (f"Configuration of {run.run_id}", config_block(doc.get("config") or {}, doc.get("info") or {})),
+    ]
+
+
+def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
+                figures: list[FigureFile] | None = None) -> Path:
+    from mlplab.figures.data_run import load_run_figdata
+
+    run_dir = store.run_dir(run.run_id)
+    if figures is None:
+        figures = write_run_figures(load_run_figdata(store, run.run_id), run_dir / "figures")
+    body = _extra_sections(sections) + _run_sections(store, run, figures,
+                                                     run_findings(store.root, run.run_id))
+    html = page(f"mlplab report: run {run.run_id}", _subtitle(store), body)
+    return _write_atomic(run_dir / "report.html", html)
+
+
+def _subtitle(store: Store) -> str:
+    return f"store {store.root.resolve().name} · written {time.strftime('%Y-%m-%d %H:%M')}"
+
+
+def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
+    from mlplab.figures.data_run import load_run_figdata
+    from mlplab.figures.data_store import load_store_figdata, varying_keys
+    from mlplab.store.table import run_row
+
+    runs = store.runs()
+    done = [r for r in runs if r.status == "done"]
+    best = best_run(runs)
+    body = _extra_sections(sections)
+    counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
+    overview = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs yet"
+    text = f"<p>{len(runs)} run{'s' * (len(runs) != 1)}: {overview}."
+    if best is not None:
+        text += f" Best run: <b>{best.run_id}</b> ({_best_text(best)})."
+    vary = varying_keys([r.config for r in done]) if len(done) > 1 else []
+    if vary:
+        text += " Keys that vary across runs: " + ", ".join(f"<code>{k}</code>" for k in vary) + "."
+    body.append(("Overview", text + "</p>"))
+    if len(done) > 1:
+        store_figs = write_store_figures(load_store_figdata(store), store.root / "figures")
+        if store_figs:
+            body.append(("Figures of the runs together",
+                         "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
+    if best is not None:
+        best_figs = write_run_figures(load_run_figdata(store, best.run_id),
+                                      store.run_dir(best.run_id) / "figures")
+        _run_report(store, best, None, best_figs)
+    linked = {r.run_id for r in runs if (store.run_dir(r.run_id) / "report.html").is_file()}
+    body.append((f"Runs ({len(runs)})", runs_table([run_row(r) for r in runs], linked,
+                                                  best.run_id if best else None)))
+    if best is not None:
+        heading = "Best run: " + best.run_id if len(done) > 1 else "Run " + best.run_id
+        body += _run_sections(store, best, best_figs, run_findings(store.root, best.run_id), heading)
+    html = page(f"mlplab report: {store.root.resolve().name}", _subtitle(store), body)
+    return _write_atomic(store.root / "report.html", html)
+
+
+def _best_text(r: RunInfo) -> str:
+    monitor = (r.config.get("stopping") or {}).get("monitor", "val_loss")
+    parts = [f"best {monitor} {r.best_value:.4g}" if r.best_value is not None else ""]
+    if r.test_acc is not None:
+        parts.append(f"test accuracy {100 * r.test_acc:.1f}%")
+    return ", ".join(p for p in parts if p)
+
+
+def build_report(path: str | Path, sections: list[ReportSection] | None = None) -> Path:
+    """Draw the figures and write ``report.html`` for a store or a run folder
+    (``STORE/runs/<id>``); returns the path of the HTML file. ``sections`` come first.
+
+    >>> # build_report("runs/demo", [ReportSection("Seed study", "4 of 10 seeds failed.", [])])
+    """
+    root, run_id = locate(path)
+    _extra_sections(sections)                 # a bad section fails before any drawing
+    store = Store(root)
+    if run_id is not None:
+        run = store.run(run_id)
+        if run.status != "done":
+            raise StoreError(f"run '{run_id}' is {run.status}: no report until it is done")
+        return _run_report(store, run, sections)
+    return _store_report(store, sections)
+
+
+__all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",
+           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name"]

@@ -1,0 +1,15 @@
+"""The run store (SPEC §4): a directory with a SQLite index, a folder per run with its
+resolved configuration, ``metrics.parquet`` and safetensors weights.
+
+    store.py     :class:`Store` (index, atomic writes, reading) and ``load_model``
+    runfiles.py  a finished run's files as bytes, encoded apart from the index
+    table.py     the runs table: rows filtered, sorted and laid out as text
+"""
+
+from __future__ import annotations
+
+from .store import Store as Store
+from .store import StoreError as StoreError
+from .store import load_model as load_model
+
+__all__ = ["Store", "StoreError", "load_model"]

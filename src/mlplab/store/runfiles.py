@@ -1,0 +1,84 @@
+"""A run's folder as bytes: what the store writes for a finished run, encoded apart from
+any disk.
+
+    config.json                                 resolved config + run info
+    metrics.parquet                             the series (mlplab.metrics)
+    attempt-<n>/{init,best,last}.safetensors    weights of each attempt
+    attempt-<n>/boundary.safetensors            decision-boundary snapshots
+
+Encoding (a run's frame sorted, Parquet and safetensors serialised) is most of the cost
+of writing a run. A sweep's workers therefore encode the runs they trained and hand the
+bytes to the driver, which only writes them (:meth:`mlplab.store.store.Store.write_runs`): the
+encoding runs in parallel with the other workers' training instead of one run after
+another in the driver.
+
+>>> from mlplab.metrics import MetricsLog
+>>> from mlplab.record import AttemptRecord, RunRecord
+>>> rec = RunRecord("r1", "r", {"train": {"seed": 0}}, [AttemptRecord(0, 0, "plateau", 1, 1,
+...                 0, 0.5)], 0, MetricsLog(), {})
+>>> sorted(encode_run(rec))
+['config.json', 'metrics.parquet']
+>>> slim(rec).metrics is rec.metrics, len(slim(rec).metrics)
+(False, 0)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlplab.record import RunRecord
+
+RunFiles = dict[str, bytes]      # path inside the run's folder -> content
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps`` hook: arrays and tensors as lists, non-finite floats as null."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def encode_run(rec: "RunRecord") -> RunFiles:
+    """Every file of ``rec``'s folder, by relative path (nothing is written)."""
+    from safetensors.torch import save
+
+    from mlplab.metrics import parquet_bytes
+
+    doc = {"run_id": rec.run_id, "name": rec.name, "config": rec.config, "info": rec.info,
+           "source": rec.source}
+    files = {"config.json": json.dumps(doc, indent=2, default=json_default).encode(),
+             "metrics.parquet": parquet_bytes(rec.metrics.to_frame())}
+    for a in rec.attempts:
+        meta = {"run_id": rec.run_id, "attempt": str(a.attempt), "seed": str(a.seed)}
+        tensors = {"init": a.init_state, "best": a.best_state, "last": a.last_state,
+                   "boundary": a.boundary or {}}
+        for which, state in tensors.items():
+            if state:
+                files[f"attempt-{a.attempt}/{which}.safetensors"] = save(
+                    {k: v.detach().contiguous().cpu() for k, v in state.items()}, metadata=meta)
+    return files
+
+
+def write_files(files: RunFiles, folder: Path) -> None:
+    """Write ``files`` under ``folder`` (a fresh temporary folder the caller renames)."""
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def slim(rec: "RunRecord") -> "RunRecord":
+    """``rec`` without its series and weights: what indexing a run needs once its files
+    are encoded (a worker sends this, and the files, to the driver)."""
+    from mlplab.metrics import MetricsLog
+
+    attempts = [replace(a, init_state={}, best_state={}, last_state={}, boundary=None)
+                for a in rec.attempts]
+    return replace(rec, attempts=attempts, metrics=MetricsLog())

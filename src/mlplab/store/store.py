@@ -1,0 +1,428 @@
+"""The run store: a directory with a SQLite index, safetensors weights and Parquet series.
+
+    DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs)
+    DIR/runs/<run-id>/config.json             resolved config + run info
+    DIR/runs/<run-id>/metrics.parquet         the series (mlplab.metrics)
+    DIR/runs/<run-id>/attempt-<n>/{init,best,last}.safetensors
+    DIR/runs/<run-id>/attempt-<n>/boundary.safetensors
+
+A run is written into a temporary folder and renamed into place, then indexed in one
+transaction, so a crash never leaves a half-written run marked ``done``. Records read
+from the store are frozen and never change under later writes.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as root:
+...     Store(root).runs()
+[]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .runfiles import RunFiles, encode_run, json_default, write_files
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from mlplab.record import RunRecord
+
+INDEX = "mlplab.sqlite"
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+STATUSES = ("pending", "running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY, name TEXT, strategy TEXT, config_json TEXT,
+    status TEXT, created REAL, finished REAL, summary_json TEXT);
+CREATE TABLE IF NOT EXISTS configs (config_hash TEXT PRIMARY KEY, config_json TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, sweep_id TEXT, name TEXT, config_hash TEXT, status TEXT,
+    source TEXT, seed INTEGER, created REAL, finished REAL, wall_time REAL,
+    best_attempt INTEGER, n_attempts INTEGER, restarts INTEGER, end_reason TEXT,
+    target_met INTEGER, epochs INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
+    test_loss REAL, test_acc REAL, train_loss REAL, error TEXT, summary_json TEXT);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT, attempt INTEGER, seed INTEGER, end_reason TEXT, epochs INTEGER,
+    steps INTEGER, best_epoch INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
+    test_loss REAL, test_acc REAL, train_loss REAL, target_met INTEGER, wall_time REAL,
+    PRIMARY KEY (run_id, attempt));
+CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
+"""
+
+
+class StoreError(ValueError):
+    """A store or run that does not exist or cannot be read."""
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    run_id: str
+    attempt: int
+    seed: int
+    end_reason: str
+    epochs: int
+    steps: int
+    best_epoch: int
+    best_value: float
+    val_loss: float
+    val_acc: float
+    test_loss: float
+    test_acc: float
+    train_loss: float
+    target_met: bool
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    sweep_id: str | None
+    name: str
+    config_hash: str
+    status: str
+    source: str
+    seed: int
+    created: float
+    finished: float | None
+    wall_time: float | None
+    best_attempt: int | None
+    n_attempts: int | None
+    restarts: int | None
+    end_reason: str | None
+    target_met: bool | None
+    epochs: int | None
+    best_value: float | None
+    val_loss: float | None
+    val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    train_loss: float | None
+    error: str | None
+    summary: dict[str, Any]
+    config: dict[str, Any]
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable hash of a config dict (the name is not part of it)."""
+    body = {k: v for k, v in config.items() if k not in ("name", "sweep")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:48] or "run"
+
+
+def _clean(v: Any) -> Any:
+    """JSON/SQLite-safe number: NaN and inf become None."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class Store:
+    """A run store rooted at a directory (created on first write)."""
+
+    def __init__(self, root: str | Path, readonly: bool = False):
+        self.root = Path(root)
+        self.readonly = readonly
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"'{self.root}' is a file; a store is a directory")
+        if readonly:
+            if not (self.root / INDEX).is_file():
+                raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})")
+        else:
+            (self.root / "runs").mkdir(parents=True, exist_ok=True)
+        try:
+            with self._connect() as db:
+                if readonly:
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                else:
+                    db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            if "not a database" not in str(e):
+                raise
+            raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e})") from None
+
+    # -- connections -------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            uri = (self.root / INDEX).resolve().as_uri() + "?mode=ro"   # percent-encoded path
+            db = sqlite3.connect(uri, uri=True, timeout=30)
+        else:
+            db = sqlite3.connect(self.root / INDEX, timeout=30)
+            # a rollback journal, not WAL: a WAL database makes even read-only readers
+            # (the dashboard) create -wal/-shm files in the store; writes are one short
+            # transaction per finished unit, so readers wait at most that long
+            db.execute("PRAGMA journal_mode=DELETE")
+        db.row_factory = sqlite3.Row
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    # -- paths ---------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        """The run's folder; rejects ids that could leave the store."""
+        if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
+            raise StoreError(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.' only")
+        return self.root / "runs" / run_id
+
+    def new_run_id(self, name: str, config: dict[str, Any]) -> str:
+        """A fresh id ``<name>-<hash>``; ``-2``, ``-3`` appended if taken."""
+        base = f"{slug(name)}-{config_hash(config)[:8]}"
+        taken = {r["run_id"] for r in self._query("SELECT run_id FROM runs WHERE run_id LIKE ?",
+                                                  (base + "%",))}
+        if base not in taken and not self.run_dir(base).exists():
+            return base
+        i = 2
+        while f"{base}-{i}" in taken or self.run_dir(f"{base}-{i}").exists():
+            i += 1
+        return f"{base}-{i}"
+
+    # -- writing ---------------------------------------------------------------------
+    def mark(self, run_id: str, name: str, config: dict[str, Any], status: str,
+             sweep_id: str | None = None, error: str | None = None, source: str = "engine") -> None:
+        """Record a run as pending / running / failed without results."""
+        self.mark_many([(run_id, name, config)], status, sweep_id, error, source)
+
+    def mark_many(self, runs: "list[tuple[str, str, dict[str, Any]]]", status: str,
+                  sweep_id: str | None = None, error: str | None = None, source: str = "engine") -> None:
+        """:meth:`mark` for many ``(run_id, name, config)`` in one transaction."""
+        assert status in STATUSES
+        with self._connect() as db:
+            for run_id, name, config in runs:
+                h = config_hash(config)
+                db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(config)))
+                db.execute(
+                    "INSERT INTO runs (run_id, sweep_id, name, config_hash, status, source, seed, created, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET"
+                    " status=excluded.status, error=excluded.error, sweep_id=excluded.sweep_id",
+                    (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(), error))
+
+    def write_run(self, rec: "RunRecord", sweep_id: str | None = None,
+                  summary: dict[str, Any] | None = None, files: "RunFiles | None" = None) -> Path:
+        """Persist a finished run atomically and index it as ``done``. ``files``: its
+        folder already encoded (:func:`mlplab.store.runfiles.encode_run`), else encoded here."""
+        final = self._write_files(rec, files)
+        self._index_run(rec, sweep_id, summary or {})
+        return final
+
+    def write_runs(self, records: "list[RunRecord]", sweep_id: str | None = None,
+                   summaries: dict[str, dict[str, Any]] | None = None,
+                   files: "dict[str, RunFiles] | None" = None) -> list[Path]:
+        """Persist several finished runs as one unit: every run's files first, then one
+        transaction indexes them all as ``done`` (a crash in between leaves none done).
+        ``files``: encoded folders by run id (a sweep's workers encode them)."""
+        paths = [self._write_files(rec, (files or {}).get(rec.run_id)) for rec in records]
+        with self._connect() as db:
+            for rec in records:
+                self._insert_run(db, rec, sweep_id, (summaries or {}).get(rec.run_id, {}))
+        return paths
+
+    def _write_files(self, rec: "RunRecord", files: "RunFiles | None" = None) -> Path:
+        """Write a run's folder into a temp folder and rename it into place."""
+        final = self.run_dir(rec.run_id)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{rec.run_id}.", dir=self.root / "runs"))
+        try:
+            write_files(encode_run(rec) if files is None else files, tmp)
+            if final.exists():          # a re-run replaces its leftovers (or an older result)
+                with self._connect() as db:   # the old files go: it no longer reads as done
+                    db.execute("UPDATE runs SET status = 'running' WHERE run_id = ? AND status = 'done'",
+                               (rec.run_id,))
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def _index_run(self, rec: "RunRecord", sweep_id: str | None, summary: dict[str, Any]) -> None:
+        with self._connect() as db:
+            self._insert_run(db, rec, sweep_id, summary)
+
+    @staticmethod
+    def _insert_run(db: sqlite3.Connection, rec: "RunRecord", sweep_id: str | None,
+                    summary: dict[str, Any]) -> None:
+        best = rec.best
+        h = config_hash(rec.config)
+        now = time.time()
+        db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(rec.config)))
+        db.execute("DELETE FROM attempts WHERE run_id = ?", (rec.run_id,))
+        db.execute("DELETE FROM runs WHERE run_id = ?", (rec.run_id,))
+        db.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.run_id, sweep_id, rec.name, h, "done", rec.source, rec.config["train"]["seed"],
+             now - rec.wall_time, now, rec.wall_time, rec.best_attempt, len(rec.attempts),
+             len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
+             sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
+             _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
+             _clean(best.train_loss), None, json.dumps(summary, default=json_default)))
+        db.executemany(
+            "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
+              _clean(a.best_value), _clean(a.val_loss), _clean(a.val_acc), _clean(a.test_loss),
+              _clean(a.test_acc), _clean(a.train_loss), int(a.target_met), a.wall_time)
+             for a in rec.attempts])
+
+    # -- sweeps ------------------------------------------------------------------------
+    def put_sweep(self, sweep_id: str, name: str, strategy: str, config: dict[str, Any],
+                  status: str = "running", summary: dict[str, Any] | None = None) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO sweeps VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(sweep_id) DO UPDATE SET"
+                " status=excluded.status, finished=excluded.finished, summary_json=excluded.summary_json",
+                (sweep_id, name, strategy, json.dumps(config), status, time.time(),
+                 time.time() if status == "done" else None,
+                 json.dumps(summary or {}, default=json_default)))
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM sweeps ORDER BY created")
+        return [{**dict(r), "config": json.loads(r["config_json"] or "{}"),
+                 "summary": json.loads(r["summary_json"] or "{}")} for r in rows]
+
+    # -- reading -------------------------------------------------------------------------
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        if not (self.root / INDEX).is_file():
+            return []
+        with self._connect() as db:
+            return db.execute(sql, args).fetchall()
+
+    def runs(self, sweep_id: str | None = None, status: str | None = None) -> list[RunInfo]:
+        """All runs (optionally of one sweep / status), oldest first."""
+        sql = ("SELECT runs.*, configs.config_json FROM runs LEFT JOIN configs"
+               " USING (config_hash) WHERE 1=1")
+        args: list[Any] = []
+        if sweep_id is not None:
+            sql += " AND sweep_id = ?"
+            args.append(sweep_id)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        return [self._run_info(r) for r in self._query(sql + " ORDER BY created, run_id", tuple(args))]
+
+    @staticmethod
+    def _run_info(r: sqlite3.Row) -> RunInfo:
+        d = dict(r)
+        config = json.loads(d.pop("config_json") or "{}")
+        summary = json.loads(d.pop("summary_json") or "{}")
+        d["target_met"] = None if d["target_met"] is None else bool(d["target_met"])
+        if config:   # configs are shared by hash, which leaves the name out: use the run's
+            config["name"] = d["name"]
+        return RunInfo(**d, summary=summary, config=config)
+
+    def run(self, run_id: str) -> RunInfo:
+        self.run_dir(run_id)
+        rows = self._query("SELECT runs.*, configs.config_json FROM runs LEFT JOIN configs"
+                           " USING (config_hash) WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise StoreError(f"no run '{run_id}' in store '{self.root}'")
+        return self._run_info(rows[0])
+
+    def attempts(self, run_id: str) -> list[AttemptInfo]:
+        rows = self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
+        out = []
+        for r in rows:
+            d = {k: (math.nan if v is None and k not in ("end_reason",) else v) for k, v in dict(r).items()}
+            d["target_met"] = bool(d["target_met"])
+            out.append(AttemptInfo(**d))
+        return out
+
+    def run_doc(self, run_id: str) -> dict[str, Any]:
+        """The run's ``config.json``: resolved config and info."""
+        path = self.run_dir(run_id) / "config.json"
+        if not path.is_file():
+            raise StoreError(f"run '{run_id}' has no finished files in '{self.root}'")
+        return json.loads(path.read_text())
+
+    def metrics(self, run_id: str) -> "pd.DataFrame":
+        from mlplab.metrics import read_metrics
+
+        return read_metrics(self.run_dir(run_id) / "metrics.parquet")
+
+    def weights(self, run_id: str, attempt: int | None = None,
+                which: str = "best") -> dict[str, "torch.Tensor"]:
+        """A state dict from safetensors (never pickle); default: the kept attempt."""
+        from safetensors.torch import load_file
+
+        if which not in ("init", "best", "last"):
+            raise StoreError(f"which={which!r}: allowed init, best, last")
+        if attempt is None:
+            attempt = self.run(run_id).best_attempt or 0
+        path = self.run_dir(run_id) / f"attempt-{attempt}" / f"{which}.safetensors"
+        if not path.is_file():
+            raise StoreError(f"no {which} weights for run '{run_id}' attempt {attempt}")
+        return load_file(str(path))
+
+    def boundary(self, run_id: str, attempt: int | None = None) -> dict[str, "torch.Tensor"] | None:
+        """The attempt's decision-boundary snapshots (:mod:`mlplab.model.boundary`), with the
+        class probabilities ``probs [S, G, G, C]`` computed from the stored snapshot
+        parameters; None when the run has none."""
+        from safetensors.torch import load_file
+
+        from mlplab.model.boundary import with_probabilities
+        from mlplab.model.mlp import Head
+
+        if attempt is None:
+            attempt = self.run(run_id).best_attempt or 0
+        path = self.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
+        if not path.is_file():
+            return None
+        packed = load_file(str(path))
+        if "probs" in packed:                 # written before the weights were stored
+            return packed
+        doc = self.run_doc(run_id)
+        model = doc["config"]["model"]
+        return with_probabilities(packed, model["activation"], model["negative_slope"],
+                                  Head(**doc["info"]["head"]))
+
+    def load_model(self, run_id: str, attempt: int | None = None, which: str = "best") -> "torch.nn.Module":
+        """Rebuild the run's network as an ``nn.Module`` with its stored weights."""
+        from mlplab.config import from_dict
+        from mlplab.model.mlp import Head, build_mlp
+
+        doc = self.run_doc(run_id)
+        if doc.get("source") == "probe":
+            raise StoreError(f"run '{run_id}' was recorded by a Probe on a user's model;"
+                             " load its weights with Store.weights()")
+        cfg = from_dict(doc["config"])
+        info = doc["info"]
+        net = build_mlp(cfg.model, Head(**info["head"]), info["input_dim"], seed=0)
+        net.load_state_dict(self.weights(run_id, attempt, which))
+        return net.eval()
+
+
+def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "best") -> "torch.nn.Module":
+    """Load a run as a ``torch.nn.Module`` in one call: ``store_dir`` is a store (its only
+    run if ``run_id`` is None) or one run's folder ``STORE/runs/<run-id>``.
+
+    >>> # net = mlplab.load_model("runs/xor", "xor-3f2a1b9c")
+    >>> # net = mlplab.load_model("runs/xor/runs/xor-3f2a1b9c")
+    """
+    folder = Path(store_dir)
+    if run_id is None and (folder / "config.json").is_file() \
+            and (folder.parent.parent / INDEX).is_file():
+        store_dir, run_id = folder.parent.parent, folder.name
+    store = Store(store_dir, readonly=True)
+    if run_id is None:
+        done = store.runs(status="done")
+        if len(done) != 1:
+            raise StoreError(f"store '{store_dir}' has {len(done)} runs; name one: "
+                             + ", ".join(r.run_id for r in done[:10]))
+        run_id = done[0].run_id
+    return store.load_model(run_id, which=which)

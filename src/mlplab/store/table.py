@@ -1,0 +1,110 @@
+"""The runs table: rows of a store, filtered and sorted, and their plain-text layout.
+
+>>> format_table([{"run_id": "a", "val_loss": 0.5}], ["run_id", "val_loss"])
+'run_id  val_loss\\na       0.5'
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from mlplab.config import ConfigError, get_dotted
+from .store import RunInfo, Store
+
+COLUMNS = ("run_id", "config", "status", "best", "val_loss", "val_acc", "test_acc",
+           "restarts", "end_reason", "wall_time")
+
+
+def config_summary(config: dict[str, Any]) -> str:
+    """``xor 2-4-1 relu xavier_uniform momentum lr=0.02 s0`` for a config dict."""
+    if not config:
+        return ""
+    if config.get("source") == "probe":   # a Probe in the user's own loop (mlplab.probe.user)
+        m, t = config.get("model") or {}, config.get("train") or {}
+        lr = f" lr={t['lr']:g}" if isinstance(t.get("lr"), (int, float)) else ""
+        return (f"probe {m.get('class', '?')} {m.get('parameters', '?')} params "
+                f"{t.get('optimizer', '')}{lr}").replace("  ", " ").strip()
+    m, t = config["model"], config["train"]
+    shape = "-".join(str(h) for h in m["hidden"]) or "linear"
+    return (f"{config['data']['name']} [{shape}] {m['activation']} {m['init']} "
+            f"{t['optimizer']} lr={t['lr']:g} s{t['seed']}")
+
+
+def run_row(r: RunInfo) -> dict[str, Any]:
+    return {"run_id": r.run_id, "sweep_id": r.sweep_id, "name": r.name,
+            "config": config_summary(r.config), "status": r.status, "best": r.best_value,
+            "val_loss": r.val_loss, "val_acc": r.val_acc, "test_loss": r.test_loss,
+            "test_acc": r.test_acc, "restarts": r.restarts, "end_reason": r.end_reason,
+            "target_met": r.target_met, "epochs": r.epochs, "wall_time": r.wall_time,
+            "error": r.error}
+
+
+def _matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
+    if key in row:
+        have = row[key]
+    else:
+        try:
+            have = get_dotted(r.config, key)
+        except (KeyError, TypeError):
+            raise ConfigError("--filter", key, "a runs column (" + ", ".join(row) +
+                              ") or a dotted config key such as train.lr") from None
+    if isinstance(have, (list, tuple)):
+        have = ",".join(map(str, have))
+    if isinstance(have, float):
+        try:
+            return math.isclose(have, float(want), rel_tol=1e-9)
+        except ValueError:
+            return False
+    return str(have) == want
+
+
+def run_rows(store_dir: str | Path, sort: str | None = None,
+             filters: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows of the runs table; ``filters`` are ``key=value`` (columns or config keys)."""
+    return select_rows(Store(store_dir, readonly=True).runs(), sort, filters)
+
+
+def select_rows(runs: Iterable[RunInfo], sort: str | None = None,
+                filters: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """:func:`run_rows` of runs already read (one query serves several views)."""
+    pairs = []
+    for f in filters:
+        if "=" not in f:
+            raise ConfigError("--filter", f, "key=value, e.g. status=done or train.optimizer=adam")
+        pairs.append(tuple(f.split("=", 1)))
+    rows = []
+    for r in runs:
+        row = run_row(r)
+        if all(_matches(r, row, k, v) for k, v in pairs):
+            rows.append(row)
+    if sort:
+        key, reverse = (sort[1:], True) if sort.startswith("-") else (sort, False)
+        if rows and key not in rows[0]:
+            raise ConfigError("--sort", sort, ", ".join(rows[0]) + " (prefix '-' for descending)")
+
+        def sort_key(row: dict[str, Any]) -> tuple:
+            v = row[key]
+            missing = v is None or (isinstance(v, float) and math.isnan(v))
+            return (missing, v if not missing else 0)
+
+        rows.sort(key=sort_key, reverse=reverse)
+        if reverse:   # keep missing values last
+            rows.sort(key=lambda row: row[key] is None)
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def format_table(rows: list[dict[str, Any]], columns: Iterable[str] = COLUMNS) -> str:
+    cols = list(columns)
+    cells = [cols] + [[_fmt(row.get(c)) for c in cols] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)

@@ -1,0 +1,97 @@
+"""Committing a sweep's runs: :class:`Driver` hands planned runs to an executor, in
+cohort-sized units, and writes each finished unit whole (its run folders, then its index
+rows in one transaction). It is the only writer of the store during a sweep and
+remembers every outcome, so a run already done is reused, never trained twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from mlplab.config import to_dict
+from mlplab.progress import ProgressBar
+from mlplab.store.store import Store
+from .executors import Executor, UnitResult
+from .plan import PlannedRun
+from .spec import SweepConfig
+from .summary import (RunOutcome, failed_outcome, is_better, jsonable, outcome_from_info,
+                      outcome_from_record, run_value)
+from .units import plan_units
+
+
+@dataclass
+class Driver:
+    """Runs planned runs on an executor and commits them; remembers every outcome."""
+
+    store: Store
+    sweep_id: str
+    executor: Executor
+    spec: SweepConfig
+    bar: ProgressBar
+    max_cohort: int | None = None
+    outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+    train_s: float = 0.0
+    encode_s: float = 0.0
+    best: float = math.nan
+
+    def load_done(self) -> None:
+        """Outcomes of the runs a previous driver finished (resume)."""
+        for info in self.store.runs(sweep_id=self.sweep_id, status="done"):
+            self.outcomes[info.run_id] = outcome_from_info(info, self.store.attempts(info.run_id))
+
+    def _note(self, outcome: RunOutcome) -> None:
+        v = run_value(outcome, self.spec.select.metric, self.spec.select.mode)
+        if math.isfinite(v) and is_better(v, self.best, self.spec.select.mode):
+            self.best = v
+
+    def execute(self, runs: Sequence[PlannedRun]) -> None:
+        """Train every run not yet done; runs already done (earlier stage, resumed
+        sweep, a repeated configuration) are reused, never trained twice."""
+        todo: dict[str, PlannedRun] = {}
+        reused = 0
+        for r in runs:
+            if r.run_id in todo:          # the same configuration twice in one batch
+                reused += 1
+                continue
+            o = self.outcomes.get(r.run_id)
+            if o is not None and o.status == "done":
+                reused += 1
+                self._note(o)
+            else:
+                todo[r.run_id] = r
+        if reused:
+            self.bar.update(reused, best=self.best)
+        if not todo:
+            return
+        self.store.mark_many([(r.run_id, r.config.name, r.config_dict or to_dict(r.config))
+                              for r in todo.values()], "pending", sweep_id=self.sweep_id, source="cohort")
+        units = plan_units(list(todo.values()), self.executor.workers, self.max_cohort)
+        for result in self.executor.map_unordered(units):
+            self.commit(result, todo)
+
+    def commit(self, result: UnitResult, planned: Mapping[str, PlannedRun]) -> None:
+        """Write a finished unit: its runs' files, then their index rows in one transaction;
+        the runs that raised are marked failed with their error."""
+        summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
+        self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries,
+                              files=result.files)
+        for rec in result.records:
+            self.outcomes[rec.run_id] = outcome_from_record(rec)
+            self._note(self.outcomes[rec.run_id])
+        for run_id, error in result.failures:
+            r = planned[run_id]
+            self.store.mark(run_id, r.config.name, r.config_dict or to_dict(r.config), "failed",
+                            sweep_id=self.sweep_id, error=error, source="cohort")
+            self.outcomes[run_id] = failed_outcome(run_id, error)
+        self.train_s += result.train_s
+        self.encode_s += result.encode_s
+        self.bar.update(len(result.records) + len(result.failures), best=self.best)
+
+
+def run_summary(r: PlannedRun) -> dict[str, Any]:
+    """What the runs table keeps of a run's place in its sweep."""
+    return jsonable({"config_id": r.config_id, "params": r.candidate.params_dict(),
+                     "seed_index": r.seed_index, "stage": r.candidate.stage,
+                     "trial": r.candidate.trial})
