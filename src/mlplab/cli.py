@@ -7,10 +7,11 @@ what is allowed), 1 failure. Heavy imports happen inside the command that needs 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from typing import Any, Callable, Sequence
+
+from mlplab.strictjson import dumps
 
 _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
     "dataset": ("data.name", str), "n": ("data.n", int), "noise": ("data.noise", float),
@@ -134,7 +135,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     rows = [row for row in run_rows(out) if row["run_id"] in ids]
     if a.json:
-        print(json.dumps({"store": out, "runs": rows}, default=str))
+        print(dumps({"store": out, "runs": rows}))
     elif not a.quiet:
         print(format_table(rows))
         print(f"\nstore: {out}" + ("" if a.no_report else f"   report: {out}/report.html"))
@@ -157,7 +158,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
     sort = f"-{a.sort.lstrip('-')}" if a.sort and a.desc else a.sort
     rows = run_rows(a.dir, sort=sort, filters=a.filter)
-    print(json.dumps(rows, default=str) if a.json else format_table(rows))
+    print(dumps(rows) if a.json else format_table(rows))
     return 0
 
 
@@ -170,7 +171,7 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     result = run_sweep(a.file, out=a.out, workers=a.workers, backend=a.backend,
                        address=a.address, resume=a.resume, quiet=a.quiet or a.json,
                        device=a.device, report=not a.no_report, compile=a.compile)
-    print(json.dumps(result.to_dict(), default=str) if a.json else result.summary())
+    print(dumps(result.to_dict()) if a.json else result.summary())
     return 0
 
 
@@ -185,7 +186,7 @@ def _cmd_diagnose(a: argparse.Namespace) -> int:
     from mlplab.diagnose.findings import diagnose_path, format_findings
 
     findings = diagnose_path(a.run, a.run_id, attempt=a.attempt)
-    print(json.dumps([f.to_dict() for f in findings]) if a.json else format_findings(findings))
+    print(dumps([f.to_dict() for f in findings]) if a.json else format_findings(findings))
     return 0
 
 
@@ -202,7 +203,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
     resolve_device(a.device, "--device")
     result = run_bench(quick=a.quick, device=a.device, compile=a.compile)
-    print(json.dumps(result.to_dict()) if a.json else result.summary())
+    print(dumps(result.to_dict()) if a.json else result.summary())
     return 0
 
 

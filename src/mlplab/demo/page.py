@@ -5,13 +5,13 @@ the file opens from disk offline).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from mlplab.report.html import esc, figure_html, page
+from mlplab.strictjson import dumps
 from .trainer import SectionResult
 
 CLAIMS = {
@@ -79,7 +79,7 @@ def write_demo_report(out: Path, sections: Sequence[SectionResult], wall_time: f
     data = {"wall_time": wall_time, "quick": quick,
             "sections": [{"key": s.key, "title": s.title, "finding": s.finding,
                           "reproduces": s.reproduces, "numbers": s.numbers} for s in sections]}
-    for name, text in (("report.html", doc), ("summary.json", json.dumps(data, indent=2, default=str))):
+    for name, text in (("report.html", doc), ("summary.json", dumps(data, indent=2))):
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

@@ -24,25 +24,16 @@ another in the driver.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlplab import strictjson
 
 if TYPE_CHECKING:
     from mlplab.record import RunRecord
 
 RunFiles = dict[str, bytes]      # path inside the run's folder -> content
-
-
-def json_default(o: Any) -> Any:
-    """``json.dumps`` hook: arrays and tensors as lists, non-finite floats as null."""
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def encode_run(rec: "RunRecord") -> RunFiles:
@@ -53,7 +44,7 @@ def encode_run(rec: "RunRecord") -> RunFiles:
 
     doc = {"run_id": rec.run_id, "name": rec.name, "config": rec.config, "info": rec.info,
            "source": rec.source}
-    files = {"config.json": json.dumps(doc, indent=2, default=json_default).encode(),
+    files = {"config.json": strictjson.dumps(doc, indent=2).encode(),
              "metrics.parquet": parquet_bytes(rec.metrics.to_frame())}
     for a in rec.attempts:
         meta = {"run_id": rec.run_id, "attempt": str(a.attempt), "seed": str(a.seed)}

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .runfiles import RunFiles, encode_run, json_default, write_files
+from mlplab import strictjson
+
+from .runfiles import RunFiles, encode_run, write_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -272,7 +274,7 @@ class Store:
              len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
              sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
              _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
-             _clean(best.train_loss), None, json.dumps(summary, default=json_default)))
+             _clean(best.train_loss), None, strictjson.dumps(summary)))
         db.executemany(
             "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
@@ -289,7 +291,7 @@ class Store:
                 " status=excluded.status, finished=excluded.finished, summary_json=excluded.summary_json",
                 (sweep_id, name, strategy, json.dumps(config), status, time.time(),
                  time.time() if status == "done" else None,
-                 json.dumps(summary or {}, default=json_default)))
+                 strictjson.dumps(summary or {})))
 
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self._query("SELECT * FROM sweeps ORDER BY created")
