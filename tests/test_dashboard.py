@@ -574,6 +574,17 @@ def test_serve_warns_when_bound_elsewhere(root, monkeypatch, capsys):
     assert err.count("warning") == 1 and "0.0.0.0:8123" in err and "--host 127.0.0.1" in err
 
 
+@pytest.mark.parametrize("port", [0, 65536, -1, True, "8050", 80.5])
+def test_serve_refuses_a_bad_port_before_anything_listens(root, monkeypatch, port):
+    from mlplab.config import ConfigError
+
+    bound = []
+    monkeypatch.setattr(dash.Dash, "run", lambda self, host, port, debug: bound.append(port))
+    with pytest.raises(ConfigError, match="--port"):
+        server.serve(root, port=port)
+    assert bound == []
+
+
 def test_cli_names_the_extra_when_dash_is_missing(root, monkeypatch, capsys):
     from mlplab import cli
 
