@@ -5,7 +5,8 @@ The figure data is the report's: :func:`mlplab.figures.data_store.load_store_fig
 for the comparison, success and stage records (and the default metric), and
 :func:`mlplab.figures.data_params.param_curve_info` for the metric against the key the
 reader picks. Both are computed once per state of the store's index (a reload, a second
-browser or a poll with nothing new costs nothing) and only the last two states are kept.
+browser or a poll with nothing new costs nothing): the data of the last two states and
+the last 16 metric-vs-key figures are kept.
 
 >>> GROUP_AUTO
 'auto'
@@ -29,6 +30,8 @@ from . import callbacks as cb
 from . import layout, plots, plots_store, tables
 
 GROUP_AUTO, GROUP_NONE = "auto", "none"
+
+
 def done_runs(runs: Sequence[RunInfo]) -> list[RunInfo]:
     """The finished runs of an mlplab config (the store figures draw only these)."""
     return [r for r in runs if r.status == "done" and r.config]
