@@ -4,6 +4,7 @@ figures, the HTTP guard on run ids, read-only access, loopback binding and the C
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -440,6 +441,40 @@ def test_the_x_axis_can_be_any_varying_key(built, root):
     assert not one.data and "fewer than two values of no.such.key" in str(one.layout)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal field by field through frozen records, tuples and arrays (nan equals nan)."""
+    if dataclasses.is_dataclass(a):
+        return type(a) is type(b) and all(_same(getattr(a, f.name), getattr(b, f.name))
+                                          for f in dataclasses.fields(a))
+    if isinstance(a, np.ndarray):
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return a == b
+
+
+def test_the_overview_draws_the_reports_store_figure_data(built, root):
+    from mlplab.figures.data_store import load_store_figdata
+
+    shown = overview.store_figdata(root)
+    report = load_store_figdata(Store(root, readonly=True))
+    assert shown.comparison is not None and shown.success is not None and shown.stages
+    assert _same(shown, report)
+    other = "val_acc" if report.metric == "val_loss" else "val_loss"
+    assert not _same(shown, load_store_figdata(Store(root, readonly=True), other))
+    _, _, _, _, metric, figures, _, _ = overview.store_level(root, None, None)
+    assert metric == report.metric
+    figs = _figures(figures)
+    assert len(figs["fig-success"].data[0].y) == len(report.success.bars)
+    assert len([k for k in figs if k.startswith("fig-stages")]) == len(report.stages)
+    medians = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
+    assert len(medians) == len(report.comparison.curves)
+    assert figs["fig-comparison"].layout.title.text.startswith(f"{report.comparison.metric} per epoch")
+
+
 # ------------------------------------------------------------------------------- HTTP
 
 
@@ -537,6 +572,17 @@ def test_serve_warns_when_bound_elsewhere(root, monkeypatch, capsys):
     assert bound == [("0.0.0.0", 8123), ("127.0.0.1", 8124)]
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and "0.0.0.0:8123" in err and "--host 127.0.0.1" in err
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1, True, "8050", 80.5])
+def test_serve_refuses_a_bad_port_before_anything_listens(root, monkeypatch, port):
+    from mlplab.config import ConfigError
+
+    bound = []
+    monkeypatch.setattr(dash.Dash, "run", lambda self, host, port, debug: bound.append(port))
+    with pytest.raises(ConfigError, match="--port"):
+        server.serve(root, port=port)
+    assert bound == []
 
 
 def test_cli_names_the_extra_when_dash_is_missing(root, monkeypatch, capsys):

@@ -11,7 +11,7 @@ Every callback unpacks its inputs and calls a plain function of
 A path under ``/run/`` or ``/api/run/`` whose id is not a run of the store gets 404
 before any file is read; the id is checked by :meth:`mlplab.store.store.Store.run_dir`.
 
->>> # app = create_app("runs/demo"); app.run(port=8050)
+:func:`mlplab.dashboard.server.serve` runs the app; :func:`create_app` shows it answering.
 """
 
 from __future__ import annotations
@@ -39,7 +39,13 @@ NOT_FOUND_HTML = ("<!doctype html><title>mlplab: no such run</title>"
 def create_app(dir: str | Path) -> dash.Dash:
     """The dashboard of the store at ``dir`` (read-only); StoreError if it is not a store.
 
-    >>> # create_app("runs/demo").run(host="127.0.0.1", port=8050)
+    >>> import tempfile
+    >>> from mlplab.store.store import Store
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     _ = Store(out)                       # an empty store
+    ...     client = create_app(out).server.test_client()
+    ...     client.get("/").status_code, client.get("/run/no-such-run").status_code
+    (200, 404)
     """
     root = Path(dir)
     cb.open_store(root)                       # fail now, with the store's own message

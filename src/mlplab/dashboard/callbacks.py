@@ -230,7 +230,11 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
 def status_counts(root: str | Path) -> dict[str, int]:
     """Runs per status (done, running, pending, failed), for the live line of the top bar.
 
-    >>> # status_counts("runs/demo") -> {'done': 12, 'running': 2, 'pending': 0, 'failed': 0}
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     Store(out).mark("r1", "xor", {"train": {"seed": 0}}, "running")
+    ...     status_counts(out)
+    {'done': 0, 'running': 1, 'pending': 0, 'failed': 0}
     """
     counts = {status: 0 for status in ("done", "running", "pending", "failed")}
     for r in run_infos(root):

@@ -2,8 +2,8 @@
 
 One colour per run; within a run the same record fields the single-run figures draw
 (:class:`mlplab.figures.data_run.LossInfo`, the ``grad_norm`` :class:`LayerSeriesInfo`).
-
->>> # loss_overlay([load_run_figdata(store, "a"), load_run_figdata(store, "b")])
+``loss_overlay([load_run_figdata(store, "a"), load_run_figdata(store, "b")])`` draws
+two runs' losses in one figure.
 """
 
 from __future__ import annotations

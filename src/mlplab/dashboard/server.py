@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from mlplab.config import ConfigError
 from .app import create_app
 
 LOOPBACK_NAMES = ("localhost", "ip6-localhost")
@@ -37,10 +38,31 @@ def exposure_warning(host: str, port: int) -> str | None:
 def serve(dir: str | Path, host: str = "127.0.0.1", port: int = 8050) -> None:
     """Serve the dashboard of the store ``dir`` at ``http://host:port/`` until interrupted.
 
-    Raises :class:`mlplab.store.store.StoreError` when ``dir`` is not a store.
+    Raises :class:`mlplab.config.ConfigError` for a port outside 1..65535 and
+    :class:`mlplab.store.store.StoreError` when ``dir`` is not a store, both before
+    anything listens. A host other than loopback is served, with a warning.
 
-    >>> # serve("runs/demo")            # then open http://127.0.0.1:8050/
+    ``serve`` blocks, so the example builds the app it runs and asks it for pages
+    through Flask's test client (no socket):
+
+    >>> import tempfile
+    >>> import mlplab
+    >>> cfg = mlplab.from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     (run_id,) = mlplab.run_config(cfg, out, report=False, quiet=True)
+    ...     client = create_app(out).server.test_client()
+    ...     page, api = client.get(f"/run/{run_id}"), client.get(f"/api/run/{run_id}")
+    ...     page.status_code, api.get_json()["run"]["status"]
+    (200, 'done')
+    >>> serve("runs/demo", port=80800)
+    Traceback (most recent call last):
+    ...
+    mlplab.config.ConfigError: config key '--port': got 80800; allowed: an integer from 1 to 65535
+    >>> print(exposure_warning("0.0.0.0", 8050))       # printed by serve(dir, host="0.0.0.0")
+    warning: the dashboard listens on 0.0.0.0:8050, so other machines on the network can read ...
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError("--port", port, "an integer from 1 to 65535")
     app = create_app(dir)
     warning = exposure_warning(host, port)
     if warning:

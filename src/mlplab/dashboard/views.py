@@ -3,8 +3,8 @@
 ``page_for`` routes a URL; ``run_body``, ``compare_body`` and ``store_level`` fill the
 pages. Figure data of a run is computed by :func:`mlplab.figures.data_run.load_run_figdata`
 and cached per run version, so the live poll does not re-read unchanged runs.
-
->>> # run_body("runs/demo", "xor-1a2b3c4d")  -> the run page's components
+(``run_body(root, run_id)`` is the run page's component tree; tests/test_dashboard.py
+calls each of these on a store of trained runs.)
 """
 
 from __future__ import annotations

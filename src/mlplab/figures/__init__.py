@@ -8,6 +8,7 @@ records.
     data_params.py   a metric against any swept key
     data_store.py    a set of runs: comparisons over seeds, success rates, stages
     draw_run.py, draw_model.py, draw_store.py   the matplotlib PNGs of those records
+    arrays.py        the read-only numpy arrays the records hold
 """
 
 from __future__ import annotations

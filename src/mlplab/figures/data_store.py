@@ -247,6 +247,7 @@ class StoreFigureData:
     """Everything the store-level figures draw (each ``None`` when it does not apply)."""
 
     n_runs: int
+    metric: str                           # what the comparison and the param curves show
     params: tuple[ParamCurveInfo, ...]    # metric vs train.lr (first, when it varies) and others
     comparison: ComparisonInfo | None
     success: SuccessInfo | None
@@ -271,17 +272,29 @@ def first_attempt_curve(store: "Store", run_id: str, metric: str) -> np.ndarray:
     return rows.sort_values("epoch")["value"].to_numpy(np.float64)
 
 
+def default_metric(runs: Sequence["RunInfo"]) -> str:
+    """The metric the store figures show unless asked for another: val_acc when every run
+    monitors an accuracy, else val_loss. The report and the dashboard both use this rule.
+
+    >>> from types import SimpleNamespace as Run
+    >>> default_metric([Run(config={"stopping": {"monitor": "val_acc"}})])
+    'val_acc'
+    >>> default_metric([Run(config={"stopping": {"monitor": "val_acc"}}), Run(config={})])
+    'val_loss'
+    """
+    monitors = {(r.config.get("stopping") or {}).get("monitor", "val_loss") for r in runs}
+    return "val_acc" if monitors and all(m.endswith("acc") for m in monitors) else "val_loss"
+
+
 def load_store_figdata(store: "Store", metric: str | None = None) -> StoreFigureData:
     """Read the finished runs (and sweeps) of ``store`` and compute the store figures'
-    data; ``metric`` defaults to val_acc when the runs monitor an accuracy, else val_loss."""
+    data; ``metric`` defaults to :func:`default_metric` of the finished runs."""
     runs = [r for r in store.runs(status="done") if r.config]
-    if metric is None:
-        monitors = {r.config.get("stopping", {}).get("monitor", "val_loss") for r in runs}
-        metric = "val_acc" if monitors and all(m.endswith("acc") for m in monitors) else "val_loss"
+    metric = default_metric(runs) if metric is None else metric
     curves = {r.run_id: first_attempt_curve(store, r.run_id, metric) for r in runs} if len(runs) > 1 else {}
     attempts = {r.run_id: store.attempts(r.run_id) for r in runs}
     stages = tuple(s for s in (stage_info(sw, runs) for sw in store.sweeps()) if s is not None)
     return StoreFigureData(
-        n_runs=len(runs), params=store_param_curves(runs, metric),
+        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric),
         comparison=comparison_info(runs, curves, metric) if len(runs) > 1 else None,
         success=success_info(runs, attempts), stages=stages)

@@ -7,8 +7,9 @@ table): it opens from disk, offline. A store's report shows the store-level figu
 the runs table and the best run's figures (that run also gets its own report, linked
 from the table); a run folder's report shows that run.
 
->>> # build_report("runs/xor")              -> runs/xor/report.html
->>> # build_report("runs/xor/runs/xor-3f2a") -> runs/xor/runs/xor-3f2a/report.html
+``build_report("runs/xor")`` writes ``runs/xor/report.html``;
+``build_report("runs/xor/runs/<run-id>")`` writes that run's page in its folder
+(:func:`build_report` runs an example).
 """
 
 from __future__ import annotations
@@ -292,7 +293,18 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
     """Draw the figures and write ``report.html`` for a store or a run folder
     (``STORE/runs/<id>``); returns the path of the HTML file. ``sections`` come first.
 
-    >>> # build_report("runs/demo", [ReportSection("Seed study", "4 of 10 seeds failed.", [])])
+    A store of one run (three epochs of XOR): its report, and the run's own page that
+    the store's links to (drawing the run's nine PNGs takes a few seconds):
+
+    >>> import tempfile
+    >>> import mlplab
+    >>> cfg = mlplab.from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3},
+    ...                         "probe": {"boundary_snapshots": 0}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     (run_id,) = mlplab.run_config(cfg, out, report=False, quiet=True)
+    ...     page = build_report(out, [ReportSection("Note", "Three epochs only.")])
+    ...     page == Path(out) / "report.html", (Path(out) / "runs" / run_id / "report.html").is_file()
+    (True, True)
     """
     root, run_id = locate(path)
     _extra_sections(sections)                 # a bad section fails before any drawing

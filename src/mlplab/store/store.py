@@ -413,8 +413,14 @@ def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "b
     """Load a run as a ``torch.nn.Module`` in one call: ``store_dir`` is a store (its only
     run if ``run_id`` is None) or one run's folder ``STORE/runs/<run-id>``.
 
-    >>> # net = mlplab.load_model("runs/xor", "xor-3f2a1b9c")
-    >>> # net = mlplab.load_model("runs/xor/runs/xor-3f2a1b9c")
+    >>> import tempfile, torch, mlplab
+    >>> cfg = mlplab.from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     (run_id,) = mlplab.run_config(cfg, out, report=False, quiet=True)
+    ...     net = load_model(out)                              # the store's only run
+    ...     same = load_model(Path(out) / "runs" / run_id)     # the run's folder
+    ...     net(torch.zeros(3, 2)).shape, torch.equal(net[0].weight, same[0].weight)
+    (torch.Size([3, 1]), True)
     """
     folder = Path(store_dir)
     if run_id is None and (folder / "config.json").is_file() \

@@ -6,7 +6,8 @@ resumable, summarised per configuration.
     plan.py           planners: spec + base config -> configurations and runs
     units.py          runs grouped into cohorts that fit a worker
     executors.py      local process pool, Ray tasks
-    driver.py         the only writer of the store; commits, resume, progress
+    driver.py         ``run_sweep``: the strategies from plan to summary, resume
+    commit.py         the only writer of the store: whole units, each run trained once
     summary.py        spread over seeds, staged path, best configuration
     optuna_search.py  Optuna's samplers and pruners through ask/tell
 
