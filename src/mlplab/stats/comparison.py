@@ -151,11 +151,14 @@ def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
     if min(len(x), len(y)) < 2:
         (d_lo, d_hi), (p_lo, p_hi), how, sd = (diff, diff), (prob, prob), "too few seeds", None
     else:
+        # unpaired: expand as for the smaller arm alone (t with its n - 1 df), a little
+        # conservative: ~96 % coverage at 10 seeds a side where the plain interval has ~90 %
         expand_n = len(x) if paired else min(len(x), len(y))
         d_lo, d_hi, how = bootstrap_ci((x, y), _mean_diff, paired=paired, confidence=confidence,
                                        expand_n=expand_n, n_resamples=n_resamples, seed=seed)
+        # P(A better) needs no expansion: its plain BCa interval already covers ~97 % at n = 10
         p_lo, p_hi, _ = bootstrap_ci((x, y), better, paired=paired, confidence=confidence,
-                                     expand_n=expand_n, n_resamples=n_resamples, seed=seed)
+                                     n_resamples=n_resamples, seed=seed)
         sd = float(np.std(x - y, ddof=1) if paired
                    else np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2.0))
     p, test = difference_pvalue(x, y, paired=paired, n_resamples=n_resamples, seed=seed)

@@ -9,6 +9,7 @@
   the one observed (never below ``sesoi``) with 80 % power at alpha / m, m comparisons in the
   study (Holm's strictest step), so "inconclusive at 5 seeds (about 40 needed)".
 
+>>> from mlplab.stats import compare
 >>> c = compare([0.91, 0.93, 0.92, 0.94, 0.95, 0.93], [0.88, 0.89, 0.90, 0.88, 0.91, 0.90])
 >>> v = verdict(c, "a", sesoi=0.01)
 >>> v.kind, v.text
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlplab.stats.compare import Comparison, compare, holm
+from mlplab.stats.comparison import Comparison, holm
 from mlplab.stats.equivalence import tost
 from mlplab.stats.power import seeds_needed
 from mlplab.stats.summary import json_float
@@ -64,8 +65,9 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
     """The verdict on "arm ``claimed_direction`` is better" from one comparison.
 
     ``p_holm`` / ``p_equivalence_holm`` are this comparison's Holm-adjusted p-values within its
-    study (default: unadjusted, a study of one); :func:`verdicts` computes them for a study.
+    study (default: unadjusted, a study of one); :func:`study_verdicts` computes them for a study.
 
+    >>> from mlplab.stats import compare
     >>> c = compare([0.90, 0.91, 0.92], [0.91, 0.90, 0.92])
     >>> verdict(c, "a", sesoi=0.02).text
     'contradicted: any difference is within ±0.02 (90% CI -0.0169 to 0.0169, TOST p = 0.0371), n = 3 seeds'
@@ -112,13 +114,14 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
                    comparison.p_value, p_adj, p_eq, sesoi, needed, text)
 
 
-def verdicts(comparisons: Sequence[Comparison], claims: Sequence[Literal["a", "b"]], *,
+def study_verdicts(comparisons: Sequence[Comparison], claims: Sequence[Literal["a", "b"]], *,
              sesoi: float | None = None, alpha: float = 0.05,
              names: Sequence[tuple[str, str]] | None = None) -> list[Verdict]:
     """Verdicts on all the claims of one study, Holm-adjusted across them.
 
+    >>> from mlplab.stats import compare
     >>> cs = [compare([1.0, 1.2, 1.1, 1.3], [0.5, 0.6, 0.4, 0.5]), compare([1.0, 2], [1.5, 1.5])]
-    >>> [v.kind for v in verdicts(cs, ["a", "a"], sesoi=0.1)]
+    >>> [v.kind for v in study_verdicts(cs, ["a", "a"], sesoi=0.1)]
     ['inconclusive', 'inconclusive']
     """
     if len(comparisons) != len(claims):
