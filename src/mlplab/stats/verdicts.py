@@ -100,9 +100,10 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
                f"{_g(-ends[0])}), {p_text}, n = {comparison.n} seeds"
     elif p_eq is not None and p_eq < alpha:
         kind, test = "contradicted", f"{test}; {eq.test}"
-        text = f"contradicted: any difference is within ±{_g(sesoi)} ({round(100 * (1 - 2 * alpha))}%" \
-               f" CI {_g(sign * eq.ci_low)} to {_g(sign * eq.ci_high)}, TOST p = {_g(p_eq)})," \
-               f" n = {comparison.n} seeds"
+        level = round(100 * (1 - 2 * alpha))
+        low, high = sorted((sign * eq.ci_low + 0.0, sign * eq.ci_high + 0.0))
+        text = f"contradicted: any difference is within ±{_g(sesoi)} ({level}% CI {_g(low)} to" \
+               f" {_g(high)}, TOST p = {_g(p_eq)}), n = {comparison.n} seeds"
     else:
         kind = "inconclusive"
         if comparison.sd is not None:
