@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -29,6 +31,14 @@ def binomial_99(rate: float, trials: int) -> tuple[float, float]:
 
 def strict_json(d: dict) -> str:
     return json.dumps(d, allow_nan=False)
+
+
+def test_stats_import_neither_torch_nor_the_outer_layers() -> None:
+    code = ("import sys, mlplab.stats; bad = [m for m in sys.modules if m == 'torch' or"
+            " m.startswith(('mlplab.store', 'mlplab.figures', 'mlplab.report', 'mlplab.dashboard',"
+            " 'mlplab.sweep', 'mlplab.demo', 'mlplab.cli'))]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # ---- A/A: the tests reject a true null at their nominal rate ---------------------------------
@@ -229,6 +239,16 @@ def test_three_verdicts() -> None:
     assert f"inconclusive at 4 seeds (about {unsure.seeds_needed} needed)" in unsure.text
     for v in (opposite, null, unsure):
         strict_json(v.to_dict())
+
+
+def test_verdicts_on_a_lower_is_better_metric() -> None:
+    rng = np.random.default_rng(11)
+    loss_b = rng.normal(0.30, 0.01, N_SEEDS)
+    c = compare(loss_b - 0.03 + rng.normal(0, 0.005, N_SEEDS), loss_b, higher_is_better=False,
+                n_resamples=2000)
+    a_lower = verdict(c, "a", sesoi=0.01)
+    assert a_lower.kind == "reproduces" and a_lower.effect == pytest.approx(0.03, abs=0.01)
+    assert a_lower.ci[0] > 0 and verdict(c, "b", sesoi=0.01).kind == "contradicted"
 
 
 def test_study_verdicts_adjust_for_the_number_of_claims() -> None:

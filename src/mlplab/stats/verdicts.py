@@ -85,7 +85,8 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
     winner, loser = names if claimed_direction == "a" else names[::-1]
     p_text = f"{comparison.test} p = {_g(comparison.p_value)}" + \
         ("" if p_holm is None else f", Holm p = {_g(p_holm)}")
-    said = f"{winner} better by {_g(effect)} (95% CI {_g(ends[0])} to {_g(ends[1])}), {p_text}"
+    ci = f"{round(100 * comparison.confidence)}% CI"
+    said = f"{winner} better by {_g(effect)} ({ci} {_g(ends[0])} to {_g(ends[1])}), {p_text}"
     p_eq = None
     if sesoi is not None:
         eq = tost(comparison.a, comparison.b, sesoi=sesoi, paired=comparison.paired, alpha=alpha)
@@ -96,7 +97,7 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
         kind, text = "reproduces", f"reproduces: {said}, n = {comparison.n} seeds"
     elif p_adj < alpha:
         kind = "contradicted"
-        text = f"contradicted: {loser} better by {_g(-effect)} (95% CI {_g(-ends[1])} to " \
+        text = f"contradicted: {loser} better by {_g(-effect)} ({ci} {_g(-ends[1])} to " \
                f"{_g(-ends[0])}), {p_text}, n = {comparison.n} seeds"
     elif p_eq is not None and p_eq < alpha:
         kind, test = "contradicted", f"{test}; {eq.test}"
@@ -116,8 +117,8 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
 
 
 def study_verdicts(comparisons: Sequence[Comparison], claims: Sequence[Literal["a", "b"]], *,
-             sesoi: float | None = None, alpha: float = 0.05,
-             names: Sequence[tuple[str, str]] | None = None) -> list[Verdict]:
+                   sesoi: float | None = None, alpha: float = 0.05,
+                   names: Sequence[tuple[str, str]] | None = None) -> list[Verdict]:
     """Verdicts on all the claims of one study, Holm-adjusted across them.
 
     >>> from mlplab.stats import compare
