@@ -49,7 +49,8 @@ def _xor(cfg: DataConfig) -> BayesLimit:
     # p0 - p1 factorises as (phi(x1) - phi(x1 - 1)) (phi(x2) - phi(x2 - 1)): the Bayes boundary is
     # x1 = 1/2 and x2 = 1/2, and a point is right when both or neither coordinate crossed it
     q = stats.norm.cdf(0.5 / cfg.noise)
-    return BayesLimit(float(q * q + (1 - q) ** 2), 0.0, "closed form: q^2 + (1 - q)^2, q = Phi(1 / 2 sigma)")
+    return BayesLimit(float(q * q + (1 - q) ** 2), 0.0,
+                      "closed form: q^2 + (1 - q)^2, q = Phi(1 / 2 sigma)")
 
 
 def _gaussians(cfg: DataConfig) -> BayesLimit:
@@ -71,7 +72,8 @@ def _circles(cfg: DataConfig) -> BayesLimit:
     # the angle is uniform for every ring, so only the distance from the origin tells them apart:
     # accuracy = (1 / rings) * integral of the largest ring's radius density
     sd = cfg.noise / cfg.rings
-    rho = np.linspace(0.0, 1.0 + 12.0 * sd, min(2_000_001, math.ceil((1.0 + 12.0 * sd) / sd * 400) + 1))
+    top = 1.0 + 12.0 * sd                          # the outer ring's mean radius is 1
+    rho = np.linspace(0.0, top, min(2_000_001, math.ceil(top / sd * 400) + 1))   # sd / 400 apart
     best = np.exp(circles_radius_log_density(cfg, rho)).max(axis=1)
     return BayesLimit(float(integrate.trapezoid(best, rho) / cfg.rings), 0.0,
                       "quadrature: largest radius density")

@@ -124,7 +124,8 @@ def _checkerboard(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
     lo, hi = (edges[:-1][None, :] - x[..., None]) / sd, (edges[1:][None, :] - x[..., None]) / sd
     # P(a cell's uniform point plus jitter lands at x), per axis: [N, 2, cells]; sf in the upper
     # tail keeps precision where both ends are far above x
-    mass = np.where(lo > 0, stats.norm.sf(lo) - stats.norm.sf(hi), stats.norm.cdf(hi) - stats.norm.cdf(lo))
+    mass = np.where(lo > 0, stats.norm.sf(lo) - stats.norm.sf(hi),
+                    stats.norm.cdf(hi) - stats.norm.cdf(lo))
     per_cell = mass[:, 0, :, None] * mass[:, 1, None, :] / 4.0   # uniform on [-1, 1]^2: density 1/4
     parity = np.add.outer(np.arange(cfg.cells), np.arange(cfg.cells)) % 2
     joint = np.stack([per_cell[:, parity == c].sum(axis=1) for c in (0, 1)], axis=1)

@@ -6,7 +6,7 @@ too narrow (it covers about 89 % instead of 95 % at n = 10: it divides by n wher
 interval divides by n - 1, and it uses normal tails where t's are heavier); by default the
 confidence level is *expanded* as Hesterberg (2015, "What teachers should know about the
 bootstrap", The American Statistician 69(4)) proposes, which brings the coverage back to
-about 94 % at n = 10 (tests/test_stats.py measures it).
+about 93.5 % at n = 10 (tests/test_stats.py measures it).
 
 >>> s = summarize([0.91, 0.93, 0.92, float("nan"), 0.95, 0.90])
 >>> s.n, s.n_nonfinite, round(s.mean, 3), s.ci_low < s.mean < s.ci_high

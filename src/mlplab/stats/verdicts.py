@@ -85,7 +85,8 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
     winner, loser = names if claimed_direction == "a" else names[::-1]
     p_text = f"{comparison.test} p = {_g(comparison.p_value)}" + \
         ("" if p_holm is None else f", Holm p = {_g(p_holm)}")
-    said = f"{winner} better by {_g(effect)} (95% CI {_g(ends[0])} to {_g(ends[1])}), {p_text}"
+    ci = f"{round(100 * comparison.confidence)}% CI"
+    said = f"{winner} better by {_g(effect)} ({ci} {_g(ends[0])} to {_g(ends[1])}), {p_text}"
     p_eq = None
     if sesoi is not None:
         eq = tost(comparison.a, comparison.b, sesoi=sesoi, paired=comparison.paired, alpha=alpha)
@@ -96,13 +97,14 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
         kind, text = "reproduces", f"reproduces: {said}, n = {comparison.n} seeds"
     elif p_adj < alpha:
         kind = "contradicted"
-        text = f"contradicted: {loser} better by {_g(-effect)} (95% CI {_g(-ends[1])} to " \
+        text = f"contradicted: {loser} better by {_g(-effect)} ({ci} {_g(-ends[1])} to " \
                f"{_g(-ends[0])}), {p_text}, n = {comparison.n} seeds"
     elif p_eq is not None and p_eq < alpha:
         kind, test = "contradicted", f"{test}; {eq.test}"
-        text = f"contradicted: any difference is within ±{_g(sesoi)} ({round(100 * (1 - 2 * alpha))}%" \
-               f" CI {_g(sign * eq.ci_low)} to {_g(sign * eq.ci_high)}, TOST p = {_g(p_eq)})," \
-               f" n = {comparison.n} seeds"
+        level = round(100 * (1 - 2 * alpha))
+        low, high = sorted((sign * eq.ci_low + 0.0, sign * eq.ci_high + 0.0))
+        text = f"contradicted: any difference is within ±{_g(sesoi)} ({level}% CI {_g(low)} to" \
+               f" {_g(high)}, TOST p = {_g(p_eq)}), n = {comparison.n} seeds"
     else:
         kind = "inconclusive"
         if comparison.sd is not None:
@@ -115,8 +117,8 @@ def verdict(comparison: Comparison, claimed_direction: Literal["a", "b"], *,
 
 
 def study_verdicts(comparisons: Sequence[Comparison], claims: Sequence[Literal["a", "b"]], *,
-             sesoi: float | None = None, alpha: float = 0.05,
-             names: Sequence[tuple[str, str]] | None = None) -> list[Verdict]:
+                   sesoi: float | None = None, alpha: float = 0.05,
+                   names: Sequence[tuple[str, str]] | None = None) -> list[Verdict]:
     """Verdicts on all the claims of one study, Holm-adjusted across them.
 
     >>> from mlplab.stats import compare
