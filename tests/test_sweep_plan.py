@@ -13,6 +13,7 @@ import pytest
 
 from mlplab.config import ConfigError, from_dict, with_overrides
 from mlplab.sweep import load_sweep, parse_sweep
+from mlplab.sweep.commit import Driver
 from mlplab.sweep.driver import _staged
 from mlplab.sweep.plan import (config_id, draw, hand_over, plan_grid, plan_random, plan_stage,
                                planned_total, run_id_for, seed_runs, sweep_id_for)
@@ -144,9 +145,10 @@ class FakeDriver:
     """Stands in for the executor: a run's val_loss is a known function of its config."""
 
     sweep_id = "fake"
+    runs_of = Driver.runs_of            # the planned runs, as the real driver plans them
 
-    def __init__(self, loss):
-        self.loss, self.outcomes, self.trained = loss, {}, []
+    def __init__(self, loss, spec):
+        self.loss, self.spec, self.outcomes, self.trained, self.seeds = loss, spec, {}, [], {}
 
     def execute(self, runs):
         for r in runs:
@@ -166,7 +168,7 @@ def test_staged_sweep_hands_each_winner_to_the_next_stage():
         return (abs(math.log10(cfg.train.lr) + 2) + abs(cfg.model.hidden[0] - 8) / 4
                 + (0.0 if cfg.train.optimizer == "adam" else 0.5) + 0.01 * cfg.train.seed)
 
-    fake, info = FakeDriver(loss), {}
+    fake, info = FakeDriver(loss, spec), {}
     cands = _staged(fake, spec, BASE, info)
     assert [s["winner"] for s in info["stages"]] == [
         {"train.lr": 0.01}, {"model.hidden": [8]}, {"train.optimizer": "adam"}]
@@ -179,7 +181,7 @@ def test_staged_sweep_hands_each_winner_to_the_next_stage():
 def test_staged_budget_stops_at_the_stage_where_it_runs_out():
     spec = spec_of({"strategy": "staged", "budget": {"runs": 4},
                     "stages": [{"train.lr": [0.01, 0.1, 1.0]}, {"model.hidden": [[4], [8], [16]]}]})
-    fake, info = FakeDriver(lambda cfg: cfg.train.lr), {}
+    fake, info = FakeDriver(lambda cfg: cfg.train.lr, spec), {}
     cands = _staged(fake, spec, BASE, info)
     assert len(cands) == 4 and info["truncated"]
     assert [s["n_configs"] for s in info["stages"]] == [3, 1]
@@ -327,3 +329,18 @@ def test_config_entry_reports_spread_success_and_restarts():
     assert e["restarts_mean"] == pytest.approx(3 / 4)
     assert e["run_ids"] == [r.run_id for r in runs]
     assert e["config_id"] == config_id(cand.config) == config_id(replace(cand.config, name="other"))
+
+
+def test_a_stage_reports_what_it_could_not_tell_from_its_winner():
+    # the optimizer does not matter here (a loss of lr and seed only): every optimizer is
+    # tied with the winner; the lr stage separates (paired over 8 seeds, 0.3 apart)
+    spec = spec_of({"strategy": "staged", "seeds": 8,
+                    "stages": [{"train.lr": [0.01, 0.1]},
+                               {"train.optimizer": ["sgd", "adam", "rmsprop"]}]})
+    fake, info = FakeDriver(lambda cfg: abs(math.log10(cfg.train.lr) + 2) * 0.3
+                            + 0.01 * (cfg.train.seed % 3), spec), {}
+    _staged(fake, spec, BASE, info)
+    lr_stage, opt_stage = info["stages"]
+    assert lr_stage["winner"] == {"train.lr": 0.01} and lr_stage["tied"] == []
+    assert len(opt_stage["tied"]) == 2 and opt_stage["rule"] == "best"
+    assert opt_stage["ci"][0] <= opt_stage["score"] <= opt_stage["ci"][1]

@@ -80,7 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--sort", help="column to sort by (e.g. val_loss; --sort=-val_acc descends)")
     r.add_argument("--desc", action="store_true", help="sort descending")
     r.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--group-by", metavar="KEY[,KEY]",
+                   help="one row per group over its seeds (n, median, 95%% CI, success rate "
+                        "with its interval); 'config' groups by every key but the seed")
+    r.add_argument("--metric", default="val_loss", help="the metric of --group-by rows")
     r.add_argument("--json", action="store_true")
+
+    cmp = sub.add_parser("compare", help="compare two groups of runs over seeds")
+    cmp.add_argument("dir")
+    cmp.add_argument("a", help="KEY=VALUE[&KEY=VALUE], a run-id prefix or a configuration id")
+    cmp.add_argument("b", help="the same for the other side")
+    cmp.add_argument("--metric", default="val_loss")
+    cmp.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", help="(re)build report.html and PNG figures")
     rep.add_argument("dir")
@@ -156,9 +167,24 @@ def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
 def _cmd_runs(a: argparse.Namespace) -> int:
     from mlplab.store.table import format_table, run_rows
 
+    if a.group_by:
+        from mlplab.store.groups import format_groups, group_rows
+
+        keys = a.group_by.split(",")
+        rows = group_rows(a.dir, keys, metric=a.metric, filters=a.filter)
+        print(dumps(rows) if a.json else format_groups(rows, keys))
+        return 0
     sort = f"-{a.sort.lstrip('-')}" if a.sort and a.desc else a.sort
     rows = run_rows(a.dir, sort=sort, filters=a.filter)
     print(dumps(rows) if a.json else format_table(rows))
+    return 0
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    from mlplab.store.groups import compare_groups, format_comparison
+
+    result = compare_groups(a.dir, a.a, a.b, metric=a.metric)
+    print(dumps(result) if a.json else format_comparison(result))
     return 0
 
 
@@ -215,7 +241,8 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "sweep": _cmd_sweep, "report": _cmd_report,
+_COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "compare": _cmd_compare,
+             "sweep": _cmd_sweep, "report": _cmd_report,
              "diagnose": _cmd_diagnose, "dashboard": _cmd_dashboard, "bench": _cmd_bench,
              "demo": _cmd_demo}
 

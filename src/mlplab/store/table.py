@@ -41,7 +41,9 @@ def run_row(r: RunInfo) -> dict[str, Any]:
             "error": r.error}
 
 
-def _matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
+def matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
+    """Whether run ``r`` (its runs-table ``row``) has ``key`` (a column or a dotted config
+    key) equal to ``want`` (the text of a ``--filter``)."""
     if key in row:
         have = row[key]
     else:
@@ -66,19 +68,25 @@ def run_rows(store_dir: str | Path, sort: str | None = None,
     return select_rows(Store(store_dir, readonly=True).runs(), sort, filters)
 
 
-def select_rows(runs: Iterable[RunInfo], sort: str | None = None,
-                filters: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """:func:`run_rows` of runs already read (one query serves several views)."""
+def filter_runs(runs: Iterable[RunInfo], filters: Iterable[str] = ()) -> list[RunInfo]:
+    """The runs that match every ``key=value`` of ``filters`` (columns or config keys)."""
     pairs = []
     for f in filters:
         if "=" not in f:
             raise ConfigError("--filter", f, "key=value, e.g. status=done or train.optimizer=adam")
         pairs.append(tuple(f.split("=", 1)))
-    rows = []
+    out = []
     for r in runs:
         row = run_row(r)
-        if all(_matches(r, row, k, v) for k, v in pairs):
-            rows.append(row)
+        if all(matches(r, row, k, v) for k, v in pairs):
+            out.append(r)
+    return out
+
+
+def select_rows(runs: Iterable[RunInfo], sort: str | None = None,
+                filters: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """:func:`run_rows` of runs already read (one query serves several views)."""
+    rows = [run_row(r) for r in filter_runs(runs, filters)]
     if sort:
         key, reverse = (sort[1:], True) if sort.startswith("-") else (sort, False)
         if rows and key not in rows[0]:

@@ -14,7 +14,7 @@ from mlplab.config import to_dict
 from mlplab.progress import ProgressBar
 from mlplab.store.store import Store
 from .executors import Executor, UnitResult
-from .plan import PlannedRun
+from .plan import Candidate, PlannedRun, config_id, seed_runs
 from .spec import SweepConfig
 from .summary import (RunOutcome, failed_outcome, is_better, jsonable, outcome_from_info,
                       outcome_from_record, run_value)
@@ -32,9 +32,17 @@ class Driver:
     bar: ProgressBar
     max_cohort: int | None = None
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+    seeds: dict[str, int] = field(default_factory=dict)   # config id -> seeds (racing)
     train_s: float = 0.0
     encode_s: float = 0.0
     best: float = math.nan
+
+    def runs_of(self, candidates: Sequence[Candidate]) -> list[PlannedRun]:
+        """The planned runs of ``candidates``: ``spec.seeds`` each, or as many as racing
+        gave the configuration."""
+        return [r for c in candidates
+                for r in seed_runs([c], self.seeds.get(config_id(c.config), self.spec.seeds),
+                                   self.sweep_id)]
 
     def load_done(self) -> None:
         """Outcomes of the runs a previous driver finished (resume)."""

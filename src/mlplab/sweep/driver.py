@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from mlplab.config import ConfigError, RunConfig, from_dict, to_dict
 from mlplab.config_file import load_config, yaml_line
@@ -21,9 +21,10 @@ from mlplab.store.store import Store, StoreError
 from .commit import Driver
 from .executors import check_backend, make_executor
 from .plan import (Candidate, cap_candidates, config_id, hand_over, plan_grid, plan_random,
-                   plan_stage, planned_total, seed_runs, stage_grid, stage_winner_params,
+                   plan_stage, planned_total, stage_grid, stage_winner_params,
                    sweep_id_for)
 from .spec import SweepConfig, parse_sweep
+from .select import has_interval, overlaps, tied_with
 from .summary import best_run, config_entry, format_summary, jsonable, pick_best
 
 
@@ -85,13 +86,64 @@ def _search(driver: Driver, spec: SweepConfig, base: RunConfig,
     if spec.strategy in ("grid", "random"):
         cands = plan_grid(spec, base) if spec.strategy == "grid" else plan_random(spec, base)
         cands, info["truncated"] = cap_candidates(cands, spec.seeds, spec.budget.runs)
-        driver.execute(seed_runs(cands, spec.seeds, driver.sweep_id))
+        _race(driver, cands, spec, info)
         return cands
     if spec.strategy == "optuna":
         from .optuna_search import run_optuna
 
         return run_optuna(driver, spec, base, info)
     return _staged(driver, spec, base, info)
+
+
+def _entries(driver: Driver, cands: Sequence[Candidate], spec: SweepConfig) -> list[dict[str, Any]]:
+    return [config_entry(c, driver.runs_of([c]), driver.outcomes, spec.select) for c in cands]
+
+
+def _race(driver: Driver, cands: list[Candidate], spec: SweepConfig, info: dict[str, Any],
+          budget: int | None = None) -> list[dict[str, Any]]:
+    """Train ``cands`` with ``spec.seeds`` seeds each; while racing (``seeds: {min, max}``),
+    add ``seeds_step`` seeds in rounds to the leader and to every configuration whose
+    interval still overlaps the leader's, until they separate or reach ``seeds_max``.
+    Returns the final entries; ``info["racing"]`` counts the runs racing saved."""
+    driver.execute(driver.runs_of(cands))
+    entries = _entries(driver, cands, spec)
+    rounds, left = 0, None if budget is None else budget - len(cands) * spec.seeds
+    while spec.seeds_max > spec.seeds:
+        lead = pick_best(entries, spec.select)
+        if lead is None or not has_interval(lead):       # nothing finished: nothing to race
+            break
+        racing = [c for c, e in zip(cands, entries)
+                  if e is not lead and has_interval(e) and overlaps(e, lead)
+                  and driver.seeds.get(config_id(c.config), spec.seeds) < spec.seeds_max]
+        if not racing:
+            break
+        grow = racing + [c for c, e in zip(cands, entries) if e is lead]
+        added = []
+        for c in grow:
+            cid = config_id(c.config)
+            have = driver.seeds.get(cid, spec.seeds)
+            n = min(have + spec.seeds_step, spec.seeds_max)
+            if left is not None:
+                n = min(n, have + max(left, 0))
+                left -= n - have
+            if n > have:
+                driver.seeds[cid] = n
+                added.append(c)
+        if not added:
+            break
+        new = [r for r in driver.runs_of(added) if r.run_id not in driver.outcomes]
+        driver.bar.total += len(new)
+        driver.execute(driver.runs_of(added))
+        entries = _entries(driver, cands, spec)
+        rounds += 1
+    if spec.seeds_max > spec.seeds:
+        ran = sum(len(e["run_ids"]) for e in entries)
+        everywhere = len(cands) * spec.seeds_max
+        info.setdefault("racing", []).append({
+            "rounds": rounds, "runs": ran, "runs_at_max_everywhere": everywhere,
+            "saved": everywhere - ran, "min": spec.seeds, "max": spec.seeds_max,
+            "step": spec.seeds_step})
+    return entries
 
 
 def _staged(driver: Driver, spec: SweepConfig, base: RunConfig, info: dict[str, Any]) -> list[Candidate]:
@@ -104,16 +156,19 @@ def _staged(driver: Driver, spec: SweepConfig, base: RunConfig, info: dict[str, 
         info["truncated"] = info.get("truncated", False) or cut
         if not cands:
             break
-        runs = seed_runs(cands, spec.seeds, driver.sweep_id)
-        driver.execute(runs)
-        left = None if left is None else left - len(runs)
-        entries = [config_entry(c, [r for r in runs if r.candidate is c], driver.outcomes, spec.select)
-                   for c in cands]
-        k = entries.index(pick_best(entries, spec.select.mode))
+        entries = _race(driver, cands, spec, info, left)
+        left = None if left is None else left - sum(len(e["run_ids"]) for e in entries)
+        lead = pick_best(entries, spec.select)
+        k = entries.index(lead)
+        tied = tied_with(lead, entries, spec.select.mode)
         info["stages"].append({"stage": i, "keys": [key for key, _ in stage_grid(spec, i, carried, base)],
                                "winner": jsonable(stage_winner_params(spec, i, cands[k], carried, base)),
-                               "score": entries[k]["score"], "config_id": entries[k]["config_id"],
-                               "n_configs": len(cands)})
+                               "score": entries[k]["score"], "ci": entries[k]["ci"],
+                               "config_id": entries[k]["config_id"], "n_configs": len(cands),
+                               "tied": [jsonable(stage_winner_params(spec, i, cands[entries.index(e)],
+                                                                     carried, base))
+                                        for e in tied if e is not lead],
+                               "rule": spec.select.rule})
         carried = hand_over(carried, cands[k])
         every.extend(cands)
     return every
@@ -124,19 +179,21 @@ def build_summary(driver: Driver, spec: SweepConfig, base: RunConfig, candidates
     """The sweep summary stored in the index (``sweeps.summary_json``) and printed."""
     entries, seen = [], set()
     for c in candidates:
-        runs = seed_runs([c], spec.seeds, driver.sweep_id)
-        e = config_entry(c, runs, driver.outcomes, spec.select)
+        e = config_entry(c, driver.runs_of([c]), driver.outcomes, spec.select)
         if (e["config_id"], c.stage, c.trial) not in seen:
             seen.add((e["config_id"], c.stage, c.trial))
             entries.append(e)
-    best = pick_best(entries, spec.select.mode)
+    best = pick_best(entries, spec.select)
+    tied = {e["config_id"] for e in tied_with(best, entries, spec.select.mode)} if best else set()
+    for e in entries:
+        e["tied_with_best"] = e["config_id"] in tied
     run_ids = {r for e in entries for r in e["run_ids"]}
     outs = [driver.outcomes[r] for r in run_ids if r in driver.outcomes]
     summary = {
         "sweep_id": driver.sweep_id, "name": base.name, "strategy": spec.strategy, "out": str(out),
         "select": {"metric": spec.select.metric, "statistic": spec.select.statistic,
-                   "mode": spec.select.mode},
-        "seeds": spec.seeds, "target": base.stopping.target, "monitor": base.stopping.monitor,
+                   "mode": spec.select.mode, "rule": spec.select.rule},
+        "seeds": spec.seeds, "seeds_max": spec.seeds_max, "target": base.stopping.target, "monitor": base.stopping.monitor,
         "budget": {"runs": spec.budget.runs, "epochs": spec.budget.epochs},
         "truncated": bool(info.get("truncated", False)),
         "n_configs": len(entries), "n_runs": len(run_ids),
@@ -147,12 +204,20 @@ def build_summary(driver: Driver, spec: SweepConfig, base: RunConfig, candidates
     }
     if "stages" in info:
         summary["stages"] = info["stages"]
+    if "racing" in info:
+        rounds = info["racing"]
+        summary["racing"] = {"rounds": sum(r["rounds"] for r in rounds),
+                             "runs": sum(r["runs"] for r in rounds),
+                             "runs_at_max_everywhere": sum(r["runs_at_max_everywhere"] for r in rounds),
+                             "saved": sum(r["saved"] for r in rounds),
+                             "min": spec.seeds, "max": spec.seeds_max, "step": spec.seeds_step}
     if "optuna" in info:
         summary["optuna"] = info["optuna"]
     if best is not None:
         cand = next(c for c in candidates if config_id(c.config) == best["config_id"])
         summary["best"] = {"config_id": best["config_id"], "params": best["params"],
-                           "score": best["score"], "median": best["median"],
+                           "score": best["score"], "median": best["median"], "ci": best["ci"],
+                           "n_seeds": best["n_seeds"],
                            "success_rate": best["success_rate"], "run_ids": best["run_ids"],
                            "best_run_id": best_run(best, driver.outcomes, spec.select),
                            "config": to_dict(cand.config)}

@@ -23,6 +23,9 @@ from mlplab.config import ConfigError, RunConfig, with_overrides
 
 STRATEGIES = ("grid", "random", "staged", "optuna")
 STATISTICS = ("mean", "median", "worst", "mean_minus_std")
+# How a winner is chosen over seeds: "best" statistic, or the best pessimistic end of
+# the 95 % interval ("lower_ci": the lower bound of an accuracy, the upper of a loss).
+RULES = ("best", "lower_ci")
 SELECT_METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "best")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
 SAMPLERS = ("tpe", "cmaes", "random")
@@ -59,6 +62,7 @@ class SelectConfig:
     metric: str = "val_loss"       # one of SELECT_METRICS; "best" = the monitored value
     statistic: str = "median"      # over seeds: mean, median, worst, mean_minus_std
     mode: str = "min"              # min for losses, max for accuracies (derived)
+    rule: str = "best"             # best statistic, or lower_ci (the pessimistic CI end)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class OptunaConfig:
 class SweepConfig:
     strategy: str = "grid"
     seeds: int = 1                          # runs per configuration (train.seed, +1, ...)
+    seeds_max: int = 1                      # racing: seeds up to this where still tied
+    seeds_step: int = 1                     # racing: seeds added per round
     select: SelectConfig = SelectConfig()
     budget: BudgetConfig = BudgetConfig()
     grid: Grid = ()                          # grid: keys and their values
@@ -193,8 +199,8 @@ def _space(key: str, raw: Any, base: RunConfig) -> tuple[tuple[str, Distribution
 def _select(raw: Any, base: RunConfig) -> SelectConfig:
     from mlplab.engine.stopping import monitor_mode
 
-    raw = _mapping("select", raw, "a mapping {metric: ..., statistic: ...}")
-    _check_keys("select", raw, ("metric", "statistic"))
+    raw = _mapping("select", raw, "a mapping {metric: ..., statistic: ..., rule: ...}")
+    _check_keys("select", raw, ("metric", "statistic", "rule"))
     default = base.stopping.monitor if base.stopping.monitor in SELECT_METRICS else "best"
     metric = raw.get("metric", default)
     if metric not in SELECT_METRICS:
@@ -202,11 +208,28 @@ def _select(raw: Any, base: RunConfig) -> SelectConfig:
     statistic = raw.get("statistic", "median")
     if statistic not in STATISTICS:
         raise _err("select.statistic", statistic, ", ".join(STATISTICS))
+    rule = raw.get("rule", "best")
+    if rule not in RULES:
+        raise _err("select.rule", rule, ", ".join(RULES))
     if metric == "best":
         mode = monitor_mode(base.stopping)
     else:
         mode = "max" if metric.endswith("acc") else "min"
-    return SelectConfig(metric, statistic, mode)
+    return SelectConfig(metric, statistic, mode, rule)
+
+
+def _seeds(raw: Any, strategy: str) -> tuple[int, int, int]:
+    """``seeds: N`` or, for racing, ``seeds: {min: 3, max: 30, step: 3}``: (min, max, step)."""
+    if not isinstance(raw, Mapping):
+        n = _int("seeds", raw, 1)
+        return n, n, 1
+    _check_keys("seeds", raw, ("min", "max", "step"))
+    if strategy == "optuna":
+        raise _err("seeds", dict(raw), "a whole number with strategy optuna (racing is for"
+                   " grid, random and staged)")
+    low = _int("seeds.min", raw.get("min", 3), 2)
+    high = _int("seeds.max", raw.get("max", 30), low)
+    return low, high, _int("seeds.step", raw.get("step", low), 1)
 
 
 def _budget(raw: Any) -> BudgetConfig:
@@ -257,9 +280,10 @@ def parse_sweep(raw: Any, base: RunConfig) -> SweepConfig:
         if key in raw and strategy not in strategies:
             raise _err(key, raw[key], f"only with strategy {' or '.join(strategies)}"
                        f" (this sweep's strategy is {strategy})")
+    seeds, seeds_max, seeds_step = _seeds(raw.get("seeds", 1), strategy)
     fields: dict[str, Any] = {
         "strategy": strategy,
-        "seeds": _int("seeds", raw.get("seeds", 1), 1),
+        "seeds": seeds, "seeds_max": seeds_max, "seeds_step": seeds_step,
         "select": _select(raw.get("select", {}), base),
         "budget": _budget(raw.get("budget", {})),
         "seed": _int("seed", raw.get("seed", 0), 0),

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from mlplab.strictjson import jsonable
 
 from .plan import Candidate, PlannedRun
+from .select import interval, leader
 from .spec import SelectConfig
 
 if TYPE_CHECKING:
@@ -125,17 +128,6 @@ def is_better(a: float, b: float, mode: str) -> bool:
     return a < b if mode == "min" else a > b
 
 
-def jsonable(v: Any) -> Any:
-    """Tuples to lists and non-finite floats to None, recursively."""
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, Mapping):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    return v
-
-
 def config_entry(candidate: Candidate, runs: Sequence[PlannedRun],
                  outcomes: Mapping[str, RunOutcome], select: SelectConfig) -> dict[str, Any]:
     """The spread over seeds of one configuration (its ``runs``)."""
@@ -158,6 +150,8 @@ def config_entry(candidate: Candidate, runs: Sequence[PlannedRun],
         "run_success_rate": None if target is None or not outs else
         sum(o.target_met for o in outs) / len(outs),
         "score": statistic(vals, select.statistic, select.mode),
+        "ci": list(interval(vals, select.statistic)),
+        "values": [v if math.isfinite(v) else None for v in vals],
         "median": quantile(vals, 0.5), "q1": quantile(vals, 0.25), "q3": quantile(vals, 0.75),
         "mean": mean, "std": std,
         "restarts_mean": sum(o.restarts for o in outs) / len(outs) if outs else math.nan,
@@ -167,13 +161,9 @@ def config_entry(candidate: Candidate, runs: Sequence[PlannedRun],
     return entry
 
 
-def pick_best(entries: Iterable[Mapping[str, Any]], mode: str) -> Mapping[str, Any] | None:
-    """The entry with the best score; the first one wins ties."""
-    best = None
-    for e in entries:
-        if best is None or is_better(e["score"], best["score"], mode):
-            best = e
-    return best
+def pick_best(entries: Sequence[Mapping[str, Any]], select: SelectConfig) -> Mapping[str, Any] | None:
+    """The entry ``select.rule`` picks (:func:`mlplab.sweep.select.leader`)."""
+    return leader(entries, select.mode, select.statistic, select.rule)
 
 
 def best_run(entry: Mapping[str, Any], outcomes: Mapping[str, RunOutcome],
@@ -196,6 +186,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _fmt_ci(ci: Sequence[float | None] | None) -> str:
+    if not ci or ci[0] is None or ci[1] is None or not all(math.isfinite(v) for v in ci):
+        return "-"
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
 def format_params(params: Mapping[str, Any]) -> str:
     return " ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in params.items()) or "(base)"
 
@@ -209,24 +205,36 @@ def format_summary(summary: Mapping[str, Any], limit: int = 20) -> str:
                      (e["score"] or 0) * (1 if mode == "min" else -1)))
     staged = summary["strategy"] == "staged"
     head = ["rank", *(["stage"] if staged else []), "config", "seeds", "ok", "success",
-            f"{sel['statistic']} {sel['metric']}", "median [q1, q3]", "restarts"]
+            f"{sel['statistic']} {sel['metric']}", "95% CI", "median [q1, q3]", "restarts", "tie"]
     rows = [head]
     for i, e in enumerate(entries[:limit]):
         stage = [str(e["stage"] + 1)] if staged else []
         rows.append([str(i + 1), *stage, format_params(e["params"]), str(e["n_seeds"]),
                      f"{e['n_done'] - e['n_diverged']}/{e['n_seeds']}",
                      "-" if e["success_rate"] is None else f"{e['success_rate']:.0%}",
-                     _fmt(e["score"]), f"{_fmt(e['median'])} [{_fmt(e['q1'])}, {_fmt(e['q3'])}]",
-                     _fmt(e["restarts_mean"])])
+                     _fmt(e["score"]), _fmt_ci(e.get("ci")),
+                     f"{_fmt(e['median'])} [{_fmt(e['q1'])}, {_fmt(e['q3'])}]",
+                     _fmt(e["restarts_mean"]), "=" if e.get("tied_with_best") else ""])
     widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
     lines = [f"sweep {summary['sweep_id']} ({summary['strategy']}): {summary['n_runs']} runs,"
              f" {summary['n_failed']} failed, {summary['n_diverged']} diverged"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     if len(entries) > limit:
         lines.append(f"... {len(entries) - limit} more configurations (mlplab runs {summary['out']})")
+    if any(e.get("tied_with_best") for e in entries):
+        lines.append("tie '=': not distinguishable from the best (paired permutation test over"
+                     " 6+ shared seeds, else Mann-Whitney U; Holm-corrected, alpha 0.05)")
     for s in summary.get("stages", []):
-        lines.append(f"stage {s['stage'] + 1} ({', '.join(s['keys'])}): "
-                     f"{format_params(s['winner'])}  score {_fmt(s['score'])}")
+        tied = s.get("tied") or []
+        lines.append(f"stage {s['stage'] + 1} ({', '.join(s['keys'])}): handed on "
+                     f"{format_params(s['winner'])}  score {_fmt(s['score'])} {_fmt_ci(s.get('ci'))}"
+                     + (f"; tied with it: {'; '.join(format_params(t) for t in tied)}" if tied
+                        else "; separated from the rest"))
+    race = summary.get("racing")
+    if race:
+        lines.append(f"racing (seeds {race['min']}..{race['max']}): {race['runs']} runs instead of"
+                     f" {race['runs_at_max_everywhere']} with {race['max']} seeds everywhere"
+                     f" ({race['saved']} saved, {race['rounds']} rounds)")
     best = summary.get("best")
     if best:
         lines.append(f"best: {format_params(best['params'])}  {sel['statistic']} {sel['metric']}"

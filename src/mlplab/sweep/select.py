@@ -1,0 +1,116 @@
+"""Selection that knows about seed noise: each configuration's interval over its seeds,
+the leader by the ``select.rule``, the configurations that cannot be told apart from it,
+and racing (seeds added in rounds only where the leader is not yet separated).
+
+Seeds are paired across configurations (seed index ``i`` is the same data split, batch
+order and, where the shapes agree, the same initial weights everywhere), so a
+configuration is compared with the leader seed by seed (a paired permutation test) and
+the p-values of one selection are Holm-corrected together.
+
+>>> entries = [{"config_id": "a", "score": 0.11, "values": [0.10, 0.11, 0.12, 0.10, 0.11, 0.12, 0.1, 0.1]},
+...            {"config_id": "b", "score": 0.31, "values": [0.30, 0.31, 0.33, 0.32, 0.30, 0.31, 0.3, 0.3]},
+...            {"config_id": "c", "score": 0.11, "values": [0.12, 0.10, 0.11, 0.11, 0.12, 0.10, 0.1, 0.1]}]
+>>> lead = leader(entries, "min", "median", "best")
+>>> lead["config_id"], [e["config_id"] for e in tied_with(lead, entries, "min")]
+('a', ['a', 'c'])
+
+Six paired seeds are the fewest at which one paired permutation test can reach p < 0.05
+(two-sided, 2 / 2^6), and Holm asks more of each test the more there are; with fewer
+seeds nothing separates and every configuration is tied.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from mlplab.stats import compare, holm, summarize
+
+ALPHA = 0.05
+PAIRED_MIN = 6      # 2 / 2^6 < 0.05: the fewest pairs a permutation test can separate
+
+
+def finite(values: Sequence[float | None]) -> list[float]:
+    """The finite values (a failed or diverged seed has none)."""
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def interval(values: Sequence[float | None], statistic: str) -> tuple[float, float]:
+    """The 95 % bootstrap interval of the median (``statistic`` median) or else the mean
+    over seeds; ``(nan, nan)`` with no finite value."""
+    vals = finite(values)
+    if not vals:
+        return math.nan, math.nan
+    s = summarize(vals, statistic="median" if statistic == "median" else "mean")
+    return s.ci_low, s.ci_high
+
+
+def _pessimistic(entry: Mapping[str, Any], mode: str) -> float:
+    lo, hi = entry["ci"]
+    end = hi if mode == "min" else lo
+    if end is None or not math.isfinite(end):
+        return math.inf if mode == "min" else -math.inf
+    return end
+
+
+def leader(entries: Sequence[Mapping[str, Any]], mode: str, statistic: str,
+           rule: str) -> Mapping[str, Any] | None:
+    """The entry the rule picks: ``best`` score, or ``lower_ci`` the best pessimistic end
+    of its interval (the upper end of a loss, the lower end of an accuracy); the first
+    one wins ties. Entries need ``values`` (per seed, in seed order) and, for
+    ``best``, ``score``."""
+    best, best_key = None, None
+    sign = 1.0 if mode == "min" else -1.0
+    for e in entries:
+        if rule == "lower_ci":
+            key = sign * _pessimistic({"ci": e.get("ci") or interval(e["values"], statistic)}, mode)
+        else:
+            score = e.get("score", math.nan)
+            key = sign * score if score is not None and not math.isnan(score) else math.inf
+        if best is None or key < best_key:
+            best, best_key = e, key
+    return best
+
+
+def paired_values(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[list[float], list[float]]:
+    """The seeds both configurations finished, in seed order."""
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None
+             and math.isfinite(x) and math.isfinite(y)]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def tied_with(lead: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
+              mode: str) -> list[Mapping[str, Any]]:
+    """The entries not distinguishable from ``lead`` (itself included), not significantly
+    worse at 0.05 after Holm's correction over all the comparisons of this selection.
+    Each comparison is paired over the seeds both finished when they share at least
+    ``PAIRED_MIN`` (a paired permutation test cannot reach 0.05 with fewer), else
+    unpaired over all finished seeds (Mann–Whitney U); fewer than 3 values on a side
+    separate nothing, so such an entry stays tied."""
+    others = [e for e in entries if e is not lead]
+    pvalues = []
+    for e in others:
+        a, b = paired_values(lead["values"], e["values"])
+        paired = len(a) >= PAIRED_MIN
+        if not paired:
+            a, b = finite(lead["values"]), finite(e["values"])
+        if min(len(a), len(b)) < 3:
+            pvalues.append(1.0)
+            continue
+        c = compare(a, b, paired=paired, higher_is_better=(mode == "max"))
+        pvalues.append(c.p_value)
+    adjusted = holm(pvalues) if pvalues else []
+    return [lead] + [e for e, p in zip(others, adjusted) if not p < ALPHA]
+
+
+def has_interval(entry: Mapping[str, Any]) -> bool:
+    """Whether the entry has a finite interval (some seed finished with a finite value)."""
+    return all(v is not None and math.isfinite(v) for v in entry["ci"])
+
+
+def overlaps(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two entries' intervals overlap (an entry without one overlaps everything)."""
+    (lo_a, hi_a), (lo_b, hi_b) = a["ci"], b["ci"]
+    if None in (lo_a, hi_a, lo_b, hi_b) or any(math.isnan(v) for v in (lo_a, hi_a, lo_b, hi_b)):
+        return True
+    return lo_a <= hi_b and lo_b <= hi_a
