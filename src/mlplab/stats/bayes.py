@@ -26,7 +26,7 @@ from mlplab.config import DataConfig
 from mlplab.data import GENERATORS
 from mlplab.stats.densities import (circles_radius_log_density, gaussians_sd, jitter_sd,
                                     joint_log_density)
-from mlplab.stats.summary import json_float
+from mlplab.strictjson import jsonable
 
 N_SAMPLES = 50_000   # Monte Carlo points: a standard error of a few 1e-4 on these datasets
 
@@ -42,7 +42,7 @@ class BayesLimit:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def _xor(cfg: DataConfig) -> BayesLimit:
@@ -139,7 +139,7 @@ class LimitCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def against_limit(acc: float, m: int, limit: BayesLimit, *, alpha: float = 0.05) -> LimitCheck:

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mlplab.stats.summary import N_RESAMPLES, bootstrap_ci, is_constant, json_float
+from mlplab.stats.summary import N_RESAMPLES, bootstrap_ci, is_constant
+from mlplab.strictjson import jsonable
 
 PAIRED_TEST = "paired permutation"
 UNPAIRED_TEST = "Mann-Whitney U"
@@ -115,9 +116,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields (NaN and infinities become None)."""
-        out = {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
-        out["a"], out["b"] = list(self.a), list(self.b)
-        return out
+        return jsonable(asdict(self))
 
 
 def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,

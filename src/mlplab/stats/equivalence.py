@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mlplab.stats.summary import is_constant, json_float
+from mlplab.stats.summary import is_constant
+from mlplab.strictjson import jsonable
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Equivalence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def tost(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, sesoi: float,

@@ -16,7 +16,7 @@ from typing import Any
 
 from scipy import stats
 
-from mlplab.stats.summary import json_float
+from mlplab.strictjson import jsonable
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Rate:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def success_rate(k: int, n: int, confidence: float = 0.95) -> Rate:
@@ -60,7 +60,7 @@ class AccuracyNoise:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def accuracy_noise(acc: float, m: int, confidence: float = 0.95) -> AccuracyNoise:

@@ -24,12 +24,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mlplab.strictjson import jsonable
+
 N_RESAMPLES = 9999   # bootstrap resamples: the CI's ends move by well under 1 % of its width
-
-
-def json_float(x: float | None) -> float | None:
-    """``x`` as a strict-JSON number: None for None, NaN and infinities."""
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def finite_values(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
@@ -111,7 +108,7 @@ class MetricSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields (no NaN or Infinity)."""
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
 def summarize(values: Sequence[float] | np.ndarray, *, statistic: str = "mean",

@@ -27,7 +27,7 @@ import numpy as np
 from mlplab.stats.comparison import Comparison, holm
 from mlplab.stats.equivalence import tost
 from mlplab.stats.power import seeds_needed
-from mlplab.stats.summary import json_float
+from mlplab.strictjson import jsonable
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        out = {k: json_float(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
-        out["ci"] = [json_float(x) for x in self.ci]
-        return out
+        return jsonable(asdict(self))
 
 
 def _g(x: float) -> str:
