@@ -104,21 +104,23 @@ def _race(driver: Driver, cands: list[Candidate], spec: SweepConfig, info: dict[
     """Train ``cands`` with ``spec.seeds`` seeds each; while racing (``seeds: {min, max}``),
     add ``seeds_step`` seeds in rounds to the leader and to every configuration whose
     interval still overlaps the leader's, until they separate or reach ``seeds_max``.
-    Returns the final entries; ``info["racing"]`` counts the runs racing saved."""
+    Returns the final entries; ``info["racing"]`` keeps the configurations raced and the
+    rounds, from which the summary counts the runs racing saved."""
     driver.execute(driver.runs_of(cands))
     entries = _entries(driver, cands, spec)
-    rounds, left = 0, None if budget is None else budget - len(cands) * spec.seeds
-    while spec.seeds_max > spec.seeds:
+    if spec.seeds_max <= spec.seeds:
+        return entries
+    race = info.setdefault("racing", {"configs": set(), "rounds": 0})
+    race["configs"].update(config_id(c.config) for c in cands)
+    left = None if budget is None else budget - len(cands) * spec.seeds
+    while True:
         lead = pick_best(entries, spec.select)
         if lead is None or not has_interval(lead):       # nothing finished: nothing to race
             break
         racing = [c for c, e in zip(cands, entries)
-                  if e is not lead and has_interval(e) and overlaps(e, lead)
-                  and driver.seeds.get(config_id(c.config), spec.seeds) < spec.seeds_max]
-        if not racing:
-            break
-        grow = racing + [c for c, e in zip(cands, entries) if e is lead]
-        added = []
+                  if e is not lead and has_interval(e) and overlaps(e, lead)]
+        grow = [c for c, e in zip(cands, entries) if e is lead] + racing if racing else []
+        new = []
         for c in grow:
             cid = config_id(c.config)
             have = driver.seeds.get(cid, spec.seeds)
@@ -128,21 +130,13 @@ def _race(driver: Driver, cands: list[Candidate], spec: SweepConfig, info: dict[
                 left -= n - have
             if n > have:
                 driver.seeds[cid] = n
-                added.append(c)
-        if not added:
+                new += [r for r in driver.runs_of([c]) if r.seed_index >= have]
+        if not new:
             break
-        new = [r for r in driver.runs_of(added) if r.run_id not in driver.outcomes]
         driver.bar.total += len(new)
-        driver.execute(driver.runs_of(added))
+        driver.execute(new)
         entries = _entries(driver, cands, spec)
-        rounds += 1
-    if spec.seeds_max > spec.seeds:
-        ran = sum(len(e["run_ids"]) for e in entries)
-        everywhere = len(cands) * spec.seeds_max
-        info.setdefault("racing", []).append({
-            "rounds": rounds, "runs": ran, "runs_at_max_everywhere": everywhere,
-            "saved": everywhere - ran, "min": spec.seeds, "max": spec.seeds_max,
-            "step": spec.seeds_step})
+        race["rounds"] += 1
     return entries
 
 
@@ -204,12 +198,12 @@ def build_summary(driver: Driver, spec: SweepConfig, base: RunConfig, candidates
     }
     if "stages" in info:
         summary["stages"] = info["stages"]
-    if "racing" in info:
-        rounds = info["racing"]
-        summary["racing"] = {"rounds": sum(r["rounds"] for r in rounds),
-                             "runs": sum(r["runs"] for r in rounds),
-                             "runs_at_max_everywhere": sum(r["runs_at_max_everywhere"] for r in rounds),
-                             "saved": sum(r["saved"] for r in rounds),
+    if "racing" in info:        # distinct configurations: a stage's winner runs again in the next
+        raced = info["racing"]["configs"]
+        ran = sum(driver.seeds.get(cid, spec.seeds) for cid in raced)
+        summary["racing"] = {"rounds": info["racing"]["rounds"], "configs": len(raced), "runs": ran,
+                             "runs_at_max_everywhere": len(raced) * spec.seeds_max,
+                             "saved": len(raced) * spec.seeds_max - ran,
                              "min": spec.seeds, "max": spec.seeds_max, "step": spec.seeds_step}
     if "optuna" in info:
         summary["optuna"] = info["optuna"]
