@@ -106,7 +106,9 @@ def _race(driver: Driver, cands: list[Candidate], spec: SweepConfig, info: dict[
     interval still overlaps the leader's, until they separate or reach ``seeds_max``.
     Returns the final entries; ``info["racing"]`` keeps the configurations raced and the
     rounds, from which the summary counts the runs racing saved."""
-    driver.execute(driver.runs_of(cands))
+    runs = driver.runs_of(cands)
+    driver.bar.total += len(runs) - len(cands) * spec.seeds   # seeds a raced winner brings along
+    driver.execute(runs)
     entries = _entries(driver, cands, spec)
     if spec.seeds_max <= spec.seeds:
         return entries
