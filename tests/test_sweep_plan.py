@@ -13,6 +13,7 @@ import pytest
 
 from mlplab.config import ConfigError, from_dict, with_overrides
 from mlplab.sweep import load_sweep, parse_sweep
+from mlplab.progress import ProgressBar
 from mlplab.sweep.commit import Driver
 from mlplab.sweep.driver import _staged
 from mlplab.sweep.plan import (config_id, draw, hand_over, plan_grid, plan_random, plan_stage,
@@ -149,6 +150,7 @@ class FakeDriver:
 
     def __init__(self, loss, spec):
         self.loss, self.spec, self.outcomes, self.trained, self.seeds = loss, spec, {}, [], {}
+        self.bar = ProgressBar(0, quiet=True)
 
     def execute(self, runs):
         for r in runs:
