@@ -21,6 +21,7 @@ from mlplab.engine.reference import train
 from mlplab.model.mlp import build_mlp, count_parameters, init_flat_, resolve_head
 from mlplab.model.stacked import StackedMLP, flatten_state
 from mlplab.optim.batched import hyper_from_configs, make_optimizer
+from mlplab.optim.table import OPTIMIZERS
 from mlplab.record import RunRecord
 
 KEYS = ["attempt", "step", "epoch", "scope", "layer", "metric"]
@@ -133,8 +134,13 @@ def test_small_patience_and_last_epoch_end_attempts_as_the_engine_does(patience,
     assert "plateau" in reasons and (patience < 3 or "max_epochs" in reasons)
 
 
-# One table of variants: optimizer and K per-model hyper-parameter sets.
+# One table of variants: optimizer and K per-model hyper-parameter sets. Every row of the
+# optimizer table trains with its defaults at a few learning rates and weight decays, then
+# these optimizers with their own hyper-parameters.
+_DEFAULT_MODELS: list[dict[str, Any]] = [{"train.lr": 0.05},
+                                         {"train.lr": 0.01, "train.weight_decay": 0.01}, {}]
 _OPTIMIZERS_UNDER_TEST: list[tuple[str, list[dict[str, Any]]]] = [
+    (name, _DEFAULT_MODELS) for name in OPTIMIZERS] + [
     ("sgd", [{"train.lr": 0.2}, {"train.lr": 0.05, "train.weight_decay": 0.1}, {}]),
     ("momentum", [{"train.momentum": 0.5}, {"train.lr": 0.1, "train.dampening": 0.3},
                   {"train.momentum": 0.99, "train.lr": 0.005, "train.weight_decay": 0.01}]),
@@ -151,7 +157,7 @@ _OPTIMIZERS_UNDER_TEST: list[tuple[str, list[dict[str, Any]]]] = [
 
 
 @pytest.mark.parametrize("name,per_model", _OPTIMIZERS_UNDER_TEST,
-                         ids=[n for n, _ in _OPTIMIZERS_UNDER_TEST])
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(_OPTIMIZERS_UNDER_TEST)])
 def test_every_optimizer_with_per_model_hyper_parameters(name, per_model):
     base = copy.deepcopy(SMALL)
     base["train"]["optimizer"] = name

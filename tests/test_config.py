@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -29,6 +31,8 @@ from mlplab.config import (
     with_overrides,
 )
 from mlplab.config_file import load_config, parse_value
+from mlplab.optim.table import OPTIMIZERS as OPTIMIZER_TABLE
+from mlplab.optim.table import torch_kwargs
 
 # Every key of the schema with its default: a new key must be added here, on purpose.
 DEFAULTS = {
@@ -292,22 +296,57 @@ def _torch_defaults(cls: type) -> dict:
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_optimizer_hyper_defaults_are_torch_optims(name: str) -> None:
-    hp = optimizer_hyper(TrainConfig(optimizer=name, lr=0.123))
-    torch_cls = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
-                 "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
-                 "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad}[name]
-    ref = _torch_defaults(torch_cls)
-    if "betas" in ref:
-        ref["beta1"], ref["beta2"] = ref.pop("betas")
-    assert hp["lr"] == 0.123
-    for key, value in hp.items():
-        if key == "lr" or (key == "momentum" and name in ("momentum", "nesterov")):
+def test_the_optimizer_table_defaults_are_torch_optims(name: str) -> None:
+    spec = OPTIMIZER_TABLE[name]
+    ref = _torch_defaults(getattr(torch.optim, spec.torch_class))
+    kwargs = torch_kwargs(name, {})                 # every hyper-parameter at its default
+    for key, value in kwargs.items():
+        if key in spec.torch_fixed:                 # nesterov=True: the name fixes it
             continue
-        assert value == float(ref[key]), (name, key)
-    if name in ("momentum", "nesterov"):
-        assert hp["momentum"] == 0.9        # the optimizer's name implies momentum
-    assert "momentum" not in hp or name != "sgd"
+        if key == "momentum" and name in ("momentum", "nesterov"):
+            assert value == 0.9                     # the optimizer's name implies momentum
+            continue
+        assert value == ref[key], (name, key)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_hyper_is_the_config_keys_of_the_table(name: str) -> None:
+    spec = OPTIMIZER_TABLE[name]
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(spec.config_keys) <= train_fields & set(spec.defaults)
+    hp = optimizer_hyper(TrainConfig(optimizer=name, lr=0.123))
+    assert list(hp) == list(spec.config_keys)       # the run record lists them in this order
+    # the config's defaults that are not None (beta1, alpha, ...) are the table's
+    assert hp == {key: 0.123 if key == "lr" else float(spec.defaults[key])
+                  for key in spec.config_keys}
+
+
+def test_optimizer_hyper_reads_only_what_the_optimizer_takes() -> None:
+    given = {"lr": 0.1, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.01}
+    assert optimizer_hyper(TrainConfig(optimizer="sgd", **given)) == \
+        {"lr": 0.1, "weight_decay": 0.01}           # sgd takes no momentum
+    assert optimizer_hyper(TrainConfig(optimizer="nesterov", **given)) == \
+        {**given, "dampening": 0.0}                 # nesterov holds dampening at 0
+    assert optimizer_hyper(TrainConfig(optimizer="adamw", lr=0.1))["weight_decay"] == 0.01
+    assert optimizer_hyper(TrainConfig(optimizer="rmsprop", lr=0.1, centered=True)) == \
+        {"lr": 0.1, "weight_decay": 0.0, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0,
+         "centered": 1.0}
+
+
+@pytest.mark.parametrize("name", [name for name, spec in OPTIMIZER_TABLE.items() if spec.positive])
+def test_a_hyper_parameter_the_optimizer_needs_positive_refuses_zero(name: str) -> None:
+    for key in OPTIMIZER_TABLE[name].positive:          # nesterov's momentum
+        with pytest.raises(ConfigError, match=f"for {name}") as e:
+            from_dict({"train": {"optimizer": name, key: 0}})
+        assert e.value.key == f"train.{key}"
+
+
+def test_the_config_names_the_optimizers_of_the_table_and_loads_no_torch() -> None:
+    assert OPTIMIZERS == tuple(OPTIMIZER_TABLE)
+    code = "import sys, mlplab.config, mlplab.optim; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_example_configs_load() -> None:

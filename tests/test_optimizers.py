@@ -1,4 +1,5 @@
-"""The batched optimizers equal torch.optim, model by model (micrograd-style parity)."""
+"""The batched optimizers equal torch.optim, model by model (micrograd-style parity), for
+every row of the optimizer table (:mod:`mlplab.optim.table`)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ from collections.abc import Mapping, Sequence
 import pytest
 import torch
 
-from mlplab.optim.batched import (OPTIMIZER_NAMES, BatchedOptimizer, OptState, hyper_from_configs,
+from mlplab.optim.batched import (RULES, BatchedOptimizer, OptState, hyper_from_configs,
                                   make_optimizer)
+from mlplab.optim.table import OPTIMIZERS, torch_kwargs
 
 K = 4
 SHAPES = [(5, 3), (5,), (1, 5), (1,)]  # a 2-layer MLP 3 -> 5 -> 1, per model
 N_STEPS = 20
 
 # One table of variants: (optimizer name, K per-model configs). Missing keys test defaults.
+# Every row of the optimizer table trains with its defaults at a few learning rates and
+# weight decays, then these optimizers with their own hyper-parameters.
+_DEFAULTS = [{"lr": 0.1}, {"lr": 0.01}, {}, {"lr": 0.05, "weight_decay": 0.1}]
 _OPTIMIZERS_UNDER_TEST: list[tuple[str, list[dict[str, float]]]] = [
-    ("sgd", [{"lr": 0.1}, {"lr": 0.01}, {}, {"lr": 0.05, "weight_decay": 0.1}]),
+    (name, _DEFAULTS) for name in OPTIMIZERS] + [
     ("sgd", [{"lr": 0.1, "momentum": 0.5}, {"lr": 0.1}, {"momentum": 0.9, "dampening": 0.3},
              {"lr": 0.2, "momentum": 0.0, "dampening": 0.5}]),
     ("momentum", [{"lr": 0.1}, {"lr": 0.05, "momentum": 0.5}, {"dampening": 0.2},
@@ -47,17 +52,10 @@ def _tolerance(dtype: torch.dtype) -> dict[str, float]:
 
 def _torch_optimizer(name: str, params: list[torch.Tensor],
                      config: Mapping[str, float]) -> torch.optim.Optimizer:
-    """The torch.optim reference for one model, with torch's own defaults."""
-    kwargs = dict(config)
-    if name in ("sgd", "momentum", "nesterov"):
-        kwargs.setdefault("momentum", 0.0 if name == "sgd" else 0.9)
-        return torch.optim.SGD(params, nesterov=name == "nesterov", foreach=False, **kwargs)
-    if name in ("adam", "adamw"):
-        kwargs["betas"] = (kwargs.pop("beta1", 0.9), kwargs.pop("beta2", 0.999))
-        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return cls(params, foreach=False, **kwargs)
-    cls = {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[name]
-    return cls(params, foreach=False, **kwargs)
+    """The torch.optim reference for one model: the table's class and keywords (its defaults
+    are torch's own, see test_config)."""
+    cls = getattr(torch.optim, OPTIMIZERS[name].torch_class)
+    return cls(params, foreach=False, **torch_kwargs(name, config))
 
 
 def _cohort(dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
@@ -196,7 +194,7 @@ def test_reset_restarts_like_a_fresh_torch_optimizer(name: str,
         ref.assert_matches(cohort, k)
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_init_gives_zero_state_with_model_dimension(name: str) -> None:
     opt = make_optimizer(name)
     cohort = _cohort(torch.float32)
@@ -208,8 +206,10 @@ def test_init_gives_zero_state_with_model_dimension(name: str) -> None:
         assert all(t.dtype == torch.float32 and not t.any() for t in field)
 
 
-def test_every_optimizer_is_under_test() -> None:
-    assert {name for name, _ in _OPTIMIZERS_UNDER_TEST} == set(OPTIMIZER_NAMES)
+def test_every_row_names_a_batched_rule_with_its_hyper_parameters() -> None:
+    assert {spec.rule for spec in OPTIMIZERS.values()} == set(RULES)      # none left over
+    for spec in OPTIMIZERS.values():
+        assert set(RULES[spec.rule].hyper._fields) == set(spec.defaults), spec.name
 
 
 def test_step_does_not_record_autograd_history() -> None:
@@ -259,13 +259,15 @@ def test_hyper_is_one_tensor_of_k_per_field() -> None:
 @pytest.mark.parametrize(("name", "configs"), _OPTIMIZERS_UNDER_TEST, ids=_IDS)
 def test_in_place_all_active_step_equals_the_masked_step_and_torch(
         name: str, configs: list[dict[str, float]], dtype: torch.dtype) -> None:
-    from mlplab.optim.inplace import plan_step, step_all_active
+    from mlplab.optim.inplace import IN_PLACE_RULES, plan_step, step_all_active
 
     opt, hyper = make_optimizer(name), hyper_from_configs(name, configs)
     plan = plan_step(name, hyper)
-    with_momentum = sum(c.get("momentum", 0.0 if name == "sgd" else 0.9) > 0 for c in configs)
+    spec = OPTIMIZERS[name]
+    with_momentum = sum(c.get("momentum", spec.defaults.get("momentum", 0.0)) > 0
+                        for c in configs)
     dampened = any(c.get("dampening", 0.0) for c in configs)
-    uncovered = name in ("rmsprop", "adagrad") or dampened or 0 < with_momentum < K
+    uncovered = spec.rule not in IN_PLACE_RULES or dampened or 0 < with_momentum < K
     assert (plan.rule == "") == uncovered
     if plan.rule == "":
         with pytest.raises(ValueError, match="no in-place step"):

@@ -21,13 +21,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from mlplab.optim.table import OPTIMIZERS as OPTIMIZER_TABLE
+
 DATASETS = ("xor", "gaussians", "circles", "spiral", "moons", "checkerboard")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "linear")
 OUTPUTS = ("auto", "sigmoid", "softmax", "linear")
 INITS = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal",
          "normal", "uniform", "zeros", "constant")
 LOSSES = ("auto", "mse", "bce", "ce")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
+OPTIMIZERS = tuple(OPTIMIZER_TABLE)    # names, hyper-parameters, defaults: mlplab.optim.table
 SCHEDULES = ("none", "step", "cosine", "exponential", "plateau")
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 MODES = ("auto", "min", "max")
@@ -85,14 +87,14 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "auto"             # auto: mse with a sigmoid head for 2 classes, ce for k
-    optimizer: str = "momentum"
+    optimizer: str = "momentum"    # a row of mlplab.optim.table, which says the keys it reads
     lr: float = 0.02
-    momentum: float | None = None  # momentum/nesterov: None = 0.9; rmsprop: None = 0; sgd: none
+    momentum: float | None = None  # None: the optimizer's default (0.9 for momentum, nesterov)
     dampening: float = 0.0
-    weight_decay: float | None = None  # None: 0.01 for adamw, 0 otherwise
+    weight_decay: float | None = None  # None: the optimizer's default (0.01 for adamw)
     beta1: float = 0.9
     beta2: float = 0.999
-    eps: float | None = None       # None: torch.optim's default per optimizer
+    eps: float | None = None       # None: the optimizer's default (torch.optim's)
     alpha: float = 0.99            # rmsprop smoothing
     centered: bool = False         # rmsprop
     lr_decay: float = 0.0          # adagrad
@@ -304,8 +306,12 @@ def _validate(obj: Any, prefix: str) -> None:
                 raise ConfigError(f"{prefix}layer_init.{k}", v,
                                   f"layer indices 0..{n_layers - 1} mapping to init names")
             parse_init(v, f"{prefix}layer_init.{k}")
-    if isinstance(obj, TrainConfig) and obj.optimizer == "nesterov" and obj.momentum == 0:
-        raise ConfigError(prefix + "momentum", obj.momentum, "a number in (0, 1) for nesterov")
+    if isinstance(obj, TrainConfig):            # the optimizer's name is valid by now
+        for name in OPTIMIZER_TABLE[obj.optimizer].positive:   # nesterov's momentum
+            key, value = prefix + name, getattr(obj, name)
+            if value == 0:                      # negatives were refused above
+                within = f"in ({_INTERVALS[key][1:]}" if key in _INTERVALS else "> 0"
+                raise ConfigError(key, value, f"a number {within} for {obj.optimizer}")
 
 
 def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
@@ -314,25 +320,18 @@ def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
 
 
 def optimizer_hyper(train: TrainConfig) -> dict[str, float]:
-    """The optimizer's concrete hyper-parameters, torch.optim's defaults filled in.
+    """The optimizer's concrete hyper-parameters: the keys its row in
+    :mod:`mlplab.optim.table` reads from ``train``, the row's defaults for those left None
+    and for those the name fixes.
 
     >>> optimizer_hyper(TrainConfig(optimizer="adam", lr=0.01))["eps"]
     1e-08
     """
-    name = train.optimizer
-    wd = train.weight_decay if train.weight_decay is not None else (0.01 if name == "adamw" else 0.0)
-    hp: dict[str, float] = {"lr": train.lr, "weight_decay": wd}
-    if name in ("momentum", "nesterov"):
-        hp["momentum"] = 0.9 if train.momentum is None else train.momentum
-        hp["dampening"] = train.dampening if name == "momentum" else 0.0
-    elif name == "rmsprop":
-        hp.update(alpha=train.alpha, eps=1e-8 if train.eps is None else train.eps,
-                  momentum=0.0 if train.momentum is None else train.momentum,
-                  centered=float(train.centered))
-    elif name in ("adam", "adamw"):
-        hp.update(beta1=train.beta1, beta2=train.beta2, eps=1e-8 if train.eps is None else train.eps)
-    elif name == "adagrad":
-        hp.update(lr_decay=train.lr_decay, eps=1e-10 if train.eps is None else train.eps)
+    spec = OPTIMIZER_TABLE[train.optimizer]
+    hp = {}
+    for key in spec.config_keys:
+        value = None if key in spec.fixed else getattr(train, key)
+        hp[key] = float(spec.defaults[key] if value is None else value)
     return hp
 
 

@@ -26,6 +26,7 @@ from mlplab.model import boundary
 from mlplab.model.loss import accuracy, batch_loss
 from mlplab.model.mlp import Head, build_mlp, derive_seed, linear_layers, resolve_head
 from mlplab.optim.schedule import PlateauLRState, lr_scale, plateau_step
+from mlplab.optim.table import OPTIMIZERS, torch_kwargs
 from mlplab.probe.norms import activation_stats, layer_norms
 from mlplab.record import AttemptRecord, RunRecord, best_attempt_index
 from . import stopping
@@ -91,23 +92,11 @@ def batch_size_of(cfg: RunConfig, n_train: int) -> int:
 
 
 def make_optimizer(net: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer named by ``train.optimizer``."""
-    hp = optimizer_hyper(cfg.train)
-    p, name = net.parameters(), cfg.train.optimizer
-    if name in ("sgd", "momentum", "nesterov"):
-        return torch.optim.SGD(p, lr=hp["lr"], momentum=hp.get("momentum", 0.0),
-                               dampening=hp.get("dampening", 0.0),
-                               weight_decay=hp["weight_decay"], nesterov=name == "nesterov")
-    if name == "rmsprop":
-        return torch.optim.RMSprop(p, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"],
-                                   weight_decay=hp["weight_decay"], momentum=hp["momentum"],
-                                   centered=bool(hp["centered"]))
-    if name in ("adam", "adamw"):
-        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return cls(p, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
-                   weight_decay=hp["weight_decay"])
-    return torch.optim.Adagrad(p, lr=hp["lr"], lr_decay=hp["lr_decay"], eps=hp["eps"],
-                               weight_decay=hp["weight_decay"])
+    """The ``torch.optim`` optimizer named by ``train.optimizer``: the class and keywords
+    of its row in :mod:`mlplab.optim.table`."""
+    name = cfg.train.optimizer
+    cls = getattr(torch.optim, OPTIMIZERS[name].torch_class)
+    return cls(net.parameters(), **torch_kwargs(name, optimizer_hyper(cfg.train)))
 
 
 def run_info(cfg: RunConfig, data: Dataset, head: Head) -> dict:

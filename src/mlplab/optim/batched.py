@@ -5,7 +5,8 @@ Parameters are stacked tensors with a leading ``[K]`` dimension (weight
 every state tensor carries the ``[K]`` dimension too, so K models with different learning
 rates, momenta or betas take one step together (optax's ``inject_hyperparams`` idea,
 batched). Each rule reproduces the matching ``torch.optim`` class model by model, first-step
-conventions included. Inactive models are masked with ``torch.where``: no host sync, no
+conventions included; which rule steps which optimizer, and every default, is in the table
+(:mod:`mlplab.optim.table`). Inactive models are masked with ``torch.where``: no host sync, no
 Python loop over models.
 
 >>> import torch
@@ -29,10 +30,12 @@ from typing import NamedTuple, Union
 import torch
 from torch import Tensor
 
+from .table import spec_of
+
 __all__ = [
-    "OPTIMIZER_NAMES", "AdagradHyper", "AdagradState", "AdamHyper", "AdamState",
+    "AdagradHyper", "AdagradState", "AdamHyper", "AdamState",
     "BatchedOptimizer", "Hyper", "MomentumState", "OptState", "RMSpropHyper",
-    "RMSpropState", "SGDHyper", "hyper_from_configs", "make_optimizer",
+    "RMSpropState", "RULES", "Rule", "SGDHyper", "hyper_from_configs", "make_optimizer",
 ]
 
 
@@ -239,52 +242,42 @@ def _reset(state: OptState, which: Tensor) -> OptState:
     return type(state)(*fields)
 
 
-# name -> (hyper type, state type, state buffers per param, step, torch.optim defaults)
-_RULES: dict[str, tuple[type, type, int, Callable[..., OptState], dict[str, float]]] = {
-    "sgd": (SGDHyper, MomentumState, 1, functools.partial(_sgd_step, nesterov=False),
-            dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0)),
-    "momentum": (SGDHyper, MomentumState, 1, functools.partial(_sgd_step, nesterov=False),
-                 dict(lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0)),
-    "nesterov": (SGDHyper, MomentumState, 1, functools.partial(_sgd_step, nesterov=True),
-                 dict(lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0)),
-    "rmsprop": (RMSpropHyper, RMSpropState, 3, _rmsprop_step,
-                dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                     centered=False)),
-    "adam": (AdamHyper, AdamState, 2, functools.partial(_adam_step, decoupled=False),
-             dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)),
-    "adamw": (AdamHyper, AdamState, 2, functools.partial(_adam_step, decoupled=True),
-              dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2)),
-    "adagrad": (AdagradHyper, AdagradState, 1, _adagrad_step,
-                dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                     eps=1e-10)),
+# ---- the rules by name: each row of mlplab.optim.table names the one that steps it -----
+class Rule(NamedTuple):
+    """A batched rule: how :func:`make_optimizer` builds the optimizer of a row naming it."""
+
+    hyper: type                        # its *Hyper: one field per hyper-parameter of the row
+    state: type                        # its *State
+    n_buffers: int                     # state tensors per parameter
+    step: Callable[..., OptState]
+
+
+RULES: dict[str, Rule] = {
+    "sgd": Rule(SGDHyper, MomentumState, 1, functools.partial(_sgd_step, nesterov=False)),
+    "nesterov": Rule(SGDHyper, MomentumState, 1, functools.partial(_sgd_step, nesterov=True)),
+    "rmsprop": Rule(RMSpropHyper, RMSpropState, 3, _rmsprop_step),
+    "adam": Rule(AdamHyper, AdamState, 2, functools.partial(_adam_step, decoupled=False)),
+    "adamw": Rule(AdamHyper, AdamState, 2, functools.partial(_adam_step, decoupled=True)),
+    "adagrad": Rule(AdagradHyper, AdagradState, 1, _adagrad_step),
 }
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(_RULES)
 
 
 def _check_value(name: str, key: str, value: float) -> None:
     """Raise ValueError, as torch.optim does, for a value outside the accepted range."""
-    if key == "centered":
-        return
     upper = 1.0 if key in ("beta1", "beta2") else math.inf  # betas live in [0, 1)
     if not 0.0 <= float(value) < upper:
         raise ValueError(f"{key} must be in [0, {upper}) for {name!r}, got {value!r}")
 
 
-def _rule(name: str) -> tuple[type, type, int, Callable[..., OptState], dict[str, float]]:
-    if name not in _RULES:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
-    return _RULES[name]
-
-
 def make_optimizer(name: str) -> BatchedOptimizer:
-    """The batched optimizer called ``name`` (one of ``OPTIMIZER_NAMES``).
+    """The batched optimizer called ``name`` (a row of :mod:`mlplab.optim.table`).
 
     >>> make_optimizer("nesterov").name
     'nesterov'
     """
-    _, state_type, n_buffers, step, _ = _rule(name)
-    init = functools.partial(_zero_state, state_type, n_buffers)
-    return BatchedOptimizer(name=name, init=init, step=step, reset=_reset)
+    rule = RULES[spec_of(name).rule]
+    init = functools.partial(_zero_state, rule.state, rule.n_buffers)
+    return BatchedOptimizer(name=name, init=init, step=rule.step, reset=_reset)
 
 
 def hyper_from_configs(name: str, configs: Sequence[Mapping[str, float]],
@@ -292,31 +285,34 @@ def hyper_from_configs(name: str, configs: Sequence[Mapping[str, float]],
                        dtype: torch.dtype = torch.float64) -> Hyper:
     """Stack K per-model dicts into ``[K]`` hyper tensors for optimizer ``name``.
 
-    Missing keys take ``torch.optim``'s default for that optimizer (``momentum`` is 0.9
-    for ``momentum``/``nesterov``, 0 for ``sgd``); ``beta1``/``beta2`` stand for torch's
-    ``betas``. Keep ``dtype`` float64 (the default) even for float32 params: the
+    Missing keys take the optimizer's default from :mod:`mlplab.optim.table` (torch.optim's,
+    but ``momentum`` is 0.9 for ``momentum``/``nesterov``); ``beta1``/``beta2`` stand for
+    torch's ``betas``. Keep ``dtype`` float64 (the default) even for float32 params: the
     coefficients are only [K] numbers, cast to the params' dtype in each step, and a float32
     ``beta2 = 0.999`` would already be off by 1e-5 in ``1 - beta2``.
 
     >>> hyper_from_configs("sgd", [{"lr": 0.1}, {}]).lr
     tensor([0.1000, 0.0010], dtype=torch.float64)
     """
-    hyper_type, _, _, _, defaults = _rule(name)
+    spec = spec_of(name)
+    defaults = spec.defaults
     for config in configs:
         for key, value in config.items():
             if key not in defaults:
                 raise ValueError(f"unknown hyper-parameter {key!r} for optimizer {name!r}; "
                                  f"allowed: {tuple(defaults)}")
-            _check_value(name, key, value)
-        if name == "nesterov":
-            full = {**defaults, **config}
-            if full["momentum"] <= 0 or full["dampening"] != 0:
-                raise ValueError("nesterov needs momentum > 0 and dampening 0, got "
-                                 f"momentum={full['momentum']!r}, "
-                                 f"dampening={full['dampening']!r}")
+            if not isinstance(defaults[key], bool):                  # flags: any value
+                _check_value(name, key, value)
+        full = {**defaults, **config}
+        for key in spec.positive:
+            if not full[key] > 0:
+                raise ValueError(f"{name} needs {key} > 0, got {key}={full[key]!r}")
+        for key in spec.fixed:
+            if full[key] != defaults[key]:
+                raise ValueError(f"{name} needs {key} {defaults[key]!r}, got {key}={full[key]!r}")
     fields = {}
     for key, default in defaults.items():
         values = [config.get(key, default) for config in configs]
-        kind = torch.bool if key == "centered" else dtype
+        kind = torch.bool if isinstance(default, bool) else dtype
         fields[key] = torch.tensor(values, dtype=kind, device=device)  # [K]
-    return hyper_type(**fields)
+    return RULES[spec.rule].hyper(**fields)

@@ -27,6 +27,10 @@ import torch
 from torch import Tensor
 
 from .batched import AdamHyper, AdamState, Hyper, MomentumState, OptState, SGDHyper
+from .table import spec_of
+
+
+IN_PLACE_RULES = ("sgd", "nesterov", "adam", "adamw")   # batched rules with an in-place form
 
 
 class StepPlan(NamedTuple):
@@ -39,18 +43,19 @@ class StepPlan(NamedTuple):
 
 def plan_step(name: str, hyper: Hyper) -> StepPlan:
     """The in-place plan for optimizer ``name`` with ``hyper`` (reads ``hyper`` on the host:
-    call it once, not per step; only ``lr`` may change afterwards)."""
-    decay = bool((hyper.weight_decay != 0).any())
-    if isinstance(hyper, SGDHyper):
+    call it once, not per step; only ``lr`` may change afterwards). Keyed by the batched
+    rule the table names for ``name``: the rules without an in-place form plan ""."""
+    rule, decay = spec_of(name).rule, bool((hyper.weight_decay != 0).any())
+    if rule not in IN_PLACE_RULES:
+        return StepPlan("", decay)
+    if rule in ("sgd", "nesterov"):
         momentum = hyper.momentum > 0
         if bool((hyper.dampening != 0).any()) or bool(momentum.any() != momentum.all()):
             return StepPlan("", decay)          # mixed momentum or dampening: masked path
-        rule = ("nesterov" if name == "nesterov" else "momentum") if bool(momentum.all()) \
-            else "sgd"
-        return StepPlan(rule, decay)
-    if isinstance(hyper, AdamHyper):
-        return StepPlan(name, decay)
-    return StepPlan("", decay)
+        if not bool(momentum.all()):
+            return StepPlan("sgd", decay)
+        return StepPlan("momentum" if rule == "sgd" else "nesterov", decay)
+    return StepPlan(rule, decay)                # adam, adamw
 
 
 def _col(x: Tensor, dtype: torch.dtype) -> Tensor:
