@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .curves import detect_oscillation, detect_overfitting, detect_plateau
+from .limits import detect_bayes_limit
 from .history import (EARLY_RECORDS, PERSIST_MIN_RECORDS, Finding, History, config_value,
                       finite_prefix, initial_loss, layer_label, make_finding, onset,
                       safe_median)
@@ -321,4 +322,4 @@ def detect_learning_rate(h: History) -> list[Finding]:
 DETECTORS: tuple[Callable[[History], list[Finding]], ...] = (
     detect_divergence, detect_exploding_gradients, detect_vanishing_gradients,
     detect_dead_relus, detect_saturation, detect_plateau, detect_oscillation,
-    detect_overfitting, detect_learning_rate)
+    detect_overfitting, detect_learning_rate, detect_bayes_limit)
