@@ -434,7 +434,8 @@ def test_the_x_axis_can_be_any_varying_key(built, root):
     optimizers = sorted({r.config["train"]["optimizer"] for r in done})
     assert {"adam", "momentum"} < set(optimizers)                  # and the probe run's SGD
     assert by_opt.layout.xaxis.categoryarray == tuple(optimizers)
-    assert {tuple(t.x) for t in by_opt.data if t.showlegend is not False} == {tuple(optimizers)}
+    groups = [t for t in by_opt.data if t.showlegend is not False and t.legendgroup != "ties"]
+    assert {tuple(t.x) for t in groups} == {tuple(optimizers)}
     lr = overview.param_figure(root, "none", "val_loss", "train.lr")
     assert lr.layout.xaxis.type == "log" and "val_loss vs train.lr" in lr.layout.title.text
     one = overview.param_figure(root, "none", "val_loss", "no.such.key")     # a single value: None
@@ -470,8 +471,11 @@ def test_the_overview_draws_the_reports_store_figure_data(built, root):
     figs = _figures(figures)
     assert len(figs["fig-success"].data[0].y) == len(report.success.bars)
     assert len([k for k in figs if k.startswith("fig-stages")]) == len(report.stages)
-    medians = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
+    lines = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
+    medians = [t for t in lines if t.name in report.comparison.lines]
     assert len(medians) == len(report.comparison.curves)
+    per_seed = [t for t in lines if " seed " in t.name]      # each seed's curve drawn thin
+    assert len(per_seed) == sum(c.n_seeds for c in report.comparison.curves)
     assert figs["fig-comparison"].layout.title.text.startswith(f"{report.comparison.metric} per epoch")
 
 
