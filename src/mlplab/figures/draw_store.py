@@ -240,15 +240,16 @@ def draw_comparison(info: ComparisonInfo) -> "Figure":
         if i % ncols == 0:
             ax.set_ylabel(info.metric + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.legend(loc="best", fontsize=7.5)
-    fig.suptitle(f"{info.metric} per epoch: {_short_key(info.line_key)} × "
-                 f"{_short_key(info.panel_key)} (line: median over seeds; whisker: 95 % interval"
-                 f" of the final median; {tie_words(n_tied, len(info.curves))})")
+    width = fig.get_size_inches()[0]
+    fig.suptitle(textwrap.fill(f"{info.metric} per epoch: {_short_key(info.line_key)} × "
+                               f"{_short_key(info.panel_key)} (line: median over seeds; whisker: 95 %"
+                               f" interval of the final median; {tie_words(n_tied, len(info.curves))})",
+                               int(width * 11)), fontsize=10.5)
     foot = ("A seed that stopped early keeps its last value until the last seed of its configuration"
             f" stops. ★ best final median; \"= best\": {TIE_RULE}.")
     if info.several_configs:
         foot += (f" Where a cell holds several configurations, the one with the best final median"
                  f" {info.metric} is drawn (named in the legend).")
-    width = fig.get_size_inches()[0]
     fig.supxlabel(textwrap.fill(foot, int(width * 15)), fontsize=8, color=GUIDE_COLOR)
     return fig
 
@@ -303,8 +304,9 @@ def draw_success(info: SuccessInfo) -> "Figure":
         above = any(t > info.bayes_limit for t in info.targets)
         limit = f"; {limit_label(info.bayes_limit)}" + (": a target above it is met only by luck"
                                                          if above else "")
+    marked = "" if all_tied else " (bold, \"= best\")"
     ax.set_title(f"Success rate per configuration{shown}: {info.monitor} {sign} {targets}{limit}\n"
-                 f"{tie_words(info.n_tied, info.n_configs)} (bold, \"= best\")", fontsize=10)
+                 f"{tie_words(info.n_tied, info.n_configs)}{marked}", fontsize=10)
     return fig
 
 
@@ -360,8 +362,10 @@ def draw_stages(info: StageInfo) -> "Figure":
         ax.set_xlabel(info.metric)
         keys = ", ".join(_short_key(k) for k in st.keys) or "?"
         tied = sum(c.tied for c in st.candidates)
-        ax.set_title(f"stage {st.stage + 1} sweeps {keys}\nwinner: {st.winner_label}"
-                     f" (score {st.score:.3g}); {tie_words(tied, len(st.candidates))}", fontsize=9)
+        chars = int(ax.get_position().width * fig.get_size_inches()[0] * 13)   # ~13 a inch at 9 pt
+        ax.set_title("\n".join([f"stage {st.stage + 1} sweeps {keys}",
+                                textwrap.fill(f"winner: {st.winner_label} (score {st.score:.3g})", chars),
+                                textwrap.fill(tie_words(tied, len(st.candidates)), chars)]), fontsize=9)
         if i == 0:
             ax.legend(loc="best", fontsize=7.5)
     fig.suptitle(f"Staged sweep '{info.name}': each stage's candidates and the winner it hands on"
