@@ -578,3 +578,5 @@ def test_a_real_stores_records_carry_its_bayes_limit(restart_store: Store,
     assert data.bayes == bayes_limit(from_dict(figstores.RESTART_CONFIG).data)
     csv = load_store_figdata(Store(figstores.built(tmp_path_factory, "csv6")))
     assert csv.bayes is None
+    probe = Store(figstores.built(tmp_path_factory, "probe"))      # a user's loop: no dataset known
+    assert runs_bayes_limit(probe.runs()) is None

@@ -11,6 +11,8 @@ User data (csv:, npz:) has none, and runs on datasets with different limits shar
 0.9555
 >>> runs_bayes_limit([Run(config={"data": {"name": "csv:points.csv"}})]) is None
 True
+>>> runs_bayes_limit(runs + [Run(config={"name": "mine", "source": "probe"})]) is None
+True
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ def data_bayes_limit(data: DataConfig) -> BayesLimit | None:
 
 def runs_bayes_limit(runs: Sequence["RunInfo"] | Sequence[Any]) -> BayesLimit | None:
     """The Bayes limit every run's dataset shares (each DataConfig rebuilt from the run's
-    stored config); None when a run is on user data, when their limits differ, or with no
-    run."""
-    sections = {json.dumps(r.config.get("data") or {}, sort_keys=True) for r in runs if r.config}
+    stored config); None when a run is on user data (a Probe run records no dataset), when
+    their limits differ, or with no run."""
+    sections = {json.dumps((r.config or {}).get("data"), sort_keys=True) for r in runs}
+    if "null" in sections:          # a run without a data section: a user's own loop and data
+        return None
     limits = {data_bayes_limit(from_dict({"data": json.loads(s)}).data) for s in sections}
     return limits.pop() if len(limits) == 1 else None
 
