@@ -434,7 +434,8 @@ def test_the_x_axis_can_be_any_varying_key(built, root):
     optimizers = sorted({r.config["train"]["optimizer"] for r in done})
     assert {"adam", "momentum"} < set(optimizers)                  # and the probe run's SGD
     assert by_opt.layout.xaxis.categoryarray == tuple(optimizers)
-    assert {tuple(t.x) for t in by_opt.data if t.showlegend is not False} == {tuple(optimizers)}
+    groups = [t for t in by_opt.data if t.showlegend is not False and t.legendgroup != "ties"]
+    assert {tuple(t.x) for t in groups} == {tuple(optimizers)}
     lr = overview.param_figure(root, "none", "val_loss", "train.lr")
     assert lr.layout.xaxis.type == "log" and "val_loss vs train.lr" in lr.layout.title.text
     one = overview.param_figure(root, "none", "val_loss", "no.such.key")     # a single value: None
@@ -470,8 +471,11 @@ def test_the_overview_draws_the_reports_store_figure_data(built, root):
     figs = _figures(figures)
     assert len(figs["fig-success"].data[0].y) == len(report.success.bars)
     assert len([k for k in figs if k.startswith("fig-stages")]) == len(report.stages)
-    medians = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
+    lines = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
+    medians = [t for t in lines if t.name in report.comparison.lines]
     assert len(medians) == len(report.comparison.curves)
+    per_seed = [t for t in lines if " seed " in t.name]      # each seed's curve drawn thin
+    assert len(per_seed) == sum(c.n_seeds for c in report.comparison.curves)
     assert figs["fig-comparison"].layout.title.text.startswith(f"{report.comparison.metric} per epoch")
 
 
@@ -602,3 +606,71 @@ def test_cli_dashboard_on_a_missing_store_is_a_user_error(tmp_path, capsys):
     assert cli.main(["dashboard", str(tmp_path / "nowhere")]) == 2
     assert "no mlplab store" in capsys.readouterr().err
 
+
+
+# ------------------------------------------------------------------------------- intervals and ties
+
+
+def _seeded(values: dict[float, float], **extra: Any) -> list:
+    """Eight seeds per learning rate: ``value + noise`` (the same noise for every lr)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from figstores import fake_run
+
+    noise = (0.0, 0.02, -0.01, 0.03, 0.01, -0.02, 0.015, 0.005)
+    return [fake_run(f"{lr}-{s}", lr, seed=s, val_loss=v + n, **extra) for lr, v in values.items()
+            for s, n in enumerate(noise)]
+
+
+def test_plotly_param_figure_draws_the_records_intervals_dots_ties_and_limit():
+    from mlplab.dashboard import plots_store
+    from mlplab.figures.data_params import param_curve_info
+    from mlplab.stats import BayesLimit
+
+    runs = _seeded({0.01: 0.5, 0.1: 0.1, 0.3: 0.1})
+    info = param_curve_info(runs, limit=BayesLimit(0.9, 0.0, "closed form"))
+    (g,) = info.groups
+    fig = plots_store.param_curve_figure(info)
+    band = next(t for t in fig.data if t.fill == "toself")
+    assert list(band.y) == pytest.approx(g.ci_high.tolist() + g.ci_low[::-1].tolist())
+    dots = next(t for t in fig.data if t.mode == "markers" and t.showlegend is False)
+    assert sorted(dots.y) == pytest.approx(sorted(r.val_loss for r in runs))    # every seed
+    star = next(t for t in fig.data if t.name == "★ best")
+    rings = next(t for t in fig.data if t.name == "○ tied with the best")
+    assert list(star.x) == [0.1] and list(rings.x) == [0.3]
+    assert not fig.layout.shapes                              # a loss: no Bayes limit
+    acc = plots_store.param_curve_figure(dataclasses.replace(info, metric="val_acc", bayes_limit=0.9))
+    (line,) = acc.layout.shapes
+    assert line.y0 == line.y1 == 0.9 and "Bayes limit 90.0 %" in [a.text for a in acc.layout.annotations]
+    cats = param_curve_info([dataclasses.replace(r, config={**r.config, "model": {
+        **r.config["model"], "hidden": [int(100 * r.config["train"]["lr"])]}}) for r in runs], "model.hidden")
+    fig = plots_store.param_curve_figure(cats)
+    (g,) = cats.groups
+    median = next(t for t in fig.data if t.error_y.array is not None)
+    assert list(median.error_y.array) == pytest.approx((g.ci_high - g.median).tolist())
+    assert list(median.error_y.arrayminus) == pytest.approx((g.median - g.ci_low).tolist())
+
+
+def test_plotly_success_and_comparison_figures_draw_intervals():
+    from mlplab.dashboard import plots_store
+    from mlplab.figures.data_store import comparison_info, success_info
+
+    runs = _seeded({0.01: 0.5, 0.1: 0.1, 0.3: 0.1}, target=0.3)
+    runs = [dataclasses.replace(r, target_met=r.val_loss < 0.3) for r in runs]
+    info = success_info(runs, {})
+    fig = plots_store.success_figure(info)
+    restarts = next(t for t in fig.data if t.name == "with restarts")
+    bars = list(reversed(info.bars))
+    assert list(restarts.error_x.array) == pytest.approx([b.restarts_rate.ci_high - b.restarts_rate.rate
+                                                          for b in bars])
+    assert list(restarts.y)[-2:] == ["lr=0.3 = best", "lr=0.1 ★ best"]
+    assert "2 of 3 tied with the best" in fig.layout.title.text
+    runs = [dataclasses.replace(r, config={**r.config, "train": {**r.config["train"], "optimizer": str(
+        r.config["train"]["lr"])}}) for r in runs]
+    comp = comparison_info(runs, {r.run_id: np.linspace(1.0, r.val_loss, 4) for r in runs})
+    fig = plots_store.comparison_figure(comp)
+    for c in comp.curves:
+        final = next(t for t in fig.data if t.name == f"{c.line}: final median")
+        assert list(final.y) == pytest.approx([c.final_median])
+        assert list(final.error_y.arrayminus) == pytest.approx([c.final_median - c.final_low])
+        dots = next(t for t in fig.data if t.name == f"{c.line}: final values")
+        assert sorted(dots.y) == pytest.approx(sorted(c.final.tolist()))

@@ -19,11 +19,14 @@ from mlplab.figures.data_run import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_i
                                      attempt_spans, expected_spread, init_dist_info,
                                      layer_series_info, load_run_figdata, loss_info,
                                      rolling_median)
-from mlplab.figures.data_store import (comparison_info, config_label, flatten, seed_matrix,
-                                       stage_info, success_info, varying_keys)
+from mlplab.figures.data_limit import runs_bayes_limit
+from mlplab.figures.data_store import (comparison_info, config_label, flatten, load_store_figdata,
+                                       seed_matrix, stage_info, success_info, varying_keys)
+from mlplab.figures.data_ties import ties_with_best
 from mlplab.metrics import MetricsLog
 from mlplab.model.boundary import plane_points
 from mlplab.model.mlp import build_mlp, resolve_head
+from mlplab.stats import bayes_limit, compare, holm, success_rate, summarize
 from mlplab.store.store import AttemptInfo, RunInfo, Store
 
 import figstores
@@ -436,3 +439,144 @@ def test_run_figdata_agrees_with_the_store(restart_store: Store) -> None:
     assert data.network.layer_sizes == (2, 4, 1)
     cfg = from_dict(figstores.RESTART_CONFIG)
     assert data.activations.kind == "dead" and cfg.model.activation == "relu"
+
+
+# ----------------------------------------------------------------------------- intervals, ties, Bayes limit
+
+NOISE = (0.00, 0.02, -0.01, 0.03, 0.01, -0.02, 0.015, 0.005)      # one value per seed, shared
+
+
+def seeded_runs(values_by_lr: dict[float, list[float]], optimizer: str = "sgd",
+                first_seed: int = 0) -> list[RunInfo]:
+    return [fake_run(f"{optimizer}-{lr}-{s}", lr, optimizer, seed=first_seed + s, val_loss=v)
+            for lr, vals in values_by_lr.items() for s, v in enumerate(vals)]
+
+
+def test_param_cells_carry_summarizes_interval_and_every_seed() -> None:
+    table = {0.01: [0.5 + n for n in NOISE], 0.1: [0.1 + n for n in NOISE[:5]] + [math.nan],
+             1.0: [0.3]}
+    info = param_curve_info(seeded_runs(table))
+    (g,) = info.groups
+    assert g.seed.tolist() == list(range(8)) + list(range(6)) + [0]
+    for k, lr in enumerate(g.grid_x):
+        vals = np.array(table[lr])
+        s = summarize(vals, statistic="median")
+        assert (g.median[k], g.ci_low[k], g.ci_high[k]) == pytest.approx((s.median, s.ci_low, s.ci_high))
+        assert sorted(g.value[g.x == lr].tolist()) == pytest.approx(sorted(vals.tolist()), nan_ok=True)
+    assert g.ci_low[0] < g.median[0] < g.ci_high[0]
+    assert g.ci_low[2] == g.ci_high[2] == 0.3                     # one seed: the point itself
+
+
+def test_identical_configurations_tie_and_clearly_worse_ones_do_not() -> None:
+    best = [0.1 + n for n in NOISE]
+    worse = [0.5 + n for n in NOISE]
+    table = {0.001: worse, 0.01: list(worse),            # an identical pair, clearly worse
+             0.1: best, 0.3: list(best),                 # an identical pair at the top
+             1.0: [v + 0.002 * (s % 2) for s, v in enumerate(best)]}   # within noise of the best
+    info = param_curve_info(seeded_runs(table))
+    (g,) = info.groups
+    assert g.grid_x.tolist() == [0.001, 0.01, 0.1, 0.3, 1.0]
+    assert g.tied.tolist() == [False, False, True, True, True]
+    assert g.best.tolist() == [False, False, True, False, False]   # the first of the tied pair
+    assert (info.n_tied, info.n_cells) == (3, 5)
+    # the p-values are compare's, paired over the shared seeds, Holm-adjusted over the figure
+    others = [worse, worse, best, table[1.0]]
+    ties = ties_with_best([(range(8), v) for v in [worse, worse, best, best, table[1.0]]],
+                          higher_is_better=False)
+    expected = holm([compare(best, v, paired=True).p_value for v in others])
+    assert ties.best == 2 and ties.paired.tolist() == [True, True, False, True, True]
+    assert ties.p_adjusted[[0, 1, 3, 4]] == pytest.approx(expected)
+    assert ties.p_adjusted[0] == ties.p_adjusted[1] < 0.05 <= ties.p_adjusted[3]
+
+
+def test_ties_fall_back_to_an_unpaired_test_and_need_three_values() -> None:
+    best, worse = [0.1 + n for n in NOISE], [0.5 + n for n in NOISE]
+    ties = ties_with_best([(range(8), best), (range(10, 18), worse), (range(2), [0.9, 0.95]),
+                           (range(3), [math.nan] * 3)], higher_is_better=False)
+    assert ties.paired.tolist() == [False, False, False, False]      # no shared seeds: unpaired
+    assert ties.p_adjusted[1] == pytest.approx(compare(best, worse, paired=False).p_value)
+    assert ties.tied.tolist() == [True, False, True, False]          # 2 values cannot separate
+    repeated = ties_with_best([([0, 0, 1, 1], [1.0, 1.1, 1.2, 1.3]), ([0, 1, 2, 3], [5.0, 6, 7, 8])],
+                              higher_is_better=True)
+    assert repeated.best == 1 and not repeated.paired[0]              # a seed twice: no pairs
+    assert ties_with_best([(range(3), [math.nan] * 3)], higher_is_better=True).best == -1
+
+
+def test_comparison_final_values_have_intervals_and_ties() -> None:
+    runs, curves = [], {}
+    finals = {"adam": [0.1 + n for n in NOISE], "sgd": [0.6 + n for n in NOISE],
+              "momentum": [0.1 + n + 0.002 * (-1) ** s for s, n in enumerate(NOISE)]}
+    for opt, vals in finals.items():
+        for s, v in enumerate(vals):
+            r = fake_run(f"{opt}-{s}", 0.1, opt, seed=s)
+            runs.append(r)
+            curves[r.run_id] = np.linspace(1.0, v, 5)
+    info = comparison_info(runs, curves)
+    by_line = {c.line: c for c in info.curves}
+    for opt, c in by_line.items():
+        s = summarize(finals[opt], statistic="median")
+        assert (c.final_median, c.final_low, c.final_high) == pytest.approx((s.median, s.ci_low, s.ci_high))
+        assert c.final.tolist() == pytest.approx(finals[opt]) and c.seed.tolist() == list(range(8))
+        assert c.per_seed.shape == (8, 5)
+    assert by_line["adam"].best and by_line["momentum"].tied and not by_line["sgd"].tied
+    assert info.bayes_limit is None                                  # a loss has no Bayes limit
+
+
+def test_success_rates_carry_wilson_intervals_and_ties() -> None:
+    met = {0.1: [True] * 8, 0.3: [True] * 7 + [False], 0.01: [False] * 8}
+    runs = [fake_run(f"{lr}-{s}", lr, seed=s, target=0.2, met=m) for lr, ms in met.items()
+            for s, m in enumerate(ms)]
+    info = success_info(runs, {})
+    assert [b.label for b in info.bars] == ["lr=0.1", "lr=0.3", "lr=0.01"]
+    for b in info.bars:
+        assert b.restarts_rate == success_rate(b.with_restarts, b.n_runs)
+        assert b.first_rate == success_rate(b.first_try, b.n_runs)
+    assert [(b.best, b.tied) for b in info.bars] == [(True, True), (False, True), (False, False)]
+    assert info.n_tied == 2 and info.bayes_limit is None             # a loss target
+
+
+def test_stage_candidates_carry_intervals_and_ties_with_the_winner() -> None:
+    vals = {0.01: [0.5 + n for n in NOISE], 0.1: [0.1 + n for n in NOISE],
+            0.3: [0.1 + n + 0.002 * (-1) ** s for s, n in enumerate(NOISE)]}
+    runs = seeded_runs(vals)
+    configs = [{"config_id": f"c{lr}", "params": {"train.lr": lr}, "stage": 0,
+                "run_ids": [f"sgd-{lr}-{s}" for s in range(8)], "score": float(np.median(v))}
+               for lr, v in vals.items()]
+    summary = {"select": {"metric": "val_loss", "statistic": "median", "mode": "min"}, "configs": configs,
+               "stages": [{"stage": 0, "keys": ["train.lr"], "winner": {"train.lr": 0.1},
+                           "score": configs[1]["score"], "config_id": "c0.1"}]}
+    info = stage_info({"sweep_id": "s", "name": "n", "summary": summary}, runs)
+    cands = info.stages[0].candidates
+    for c, v in zip(cands, vals.values()):
+        s = summarize(v, statistic="median")
+        assert (c.ci_low, c.ci_high) == pytest.approx((s.ci_low, s.ci_high))
+        assert c.seed.tolist() == list(range(8))
+    assert [(c.winner, c.tied) for c in cands] == [(False, False), (True, True), (False, True)]
+    # 0.001 worse on every seed: the pairs see it, though the spread over seeds is 20x larger
+    shifted = [dataclasses.replace(r, val_loss=vals[0.1][s] + 0.001) for s, r in enumerate(runs[16:])]
+    assert not stage_info({"summary": summary}, runs[:16] + shifted).stages[0].candidates[2].tied
+
+
+def test_the_bayes_limit_comes_from_the_runs_dataset() -> None:
+    runs = [with_config(r, data__noise=0.3) for r in seeded_runs({0.01: [0.5] * 3, 0.1: [0.2] * 3})]
+    limit = runs_bayes_limit(runs)
+    assert limit == bayes_limit(from_dict(runs[0].config).data)
+    acc = param_curve_info(runs, metric="val_acc", limit=limit)
+    assert acc.bayes_limit == limit.accuracy
+    assert param_curve_info(runs, metric="val_loss", limit=limit).bayes_limit is None
+    moons = [with_config(r, data__name="moons") for r in runs]        # Monte Carlo, cached
+    assert runs_bayes_limit(moons) == bayes_limit(from_dict(moons[0].config).data)
+    assert runs_bayes_limit(runs + moons) is None                    # two datasets: no single limit
+    user = [with_config(r, data__name="csv:points.csv") for r in runs]
+    assert runs_bayes_limit(user) is None
+    assert param_curve_info(user, metric="val_acc", limit=runs_bayes_limit(user)).bayes_limit is None
+
+
+def test_a_real_stores_records_carry_its_bayes_limit(restart_store: Store,
+                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = load_store_figdata(restart_store)
+    assert data.bayes == bayes_limit(from_dict(figstores.RESTART_CONFIG).data)
+    csv = load_store_figdata(Store(figstores.built(tmp_path_factory, "csv6")))
+    assert csv.bayes is None
+    probe = Store(figstores.built(tmp_path_factory, "probe"))      # a user's loop: no dataset known
+    assert runs_bayes_limit(probe.runs()) is None

@@ -15,10 +15,13 @@ from matplotlib.image import imread
 from mlplab.figures import draw_run as F
 from mlplab.figures import draw_model as FM
 from mlplab.figures import draw_store as FS
+from mlplab.config import from_dict
+from mlplab.figures.data_limit import runs_bayes_limit
 from mlplab.figures.data_params import param_curve_info
 from mlplab.figures.data_run import LayerCurve, LayerSeriesInfo, RunFigureData, load_run_figdata
 from mlplab.figures.data_store import MAX_BARS, StoreFigureData, load_store_figdata, success_info
 from mlplab.report.build import draw_all, write_run_figures
+from mlplab.stats import bayes_limit
 from mlplab.store.store import Store
 
 import figstores
@@ -215,3 +218,56 @@ def test_one_run_has_no_set_figures_but_its_success(tmp_path_factory: pytest.Tem
     assert data.n_runs == 1 and data.lr_curve is None and data.params == () and data.comparison is None
     assert len(data.success.bars) == 1 and data.success.bars[0].with_restarts == 1
     assert math.isfinite(data.success.targets[0])
+
+
+def _bayes_lines(fig: Any) -> list[float]:
+    return [float(line.get_ydata()[0]) for ax in fig.axes for line in ax.get_lines()
+            if line.get_gid() == "bayes-limit"]
+
+
+def test_accuracy_figures_draw_the_bayes_limit(tmp_path_factory: pytest.TempPathFactory,
+                                               many: StoreFigureData, tmp_path: Path) -> None:
+    store = Store(figstores.built(tmp_path_factory, "many"))
+    acc = load_store_figdata(store, "val_acc")
+    limit = bayes_limit(from_dict(store.runs()[0].config).data).accuracy
+    assert acc.bayes.accuracy == many.bayes.accuracy == limit
+    for fig in (FS.draw_param_curve(acc.lr_curve), FS.draw_comparison(acc.comparison)):
+        assert set(_bayes_lines(fig)) == {limit}
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert f"Bayes limit {100 * limit:.1f} %" in texts
+    assert_png(F.save_figure(fig, tmp_path / "comparison.png"), fig)
+    for fig in (FS.draw_param_curve(many.lr_curve), FS.draw_comparison(many.comparison),
+                FS.draw_stages(many.stages[0])):
+        assert _bayes_lines(fig) == []                       # a loss: no limit drawn
+
+
+def test_user_data_has_no_bayes_line() -> None:
+    import dataclasses
+
+    runs = [fake_run(f"r{i}", (0.01, 0.1)[i % 2], seed=i // 2, val_loss=0.2 + i / 50) for i in range(8)]
+    runs = [dataclasses.replace(r, val_acc=0.8, config={**r.config, "data": {"name": "csv:my.csv"}})
+            for r in runs]
+    info = param_curve_info(runs, metric="val_acc", limit=runs_bayes_limit(runs))
+    assert info.bayes_limit is None and _bayes_lines(FS.draw_param_curve(info)) == []
+
+
+def test_the_best_and_its_ties_are_marked_and_explained() -> None:
+    noise = (0.0, 0.02, -0.01, 0.03, 0.01, -0.02, 0.015, 0.005)
+    values = {0.01: 0.5, 0.1: 0.1, 0.3: 0.1}                  # 0.1 and 0.3 identical, 0.01 worse
+    runs = [fake_run(f"{lr}-{s}", lr, seed=s, val_loss=v + n) for lr, v in values.items()
+            for s, n in enumerate(noise)]
+    info = param_curve_info(runs)
+    assert info.groups[0].tied.tolist() == [False, True, True]
+    fig = FS.draw_param_curve(info)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "best" in labels and "tied with the best" in labels
+    assert "2 of 3 tied with the best" in ax.get_title()
+    band = ax.collections[1]                                 # the group's interval band
+    lows = band.get_paths()[0].vertices[:, 1]
+    assert lows.min() == pytest.approx(info.groups[0].ci_low.min())
+    succ = [fake_run(f"s{lr}-{s}", lr, seed=s, target=0.3, met=v + n < 0.3) for lr, v in values.items()
+            for s, n in enumerate(noise)]
+    bars = FS.draw_success(success_info(succ, {})).axes[0]
+    ticks = [t.get_text() for t in bars.get_yticklabels()]
+    assert ticks[0].endswith("★ best") and ticks[1].endswith("= best") and ticks[2] == "lr=0.01"

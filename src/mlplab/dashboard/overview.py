@@ -129,7 +129,7 @@ def _param_figure(root: str, signature: str, group: str | None, metric: str | No
         return plots.empty_figure(f"{metric} vs a hyper-parameter",
                                   "no config key varies among the finished runs")
     key = None if group == GROUP_NONE else (group or GROUP_AUTO)
-    info = param_curve_info(runs, x_key, metric, key)
+    info = param_curve_info(runs, x_key, metric, key, limit=snap.figdata.bayes)
     if info is None:
         return plots.empty_figure(f"{metric} vs {x_key}",
                                   f"the finished runs use fewer than two values of {x_key}")

@@ -4,7 +4,10 @@ Works on any runs of a store, not only on sweeps: a *configuration* is a run's c
 without its seed (``train.seed``) and name, so the seeds of one configuration give its
 spread (:mod:`mlplab.figures.data_configs`). Metric vs hyper-parameter curves are in
 :mod:`mlplab.figures.data_params`; here: optimizer × init over seeds, success rate, stages,
-and the bundle the report draws.
+and the bundle the report draws. Each of them carries, per configuration, every seed's value,
+a 95 % interval and whether it is tied with the figure's best
+(:mod:`mlplab.figures.data_ties`), and, for an accuracy, the dataset's Bayes limit
+(:mod:`mlplab.figures.data_limit`).
 
 >>> flatten({"train": {"lr": 0.1, "seed": 0}, "model": {"hidden": [4]}})
 {'train.lr': 0.1, 'train.seed': 0, 'model.hidden': (4,)}
@@ -18,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from mlplab.stats import success_rate
+
 from .arrays import frozen_array
 from .data_configs import RUN_METRICS as RUN_METRICS
 from .data_configs import SEED_KEYS as SEED_KEYS
@@ -29,9 +34,12 @@ from .data_configs import quartiles
 from .data_configs import run_metric as run_metric
 from .data_configs import short_value
 from .data_configs import varying_keys as varying_keys
-from .data_params import ParamCurveInfo, store_param_curves
+from .data_limit import accuracy_limit, runs_bayes_limit
+from .data_params import ParamCurveInfo, seed_of, store_param_curves
+from .data_ties import median_interval, ties_with_best
 
 if TYPE_CHECKING:
+    from mlplab.stats import BayesLimit, Rate
     from mlplab.store.store import AttemptInfo, RunInfo, Store
 
 # Bar charts show at most this many configurations (the best ones).
@@ -54,6 +62,14 @@ class ComparisonCurve:
     q75: np.ndarray           # [E]
     n_seeds: int
     n_bad: int                # seeds whose curve ended non-finite (diverged)
+    seed: np.ndarray          # [S] train.seed of each run drawn
+    per_seed: np.ndarray      # [S, E] each seed's curve (a stopped run keeps its last value)
+    final: np.ndarray         # [S] each seed's value at the last epoch (nan: diverged)
+    final_median: float       # median of the finite final values
+    final_low: float          # its 95 % interval (mlplab.stats.summarize)
+    final_high: float
+    tied: bool                # final values not distinguishable from the best curve's
+    best: bool                # the curve with the best final median
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,7 @@ class ComparisonInfo:
     lines: tuple[str, ...]
     curves: tuple[ComparisonCurve, ...]
     several_configs: bool     # some cell held several configurations; its best was drawn
+    bayes_limit: float | None = None   # the dataset's best possible accuracy (accuracy metrics)
 
 
 def seed_matrix(curves: Sequence[np.ndarray]) -> np.ndarray:
@@ -85,9 +102,10 @@ def seed_matrix(curves: Sequence[np.ndarray]) -> np.ndarray:
 
 def comparison_info(runs: Sequence["RunInfo"], curves: Mapping[str, np.ndarray],
                     metric: str = "val_loss", line_key: str = "train.optimizer",
-                    panel_key: str = "model.init") -> ComparisonInfo | None:
+                    panel_key: str = "model.init",
+                    limit: "BayesLimit | None" = None) -> ComparisonInfo | None:
     """``curves``: per run id, the metric per epoch of its first attempt. ``None`` when no
-    run has a curve."""
+    run has a curve. Ties with the best are judged on the final values, over all panels."""
     runs = [r for r in runs if r.config and r.run_id in curves and len(curves[r.run_id])]
     if not runs:
         return None
@@ -98,7 +116,7 @@ def comparison_info(runs: Sequence["RunInfo"], curves: Mapping[str, np.ndarray],
         cell = (short_value(flat.get(line_key)), short_value(flat.get(panel_key)))
         cells.setdefault(cell, {}).setdefault(config_id(r.config), []).append(r)
     sign = 1.0 if metric_mode(metric) == "min" else -1.0
-    out = []
+    drawn = []
     for (line, panel), configs in cells.items():
         def final_median(group: list["RunInfo"]) -> float:
             m = seed_matrix([np.asarray(curves[r.run_id], np.float64) for r in group])[:, -1]
@@ -106,19 +124,29 @@ def comparison_info(runs: Sequence["RunInfo"], curves: Mapping[str, np.ndarray],
             return sign * float(med) if np.isfinite(med) else math.inf
 
         group = min(configs.values(), key=final_median)
-        matrix = seed_matrix([np.asarray(curves[r.run_id], np.float64) for r in group])
+        drawn.append((line, panel, configs, group,
+                      seed_matrix([np.asarray(curves[r.run_id], np.float64) for r in group])))
+    seeds = [np.array([seed_of(flatten(r.config), i) for i, r in enumerate(group)]) for *_, group, _ in drawn]
+    ties = ties_with_best([(s, m[:, -1]) for s, (*_, m) in zip(seeds, drawn)],
+                          higher_is_better=sign < 0)
+    out = []
+    for k, (line, panel, configs, group, matrix) in enumerate(drawn):
         med, q25, q75 = quartiles(matrix, axis=0)
         extra = config_label(group[0].config, vary) if vary and len(configs) > 1 else ""
         bad = int(np.sum(~np.isfinite(matrix[:, -1])))
         label = f"{line}" + (f" ({extra})" if extra else "") + f", {len(group)} seed{'s' * (len(group) != 1)}"
+        point, low, high = median_interval(matrix[:, -1])
         out.append(ComparisonCurve(line, panel, label, frozen_array(np.arange(1, matrix.shape[1] + 1)),
-                                   frozen_array(med), frozen_array(q25), frozen_array(q75), len(group), bad))
+                                   frozen_array(med), frozen_array(q25), frozen_array(q75), len(group), bad,
+                                   frozen_array(seeds[k], np.int64), frozen_array(matrix),
+                                   frozen_array(matrix[:, -1]), point, low, high,
+                                   bool(ties.tied[k]), k == ties.best))
     panels = tuple(sorted({c.panel for c in out}))[:MAX_PANELS]
     lines = tuple(sorted({c.line for c in out}))
     out = [c for c in out if c.panel in panels]
     out.sort(key=lambda c: (panels.index(c.panel), lines.index(c.line)))
     return ComparisonInfo(metric, line_key, panel_key, panels, lines, tuple(out),
-                          any(len(v) > 1 for v in cells.values()))
+                          any(len(v) > 1 for v in cells.values()), accuracy_limit(metric, limit))
 
 
 # ----------------------------------------------------------------------------- success rate
@@ -132,6 +160,10 @@ class SuccessBar:
     with_restarts: int        # runs that reached it with their restarts
     attempts_met: int         # attempts that reached it (the sweep's success rate)
     attempts: int
+    first_rate: "Rate"        # first_try / n_runs with its 95 % Wilson interval
+    restarts_rate: "Rate"     # with_restarts / n_runs with its 95 % Wilson interval
+    tied: bool                # its runs' successes (with restarts) not distinguishable from the best's
+    best: bool                # the best configuration (the top bar)
 
 
 @dataclass(frozen=True)
@@ -143,11 +175,14 @@ class SuccessInfo:
     targets: tuple[float, ...]        # the distinct targets of the runs
     bars: tuple[SuccessBar, ...]      # best first, at most MAX_BARS
     n_configs: int
+    n_tied: int = 1                   # configurations tied with the best (of all, not only shown)
+    bayes_limit: float | None = None  # an accuracy target above it can only be met by chance
 
 
-def success_info(runs: Sequence["RunInfo"],
-                 attempts: Mapping[str, Sequence["AttemptInfo"]]) -> SuccessInfo | None:
-    """``None`` when no finished run has a ``stopping.target``."""
+def success_info(runs: Sequence["RunInfo"], attempts: Mapping[str, Sequence["AttemptInfo"]],
+                 limit: "BayesLimit | None" = None) -> SuccessInfo | None:
+    """``None`` when no finished run has a ``stopping.target``. Configurations are ranked by
+    their success with restarts (then on the first attempt)."""
     runs = [r for r in runs if r.config and r.status == "done"
             and r.config.get("stopping", {}).get("target") is not None]
     if not runs:
@@ -156,19 +191,24 @@ def success_info(runs: Sequence["RunInfo"],
     groups: dict[str, list["RunInfo"]] = {}
     for r in runs:
         groups.setdefault(config_id(r.config), []).append(r)
-    bars = []
+    counted = []
     for group in groups.values():
         att = [attempts.get(r.run_id, ()) for r in group]
-        bars.append(SuccessBar(
-            label=config_label(group[0].config, vary), n_runs=len(group),
-            first_try=sum(bool(a) and a[0].target_met for a in att),
-            with_restarts=sum(bool(r.target_met) for r in group),
-            attempts_met=sum(x.target_met for a in att for x in a),
-            attempts=sum(len(a) for a in att)))
-    bars.sort(key=lambda b: (-b.with_restarts / b.n_runs, -b.first_try / b.n_runs, b.label))
-    return SuccessInfo(runs[0].config["stopping"].get("monitor", "val_loss"),
-                       tuple(sorted({float(r.config["stopping"]["target"]) for r in runs})),
-                       tuple(bars[:MAX_BARS]), len(bars))
+        first = sum(bool(a) and a[0].target_met for a in att)
+        met = sum(bool(r.target_met) for r in group)
+        counted.append((group, first, met, sum(x.target_met for a in att for x in a), sum(len(a) for a in att)))
+    counted.sort(key=lambda c: (-c[2] / len(c[0]), -c[1] / len(c[0]), config_label(c[0][0].config, vary)))
+    # ties on each seed's outcome (reached the target with restarts: 1, else 0), paired by seed
+    ties = ties_with_best([([seed_of(flatten(r.config), i) for i, r in enumerate(group)],
+                            [float(bool(r.target_met)) for r in group]) for group, *_ in counted],
+                          higher_is_better=True, best=0)
+    bars = [SuccessBar(config_label(group[0].config, vary), len(group), first, met, att_met, att_n,
+                       success_rate(first, len(group)), success_rate(met, len(group)),
+                       bool(ties.tied[k]), k == 0)
+            for k, (group, first, met, att_met, att_n) in enumerate(counted[:MAX_BARS])]
+    monitor = runs[0].config["stopping"].get("monitor", "val_loss")
+    return SuccessInfo(monitor, tuple(sorted({float(r.config["stopping"]["target"]) for r in runs})),
+                       tuple(bars), len(counted), int(ties.tied.sum()), accuracy_limit(monitor, limit))
 
 
 # ----------------------------------------------------------------------------- staged sweeps
@@ -180,6 +220,10 @@ class StageCandidate:
     values: np.ndarray        # [seeds] the selected metric per seed
     score: float              # the sweep's statistic over seeds
     winner: bool
+    seed: np.ndarray          # [seeds] train.seed of each value
+    ci_low: float             # 95 % interval of the median (the mean when the sweep selects by it)
+    ci_high: float
+    tied: bool                # not distinguishable from the stage's winner (Holm within the stage)
 
 
 @dataclass(frozen=True)
@@ -200,9 +244,11 @@ class StageInfo:
     metric: str
     statistic: str
     stages: tuple[StageResult, ...]
+    bayes_limit: float | None = None  # the dataset's best possible accuracy (accuracy metrics)
 
 
-def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"]) -> StageInfo | None:
+def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"],
+               limit: "BayesLimit | None" = None) -> StageInfo | None:
     """From a sweep row (``Store.sweeps()``) whose summary has ``stages``; ``None`` if not."""
     summary = sweep.get("summary") or {}
     stages = summary.get("stages")
@@ -210,29 +256,41 @@ def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"]) -> StageInfo
         return None
     select = summary.get("select") or {}
     metric = select.get("metric", "val_loss")
+    statistic = str(select.get("statistic", "median"))
+    higher = select.get("mode", metric_mode(metric)) == "max"
     attr = "best_value" if metric == "best" else metric
     by_id = {r.run_id: r for r in runs}
     out = []
     for st in stages:
         keys = tuple(st.get("keys") or ())
-        cands = []
+        found = []
         for e in summary.get("configs") or ():
             if e.get("stage") != st.get("stage"):
                 continue
             params = e.get("params") or {}
             label = " ".join(f"{k.split('.')[-1]}={short_value(_tuple(params.get(k)))}" for k in keys
                              if k in params) or "(carried)"
+            ids = list(e.get("run_ids") or ())
             vals = [run_metric(by_id[r], attr) if r in by_id and attr in RUN_METRICS else math.nan
-                    for r in e.get("run_ids") or ()]
+                    for r in ids]
+            seeds = [seed_of(flatten(by_id[r].config), i) if r in by_id else -1 - i
+                     for i, r in enumerate(ids)]
             score = e.get("score")
-            cands.append(StageCandidate(label, frozen_array(vals), math.nan if score is None else float(score),
-                                        e.get("config_id") == st.get("config_id")))
+            found.append((label, vals, seeds, math.nan if score is None else float(score),
+                          e.get("config_id") == st.get("config_id")))
+        winner_at = next((k for k, c in enumerate(found) if c[4]), None)
+        ties = ties_with_best([(c[2], c[1]) for c in found], higher_is_better=higher, best=winner_at)
+        cands = []
+        for k, (label, vals, seeds, score, winner) in enumerate(found):
+            _, low, high = median_interval(vals, "mean" if statistic == "mean" else "median")
+            cands.append(StageCandidate(label, frozen_array(vals), score, winner,
+                                        frozen_array(seeds, np.int64), low, high, bool(ties.tied[k])))
         winner = st.get("winner") or {}
         out.append(StageResult(int(st.get("stage", len(out))), keys,
                                " ".join(f"{k.split('.')[-1]}={short_value(_tuple(v))}" for k, v in winner.items()),
                                math.nan if st.get("score") is None else float(st["score"]), tuple(cands)))
     return StageInfo(str(sweep.get("sweep_id", "")), str(sweep.get("name", "")), metric,
-                     str(select.get("statistic", "median")), tuple(out))
+                     statistic, tuple(out), accuracy_limit(attr, limit))
 
 
 def _tuple(v: Any) -> Any:
@@ -252,6 +310,7 @@ class StoreFigureData:
     comparison: ComparisonInfo | None
     success: SuccessInfo | None
     stages: tuple[StageInfo, ...]
+    bayes: "BayesLimit | None" = None     # the dataset's Bayes limit (None: user data, or several)
 
     @property
     def lr_curve(self) -> ParamCurveInfo | None:
@@ -293,8 +352,9 @@ def load_store_figdata(store: "Store", metric: str | None = None) -> StoreFigure
     metric = default_metric(runs) if metric is None else metric
     curves = {r.run_id: first_attempt_curve(store, r.run_id, metric) for r in runs} if len(runs) > 1 else {}
     attempts = {r.run_id: store.attempts(r.run_id) for r in runs}
-    stages = tuple(s for s in (stage_info(sw, runs) for sw in store.sweeps()) if s is not None)
+    limit = runs_bayes_limit(runs)
+    stages = tuple(s for s in (stage_info(sw, runs, limit) for sw in store.sweeps()) if s is not None)
     return StoreFigureData(
-        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric),
-        comparison=comparison_info(runs, curves, metric) if len(runs) > 1 else None,
-        success=success_info(runs, attempts), stages=stages)
+        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric, limit),
+        comparison=comparison_info(runs, curves, metric, limit=limit) if len(runs) > 1 else None,
+        success=success_info(runs, attempts, limit), stages=stages, bayes=limit)
