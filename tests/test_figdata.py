@@ -22,7 +22,7 @@ from mlplab.figures.data_run import (SMOOTH_ABOVE, UNDEFINED_RATIO, activation_i
 from mlplab.figures.data_limit import runs_bayes_limit
 from mlplab.figures.data_store import (comparison_info, config_label, flatten, load_store_figdata,
                                        seed_matrix, stage_info, success_info, varying_keys)
-from mlplab.figures.data_ties import ties_with_best
+from mlplab.stats.ties import ties_with_best
 from mlplab.metrics import MetricsLog
 from mlplab.model.boundary import plane_points
 from mlplab.model.mlp import build_mlp, resolve_head

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from mlplab.stats.ties import ties_with_best
+
 from .arrays import frozen_array
 from .data_configs import flatten, metric_mode, quartiles, run_metric, short_value, varying_keys
 from .data_limit import accuracy_limit
-from .data_ties import median_interval, ties_with_best
+from .data_ties import median_interval
 
 if TYPE_CHECKING:
     from mlplab.stats import BayesLimit

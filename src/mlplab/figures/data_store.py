@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from mlplab.stats import success_rate
+from mlplab.stats.ties import ties_with_best
 
 from .arrays import frozen_array
 from .data_configs import RUN_METRICS as RUN_METRICS
@@ -36,7 +37,7 @@ from .data_configs import short_value
 from .data_configs import varying_keys as varying_keys
 from .data_limit import accuracy_limit, runs_bayes_limit
 from .data_params import ParamCurveInfo, seed_of, store_param_curves
-from .data_ties import median_interval, ties_with_best
+from .data_ties import median_interval
 
 if TYPE_CHECKING:
     from mlplab.stats import BayesLimit, Rate

@@ -29,12 +29,14 @@ from mlplab.stats.rates import accuracy_noise as accuracy_noise
 from mlplab.stats.rates import success_rate as success_rate
 from mlplab.stats.summary import MetricSummary as MetricSummary
 from mlplab.stats.summary import summarize as summarize
+from mlplab.stats.ties import TieInfo as TieInfo
+from mlplab.stats.ties import ties_with_best as ties_with_best
 from mlplab.stats.verdicts import Verdict as Verdict
 from mlplab.stats.verdicts import verdict as verdict
 from mlplab.stats.verdicts import study_verdicts as study_verdicts
 
 __all__ = ["AccuracyNoise", "BayesLimit", "Comparison", "Equivalence", "LimitCheck",
-           "MetricSummary", "Rate", "Verdict", "accuracy_noise", "against_limit", "bayes_classify",
-           "bayes_limit", "compare", "difference_pvalue", "holm", "joint_log_density",
-           "seeds_needed", "study_verdicts", "success_rate", "summarize", "tost", "ttest_power",
-           "verdict"]
+           "MetricSummary", "Rate", "TieInfo", "Verdict", "accuracy_noise", "against_limit",
+           "bayes_classify", "bayes_limit", "compare", "difference_pvalue", "holm",
+           "joint_log_density", "seeds_needed", "study_verdicts", "success_rate", "summarize",
+           "ties_with_best", "tost", "ttest_power", "verdict"]

@@ -4,8 +4,9 @@ and racing (seeds added in rounds only where the leader is not yet separated).
 
 Seeds are paired across configurations (seed index ``i`` is the same data split, batch
 order and, where the shapes agree, the same initial weights everywhere), so a
-configuration is compared with the leader seed by seed (a paired permutation test) and
-the p-values of one selection are Holm-corrected together.
+configuration is compared with the leader seed by seed where enough seeds pair up, and
+the p-values of one selection are Holm-corrected together
+(:func:`mlplab.stats.ties.ties_with_best`, the rule the figures use too).
 
 >>> entries = [{"config_id": "a", "score": 0.11, "values": [0.10, 0.11, 0.12, 0.10, 0.11, 0.12, 0.1, 0.1]},
 ...            {"config_id": "b", "score": 0.31, "values": [0.30, 0.31, 0.33, 0.32, 0.30, 0.31, 0.3, 0.3]},
@@ -24,10 +25,9 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from mlplab.stats import compare, holm, summarize
+from mlplab.stats import summarize
+from mlplab.stats.ties import ties_with_best
 
-ALPHA = 0.05
-PAIRED_MIN = 6      # 2 / 2^6 < 0.05: the fewest pairs a permutation test can separate
 
 
 def finite(values: Sequence[float | None]) -> list[float]:
@@ -72,35 +72,16 @@ def leader(entries: Sequence[Mapping[str, Any]], mode: str, statistic: str,
     return best
 
 
-def paired_values(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[list[float], list[float]]:
-    """The seeds both configurations finished, in seed order."""
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None
-             and math.isfinite(x) and math.isfinite(y)]
-    return [x for x, _ in pairs], [y for _, y in pairs]
-
-
 def tied_with(lead: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
               mode: str) -> list[Mapping[str, Any]]:
-    """The entries not distinguishable from ``lead`` (itself included), not significantly
-    worse at 0.05 after Holm's correction over all the comparisons of this selection.
-    Each comparison is paired over the seeds both finished when they share at least
-    ``PAIRED_MIN`` (a paired permutation test cannot reach 0.05 with fewer), else
-    unpaired over all finished seeds (Mann–Whitney U); fewer than 3 values on a side
-    separate nothing, so such an entry stays tied."""
-    others = [e for e in entries if e is not lead]
-    pvalues = []
-    for e in others:
-        a, b = paired_values(lead["values"], e["values"])
-        paired = len(a) >= PAIRED_MIN
-        if not paired:
-            a, b = finite(lead["values"]), finite(e["values"])
-        if min(len(a), len(b)) < 3:
-            pvalues.append(1.0)
-            continue
-        c = compare(a, b, paired=paired, higher_is_better=(mode == "max"))
-        pvalues.append(c.p_value)
-    adjusted = holm(pvalues) if pvalues else []
-    return [lead] + [e for e, p in zip(others, adjusted) if not p < ALPHA]
+    """The entries not distinguishable from ``lead`` (itself included), by the one tie rule
+    of :func:`mlplab.stats.ties.ties_with_best` (per-seed values in seed order: the i-th
+    value of every entry is seed index i)."""
+    samples = [(range(len(e["values"])), [math.nan if v is None else v for v in e["values"]])
+               for e in entries]
+    ties = ties_with_best(samples, higher_is_better=(mode == "max"),
+                          best=next(i for i, e in enumerate(entries) if e is lead))
+    return [lead] + [e for e, tied in zip(entries, ties.tied) if tied and e is not lead]
 
 
 def has_interval(entry: Mapping[str, Any]) -> bool:
