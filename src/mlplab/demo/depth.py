@@ -72,6 +72,7 @@ def depth(trainer: Trainer, scale: DemoScale) -> SectionResult:
             row["second_layer_gain"] = c.diff
             row["gain_ci"] = (c.diff_low, c.diff_high)
         rows.append(row)
+    post = second[POST_WIDTH]
     grid = "; ".join(f"width {w}: one layer {100 * second[w].mean_b:.1f}%, two "
                      f"{100 * second[w].mean_a:.1f}% (second layer {100 * second[w].diff:+.1f} "
                      f"points, 95% CI {100 * second[w].diff_low:+.1f} to "
@@ -87,8 +88,9 @@ def depth(trainer: Trainer, scale: DemoScale) -> SectionResult:
     finding = (f"test accuracy (mean over {scale.depth_seeds} seeds) on the 5-class mixture, spread "
                f"{SPREAD}, Bayes limit {100 * limit.accuracy:.1f}% (the Bayes classifier scores "
                f"{100 * on_test:.1f}% on these {m} test points; noise floor ±"
-               f"{100 * noise.halfwidth:.1f} points): {grid}; {against}.")
-    post = second[POST_WIDTH]
+               f"{100 * noise.halfwidth:.1f} points): {grid}; {against}. The post said under "
+               f"80% with one layer and over 90% with two: at width {POST_WIDTH} one layer reaches "
+               f"{100 * post.mean_b:.1f}% and two {100 * post.mean_a:.1f}%.")
     claim = Claim("depth", f"one hidden layer is not enough for the 5-class mixture, two are "
                   f"(width {POST_WIDTH})", f"test accuracy ({m} points)",
                   (_label(POST_WIDTH, 2), _label(POST_WIDTH, 1)), post, SESOI)

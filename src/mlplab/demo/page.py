@@ -63,7 +63,8 @@ def write_demo_report(out: Path, sections: Sequence[SectionResult], wall_time: f
     parts = [(s.title, _section_html(s, out)) for s in sections]
     summary_rows = "".join(
         f'<tr><td>{esc(s.title)}</td><td><b>{esc(s.verdict or "")}</b></td><td class="wrap">'
-        + "<br>".join(esc(j.text) for j in s.judged) + "</td></tr>" for s in sections)
+        + "<br>".join(f"<i>{esc(j.statement)}</i>: {esc(j.text)}" for j in s.judged)
+        + "</td></tr>" for s in sections)
     parts.insert(0, ("Summary", '<table class="runs"><thead><tr><th>study</th><th>verdict</th>'
                      f"<th>claims: test, n, effect and 95% interval</th></tr></thead><tbody>"
                      f"{summary_rows}</tbody></table>"))
