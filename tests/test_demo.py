@@ -1,5 +1,6 @@
 """The seed study end to end: ``mlplab demo --quick`` through the installed console script;
-every section is in the report and its numbers agree with what is in the stores."""
+every section is in the report with a three-valued verdict, each claim states its test, n and
+interval, summary.json is strict JSON, and the numbers agree with what is in the stores."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ import pytest
 from mlplab.store.store import Store
 
 SECTIONS = ("xor_seeds", "init", "optimizers", "depth", "length", "staged")
+KINDS = {"reproduces", "contradicted", "inconclusive"}
+
+
+def _no_nan(token: str) -> float:
+    raise ValueError(f"summary.json is not strict JSON: it holds {token}")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +31,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     proc = subprocess.run([str(exe), "demo", "--quick", "--quiet", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=_no_nan)
     return out, summary, proc.stdout
 
 
@@ -52,6 +58,39 @@ def test_every_section_is_in_the_report_and_the_printed_table(demo):
     assert html.count("data:image/png;base64,") >= 6
 
 
+def test_every_section_has_a_verdict_and_every_claim_its_test_n_and_interval(demo):
+    _, summary, stdout = demo
+    for s in summary["sections"]:
+        assert s["verdict"] in KINDS, s["key"]
+        assert s["claims"], s["key"]
+        kinds = [c["kind"] for c in s["claims"]]
+        assert set(kinds) <= KINDS
+        # the section's verdict follows from its claims
+        expected = ("reproduces" if all(k == "reproduces" for k in kinds) else
+                    "contradicted" if "contradicted" in kinds else "inconclusive")
+        assert s["verdict"] == expected
+        for c in s["claims"]:
+            assert c["n"] >= 2 and c["test"]
+            low, high = c["ci"]
+            assert low <= high
+            assert c["sesoi"] > 0
+            assert c["text"].startswith(c["kind"]) and c["text"] in stdout.replace("\n      ", " ")
+        assert f"{s['title']}  [{s['verdict']}]" in stdout
+
+
+def test_comparisons_are_holm_adjusted_across_the_whole_study(demo):
+    from mlplab.stats import holm
+
+    _, summary, _ = demo
+    family = [c for s in summary["sections"] for c in s["claims"] if c["p"] is not None]
+    assert len(family) >= 5
+    assert [c["p_holm"] for c in family] == pytest.approx(holm([c["p"] for c in family]).tolist())
+    for c in family:
+        assert c["p_holm"] >= c["p"]
+        if c["kind"] == "reproduces":
+            assert c["p_holm"] < 0.05 and c["effect"] > 0
+
+
 def test_xor_failure_count_agrees_with_the_store(demo):
     out, summary, _ = demo
     numbers = _section(summary, "xor_seeds")["numbers"]
@@ -61,6 +100,9 @@ def test_xor_failure_count_agrees_with_the_store(demo):
     assert len(failed) == numbers["failed"]
     assert numbers["fail_share"] == pytest.approx(len(failed) / len(runs))
     assert f"{len(failed)} of {len(runs)}" in _section(summary, "xor_seeds")["finding"]
+    rate = _section(summary, "xor_seeds")["claims"][0]
+    assert rate["test"].startswith("Wilson") and rate["n"] == len(runs)
+    assert rate["ci"][0] <= len(failed) / len(runs) <= rate["ci"][1]
 
 
 def test_init_success_rates_agree_with_the_store(demo):
@@ -78,11 +120,19 @@ def test_init_success_rates_agree_with_the_store(demo):
 def test_depth_and_length_numbers_agree_with_the_store(demo):
     out, summary, _ = demo
     depth = Store(out / "depth", readonly=True).runs(status="done")
-    by_layers: dict[int, list[float]] = {}
+    by_arm: dict[str, list[float]] = {}
     for r in depth:
-        by_layers.setdefault(len(r.config["model"]["hidden"]), []).append(r.test_acc)
-    measured = _section(summary, "depth")["numbers"]["test_acc"]
-    assert sorted(map(sorted, measured.values())) == sorted(map(sorted, by_layers.values()))
+        hidden = r.config["model"]["hidden"]
+        by_arm.setdefault(f"{len(hidden)}x{hidden[0]}", []).append(r.test_acc)
+    numbers = _section(summary, "depth")["numbers"]
+    assert {k: sorted(v) for k, v in numbers["test_acc"].items()} == \
+        {k: sorted(v) for k, v in by_arm.items()}
+    assert numbers["test_points"] == round(0.6 * depth[0].config["data"]["n"])
+    limit = numbers["bayes_limit"]["accuracy"]
+    assert 0.9 < limit < 0.95            # spread 0.55: room for the post's "over 90 %"
+    assert f"Bayes limit {100 * limit:.1f}%" in _section(summary, "depth")["finding"]
+    for arm in numbers["second_layer"].values():
+        assert arm["n"] >= 2 and arm["ci"][0] <= arm["diff"] <= arm["ci"][1]
 
     store = Store(out / "length", readonly=True)
     curves = np.stack([_epoch_series(store, r.run_id, "val_acc") for r in store.runs(status="done")])

@@ -119,24 +119,52 @@ def optimizer_comparison(folder: Path, lrs: Sequence[float], curves: Mapping[str
 
 
 @styled
-def _draw_depth(groups: Mapping[str, Sequence[float]]) -> Any:
-    fig, axes = new_figure(7.5, 4.4)
+def _draw_depth(acc: Mapping[str, Sequence[float]], widths: Sequence[int], depths: Sequence[int],
+                limit: float, noise: float, on_test: float) -> Any:
+    fig, axes = new_figure(8.5, 4.8)
     ax = axes[0][0]
-    labels = list(groups)
-    ax.boxplot([100 * np.asarray(groups[k]) for k in labels], widths=0.5)
+    values = {k: 100 * np.asarray(v, dtype=float) for k, v in acc.items()}
+    every = np.concatenate(list(values.values()))
+    # a collapsed run (dead ReLUs at width 2) would squash the interesting band: draw such
+    # runs on the floor of the plot as down-pointing markers instead
+    floor = max(float(every.min()) - 1.0, 100 * limit - 6.0)
     rng = np.random.default_rng(0)
-    for i, k in enumerate(labels):
-        v = 100 * np.asarray(groups[k])
-        ax.scatter(i + 1 + rng.uniform(-0.12, 0.12, len(v)), v, s=14, color=CLASS_COLORS[i],
-                   zorder=3)
-    ax.set_xticks(range(1, len(labels) + 1), labels)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Depth: test accuracy over seeds, overlapping 5-class mixture")
+    ax.axhspan(100 * (limit - noise), 100 * (limit + noise), color="#9e9e9e", alpha=0.22, lw=0,
+               label=f"test-set noise (±{100 * noise:.1f} points)")
+    ax.axhline(100 * limit, color="#3b3b3b", ls="--", lw=1.2,
+               label=f"Bayes limit {100 * limit:.1f}%")
+    ax.axhline(100 * on_test, color="#3b3b3b", ls=":", lw=1.0,
+               label=f"Bayes classifier on this test set {100 * on_test:.1f}%")
+    for j, layers in enumerate(depths):
+        offset = (j - (len(depths) - 1) / 2) * 0.25
+        for i, width in enumerate(widths):
+            v = values[f"{layers} x [{width}]"]
+            x = i + offset + rng.uniform(-0.06, 0.06, len(v))
+            low = v < floor
+            ax.scatter(x[~low], v[~low], s=14, color=CLASS_COLORS[j], alpha=0.75, zorder=3,
+                       label=f"{layers} hidden layer{'s' if layers > 1 else ''}" if i == 0 else None)
+            ax.scatter(x[low], np.full(int(low.sum()), floor + 0.3), s=22, marker="v",
+                       color=CLASS_COLORS[j], zorder=3)
+            if low.any():
+                ax.annotate(f"{int(low.sum())} of {len(v)} below\nmean {v.mean():.1f}%",
+                            (i + offset, floor + 0.6), ha="center", va="bottom", fontsize=8,
+                            color=CLASS_COLORS[j])
+            if v.mean() >= floor:
+                ax.plot([i + offset - 0.1, i + offset + 0.1], [v.mean()] * 2,
+                        color=CLASS_COLORS[j], lw=2.5)
+    ax.set_ylim(floor, max(float(every.max()), 100 * (limit + noise)) + 1.0)
+    ax.set_xticks(range(len(widths)), [f"width {w}" for w in widths])
+    ax.set_ylabel("test accuracy (%); bar: mean over seeds")
+    ax.set_title("Depth x width on the 5-class mixture (runs below the plot: markers on its floor)")
+    ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
-def depth_spread(folder: Path, groups: Mapping[str, Sequence[float]]) -> Path:
-    return save_figure(_draw_depth(groups), folder / "depth.png")
+def depth_grid(folder: Path, acc: Mapping[str, Sequence[float]], widths: Sequence[int],
+               depths: Sequence[int], limit: float, noise: float, on_test: float) -> Path:
+    """Test accuracy per seed for each ``"{layers} x [{width}]"`` arm of ``acc``, against the
+    Bayes limit with the test set's noise band around it."""
+    return save_figure(_draw_depth(acc, widths, depths, limit, noise, on_test), folder / "depth.png")
 
 
 @styled

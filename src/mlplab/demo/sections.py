@@ -1,7 +1,7 @@
-"""The six studies of the seed study; each trains, measures and words its finding.
-
-Every sentence is built from the measured numbers; each study also says whether the
-blog post's claim reproduced (``SectionResult.reproduces``).
+"""The studies of the seed study that re-ask the post's questions on XOR, initialisation,
+optimizers and training length (depth and the staged sweep have their own modules); each
+trains, measures, states the post's claim as :class:`~mlplab.demo.claims.Claim` s and words
+its finding from the numbers. ``run_demo`` judges the claims of all sections together.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from typing import Callable
 
 import numpy as np
 
-from mlplab.config import from_dict, to_dict, with_overrides
+from mlplab.config import RunConfig, with_overrides
 from mlplab.record import RunRecord
+from mlplab.stats import compare, success_rate
 from . import figures as figs
-from .trainer import (DemoScale, SectionResult, Trainer, circles_config, epoch_values, epochs_to,
-                      fmt_q, mixture_config, pct, quartiles, seeds_of, xor_config)
+from .claims import Claim, RateClaim
+from .depth import DEPTHS, WIDTHS, depth
+from .staged import staged_pipeline, staged_runs
+from .trainer import (DemoScale, SectionResult, Trainer, censored, circles_config, epoch_values,
+                      epochs_sesoi, epochs_to, fmt_q, mixture_config, pct, quartiles, seeds_of,
+                      xor_config)
 
 INITS = ("xavier_uniform", "he_normal", "normal(1.0)", "zeros")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 OPTIM_LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 LENGTH_CHECKPOINTS = (10, 25, 50, 100, 200, 400)
+XOR_SESOI = 0.02          # a failure rate under 2 % would be "practically never"
+ZEROS_SESOI = 0.05        # zero weights "never learn": under 5 % of runs
+ACC_SESOI = 0.01          # one point of accuracy
 
 
 def _solved(rec: RunRecord) -> bool:
@@ -36,6 +44,15 @@ def _typical(recs: list[RunRecord]) -> RunRecord | None:
     return order[len(order) // 2]
 
 
+def _wilson(k: int, n: int) -> tuple[float | None, float | None]:
+    r = success_rate(k, n)
+    return r.ci_low, r.ci_high
+
+
+def _interval(rate: float | None, low: float | None, high: float | None) -> str:
+    return f"{pct(rate or 0.0)}, 95% CI {100 * (low or 0):.1f} to {100 * (high or 0):.1f}%"
+
+
 def xor_seeds(trainer: Trainer, scale: DemoScale) -> SectionResult:
     from mlplab.diagnose.findings import diagnose
 
@@ -46,16 +63,20 @@ def xor_seeds(trainer: Trainer, scale: DemoScale) -> SectionResult:
     for r in fails:
         kinds.update({f.kind for f in diagnose(r.metrics.to_frame(), r.info)})
     success, failure = _typical([r for r, g in zip(recs, ok) if g]), _typical(fails)
-    share = len(fails) / len(recs)
+    rate = success_rate(len(fails), len(recs))
     top = ", ".join(f"{k} in {n}/{len(fails)}" for k, n in kinds.most_common(3)) or "nothing"
-    finding = (f"{len(fails)} of {len(recs)} initialisations ({pct(share)}) never reached 100% "
+    wilson = _interval(rate.rate, rate.ci_low, rate.ci_high)
+    finding = (f"{len(fails)} of {len(recs)} initialisations ({wilson}, Wilson) never reached 100% "
                f"training accuracy on XOR in {scale.xor_epochs} epochs; diagnose on the failures "
-               f"finds {top}.")
+               f"finds {top}. The claim reproduces when the interval lies above "
+               f"{pct(XOR_SESOI)} and is contradicted when it lies below.")
+    claim = RateClaim("xor_seeds", "the post's 2-4-1 net sometimes never learns XOR",
+                      "initialisations that never learn", rate, XOR_SESOI, above=True)
     fig = figs.xor_gradients(trainer.out / "xor_seeds" / "figures", success, failure)
     return SectionResult(
-        "xor_seeds", "1. XOR with the post's network", finding, reproduces=len(fails) > 0,
-        numbers={"runs": len(recs), "failed": len(fails), "fail_share": share,
-                 "findings_in_failures": dict(kinds),
+        "xor_seeds", "1. XOR with the post's network", finding, [claim],
+        numbers={"runs": len(recs), "failed": len(fails), "fail_share": rate.rate,
+                 "fail_rate": rate.to_dict(), "findings_in_failures": dict(kinds),
                  "typical_success": success.run_id if success else None,
                  "typical_failure": failure.run_id if failure else None},
         rows=[{"outcome": "learned XOR", "runs": len(recs) - len(fails)},
@@ -64,44 +85,44 @@ def xor_seeds(trainer: Trainer, scale: DemoScale) -> SectionResult:
 
 
 def initialisation(trainer: Trainer, scale: DemoScale) -> SectionResult:
-    problems = {"xor": (xor_config(scale), "val_acc", 1.0),
-                "circles": (circles_config(scale), "val_acc", 0.95)}
-    rows = []
-    for ds, (base, metric, target) in problems.items():
+    problems = {"xor": (xor_config(scale), "val_acc", 1.0, scale.xor_epochs),
+                "circles": (circles_config(scale), "val_acc", 0.95, scale.circle_epochs)}
+    rows, claims, zero_hits = [], [], 0
+    for ds, (base, metric, target, budget) in problems.items():
         configs = [with_overrides(c, {"model.init": init, "name": f"init-{ds}"})
                    for init in INITS for c in seeds_of(base, scale.init_seeds)]
         recs = trainer.cohort("init", configs)
+        speed = {}
         for i, init in enumerate(INITS):
             group = recs[i * scale.init_seeds:(i + 1) * scale.init_seeds]
-            speed = [epochs_to(r, metric, target) for r in group]
+            speed[init] = [epochs_to(r, metric, target) for r in group]
+            reached = int(np.isfinite(speed[init]).sum())
             rows.append({"dataset": ds, "init": init, "target": f"{metric} >= {target:g}",
-                         "success_rate": float(np.mean([np.isfinite(s) for s in speed])),
-                         "epochs_q": quartiles(speed), "runs": len(group)})
-    best = {ds: max((r for r in rows if r["dataset"] == ds), key=lambda r: r["success_rate"])
-            for ds in problems}
-    zeros = [r for r in rows if r["init"] == "zeros"]
-    normal = {r["dataset"]: r for r in rows if r["init"] == "normal(1.0)"}
-    scaled = {r["dataset"]: max(r2["success_rate"] for r2 in rows if r2["dataset"] == r["dataset"]
-                                and r2["init"] in ("xavier_uniform", "he_normal")) for r in rows}
-    gain = {ds: scaled[ds] - normal[ds]["success_rate"] for ds in problems}
-    # the claim holds if zeros never learn and Xavier/He beat normal(1.0) by 5 points
-    # somewhere without losing anywhere
-    claim = all(z["success_rate"] == 0 for z in zeros) and \
-        max(gain.values()) >= 0.05 and min(gain.values()) >= 0
-    parts = [f"{ds}: best {b['init']} ({pct(b['success_rate'])} succeed, median "
-             f"{fmt_q(b['epochs_q'], ' epochs')})" for ds, b in best.items()]
-    zero_txt = ", ".join(f"{z['dataset']} {pct(z['success_rate'])}" for z in zeros)
-    gain_txt = ", ".join(f"{100 * g:+.0f} points on {ds}" for ds, g in gain.items())
-    finding = ("; ".join(parts) + f"; zeros init succeeds on {zero_txt}; the better of "
-               f"Xavier/He vs normal(1.0): {gain_txt}.")
+                         "success_rate": reached / len(group),
+                         "success_ci": _wilson(reached, len(group)),
+                         "epochs_q": quartiles(speed[init]), "runs": len(group)})
+        zero_hits += int(np.isfinite(speed["zeros"]).sum())
+        # seed i of every init shares the split and the batches: compare seed by seed
+        xavier = censored(speed["xavier_uniform"], budget)
+        normal = censored(speed["normal(1.0)"], budget)
+        claims.append(Claim("init", f"Xavier initialisation learns {ds} faster than normal(1.0)",
+                            f"epochs to {metric} >= {target:g} on {ds} (never = {budget + 1})",
+                            ("xavier_uniform", "normal(1.0)"),
+                            compare(xavier, normal, paired=True, higher_is_better=False),
+                            epochs_sesoi(normal)))
+    zero_runs = len(problems) * scale.init_seeds
+    zeros = success_rate(zero_hits, zero_runs)
+    claims.append(RateClaim("init", "all-zero weights never learn", "zero-initialised runs that "
+                            "reach the target", zeros, ZEROS_SESOI, above=False))
+    parts = [f"{ds}: Xavier {c.comparison.mean_a:.4g} vs normal(1.0) {c.comparison.mean_b:.4g} "
+             "mean epochs to target" for ds, c in zip(problems, claims)]
+    finding = ("; ".join(parts) + f" (a run that never reaches it counts as the budget + 1); "
+               f"zero init reaches the target in {zero_hits} of {zero_runs} runs "
+               f"({_interval(zeros.rate, zeros.ci_low, zeros.ci_high)}).")
     fig = figs.init_comparison(trainer.out / "init" / "figures", rows)
-    return SectionResult("init", "2. Initialisation", finding, reproduces=claim,
-                         numbers={"rows": rows}, rows=rows, figures=[fig],
+    return SectionResult("init", "2. Initialisation", finding, claims,
+                         numbers={"rows": rows, "zeros": zeros.to_dict()}, rows=rows, figures=[fig],
                          store=trainer.out / "init")
-
-
-def _epochs(median: float) -> str:
-    return f"{median:g}" if np.isfinite(median) else "never"
 
 
 def optimizers(trainer: Trainer, scale: DemoScale) -> SectionResult:
@@ -118,6 +139,7 @@ def optimizers(trainer: Trainer, scale: DemoScale) -> SectionResult:
                for lr in OPTIM_LRS]
         curves[opt] = med
         best_lr[opt] = OPTIM_LRS[int(np.nanargmin(np.where(np.isfinite(med), med, np.inf)))]
+    # fresh seeds (from 100) for the comparison, so the lr was not chosen on the same runs
     final = [with_overrides(c, {"train.optimizer": opt, "train.lr": best_lr[opt], "name": f"best-{opt}"})
              for opt in OPTIMIZERS for c in seeds_of(base, scale.optim_seeds, offset=100)]
     recs = trainer.cohort("optimizers", final)
@@ -125,56 +147,30 @@ def optimizers(trainer: Trainer, scale: DemoScale) -> SectionResult:
               for i, opt in enumerate(OPTIMIZERS)}
     reach = max(float(np.median([r.best.val_acc for r in group])) for group in by_opt.values())
     target = round(0.97 * reach, 3)
-    rows = []
+    rows, speed = [], {}
     for opt, group in by_opt.items():
-        speed = [epochs_to(r, "val_acc", target) for r in group]
-        rows.append({"optimizer": opt, "best_lr": best_lr[opt], "epochs_q": quartiles(speed),
-                     "reached": float(np.mean([np.isfinite(s) for s in speed])),
+        speed[opt] = censored([epochs_to(r, "val_acc", target) for r in group], scale.optim_epochs)
+        rows.append({"optimizer": opt, "best_lr": best_lr[opt], "epochs_q": quartiles(speed[opt]),
+                     "epochs_mean": float(speed[opt].mean()),
+                     "reached": float(np.mean(speed[opt] <= scale.optim_epochs)),
                      "val_acc_median": float(np.median([r.best.val_acc for r in group]))})
-    speed_of = {r["optimizer"]: r["epochs_q"][1] for r in rows}
-    fastest = min(rows, key=lambda r: np.nan_to_num(r["epochs_q"][1], nan=np.inf))
-    claim = bool(np.nan_to_num(speed_of["adam"], nan=np.inf) <
-                 np.nan_to_num(speed_of["momentum"], nan=np.inf))
-    finding = (f"full-batch epochs to {pct(target)} val accuracy (median [q1, q3]) at each "
-               f"optimizer's best lr: "
-               + ", ".join(f"{r['optimizer']} (lr {r['best_lr']:g}) {fmt_q(r['epochs_q'])}" for r in rows)
-               + f"; fastest: {fastest['optimizer']}; the post's question, Adam vs SGD with "
-               f"momentum: {_epochs(speed_of['adam'])} vs {_epochs(speed_of['momentum'])} "
-               f"epochs ({'Adam' if claim else 'momentum'} {'faster' if claim else 'as fast or faster'}).")
+    claim = Claim("optimizers", "Adam converges faster than SGD with momentum",
+                  f"full-batch epochs to {pct(target)} val accuracy (never = {scale.optim_epochs + 1})",
+                  ("Adam", "momentum"),
+                  compare(speed["adam"], speed["momentum"], paired=True, higher_is_better=False),
+                  epochs_sesoi(speed["momentum"]))
+    fastest = min(rows, key=lambda r: r["epochs_mean"])
+    finding = (f"full-batch epochs to {pct(target)} val accuracy (mean; median [q1, q3]) at each "
+               f"optimizer's best lr, {scale.optim_seeds} fresh seeds: "
+               + ", ".join(f"{r['optimizer']} (lr {r['best_lr']:g}) {r['epochs_mean']:.3g}; "
+                           f"{fmt_q(r['epochs_q'])}" for r in rows)
+               + f"; fastest on average: {fastest['optimizer']}.")
     fig = figs.optimizer_comparison(trainer.out / "optimizers" / "figures", OPTIM_LRS, curves,
                                     by_opt, target)
-    return SectionResult("optimizers", "3. Optimizers", finding, reproduces=claim,
+    return SectionResult("optimizers", "3. Optimizers", finding, [claim],
                          numbers={"target_val_acc": target, "best_lr": best_lr, "rows": rows,
                                   "lr_curves": curves},
                          rows=rows, figures=[fig], store=trainer.out / "optimizers")
-
-
-def depth(trainer: Trainer, scale: DemoScale) -> SectionResult:
-    shapes = {"one hidden layer [8]": (8,), "two hidden layers [8, 8]": (8, 8)}
-    groups = {}
-    for label, hidden in shapes.items():
-        base = mixture_config(scale.depth_epochs, spread=1.0, hidden=hidden)
-        base = with_overrides(base, {"name": f"depth-{len(hidden)}"})
-        groups[label] = [r.best.test_acc for r in trainer.cohort("depth", seeds_of(base, scale.depth_seeds))]
-    q = {label: quartiles(v) for label, v in groups.items()}
-    one, two = (q[label][1] for label in shapes)
-    finding = (f"test accuracy on the overlapping 5-class mixture (median [q1, q3]): "
-               + "; ".join(f"{label} {fmt_q(v)}" for label, v in q.items())
-               + "; " + _depth_verdict(two - one))
-    fig = figs.depth_spread(trainer.out / "depth" / "figures", groups)
-    rows = [{"model": label, "test_acc_q": q[label], "runs": len(v)} for label, v in groups.items()]
-    return SectionResult("depth", "4. Depth", finding, reproduces=bool(two - one >= 0.02),
-                         numbers={"test_acc": {k: list(v) for k, v in groups.items()}},
-                         rows=rows, figures=[fig], store=trainer.out / "depth")
-
-
-def _depth_verdict(gain: float) -> str:
-    if gain >= 0.02:
-        return f"the second layer adds {100 * gain:.1f} points."
-    if gain <= -0.02:
-        return f"the second layer costs {-100 * gain:.1f} points."
-    return (f"the difference ({100 * gain:+.1f} points) is within 2 points: both depths reach "
-            "the same accuracy, so here the overlap of the classes, not the depth, limits it.")
 
 
 def training_length(trainer: Trainer, scale: DemoScale) -> SectionResult:
@@ -187,63 +183,23 @@ def training_length(trainer: Trainer, scale: DemoScale) -> SectionResult:
     med = {e: float(np.median(curves[:, e - 1])) for e in marks}
     finding = ("median val accuracy on 3 rings after " +
                ", ".join(f"{e} epochs {pct(v)}" for e, v in med.items()) + ".")
-    gain = med[marks[-1]] - med[marks[0]]
+    # the claim: training four times longer helps, the same runs compared seed by seed
+    end, quarter = curves.shape[1], max(1, curves.shape[1] // 4)
+    claim = Claim("length", f"on circles within circles, {end} epochs beat {quarter}",
+                  f"val accuracy at the epoch ({_val_points(base)} points)",
+                  (f"{end} epochs", f"{quarter} epochs"),
+                  compare(curves[:, end - 1], curves[:, quarter - 1], paired=True), ACC_SESOI)
     fig = figs.accuracy_vs_epochs(trainer.out / "length" / "figures", curves)
     rows = [{"epochs": e, "val_acc_median": v} for e, v in med.items()]
-    return SectionResult("length", "5. Training length", finding, reproduces=bool(gain >= 0.02),
+    return SectionResult("length", "5. Training length", finding, [claim],
                          numbers={"median_val_acc": med}, rows=rows, figures=[fig],
                          store=trainer.out / "length")
 
 
-def staged_sweep(scale: DemoScale) -> dict:
-    """The staged sweep of the pipeline study: lr -> shape -> optimizer on two spirals,
-    early stopping on val accuracy with up to two restarts until 90% is reached."""
-    spec = to_dict(from_dict({
-        "name": "staged-spiral",
-        "data": {"name": "spiral", "arms": 2, "n": 600, "noise": 0.1},
-        "model": {"hidden": [16], "activation": "relu"},
-        "train": {"optimizer": "momentum", "lr": 0.01, "batch_size": 64, "epochs": scale.staged_epochs},
-        "stopping": {"monitor": "val_acc", "patience": max(10, scale.staged_epochs // 6),
-                     "restarts": 2, "target": 0.9},
-        "probe": {"every": 10, "activations_every": 50, "boundary_snapshots": 8}}))
-    spec["sweep"] = {"strategy": "staged", "seeds": scale.staged_seeds,
-                     "select": {"metric": "val_acc", "statistic": "median"},
-                     "stages": [{"train.lr": [0.003, 0.01, 0.03, 0.1]},
-                                {"model.hidden": [[16], [32], [16, 16]],
-                                 "model.activation": ["relu", "tanh"]},
-                                {"train.optimizer": ["sgd", "momentum", "rmsprop", "adam"]}]}
-    return spec
+def _val_points(cfg: RunConfig) -> int:
+    from mlplab.data import split_indices
 
-
-def staged_pipeline(trainer: Trainer, scale: DemoScale) -> SectionResult:
-    from mlplab.report.build import build_report
-    from mlplab.sweep import run_sweep
-
-    spec = staged_sweep(scale)
-    out = trainer.out / "staged"
-    result = run_sweep(spec, out=out, workers=None, quiet=True, report=False)
-    trainer.bar.update(result.data.get("n_runs", 0))
-    stages = result.data.get("stages", [])
-    runs = trainer.store("staged").runs(status="done")
-    restarts = sum(r.restarts or 0 for r in runs)
-    best = result.best or {}
-    best_run = next((r for r in runs if r.run_id == best.get("best_run_id")), None)
-    path = " -> ".join(", ".join(f"{k.split('.')[-1]}={v}" for k, v in s["winner"].items())
-                       for s in stages)
-    acc = best_run.val_acc if best_run else float("nan")
-    finding = (f"stage winners {path}; {restarts} restarts over {len(runs)} runs "
-               f"({sum((r.restarts or 0) > 0 for r in runs)} runs needed one); "
-               f"final network val accuracy {pct(acc)}.")
-    build_report(out)
-    figures = sorted((out / "figures").glob("stages*.png"))
-    if best_run is not None:
-        figures += [p for p in [out / "runs" / best_run.run_id / "figures" / "boundary.png"] if p.is_file()]
-    return SectionResult("staged", "6. The pipeline (staged sweep)", finding, reproduces=None,
-                         numbers={"stages": stages, "restarts": restarts, "runs": len(runs),
-                                  "best": best.get("params"), "best_val_acc": acc},
-                         rows=[{"stage": s["stage"], "winner": s["winner"], "score": s["score"]}
-                               for s in stages],
-                         figures=figures, store=out)
+    return len(split_indices(cfg.data.n, cfg.data.split, cfg.data.seed)[1])
 
 
 STUDIES: tuple[Callable[[Trainer, DemoScale], SectionResult], ...] = (
@@ -252,11 +208,7 @@ STUDIES: tuple[Callable[[Trainer, DemoScale], SectionResult], ...] = (
 
 def planned_runs(scale: DemoScale) -> int:
     """Runs the study trains (for the progress bar)."""
-    from mlplab.sweep import load_sweep
-    from mlplab.sweep.plan import planned_total
-
-    staged = planned_total(*reversed(load_sweep(staged_sweep(scale))))
     return (scale.xor_seeds + 2 * len(INITS) * scale.init_seeds
             + len(OPTIMIZERS) * (len(OPTIM_LRS) * scale.optim_lr_seeds + scale.optim_seeds)
-            + 2 * scale.depth_seeds + scale.length_seeds + staged)
-
+            + len(WIDTHS) * len(DEPTHS) * scale.depth_seeds + scale.length_seeds
+            + staged_runs(scale))

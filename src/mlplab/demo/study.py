@@ -3,21 +3,31 @@ started the project and answers each with mlplab's own measurements.
 
 Six sections, each trained with the cohort engine into its own store under ``out``
 (``out/<section>/``, each a store the dashboard can open), each turned into a
-:class:`SectionResult` whose one-line finding is generated from the numbers, and one
-``out/report.html`` with a section per finding. Where the post's claim does not
-reproduce, the finding says so.
+:class:`SectionResult` whose finding is generated from the numbers and whose claims are
+judged together (Holm across the whole study, :mod:`mlplab.demo.claims`): each claim
+*reproduces*, is *contradicted* or is *inconclusive* at the seeds run, and says its test,
+n, the effect and its interval. One ``out/report.html`` has a section per finding and
+``out/summary.json`` (strict JSON) the same numbers.
 
 ``mlplab demo`` is one call of :func:`run_demo` (``--quick``: ``quick=True``).
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .claims import judge, section_verdict
 from .trainer import QUICK, DemoScale, SectionResult, Trainer
+
+
+def _fill(text: str, first: str, rest: str) -> str:
+    # never break inside "Mann-Whitney" or a negative number
+    return textwrap.fill(text, 100, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False, break_long_words=False)
 
 
 @dataclass(frozen=True)
@@ -28,19 +38,22 @@ class DemoResult:
     wall_time: float
 
     def summary(self) -> str:
-        """The table printed at the end of ``mlplab demo``."""
-        lines = [f"mlplab seed study  ({self.wall_time:.0f} s)  report: {self.report}", ""]
-        width = max(len(s.title) for s in self.sections)
+        """The table printed at the end of ``mlplab demo``: per section its verdict and finding,
+        then each claim with its verdict, test, n, effect and interval."""
+        lines = [f"mlplab seed study  ({self.wall_time:.0f} s)  report: {self.report}"]
         for s in self.sections:
-            mark = {True: "reproduces", False: "does NOT reproduce", None: ""}[s.reproduces]
-            lines.append(f"{s.title.ljust(width)}  {s.finding}" + (f"  [{mark}]" if mark else ""))
+            lines += ["", f"{s.title}  [{s.verdict}]",
+                      _fill(s.finding, "  ", "  ")]
+            for j in s.judged:
+                claim = (f"- claim: {j.statement} ({j.measure}; smallest effect of interest "
+                         f"{j.sesoi:g}): {j.text}")
+                lines.append(_fill(claim, "  ", "      "))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain data (``mlplab demo --json``)."""
         return {"out": str(self.out), "report": str(self.report), "wall_time": self.wall_time,
-                "sections": [{"key": s.key, "title": s.title, "finding": s.finding,
-                              "reproduces": s.reproduces, "numbers": s.numbers,
-                              "rows": s.rows, "store": str(s.store)} for s in self.sections]}
+                "sections": [s.to_dict() for s in self.sections]}
 
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, quiet: bool = False,
@@ -54,7 +67,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, quiet: bool = F
 
     >>> from mlplab.demo.sections import planned_runs
     >>> planned_runs(DemoScale()), planned_runs(QUICK)
-    (886, 167)
+    (1014, 177)
     >>> QUICK.xor_seeds, QUICK.xor_epochs
     (16, 150)
     """
@@ -77,6 +90,11 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, quiet: bool = F
     finally:
         trainer.bar.close()
         torch.set_num_threads(threads)
+    # every claim of the study at once, so the Holm adjustment covers the whole study
+    judged = judge([c for s in results for c in s.claims])
+    results = [replace(s, judged=[j for j in judged if j.section == s.key],
+                       verdict=section_verdict([j.kind for j in judged if j.section == s.key]))
+               for s in results]
     report = write_demo_report(out, results, time.perf_counter() - start, quick)
     return DemoResult(out, report, results, time.perf_counter() - start)
 

@@ -4,6 +4,8 @@ measures the findings are worded from.
 
 >>> quartiles([1, 2, 3, 4, 5])
 (2.0, 3.0, 4.0)
+>>> censored([12.0, float("nan")], budget=100).tolist(), epochs_sesoi([4.0, 6.0, 30.0])
+([12.0, 101.0], 1.0)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from mlplab.config import RunConfig, from_dict, to_dict
 from mlplab.progress import ProgressBar
 from mlplab.record import RunRecord
 from mlplab.store.store import Store
+from mlplab.strictjson import jsonable
+from .claims import Claim, Judged, RateClaim
 
 
 @dataclass(frozen=True)
@@ -27,36 +31,49 @@ class DemoScale:
     xor_seeds: int = 256
     init_seeds: int = 48
     optim_lr_seeds: int = 4
-    optim_seeds: int = 16
-    depth_seeds: int = 16
+    optim_seeds: int = 32
+    depth_seeds: int = 12
     length_seeds: int = 12
     xor_epochs: int = 1000
     circle_epochs: int = 300
     optim_epochs: int = 200      # full batch: one step an epoch
-    depth_epochs: int = 100
+    depth_epochs: int = 40       # 1800 training points, 29 minibatches an epoch
+    depth_points: int = 6000     # 60 % test: 3600 points, noise floor under one point at 90 %
     length_epochs: int = 400
     staged_seeds: int = 3
     staged_epochs: int = 200
+    confirm_seeds: int = 12      # fresh seeds for the staged sweep's pick and its start
 
 
-QUICK = DemoScale(xor_seeds=16, init_seeds=6, optim_lr_seeds=2, optim_seeds=4, depth_seeds=4,
-                  length_seeds=3, xor_epochs=150, circle_epochs=40, optim_epochs=30, depth_epochs=10,
-                  length_epochs=60, staged_seeds=2, staged_epochs=25)
+QUICK = DemoScale(xor_seeds=16, init_seeds=6, optim_lr_seeds=2, optim_seeds=4, depth_seeds=2,
+                  length_seeds=3, xor_epochs=150, circle_epochs=40, optim_epochs=30, depth_epochs=8,
+                  depth_points=1000, length_epochs=60, staged_seeds=2, staged_epochs=25,
+                  confirm_seeds=3)
 
 
 @dataclass(frozen=True)
 class SectionResult:
-    """One finding: its title, the generated sentence, the numbers behind it (a table of
-    rows) and the figures that show it."""
+    """One finding: its title, the generated sentence, the claims it tests, the numbers
+    behind it (a table of rows) and the figures that show it. A section states its claims;
+    ``run_demo`` judges the whole study's claims together and fills ``judged`` and
+    ``verdict`` (one of :data:`~mlplab.demo.claims.KINDS`)."""
 
     key: str
     title: str
     finding: str
-    reproduces: bool | None          # the post's claim holds (None: the post made none)
+    claims: list[Claim | RateClaim]
     numbers: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     store: Path | None = None
+    judged: list[Judged] = field(default_factory=list)
+    verdict: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as strict-JSON data: its verdict, each claim with n and ci, the numbers."""
+        return jsonable({"key": self.key, "title": self.title, "finding": self.finding,
+                         "verdict": self.verdict, "claims": [j.to_dict() for j in self.judged],
+                         "numbers": self.numbers, "rows": self.rows, "store": self.store})
 
 
 # -- the post's network and the datasets ----------------------------------------------------
@@ -148,6 +165,21 @@ def epochs_to(rec: RunRecord, metric: str, target: float, attempt: int = 0) -> f
     hit = np.flatnonzero(values >= target) if metric.endswith("acc") else \
         np.flatnonzero(values <= target)
     return float(hit[0] + 1) if len(hit) else float("nan")
+
+
+def censored(epochs: Sequence[float], budget: int) -> np.ndarray:
+    """Epochs to a target with the runs that never reached it counted as ``budget + 1``.
+
+    Dropping them would compare only the runs that succeeded; a rank or permutation test on
+    the censored values stays valid (a failure is slower than any success)."""
+    e = np.asarray(epochs, dtype=float)
+    return np.where(np.isfinite(e), e, budget + 1.0)
+
+
+def epochs_sesoi(reference: Sequence[float]) -> float:
+    """The smallest speed-up that matters: 10 % of the reference arm's median epochs (censored
+    values included), and never under one epoch, the measure's resolution."""
+    return max(1.0, round(0.1 * float(np.median(reference)), 1))
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
