@@ -18,6 +18,7 @@ from scipy import stats as sp
 
 from mlplab.stats import (accuracy_noise, compare, difference_pvalue, holm, seeds_needed,
                           study_verdicts, success_rate, summarize, tost, ttest_power, verdict)
+from mlplab.stats.power import fewest_seeds
 from mlplab.stats.summary import expanded_level
 
 N_STUDIES = 1000  # synthetic A/A studies: the 99 % range of a 5 % rate is 3.3 % to 6.8 %
@@ -86,7 +87,10 @@ def test_seeds_needed_equals_published_sample_sizes() -> None:
     # Cohen (1988), table 2.4.1, two-sided alpha 0.05, power 0.8: d = 0.5 -> 64, 0.8 -> 26, 1 -> 17
     assert [seeds_needed(d, 1.0) for d in (0.5, 0.8, 1.0)] == [64, 26, 17]
     assert seeds_needed(0.5, 1.0, paired=True) == 34      # paired t, d_z = 0.5 (G*Power: 34)
-    assert seeds_needed(0.0, 1.0) is None and seeds_needed(0.3, 0.0) == 2
+    # no spread: any difference is found, at the fewest seeds whose exact test can reject
+    assert seeds_needed(0.0, 1.0) is None and seeds_needed(0.3, 0.0) == fewest_seeds() == 4
+    assert seeds_needed(0.3, 0.0, paired=True) == fewest_seeds(paired=True) == 6
+    assert seeds_needed(5.0, 1.0, paired=True, alpha=0.05 / 6) == 8     # 2 / 2^8 < 0.05 / 6
     assert seeds_needed(0.5, 1.0, alpha=0.01) > 64
 
 
