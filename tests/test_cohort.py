@@ -349,27 +349,32 @@ def test_no_host_sync_in_the_step_loop(monkeypatch, batch_size, restarts):
 
 
 def test_full_batch_epoch_end_has_no_host_sync(monkeypatch):
-    syncs = {"n": 0}
+    syncs, calls = {"n": 0}, {"end_epoch": 0, "apply_stopping_rule": 0}
     real = torch.Tensor.__bool__
-    inner = cohort_mod.end_epoch
 
     def counting(self):
         syncs["n"] += 1
         return real(self)
 
-    def guarded(*args, **kwargs):
-        with monkeypatch.context() as m:
-            m.setattr(torch.Tensor, "__bool__", counting)
-            for name in ("item", "tolist", "numpy"):
-                m.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("sync in end_epoch"))
-            return inner(*args, **kwargs)
+    def guard(name):
+        inner = getattr(cohort_mod, name)
 
-    monkeypatch.setattr(cohort_mod, "end_epoch", guarded)
+        def guarded(*args, **kwargs):
+            calls[name] += 1
+            with monkeypatch.context() as m:
+                m.setattr(torch.Tensor, "__bool__", counting)
+                for attr in ("item", "tolist", "numpy"):
+                    m.setattr(torch.Tensor, attr, lambda *a, **k: pytest.fail(f"sync in {name}"))
+                return inner(*args, **kwargs)
+        return guarded
+
+    for name in calls:          # the evaluation, then the stopping rule
+        monkeypatch.setattr(cohort_mod, name, guard(name))
     base = copy.deepcopy(SMALL)
     base["train"].update(batch_size=0, epochs=40)
     base["stopping"].update(restarts=0, patience=100)
     train_cohort(make_configs(base, [{}, {}]))
-    assert syncs["n"] == 0
+    assert syncs["n"] == 0 and calls == {"end_epoch": 40, "apply_stopping_rule": 40}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
