@@ -152,7 +152,7 @@ def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Ten
     late = max_epoch is None or max_epoch + 1 >= st.patience
     code = stopping.end_codes({                                   # [K] long, 0: going on
         "max_epochs": state.epoch >= cfg.train.epochs - 1 if last else None,
-        "plateau": plateau.since >= st.patience if late else None,
+        "plateau": stopping.is_plateau(plateau, st) if late else None,
         "target": stopping.target_met_batched(monitored, st) if st.target is not None else None,
         # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite four)
         "diverged": (tr_loss - tr_loss).ne(0)})

@@ -76,8 +76,10 @@ def observe(state: PlateauState, epoch: int, value: float, cfg: StoppingConfig) 
     return PlateauState(state.best, state.best_epoch, state.since + 1)
 
 
-def is_plateau(state: PlateauState, cfg: StoppingConfig) -> bool:
-    """No improvement by ``min_delta`` for ``patience`` epochs."""
+def is_plateau(state: "PlateauState | BatchedPlateauState", cfg: StoppingConfig
+               ) -> "bool | torch.Tensor":
+    """No improvement by ``min_delta`` for ``patience`` epochs (for K models: a ``[K]``
+    bool mask)."""
     return state.since >= cfg.patience
 
 
