@@ -154,8 +154,7 @@ def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Ten
         "max_epochs": state.epoch >= cfg.train.epochs - 1 if last else None,
         "plateau": stopping.is_plateau(plateau, st) if late else None,
         "target": stopping.target_met_batched(monitored, st) if st.target is not None else None,
-        # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite four)
-        "diverged": (tr_loss - tr_loss).ne(0)})
+        "diverged": stopping.diverged(tr_loss)})
     ended = active & code.bool()
     active = active ^ ended                                    # ended is a subset of active
     return EpochStop(plateau, best, lr_plateau, state.epoch + active, active,

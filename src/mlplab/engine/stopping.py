@@ -83,17 +83,32 @@ def is_plateau(state: "PlateauState | BatchedPlateauState", cfg: StoppingConfig
     return state.since >= cfg.patience
 
 
-def target_met(value: float, cfg: StoppingConfig) -> bool:
-    """Whether ``value`` of the monitored metric reaches ``cfg.target``."""
-    if cfg.target is None or not math.isfinite(value):
+# Finiteness as ``x - x``: 0 where x is finite, NaN at NaN or ±inf. One form for a float
+# and a [K] tensor (there two kernels, where torch.isfinite runs four).
+
+
+def diverged(loss: "float | torch.Tensor") -> "bool | torch.Tensor":
+    """The training loss is NaN or ±inf (for K models: a ``[K]`` bool mask).
+
+    >>> diverged(1.0), diverged(math.inf), diverged(math.nan)
+    (False, True, True)
+    """
+    return (loss - loss) != 0
+
+
+def target_met(value: "float | torch.Tensor", cfg: StoppingConfig) -> "bool | torch.Tensor":
+    """Whether ``value`` of the monitored metric reaches ``cfg.target`` (for K models, a
+    ``[K]`` bool mask: :func:`target_met_batched` also where there is no target)."""
+    if cfg.target is None:
         return False
-    return value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+    met = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+    return met & ((value - value) == 0)
 
 
 def end_reason(value: float, loss: float, state: PlateauState, cfg: StoppingConfig,
                epoch: int, epochs: int) -> str | None:
     """Why the attempt ends after ``epoch`` (0-based), or None to go on."""
-    holds = {"diverged": not math.isfinite(loss), "target": target_met(value, cfg),
+    holds = {"diverged": diverged(loss), "target": target_met(value, cfg),
              "plateau": is_plateau(state, cfg), "max_epochs": epoch + 1 >= epochs}
     return next((r for r in END_REASONS if holds[r]), None)
 
@@ -178,10 +193,9 @@ def end_codes(holds: dict[str, "torch.Tensor | None"]) -> "torch.Tensor":
 
 
 def target_met_batched(value: "torch.Tensor", cfg: StoppingConfig) -> "torch.Tensor":
-    """Vectorised :func:`target_met`: ``[K]`` bool."""
+    """:func:`target_met` of ``[K]`` values, a ``[K]`` bool mask also without a target."""
     import torch
 
     if cfg.target is None:
         return torch.zeros_like(value, dtype=torch.bool)
-    ok = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
-    return ok & torch.isfinite(value)
+    return target_met(value, cfg)
