@@ -320,9 +320,9 @@ class CompiledEpoch:
             acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
             ) -> Tensor | None:
         """One epoch of every model, as the eager ``_epoch_steps``, ``end_epoch`` and
-        ``apply_stopping_rule`` (``traced[j]``: step j's probe metrics go to the trace, as cohort step ``step + j``;
-        ``acts[j]``: with activation statistics; ``perm [K, N]``: each model's order of the
-        training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
+        ``apply_stopping_rule`` (``traced[j]``: step j's probe metrics go to the trace, as
+        cohort step ``step + j``; ``acts[j]``: with activation statistics; ``perm [K, N]``:
+        each model's order of the training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
         or None if the epoch cannot run compiled (then nothing changed: the caller trains
         eagerly)."""
         d, stop = self.data, live.stop()
