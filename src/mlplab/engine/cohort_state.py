@@ -103,7 +103,6 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool,
     return tr_loss, tr_acc, va_loss, va_acc
 
 
-@torch.no_grad()
 def apply_stopping_rule(live: CohortState, values: tuple[Tensor, Tensor, Tensor, Tensor],
                         cfg: RunConfig, lr_floor: Tensor | None, max_epoch: int | None = None
                         ) -> Tensor:

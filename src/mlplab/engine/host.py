@@ -101,13 +101,14 @@ class HostView:
         model's epoch taken from the device. The caller decides which restart
         (:meth:`restart`); the others are done."""
         active, codes, epochs = torch.stack([live.active.long(), live.end_code,
-                                             live.epoch]).tolist()
+                                             live.epoch]).cpu().numpy()      # [K] each
         self.epoch[:] = epochs
-        ks = np.flatnonzero((np.asarray(active) == 0) & ~self.done)
-        ended = {int(k): stopping.reason_of(codes[k]) for k in ks}
+        ks = np.flatnonzero((active == 0) & ~self.done)
+        if len(ks) == 0:
+            return {}
         self.done[ks] = True
-        self.any_done = bool(self.done.any())
-        return ended
+        self.any_done = True
+        return {k: stopping.reason_of(c) for k, c in zip(ks.tolist(), codes[ks].tolist())}
 
     def restart(self, ks: list[int]) -> None:
         """Models ``ks`` start their next attempt, at epoch 0."""
