@@ -355,27 +355,32 @@ def test_no_host_sync_in_the_step_loop(monkeypatch, batch_size, restarts):
 
 
 def test_full_batch_epoch_end_has_no_host_sync(monkeypatch):
-    syncs = {"n": 0}
+    syncs, calls = {"n": 0}, {"end_epoch": 0, "apply_stopping_rule": 0}
     real = torch.Tensor.__bool__
-    inner = cohort_mod.end_epoch
 
     def counting(self):
         syncs["n"] += 1
         return real(self)
 
-    def guarded(*args, **kwargs):
-        with monkeypatch.context() as m:
-            m.setattr(torch.Tensor, "__bool__", counting)
-            for name in ("item", "tolist", "numpy"):
-                m.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("sync in end_epoch"))
-            return inner(*args, **kwargs)
+    def guard(name):
+        inner = getattr(cohort_mod, name)
 
-    monkeypatch.setattr(cohort_mod, "end_epoch", guarded)
+        def guarded(*args, **kwargs):
+            calls[name] += 1
+            with monkeypatch.context() as m:
+                m.setattr(torch.Tensor, "__bool__", counting)
+                for attr in ("item", "tolist", "numpy"):
+                    m.setattr(torch.Tensor, attr, lambda *a, **k: pytest.fail(f"sync in {name}"))
+                return inner(*args, **kwargs)
+        return guarded
+
+    for name in calls:          # the evaluation, then the stopping rule
+        monkeypatch.setattr(cohort_mod, name, guard(name))
     base = copy.deepcopy(SMALL)
     base["train"].update(batch_size=0, epochs=40)
     base["stopping"].update(restarts=0, patience=100)
     train_cohort(make_configs(base, [{}, {}]))
-    assert syncs["n"] == 0
+    assert syncs["n"] == 0 and calls == {"end_epoch": 40, "apply_stopping_rule": 40}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -646,3 +651,42 @@ def test_trace_activation_statistics_in_blocks_larger_than_its_chunk(monkeypatch
         want.append([s[m] for s in stats for m in cohort_trace.ACT_METRICS])
     torch.testing.assert_close(got.reshape(-1, got.shape[-1]), torch.tensor(want),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_a_full_batch_cohort_without_restarts_reads_its_flags_every_few_epochs(monkeypatch):
+    # models end between the host's reads (a plateau, a divergence) and are frozen by the
+    # masks alone; the records still equal separate runs, and the host read the flags
+    # every CHECK_EVERY epochs and at the last, not once an epoch
+    from mlplab.engine.host import CHECK_EVERY, HostSync, HostView
+
+    reads = []
+    real = HostView.read
+
+    def counting(self, live):
+        reads.append(int(live.epoch.max()))
+        return real(self, live)
+
+    monkeypatch.setattr(HostView, "read", counting)
+    base = copy.deepcopy(SMALL)
+    base["data"] = {"name": "gaussians", "k": 3, "n": 60}
+    base["train"].update(epochs=2 * CHECK_EVERY + 3, optimizer="sgd", batch_size=0, loss="ce")
+    base["stopping"].update(restarts=0, patience=3, min_delta=1e-3)
+    base["probe"]["boundary_snapshots"] = 0     # overflowed weights: see the test above
+    configs = make_configs(base, [{"train.lr": 1e-5}, {"train.lr": 0.3}, {"train.lr": 1e30}])
+    records = assert_cohort_equals_engine(configs)
+    ends = [(r.attempts[0].end_reason, r.attempts[0].epochs) for r in records]
+    assert ends[1] == ("max_epochs", 2 * CHECK_EVERY + 3)
+    # the others ended early, between two reads
+    assert all(e[0] == "plateau" and e[1] % CHECK_EVERY and e[1] < ends[1][1]
+               for e in (ends[0], ends[2]))
+    assert len(reads) == 3                          # after epochs 8, 16 and the last, 19
+    cpu = torch.device("cpu")
+    assert HostSync.of(configs[0], 1, cpu).every == CHECK_EVERY
+    for cfg, steps in ((configs[0], 2), (with_restarts(configs[0]), 1)):
+        assert HostSync.of(cfg, steps, cpu).every == 1
+
+
+def with_restarts(cfg: RunConfig) -> RunConfig:
+    from dataclasses import replace
+
+    return replace(cfg, stopping=replace(cfg.stopping, restarts=1))

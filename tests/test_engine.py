@@ -378,3 +378,59 @@ def test_a_confident_bce_model_trains_on_rather_than_diverging():
                      "stopping": {"restarts": 0, "patience": 1000}})
     (attempt,) = train(cfg).attempts
     assert attempt.end_reason == "max_epochs" and math.isfinite(attempt.train_loss)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 100.0])
+def test_clip_grad_norm_equals_torchs_model_by_model(max_norm: float) -> None:
+    # one rule for both layouts: a model's parameters (the engine) and K models' flat
+    # [K, P] rows (the cohort) are each clipped as torch.nn.utils.clip_grad_norm_ clips
+    from mlplab.engine.grad_clip import clip_grad_norm_
+
+    g = torch.Generator().manual_seed(3)
+    k, shapes = 5, [(4, 2), (4,), (1, 4), (1,)]
+    grads = [[torch.randn(s, generator=g, dtype=torch.float64) * (m + 0.2) for s in shapes]
+             for m in range(k)]
+    rows = torch.stack([torch.cat([t.reshape(-1) for t in gs]) for gs in grads])   # [K, P]
+    norms = clip_grad_norm_([rows], max_norm, batch_dims=1)
+    for m, gs in enumerate(grads):
+        params = [nn.Parameter(t.clone()) for t in gs]
+        for p, t in zip(params, gs):
+            p.grad = t.clone()
+        want = nn.utils.clip_grad_norm_(params, max_norm)
+        ours = [t.clone() for t in gs]
+        got = clip_grad_norm_(ours, max_norm)
+        assert torch.equal(got, want) and norms[m] == pytest.approx(float(want), rel=1e-12)
+        for p, t in zip(params, ours):
+            assert torch.equal(t, p.grad)
+        torch.testing.assert_close(rows[m], torch.cat([p.grad.reshape(-1) for p in params]),
+                                   rtol=1e-12, atol=0)
+    after = torch.linalg.vector_norm(rows, dim=1)
+    # invariants: a norm above the threshold is cut to it, one below is left alone
+    for before, now in zip(norms.tolist(), after.tolist()):
+        assert now == pytest.approx(min(before, max_norm), rel=1e-5)
+
+
+def test_plateau_step_of_k_models_equals_each_model_alone() -> None:
+    # reduce-on-plateau's one rule on [K] tensors, with models that skip epochs (inactive),
+    # equals K runs of one model (the engine's K = 1)
+    from mlplab.config import ScheduleConfig
+    from mlplab.optim.schedule import plateau_floor, plateau_init, plateau_step
+
+    cfg = ScheduleConfig(name="plateau", patience=2, factor=0.5, min_lr=0.01)
+    g = torch.Generator().manual_seed(4)
+    k, epochs = 6, 40
+    val = 1.0 + 0.01 * torch.randn(epochs, k, generator=g, dtype=torch.float64)   # [T, K]
+    val[5:, 1] = math.nan
+    active = torch.rand(epochs, k, generator=g) < 0.8
+    base = torch.tensor([0.1, 0.02, 0.5, 0.01, 0.0, 1.0], dtype=torch.float64)
+    state, floor = plateau_init(k), plateau_floor(cfg, base)
+    alone = [plateau_init(1) for _ in range(k)]
+    for t in range(epochs):
+        state = plateau_step(state, val[t], cfg, floor, active[t])
+        for m in range(k):
+            if active[t, m]:
+                alone[m] = plateau_step(alone[m], val[t, m:m + 1], cfg, floor[m:m + 1])
+    for m in range(k):
+        assert [f[m].item() for f in state] == [f[0].item() for f in alone[m]]
+    assert state.scale.min() < 1.0                        # some lr was cut
+    assert bool((state.scale >= floor).all())

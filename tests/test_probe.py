@@ -13,7 +13,9 @@ from torch import nn
 from mlplab.config import from_dict
 from mlplab.data import load_data
 from mlplab.engine.reference import batch_order_generator, train
-from mlplab.probe.norms import activation_stats, l2, layer_norms, segment_norms, units_last
+from mlplab.engine.trace import step_norms, step_norms_klast, step_norms_rows
+from mlplab.probe.norms import (STEP_NORMS, STEP_ROWS, activation_stats, fill_step_rows_, l2,
+                                layer_norms, segment_norms, step_rows, units_last)
 from mlplab.run import run_config
 from mlplab.store.store import Store
 
@@ -260,3 +262,35 @@ def test_boundary_snapshots_for_six_dimensional_csv_lie_in_the_pca_plane(tmp_pat
     assert np.allclose(np.abs(basis @ top2.T), np.eye(2), atol=1e-4)   # same plane, up to sign
     sums = snap["probs"].float().sum(-1)
     assert torch.allclose(sums, torch.ones_like(sums), atol=1e-2)
+
+
+def test_every_layout_of_the_step_norms_gives_layer_norms() -> None:
+    # K models' layers as flat [K, P] rows (weight then bias per layer): the trace's buffer
+    # (filled in place), the compiled epoch's two layouts and layer_norms model by model
+    # give the same metrics, in the same column order
+    g = torch.Generator().manual_seed(1)
+    sizes = [(2, 3), (3, 1)]                                       # (fan_in, fan_out)
+    segments = [n for i, o in sizes for n in (i * o, o)]
+    k, p = 4, sum(segments)
+    after, prev, grad, init = (torch.randn(k, p, generator=g, dtype=torch.float64)
+                               for _ in range(4))
+    raw = torch.empty(1, len(STEP_ROWS), k, p, dtype=torch.float64)
+    for row, t in (("after", after), ("prev", prev), ("grad", grad)):
+        raw[0, STEP_ROWS.index(row)] = t
+    fill_step_rows_(list(raw.unbind(1)), init)
+    assert torch.equal(raw[0], torch.stack(step_rows(after, prev, grad, init)))
+    buffered = step_norms(raw, segments)[0]                        # [K, M - 1]
+    torch.testing.assert_close(step_norms_rows(after, prev, grad, init, segments), buffered)
+    torch.testing.assert_close(step_norms_klast(after, prev, grad, init, segments).t(), buffered)
+    names = [m + wb for wb in ("_w", "_b") for m in STEP_NORMS]
+    for m in range(k):
+        expect, lo = [], 0
+        for fan_in, fan_out in sizes:
+            part = lambda t, n: t[m, lo:lo + n]  # noqa: E731
+            w = [part(t, fan_in * fan_out).view(fan_out, fan_in) for t in (after, grad, prev, init)]
+            lo += fan_in * fan_out
+            b = [part(t, fan_out) for t in (after, grad, prev, init)]
+            lo += fan_out
+            norms = layer_norms(w[0], b[0], w[1], b[1], w[2], b[2], w[3], b[3])
+            expect += [norms[n] for n in names]
+        torch.testing.assert_close(buffered[m], torch.stack(expect), rtol=1e-12, atol=0)

@@ -10,9 +10,10 @@ import torch
 
 from mlplab.config import StoppingConfig, from_dict
 from mlplab.engine import reference as engine
-from mlplab.engine.stopping import (END_REASONS, PlateauState, end_reason, init_batched,
-                                    is_plateau, monitor_mode, observe, observe_batched,
-                                    should_restart, target_met, target_met_batched)
+from mlplab.engine.stopping import (END_REASONS, PlateauState, end_codes, end_reason,
+                                    init_batched, is_plateau, monitor_mode, observe,
+                                    observe_batched, reason_of, should_restart, target_met,
+                                    target_met_batched)
 
 NAN = math.nan
 
@@ -158,3 +159,22 @@ def test_the_epoch_that_meets_the_target_is_kept_even_below_min_delta() -> None:
     for epoch, v in enumerate([0.2, 0.0626, 0.049]):
         batched = observe_batched(batched, torch.full((2,), epoch), torch.full((2,), v), cfg, active)
     assert batched.best_epoch.tolist() == [2, 2]
+
+
+def test_cohort_end_codes_take_the_reason_end_reason_takes() -> None:
+    # every combination of the four checks, one model each: the batched codes name the
+    # reason the scalar rule gives (the first of END_REASONS that holds)
+    cfg = StoppingConfig(patience=2, target=0.1)
+    combos = [(d, t, p, m) for d in (0, 1) for t in (0, 1) for p in (0, 1) for m in (0, 1)]
+    holds = {r: torch.tensor([bool(c[i]) for c in combos]) for i, r in enumerate(END_REASONS)}
+    got = [reason_of(c) for c in end_codes(holds).tolist()]
+    for (d, t, p, m), reason in zip(combos, got):
+        state = PlateauState(0.5, 0, 2 if p else 0)
+        expected = end_reason(0.05 if t else 0.5, NAN if d else 1.0, state, cfg,
+                              9 if m else 3, 10)
+        assert reason == (expected or "")
+    # a check left out (None) holds nowhere; with no check at all there is no code
+    assert end_codes({"plateau": None, "max_epochs": torch.tensor([True])}).tolist() == [4]
+    with pytest.raises(ValueError):
+        end_codes({"plateau": None})
+    assert [reason_of(c) for c in range(5)] == ["", *END_REASONS]

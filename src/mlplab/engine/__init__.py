@@ -4,7 +4,9 @@ the trace a cohort keeps on the device, and the compiled epoch with its packages
 
     reference.py    one configuration, one network at a time
     stopping.py     plateau, targets, why an attempt ended (both loops call it)
-    cohort.py       K configurations at once; cohort_state.py its state between steps
+    grad_clip.py    gradient clipping by global norm (both loops and the compiled epoch)
+    cohort.py       K configurations at once; cohort_state.py its state between steps,
+                    host.py what the host knows of it and when it reads the device
     trace.py        what a cohort records while it trains; records.py the run records
     compiled.py     one epoch of a cohort as one AOTInductor program; aot_package.py
                     the packages on disk

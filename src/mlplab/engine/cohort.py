@@ -8,9 +8,9 @@ stopping is a mask (:func:`mlplab.engine.stopping.observe_batched`); a restart r
 row with the model's next seed and resets its optimizer state. The probe's raw inputs are
 copied into preallocated device buffers (:mod:`mlplab.engine.trace`) and turned into the
 same :class:`~mlplab.record.RunRecord` as :func:`mlplab.engine.reference.train` makes, once, at the
-end (:mod:`mlplab.engine.records`). The step loop never syncs with the host; the epoch
-loop reads a few ``[K]`` flags once an epoch, or every few epochs in full-batch cohorts
-without restarts.
+end (:mod:`mlplab.engine.records`). The step loop never syncs with the host; when the
+epoch loop reads the ``[K]`` stopping flags back is :class:`mlplab.engine.host.HostSync`'s
+decision (once an epoch, or every few epochs in full-batch cohorts without restarts).
 
 >>> from mlplab.config import from_dict
 >>> cfgs = [from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3, "seed": s,
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import time
 from contextlib import contextmanager
@@ -42,22 +43,22 @@ from mlplab.model.mlp import Head, build_mlp, derive_seed, init_flat_, resolve_h
 from mlplab.model.stacked import StackedMLP, loss_and_grad
 from mlplab.optim.batched import BatchedOptimizer, make_optimizer, hyper_from_configs
 from mlplab.optim.inplace import StepPlan, plan_step, step_all_active
-from mlplab.optim.schedule import lr_scale
+from mlplab.optim.schedule import lr_scale, plateau_floor
 from mlplab.record import RunRecord
 from . import stopping
-from .cohort_state import (REASONS, CohortState, clip_grad_norm_, end_epoch, finish_attempts,
+from .grad_clip import clip_grad_norm_
+from .cohort_state import (CohortState, apply_stopping_rule, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
 from .compiled import CompiledEpoch
+from .host import HostSync, HostView
 from .records import build_records
 from .reference import Tensors, batch_order_generator, batch_size_of, resolve_device, to_tensors
-from .trace import FinishedAttempt, Timeline, Trace, epoch_span, recorded_steps
+from .trace import FinishedAttempt, Timeline, Trace, recorded_steps
 
 # keys that may differ inside one cohort (everything else must be equal)
 PER_MODEL_KEYS = ("name", "sweep", "train.seed", "train.lr", "train.momentum", "train.dampening",
                   "train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.alpha",
                   "train.lr_decay", "model.init", "model.bias_init", "model.layer_init")
-# full-batch cohorts without restarts look at the stopping masks every this many epochs
-_CHECK_EVERY = 8
 # intra-op CPU threads while a cohort trains. The batched kernels are small enough that
 # torch's OpenMP/MKL parallel regions cost more than they give, and on a shared machine
 # they stall: a small cohort measured 55x slower with 2 threads than with 1 on 2 busy cores.
@@ -182,7 +183,7 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
         fwd, live.forward = live.forward, None           # end_epoch's, at these weights
         loss = loss_and_grad(spec, live.params, xb, yb, head, grad, fwd)  # [K]
         if clip is not None:
-            clip_grad_norm_(grad, clip)
+            clip_grad_norm_([grad], clip, batch_dims=1)
         if prev is not None:
             prev.copy_(live.flat)
         if plan is not None:
@@ -290,14 +291,15 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     n, d_in, epochs = len(data.y_train), data.input_dim, cfg.train.epochs
     bs = batch_size_of(cfg, n)
     spe = -(-n // bs)                                                  # steps per epoch
-    attempts, seeds = [0] * k_models, [c.train.seed for c in configs]
-    spec, rows = _new_rows(configs, range(k_models), attempts, head, d_in, dtype, None)
+    seeds = [c.train.seed for c in configs]
+    host = HostView.start(k_models)          # each model's attempt and epoch, as known here
+    spec, rows = _new_rows(configs, range(k_models), host.attempts, head, d_in, dtype, None)
     opt = make_optimizer(cfg.train.optimizer)
     hyper = hyper_from_configs(cfg.train.optimizer, [optimizer_hyper(c.train) for c in configs],
                                device=device)
     sched = cfg.train.schedule.name
     live = new_state(spec, rows.to(device), opt, hyper, sched)
-    lr_floor = torch.where(live.base_lr > 0, cfg.train.schedule.min_lr / live.base_lr, 0.0)
+    lr_floor = plateau_floor(cfg.train.schedule, live.base_lr)
     lr_tab, lr_col = (None, None) if sched in ("none", "plateau") else \
         _lr_table(configs, device)
     snap_slot = {e: s for s, e in enumerate(boundary.snapshot_epochs(
@@ -308,85 +310,67 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
                   recorded_steps(epochs * spe, cfg.probe.every, cfg.probe.activations_every))
     timeline = Timeline(spe, cfg.probe.every, cfg.probe.activations_every)
     gens = [batch_order_generator(s) for s in seeds]
-    host_epoch = np.zeros(k_models, dtype=np.int64)    # live.epoch, for models not done
-    host_done = np.zeros(k_models, dtype=bool)
     finished: list[FinishedAttempt] = []
-    # full-batch cohorts without restarts need no per-epoch look at the device
-    sync_each_epoch = cfg.stopping.restarts > 0 or spe > 1
-    # the in-place optimizer step while the host knows every model is active; on a CPU
-    # the no-sync mode reads the [K] mask once an epoch (a few us; on CUDA it would stall)
+    sync = HostSync.of(cfg, spe, device)
+    # the in-place optimizer step while the host knows every model is active
     plan = plan_step(cfg.train.optimizer, hyper)
     plan = plan if plan.rule else None
     compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
         if compile else None
-    all_active, read_mask = True, device.type == "cpu"
-    loop_start, ge = time.perf_counter(), 0                    # ge: epochs of the cohort
-    attempt_row = np.zeros(k_models, dtype=np.int64)   # attempts as an array, replaced on change
-    any_done, uniform = False, True                    # host_done.any(); host_epoch all equal
-    while True:
-        if lr_tab is not None:                                 # this epoch's lr, per model
-            live.hyper = live.hyper._replace(lr=live.base_lr * lr_tab[live.epoch, lr_col])
-        elif live.lr_plateau is not None:
-            live.hyper = live.hyper._replace(lr=live.base_lr * live.lr_plateau[2])
-        perm = None
-        if bs < n:                           # each model's own order, drawn as the engine does
-            perm = torch.stack([torch.randperm(n, generator=gens[k]) if not host_done[k]
-                                else torch.arange(n) for k in range(k_models)]).to(device)
-        timeline.start_epoch(attempt_row, host_epoch)
-        # min and max epoch of the running models (no numpy while none is done: all equal)
-        span = (int(host_epoch[0]),) * 2 if not any_done and uniform else \
-            epoch_span(host_epoch[~host_done])
-        traced, acts = timeline.traced_steps(host_epoch[~host_done] if any_done else host_epoch,
-                                             span)
-        ended = None if compiled is None else \
-            compiled.run(live, trace, ge * spe, traced if probe else [False] * spe, acts,
-                         lr_floor, perm)
-        if ended is None:
+
+    def finish(ks: list[int]) -> None:
+        """Copy the attempts models ``ks`` are in to the host, as ended."""
+        finished.extend(finish_attempts(live, ks, cfg, host.attempts,
+                                        [derive_seed(seeds[k], host.attempts[k]) for k in ks],
+                                        snaps))
+
+    def restart(ks: list[int]) -> None:
+        """A fresh network in rows ``ks``, from each model's next seed."""
+        trace.flush()                        # the traced steps so far belong to old attempts
+        finish(ks)
+        host.restart(ks)
+        for k in ks:
+            gens[k] = batch_order_generator(derive_seed(seeds[k], host.attempts[k]))
+        _, new = _new_rows(configs, ks, [host.attempts[k] for k in ks], head, d_in, dtype,
+                           spec)
+        restart_rows(live, ks, new, opt)
+
+    # ---- the loop: one iteration per epoch of the cohort, until every model is done ----
+    all_active, loop_start = True, time.perf_counter()
+    for ge in itertools.count():                          # ge: the cohort's epochs so far
+        _set_lr(live, lr_tab, lr_col)
+        perm = _batch_orders(gens, host.done, n, device) if bs < n else None
+        timeline.start_epoch(host.attempt_row, host.epoch)
+        span = host.span()
+        traced, acts = timeline.traced_steps(host.running_epochs(), span)
+        # compiled: the steps, the evaluation and the stopping rule as one program
+        ran = compiled is not None and compiled.run(
+            live, trace, ge * spe, traced if probe else [False] * spe, acts, lr_floor,
+            perm) is not None
+        if not ran:
             compiled = None                  # not compiled, or compiling failed: eagerly
             _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
                          trace if probe else None, cfg.train.clip_grad_norm,
                          plan if all_active else None)
-            ended = end_epoch(spec, head, tensors, data.val_is_train, cfg, live, trace,
-                              lr_floor, keep_forward=perm is None, max_epoch=span[1])
+            values = end_epoch(spec, head, tensors, data.val_is_train, live, trace,
+                               keep_forward=perm is None)
+            apply_stopping_rule(live, values, cfg, lr_floor, max_epoch=span[1])
         if snaps is not None:
-            keep_snapshots(snaps, snap_slot, host_epoch, host_done, live, span)
-        ge += 1
-        if not sync_each_epoch:
-            host_epoch[:] = ge
-            # the eager step's in-place plan wants to know (the compiled epoch masks anyway)
-            all_active = compiled is None and read_mask and bool(live.active.all())
-            if ge >= epochs or (ge % _CHECK_EVERY == 0 and not bool(live.active.any())):
+            keep_snapshots(snaps, snap_slot, host.epoch, host.done, live, span)
+        host.advance()
+        synced = sync.should_sync(ge + 1)
+        if synced:
+            ended = host.read(live)                       # who ended since, and why
+            again = [k for k, reason in ended.items()
+                     if stopping.should_restart(reason, host.attempts[k], cfg.stopping)]
+            if again:
+                restart(again)
+            if host.done.all():
                 break
-            continue
-        flags, codes = torch.stack([ended.long(), live.end_code]).tolist()   # one sync
-        flags = np.asarray(flags, dtype=bool)
-        restart = [int(k) for k in np.flatnonzero(flags & ~host_done)
-                   if stopping.should_restart(REASONS[codes[k]], attempts[k], cfg.stopping)]
-        host_done |= flags
-        host_done[restart] = False
-        host_epoch[~flags & ~host_done] += 1
-        any_done, uniform = bool(host_done.any()), False
-        if restart:                          # a fresh network in these rows, next seed
-            trace.flush()                    # the traced steps so far belong to old attempts
-            finished += finish_attempts(live, restart, cfg, attempts,
-                                        [derive_seed(seeds[k], attempts[k]) for k in restart],
-                                        snaps)
-            for k in restart:
-                attempts[k] += 1
-                host_epoch[k] = 0
-                gens[k] = batch_order_generator(derive_seed(seeds[k], attempts[k]))
-            attempt_row = np.asarray(attempts, dtype=np.int64)
-            _, new = _new_rows(configs, restart, [attempts[k] for k in restart], head, d_in,
-                               dtype, spec)
-            restart_rows(live, restart, new, opt)
-        if host_done.all():
-            break
-        all_active = not host_done.any()
+        all_active = compiled is None and sync.all_active(synced, host, live.active)
     # ---- every model is done: records, in the engine's schema --------------------------
     trace.flush()
-    everyone = list(range(k_models))
-    finished += finish_attempts(live, everyone, cfg, attempts,
-                                [derive_seed(seeds[k], attempts[k]) for k in everyone], snaps)
+    finish(list(range(k_models)))
     loop_time = time.perf_counter() - loop_start
     epochs_seen = np.minimum(np.stack(timeline.epoch), epochs - 1)            # [E, K]
     scale = np.ones(epochs_seen.shape) if lr_tab is None else \
@@ -394,3 +378,20 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     with torch.inference_mode(False):
         return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
                              grid, scale, loop_time, start)
+
+
+def _set_lr(live: CohortState, lr_tab: Tensor | None, lr_col: Tensor | None) -> None:
+    """This epoch's lr of each model: the closed-form schedule's table at its epoch, or
+    reduce-on-plateau's multiplier."""
+    if lr_tab is not None:
+        live.hyper = live.hyper._replace(lr=live.base_lr * lr_tab[live.epoch, lr_col])
+    elif live.lr_plateau is not None:
+        live.hyper = live.hyper._replace(lr=live.base_lr * live.lr_plateau.scale)
+
+
+def _batch_orders(gens: list[torch.Generator], done: np.ndarray, n: int,
+                  device: torch.device) -> Tensor:
+    """Each model's order of the training set this epoch, ``[K, N]``, drawn from its own
+    generator as the engine draws it (none for a model that is done)."""
+    return torch.stack([torch.randperm(n, generator=g) if not d else torch.arange(n)
+                        for g, d in zip(gens, done)]).to(device)

@@ -2,9 +2,11 @@
 
 :class:`CohortState` holds the K models' parameters as one ``flat [K, P]`` tensor (with
 per-layer views), their optimizer state and hyper-parameters, and the early-stopping state
-as ``[K]`` tensors. :func:`end_epoch` evaluates all models and folds the monitored value
-into the stopping rule as masks, with no host sync; :func:`restart_rows` starts single rows
-afresh; :func:`finish_attempts` copies ended attempts to the host.
+as ``[K]`` tensors. :func:`end_epoch` evaluates all models and records the epoch;
+:func:`apply_stopping_rule` folds the monitored values into the stopping rule
+(:func:`fold_epoch`: :mod:`mlplab.engine.stopping`'s rule as masks), with no host sync;
+:func:`restart_rows` starts single rows afresh; :func:`finish_attempts` copies ended
+attempts to the host.
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ from mlplab.model.mlp import Head
 from mlplab.model.stacked import (Forward, StackedMLP, accuracy, eval_scratch, evaluate,
                                   forward_loss, layers)
 from mlplab.optim.batched import BatchedOptimizer
+from mlplab.optim.schedule import PlateauLRState, plateau_init, plateau_reset, plateau_step
 from . import stopping
 from .reference import Tensors
 from .trace import FinishedAttempt, Trace
-
-# end-of-attempt reasons as codes on the device; 0: still training
-REASONS = ("", "diverged", "target", "plateau", "max_epochs")
-_DIVERGED, _TARGET, _PLATEAU, _MAX_EPOCHS = 1, 2, 3, 4
 
 
 @dataclass
@@ -43,10 +42,10 @@ class CohortState:
     hyper: Any                   # optimizer hyper-parameters, [K] float64 each
     base_lr: Tensor              # [K] float64
     plateau: stopping.BatchedPlateauState
-    lr_plateau: tuple[Tensor, Tensor, Tensor] | None   # reduce-on-plateau: best, since, scale
+    lr_plateau: PlateauLRState | None    # reduce-on-plateau's state, that schedule only
     epoch: Tensor                # [K] long, epoch within the current attempt
     active: Tensor               # [K] bool, still training
-    end_code: Tensor             # [K] long, index into REASONS
+    end_code: Tensor             # [K] long, stopping.reason_of's code (0: training)
     # full batch: the end-of-epoch forward on the training set, at the weights the next
     # step starts from, kept for that step's backward (None: the step makes its own)
     forward: Forward | None = None
@@ -69,8 +68,7 @@ def new_state(spec: StackedMLP, rows: Tensor, opt: BatchedOptimizer, hyper: Any,
     k, device = rows.shape[0], rows.device
     flat = rows.clone()
     base_lr = hyper.lr.clone()                                       # [K] float64
-    lr_plateau = (torch.full_like(base_lr, float("inf")), torch.zeros(k, dtype=torch.long,
-                  device=device), torch.ones_like(base_lr)) if schedule == "plateau" else None
+    lr_plateau = plateau_init(k, device) if schedule == "plateau" else None
     return CohortState(flat=flat, params=layers(spec, flat), init=rows.clone(),
                        best=rows.clone(), grad=torch.empty_like(rows),
                        opt_state=opt.init([rows]), hyper=hyper, base_lr=base_lr,
@@ -80,37 +78,14 @@ def new_state(spec: StackedMLP, rows: Tensor, opt: BatchedOptimizer, hyper: Any,
                        end_code=torch.zeros(k, dtype=torch.long, device=device))
 
 
-def clip_grad_norm_(grad: Tensor, max_norm: float) -> None:
-    """``torch.nn.utils.clip_grad_norm_`` for each model's row of ``grad [K, P]``."""
-    total = torch.linalg.vector_norm(grad, dim=-1)                  # [K]
-    grad.mul_((max_norm / (total + 1e-6)).clamp(max=1.0).unsqueeze(-1))
-
-
-def plateau_lr_step(state: tuple[Tensor, Tensor, Tensor], val_loss: Tensor, cfg: RunConfig,
-                    floor: Tensor, active: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`mlplab.optim.schedule.plateau_step` for ``[K]`` models (inactive ones keep theirs)."""
-    best, since, scale = state
-    sched, val = cfg.train.schedule, val_loss.to(torch.float64)
-    better = val < best * (1 - 1e-4)
-    new_since = torch.where(better, 0, since + 1)
-    cut = ~better & (new_since > sched.patience)
-    new_scale = torch.where(cut, torch.maximum(scale * sched.factor, floor), scale)
-    new_since = torch.where(cut, 0, new_since)
-    new_best = torch.where(better, val, best)
-    return (torch.where(active, new_best, best), torch.where(active, new_since, since),
-            torch.where(active, new_scale, scale))
-
-
 @torch.no_grad()
-def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, cfg: RunConfig,
-              live: CohortState, trace: Trace, lr_floor: Tensor | None,
-              keep_forward: bool = False, max_epoch: int | None = None) -> Tensor:
-    """Evaluate, record, fold the monitored value into the stopping rule; returns the
-    ``[K]`` mask of models whose attempt ended this epoch. ``keep_forward`` (full batch):
-    the training-set forward is the next step's, so it is kept in ``live.forward``.
-    ``max_epoch``: no running model is past this epoch of its attempt (the host's count;
-    an upper bound will do): the max-epochs and plateau checks are skipped while they
-    cannot hold."""
+def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool,
+              live: CohortState, trace: Trace, keep_forward: bool = False
+              ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Evaluate every model and record the epoch in the trace; returns ``(train loss,
+    train acc, val loss, val acc)``, ``[K]`` each, for the stopping rule. No host sync.
+    ``keep_forward`` (full batch): the training-set forward is the next step's, so it is
+    kept in ``live.forward``."""
     # evaluate's buffers, not made when the kept forward gives every metric (full batch)
     if live.eval_scratch is None and not (keep_forward and val_is_train):
         live.eval_scratch = eval_scratch(spec, len(live.flat), max(len(data.y_train),
@@ -125,8 +100,17 @@ def end_epoch(spec: StackedMLP, head: Head, data: Tensors, val_is_train: bool, c
         evaluate(spec, live.params, data.x_val, data.y_val, head, live.eval_scratch)
     trace.record_epoch([tr_loss, tr_acc, va_loss, va_acc], live.active,
                        live.hyper.lr if live.lr_plateau is not None else None)
-    folded = fold_epoch(live.stop(), live.flat, (tr_loss, tr_acc, va_loss, va_acc), cfg,
-                        lr_floor, max_epoch)
+    return tr_loss, tr_acc, va_loss, va_acc
+
+
+def apply_stopping_rule(live: CohortState, values: tuple[Tensor, Tensor, Tensor, Tensor],
+                        cfg: RunConfig, lr_floor: Tensor | None, max_epoch: int | None = None
+                        ) -> Tensor:
+    """:func:`fold_epoch` of the epoch's ``values`` into ``live``'s stopping state; returns
+    the ``[K]`` mask of models whose attempt ended this epoch. No host sync. ``max_epoch``:
+    no running model is past this epoch of its attempt (the host's count; an upper bound
+    will do): the max-epochs and plateau checks are skipped while they cannot hold."""
+    folded = fold_epoch(live.stop(), live.flat, values, cfg, lr_floor, max_epoch)
     live.take_stop(folded)
     return folded.ended
 
@@ -137,7 +121,7 @@ class EpochStop(NamedTuple):
 
     plateau: stopping.BatchedPlateauState
     best: Tensor
-    lr_plateau: tuple[Tensor, Tensor, Tensor] | None
+    lr_plateau: PlateauLRState | None
     epoch: Tensor
     active: Tensor
     end_code: Tensor
@@ -150,37 +134,30 @@ def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Ten
     """One epoch's metrics ``(train loss, train acc, val loss, val acc)`` folded into the
     stopping rule of every model at parameters ``flat [K, P]``: pure tensor ops, no host
     sync (the compiled epoch of :mod:`mlplab.engine.compiled` runs the same function).
-    ``max_epoch``: as :func:`end_epoch`'s."""
+    ``max_epoch``: as :func:`apply_stopping_rule`'s."""
     tr_loss, va_loss = values[0], values[2]
     monitored = dict(zip(("train_loss", "train_acc", "val_loss", "val_acc"), values))[
         cfg.stopping.monitor]
     st, active = cfg.stopping, state.active
     lr_plateau = state.lr_plateau if state.lr_plateau is None else \
-        plateau_lr_step(state.lr_plateau, va_loss, cfg, lr_floor, active)
+        plateau_step(state.lr_plateau, va_loss, cfg.train.schedule, lr_floor, active)
     plateau, improved = stopping.observe_batched_mask(state.plateau, state.epoch, monitored,
                                                       st, active)                # [K]
     best = torch.where(improved.unsqueeze(-1), flat, state.best) if st.restore_best \
         else state.best
-    # precedence as stopping.end_reason: diverged, target, plateau, max_epochs (later
-    # marks win); `since` can reach `patience` at epoch patience - 1 at the earliest
-    code = None                                                   # [K] long, 0: going on
-    if max_epoch is None or max_epoch >= cfg.train.epochs - 1:
-        code = _mark(code, state.epoch >= cfg.train.epochs - 1, _MAX_EPOCHS)
-    if max_epoch is None or max_epoch + 1 >= st.patience:
-        code = _mark(code, plateau.since >= st.patience, _PLATEAU)
-    if st.target is not None:
-        code = _mark(code, stopping.target_met_batched(monitored, st), _TARGET)
-    # x - x is 0 where x is finite and NaN at NaN or ±inf: two kernels (isfinite runs four)
-    code = _mark(code, (tr_loss - tr_loss).ne(0), _DIVERGED)
+    # stopping.end_reason's checks as [K] masks; a check that cannot hold yet is skipped
+    # (None): `since` can reach `patience` at epoch patience - 1 at the earliest
+    last = max_epoch is None or max_epoch >= cfg.train.epochs - 1
+    late = max_epoch is None or max_epoch + 1 >= st.patience
+    code = stopping.end_codes({                                   # [K] long, 0: going on
+        "max_epochs": state.epoch >= cfg.train.epochs - 1 if last else None,
+        "plateau": stopping.is_plateau(plateau, st) if late else None,
+        "target": stopping.target_met_batched(monitored, st) if st.target is not None else None,
+        "diverged": stopping.diverged(tr_loss)})
     ended = active & code.bool()
     active = active ^ ended                                    # ended is a subset of active
     return EpochStop(plateau, best, lr_plateau, state.epoch + active, active,
                      torch.where(ended, code, state.end_code), ended)
-
-
-def _mark(code: Tensor | None, where: Tensor, reason: int) -> Tensor:
-    """``code`` (``[K]`` long; None: all 0) set to ``reason`` where ``where`` holds."""
-    return torch.where(where, reason, 0) if code is None else code.masked_fill_(where, reason)
 
 
 def keep_snapshots(snaps: Tensor, snap_slot: dict[int, int], host_epoch: np.ndarray,
@@ -215,7 +192,7 @@ def finish_attempts(live: CohortState, ks: list[int], cfg: RunConfig, attempts: 
     best_values = live.plateau.best[idx].tolist()
     snap_rows = snaps[:, idx].cpu() if snaps is not None else None       # [S, len, P]
     return [FinishedAttempt(model=k, attempt=attempts[k], seed=seeds[i],
-                            end_reason=REASONS[info[0][i]], epochs=info[1][i],
+                            end_reason=stopping.reason_of(info[0][i]), epochs=info[1][i],
                             best_epoch=info[2][i], best_value=best_values[i],
                             init=rows[0, i], kept=rows[1, i], last=rows[2, i],
                             snapshots=None if snap_rows is None else snap_rows[:, i])
@@ -238,9 +215,7 @@ def restart_rows(live: CohortState, ks: list[int], rows: Tensor, opt: BatchedOpt
                                                     (live.plateau.best, live.plateau.best_epoch,
                                                      live.plateau.since))))
     if live.lr_plateau is not None:
-        best, since, scale = live.lr_plateau
-        live.lr_plateau = (best.masked_fill(mask, float("inf")), since.masked_fill(mask, 0),
-                           scale.masked_fill(mask, 1.0))
+        live.lr_plateau = plateau_reset(live.lr_plateau, mask)
     live.epoch = live.epoch.masked_fill(mask, 0)
     live.end_code = live.end_code.masked_fill(mask, 0)
     live.active = live.active | mask

@@ -53,7 +53,8 @@ from mlplab.model.stacked import (Forward, StackedMLP, _accuracy, _activate, _ac
 from mlplab.optim.batched import BatchedOptimizer
 from mlplab.probe.norms import activation_stats
 from .aot_package import Package, leaves, obtain, rebuild, signature
-from .cohort_state import CohortState, EpochStop, clip_grad_norm_, fold_epoch
+from .grad_clip import clip_grad_norm_
+from .cohort_state import CohortState, EpochStop, fold_epoch
 from .reference import Tensors
 from .trace import Trace, segment_sizes, step_norms_klast, step_norms_rows
 
@@ -186,7 +187,7 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
         step used (which the probe's norms are of, as the engine's) and the new state."""
         if clip is not None:
             grad = grad.contiguous()            # a fresh gradient: clipped in place
-            clip_grad_norm_(grad, clip)
+            clip_grad_norm_([grad], clip, batch_dims=1)
         new_flat = flat.clone()
         return new_flat, grad, opt.step([new_flat], [grad], opt_state, hyper, active)
 
@@ -318,10 +319,10 @@ class CompiledEpoch:
     def run(self, live: CohortState, trace: Trace, step: int, traced: Sequence[bool],
             acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
             ) -> Tensor | None:
-        """One epoch of every model, as the eager ``_epoch_steps`` + ``end_epoch``
-        (``traced[j]``: step j's probe metrics go to the trace, as cohort step ``step + j``;
-        ``acts[j]``: with activation statistics; ``perm [K, N]``: each model's order of the
-        training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
+        """One epoch of every model, as the eager ``_epoch_steps``, ``end_epoch`` and
+        ``apply_stopping_rule`` (``traced[j]``: step j's probe metrics go to the trace, as
+        cohort step ``step + j``; ``acts[j]``: with activation statistics; ``perm [K, N]``:
+        each model's order of the training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
         or None if the epoch cannot run compiled (then nothing changed: the caller trains
         eagerly)."""
         d, stop = self.data, live.stop()

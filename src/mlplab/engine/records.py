@@ -22,7 +22,7 @@ from mlplab.metrics import EPOCH_METRICS, MetricsLog
 from mlplab.model import boundary
 from mlplab.model.mlp import Head
 from mlplab.model.stacked import StackedMLP, evaluate, layers, state_of
-from mlplab.record import AttemptRecord, RunRecord, best_attempt_index
+from mlplab.record import RunRecord, attempt_record, best_attempt_index
 from . import stopping
 from .reference import Tensors, resolved_config, run_info
 from .trace import FinishedAttempt, Timeline, Trace
@@ -149,14 +149,12 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
         attempts = []
         for i in attempts_of[k]:
             f = finished[i]
-            log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_loss", te_loss[i])
-            log.add(f.attempt, f.epochs * spe, f.epochs - 1, "final", "", "test_acc", te_acc[i])
-            attempts.append(AttemptRecord(
-                attempt=f.attempt, seed=f.seed, end_reason=f.end_reason, epochs=f.epochs,
+            final = {"train_loss": tr_loss[i], "val_loss": va_loss[i], "val_acc": va_acc[i],
+                     "test_loss": te_loss[i], "test_acc": te_acc[i]}
+            attempts.append(attempt_record(
+                log, attempt=f.attempt, seed=f.seed, end_reason=f.end_reason, epochs=f.epochs,
                 steps=f.epochs * spe, best_epoch=f.best_epoch, best_value=f.best_value,
-                val_loss=va_loss[i], val_acc=va_acc[i], test_loss=te_loss[i],
-                test_acc=te_acc[i], train_loss=tr_loss[i],
-                target_met=stopping.target_met(f.best_value, c.stopping),
+                final=final, target_met=stopping.target_met(f.best_value, c.stopping),
                 wall_time=loop_time * f.epochs / total_epochs, init_state=inits[i],
                 best_state=bests[i], last_state=lasts[i],
                 boundary=bounds[i]))

@@ -25,11 +25,12 @@ from mlplab.metrics import MetricsLog, layer_name
 from mlplab.model import boundary
 from mlplab.model.loss import accuracy, batch_loss
 from mlplab.model.mlp import Head, build_mlp, derive_seed, linear_layers, resolve_head
-from mlplab.optim.schedule import PlateauLRState, lr_scale, plateau_step
+from mlplab.optim.schedule import lr_scale, plateau_floor, plateau_init, plateau_step
 from mlplab.optim.table import OPTIMIZERS, torch_kwargs
 from mlplab.probe.norms import activation_stats, layer_norms
-from mlplab.record import AttemptRecord, RunRecord, best_attempt_index
+from mlplab.record import AttemptRecord, RunRecord, attempt_record, best_attempt_index
 from . import stopping
+from .grad_clip import clip_grad_norm_
 
 
 @dataclass(frozen=True)
@@ -161,14 +162,17 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
     init = [(lin.weight.detach().clone(), lin.bias.detach().clone()) for _, lin in linear_layers(net)]
     order = batch_order_generator(seed)
     n, bs = len(data.y_train), batch_size_of(cfg, len(data.y_train))
-    base_lr, monitor = cfg.train.lr, cfg.stopping.monitor
+    base_lr, monitor, sched = cfg.train.lr, cfg.stopping.monitor, cfg.train.schedule
+    # reduce-on-plateau's state: the cohort's [K] tensors, K = 1
+    lr_state, lr_floor = plateau_init(1), plateau_floor(sched, torch.tensor([base_lr],
+                                                                            dtype=torch.float64))
     snap_epochs = set(boundary.snapshot_epochs(cfg.train.epochs, cfg.probe.boundary_snapshots))
     snaps: list[tuple[int, dict[str, torch.Tensor]]] = []      # (epoch, state_dict)
-    plateau, lr_state = stopping.PlateauState(), PlateauLRState()
+    plateau = stopping.PlateauState()
     best_state, step, reason, epoch = init_state, 0, "max_epochs", 0
     for epoch in range(cfg.train.epochs):
-        scale = lr_state.scale if cfg.train.schedule.name == "plateau" else \
-            lr_scale(cfg.train.schedule, epoch, cfg.train.epochs, base_lr)
+        scale = float(lr_state.scale[0]) if sched.name == "plateau" else \
+            lr_scale(sched, epoch, cfg.train.epochs, base_lr)
         for group in opt.param_groups:
             group["lr"] = base_lr * scale
         perm = torch.randperm(n, generator=order).to(data.x_train.device) if bs < n else None
@@ -178,7 +182,8 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.train.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.train.clip_grad_norm)
+                clip_grad_norm_([p.grad for p in net.parameters() if p.grad is not None],
+                                cfg.train.clip_grad_norm)
             probing = step % cfg.probe.every == 0
             if probing:
                 prev = [(lin.weight.detach().clone(), lin.bias.detach().clone())
@@ -197,8 +202,9 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
                   "val_loss": val_loss, "val_acc": val_acc}
         for metric, v in values.items():
             log.add(attempt, step, epoch, "epoch", "", metric, v)
-        if cfg.train.schedule.name == "plateau":
-            lr_state = plateau_step(lr_state, val_loss, cfg.train.schedule, base_lr)
+        if sched.name == "plateau":
+            lr_state = plateau_step(lr_state, torch.tensor([val_loss], dtype=torch.float64),
+                                    sched, lr_floor)
         plateau = stopping.observe(plateau, epoch, values[monitor], cfg.stopping)
         if plateau.best_epoch == epoch and cfg.stopping.restore_best:
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -214,20 +220,17 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
         net.load_state_dict(best_state)
     else:
         best_state = last_state
-    tr_loss, _ = evaluate(net, data.x_train, data.y_train, head)
-    va_loss, va_acc = evaluate(net, data.x_val, data.y_val, head)
-    te_loss, te_acc = evaluate(net, data.x_test, data.y_test, head)
-    log.add(attempt, step, epoch, "final", "", "test_loss", te_loss)
-    log.add(attempt, step, epoch, "final", "", "test_acc", te_acc)
+    final = {"train_loss": evaluate(net, data.x_train, data.y_train, head)[0]}
+    final["val_loss"], final["val_acc"] = evaluate(net, data.x_val, data.y_val, head)
+    final["test_loss"], final["test_acc"] = evaluate(net, data.x_test, data.y_test, head)
     if grid is not None and snaps:
         packed = boundary.pack(grid, [e for e, _ in snaps],
                                {k: torch.stack([s[k] for _, s in snaps]) for k in snaps[0][1]})
     else:
         packed = None
-    return AttemptRecord(
-        attempt=attempt, seed=seed, end_reason=reason, epochs=epoch + 1, steps=step,
-        best_epoch=plateau.best_epoch, best_value=plateau.best, val_loss=va_loss, val_acc=va_acc,
-        test_loss=te_loss, test_acc=te_acc, train_loss=tr_loss,
+    return attempt_record(
+        log, attempt=attempt, seed=seed, end_reason=reason, epochs=epoch + 1, steps=step,
+        best_epoch=plateau.best_epoch, best_value=plateau.best, final=final,
         target_met=stopping.target_met(plateau.best, cfg.stopping),
         wall_time=time.perf_counter() - start, init_state=init_state, best_state=best_state,
         last_state=last_state, boundary=packed)

@@ -2,7 +2,9 @@
 
 One rule, in two forms with the same semantics: :class:`PlateauState` with
 :func:`observe` for one model (floats), and :func:`observe_batched` for a cohort
-(``[K]`` tensors, no host sync).
+(``[K]`` tensors, no host sync). Why an attempt ends is one table, :data:`END_REASONS`,
+in precedence order; :func:`end_reason` and the cohort's :func:`end_codes` both take the
+first reason that holds.
 
 >>> from mlplab.config import StoppingConfig
 >>> cfg = StoppingConfig(patience=2, min_delta=0.1)
@@ -24,7 +26,20 @@ from mlplab.config import StoppingConfig
 if TYPE_CHECKING:
     import torch
 
-END_REASONS = ("plateau", "diverged", "target", "max_epochs")
+# Why an attempt ends, in precedence order: when several hold after one epoch the first
+# wins. A cohort keeps them on the device as codes: 1 + the index here, 0 while training.
+END_REASONS = ("diverged", "target", "plateau", "max_epochs")
+# the reasons after which a fresh initialisation may follow
+RESTART_REASONS = ("plateau", "diverged")
+
+
+def reason_of(code: int) -> str:
+    """The reason a cohort's end code stands for (``""``: still training).
+
+    >>> [reason_of(c) for c in range(len(END_REASONS) + 1)]
+    ['', 'diverged', 'target', 'plateau', 'max_epochs']
+    """
+    return END_REASONS[code - 1] if code > 0 else ""
 
 
 def monitor_mode(cfg: StoppingConfig) -> str:
@@ -61,35 +76,46 @@ def observe(state: PlateauState, epoch: int, value: float, cfg: StoppingConfig) 
     return PlateauState(state.best, state.best_epoch, state.since + 1)
 
 
-def is_plateau(state: PlateauState, cfg: StoppingConfig) -> bool:
-    """No improvement by ``min_delta`` for ``patience`` epochs."""
+def is_plateau(state: "PlateauState | BatchedPlateauState", cfg: StoppingConfig
+               ) -> "bool | torch.Tensor":
+    """No improvement by ``min_delta`` for ``patience`` epochs (for K models: a ``[K]``
+    bool mask)."""
     return state.since >= cfg.patience
 
 
-def target_met(value: float, cfg: StoppingConfig) -> bool:
-    """Whether ``value`` of the monitored metric reaches ``cfg.target``."""
-    if cfg.target is None or not math.isfinite(value):
+# Finiteness as ``x - x``: 0 where x is finite, NaN at NaN or ±inf. One form for a float
+# and a [K] tensor (there two kernels, where torch.isfinite runs four).
+
+
+def diverged(loss: "float | torch.Tensor") -> "bool | torch.Tensor":
+    """The training loss is NaN or ±inf (for K models: a ``[K]`` bool mask).
+
+    >>> diverged(1.0), diverged(math.inf), diverged(math.nan)
+    (False, True, True)
+    """
+    return (loss - loss) != 0
+
+
+def target_met(value: "float | torch.Tensor", cfg: StoppingConfig) -> "bool | torch.Tensor":
+    """Whether ``value`` of the monitored metric reaches ``cfg.target`` (for K models, a
+    ``[K]`` bool mask: :func:`target_met_batched` also where there is no target)."""
+    if cfg.target is None:
         return False
-    return value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+    met = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
+    return met & ((value - value) == 0)
 
 
 def end_reason(value: float, loss: float, state: PlateauState, cfg: StoppingConfig,
                epoch: int, epochs: int) -> str | None:
     """Why the attempt ends after ``epoch`` (0-based), or None to go on."""
-    if not math.isfinite(loss):
-        return "diverged"
-    if target_met(value, cfg):
-        return "target"
-    if is_plateau(state, cfg):
-        return "plateau"
-    if epoch + 1 >= epochs:
-        return "max_epochs"
-    return None
+    holds = {"diverged": diverged(loss), "target": target_met(value, cfg),
+             "plateau": is_plateau(state, cfg), "max_epochs": epoch + 1 >= epochs}
+    return next((r for r in END_REASONS if holds[r]), None)
 
 
 def should_restart(reason: str, attempt: int, cfg: StoppingConfig) -> bool:
     """A fresh initialisation follows a plateau or divergence while restarts remain."""
-    return reason in ("plateau", "diverged") and attempt < cfg.restarts
+    return reason in RESTART_REASONS and attempt < cfg.restarts
 
 
 @dataclass(frozen=True)
@@ -141,11 +167,35 @@ def observe_batched_mask(state: BatchedPlateauState, epoch: "torch.Tensor",
                                torch.where(better, epoch, state.best_epoch), since), better
 
 
+def end_codes(holds: dict[str, "torch.Tensor | None"]) -> "torch.Tensor":
+    """:func:`end_reason` for K models: ``holds`` maps each reason of :data:`END_REASONS` to
+    the ``[K]`` bool mask of models where it holds (None or absent: holds nowhere, a check
+    the caller knows cannot hold yet; at least one mask given). Returns the ``[K]`` long
+    codes (1 + the reason's index, 0: going on), the first reason that holds winning.
+
+    >>> import torch
+    >>> end_codes({"target": torch.tensor([True, False, False]),
+    ...            "max_epochs": torch.tensor([True, True, False])}).tolist()
+    [2, 4, 0]
+    """
+    import torch
+
+    code = None
+    # marked from the last reason to the first, so that earlier reasons overwrite later ones
+    for i in range(len(END_REASONS), 0, -1):
+        where = holds.get(END_REASONS[i - 1])
+        if where is None:
+            continue
+        code = torch.where(where, i, 0) if code is None else code.masked_fill_(where, i)
+    if code is None:
+        raise ValueError("end_codes: no reason's mask given")
+    return code
+
+
 def target_met_batched(value: "torch.Tensor", cfg: StoppingConfig) -> "torch.Tensor":
-    """Vectorised :func:`target_met`: ``[K]`` bool."""
+    """:func:`target_met` of ``[K]`` values, a ``[K]`` bool mask also without a target."""
     import torch
 
     if cfg.target is None:
         return torch.zeros_like(value, dtype=torch.bool)
-    ok = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
-    return ok & torch.isfinite(value)
+    return target_met(value, cfg)

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from mlplab.metrics import ACT_METRICS, layer_name
 from mlplab.model.stacked import StackedMLP, hidden_pre_activations, layers
-from mlplab.probe.norms import activation_stats, segment_norms
+from mlplab.probe.norms import (STEP_NORMS, STEP_ROWS, activation_stats, fill_step_rows_,
+                                segment_norms, step_metrics, step_rows)
 
 TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (4 MiB: cache-sized, 4% faster than 32 on W2)
 MAX_CHUNK = 256              # steps per chunk at most
@@ -146,16 +147,16 @@ class Trace:
         k, p = init.shape
         self.spec, self.init, self.x_probe = spec, init, x_probe
         self._act_scratch: Tensor | None = None   # made at the first activation statistics
-        per_step = (len(_RAW) * k * p + k) * init.element_size()
+        per_step = (len(STEP_ROWS) * k * p + k) * init.element_size()
         self.chunk = max(1, min(MAX_CHUNK, TRACE_BYTES // per_step)) if probe else 0
-        # [C, 5, K, P] per step: parameters after and before the update, the gradient, and
-        # two rows flush fills (update, distance from init), so that one segment_norms
-        # call reduces all five
-        self.raw = init.new_empty(self.chunk, len(_RAW), k, p)
+        # [C, 5, K, P] per step, the STEP_ROWS: the step loop copies the parameters after
+        # and before the update and the gradient, flush fills the differences (update,
+        # distance from init), so that one segment_norms call reduces all five
+        self.raw = init.new_empty(self.chunk, len(STEP_ROWS), k, p)
         self.loss = init.new_empty(self.chunk, k, 1)       # [C, K, 1]
         # one view per slot, made once: the step loop then only copies
-        self.rows = [(r[_RAW.index("prev")], r[_RAW.index("after")], r[_RAW.index("grad")],
-                      l[:, 0]) for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
+        self.rows = [(r[_ROW["prev"]], r[_ROW["after"]], r[_ROW["grad"]], l[:, 0])
+                     for r, l in zip(self.raw.unbind(0), self.loss.unbind(0))]
         self._segments = segment_sizes(spec)
         self.n = 0
         self._precomputed = False            # the open chunk's slots came by add_epoch
@@ -178,7 +179,7 @@ class Trace:
     def step_columns(self) -> list[tuple[str, str]]:
         names = [("", "loss")]
         for i in range(len(self.spec.sizes)):
-            names += [(layer_name(i), m) for m in _NORMS]
+            names += [(layer_name(i), m + wb) for wb in ("_w", "_b") for m in STEP_NORMS]
         return names
 
     def act_columns(self) -> list[tuple[str, str]]:
@@ -210,15 +211,13 @@ class Trace:
             else:
                 self.act_rows.take(len(act_rows)).copy_(self._activations(
                     torch.cat(self._afters) if self._precomputed else
-                    raw[act_rows, _RAW.index("after")]))                  # after [A, K, P]
+                    raw[act_rows, _ROW["after"]]))                        # after [A, K, P]
             self.act_steps += [self._slot_steps[i] for i in act_rows]
         if self._precomputed:
             self.step_rows.add(self._norm_rows)                            # [S, K, M]
             self._norm_rows, self._act_rows, self._afters = [], [], []
         else:
-            after = raw[:, _RAW.index("after")]                           # [S, K, P]
-            torch.sub(raw[:, _RAW.index("prev")], after, out=raw[:, _RAW.index("update")])
-            torch.sub(after, self.init, out=raw[:, _RAW.index("dist")])
+            fill_step_rows_(list(raw.unbind(1)), self.init)               # [S, K, P] each
             torch.cat([self.loss[:s], step_norms(raw, self._segments)], dim=2,
                       out=self.step_rows.take(s))
         self.steps += self._slot_steps
@@ -310,9 +309,7 @@ class Trace:
 
 
 
-_RAW = ("after", "prev", "update", "grad", "dist")   # a trace step's rows, in order
-_NORMS = ("weight_norm_w", "update_ratio_w", "dist_init_w", "grad_norm_w",
-          "weight_norm_b", "update_ratio_b", "dist_init_b", "grad_norm_b")
+_ROW = {row: i for i, row in enumerate(STEP_ROWS)}   # a trace step's rows, by name
 _ACTS = ACT_METRICS                                   # the order of act_columns()
 
 
@@ -323,21 +320,15 @@ def segment_sizes(spec: StackedMLP) -> list[int]:
 
 def step_norms(raw: Tensor, segments: list[int]) -> Tensor:
     """The per-layer norms of :func:`mlplab.probe.norms.layer_norms` of steps whose rows
-    ``raw [S, 5, K, P]`` are in ``_RAW``'s order (update and distance filled in):
-    ``[S, K, M - 1]`` (a view), the columns of :meth:`Trace.step_columns` after the loss.
-    ``segments``: the sizes of each layer's weight, then its bias, in a row."""
+    ``raw [S, 5, K, P]`` are the :data:`~mlplab.probe.norms.STEP_ROWS` (differences filled
+    in): ``[S, K, M - 1]`` (a view), the columns of :meth:`Trace.step_columns` after the
+    loss. ``segments``: the sizes of each layer's weight, then its bias, in a row."""
     s, _, k, p = raw.shape
     # the Probe's own segment norms (a product with a 0/1 segment matrix would be faster
     # on tiny layers, but 0 * inf = NaN there spreads one layer's overflow to every layer)
     norms = segment_norms(raw.reshape(-1, p), segments) \
-        .view(s, len(_RAW), k, len(segments) // 2, 2)                      # [S, 5, K, L, 2]
+        .view(s, len(STEP_ROWS), k, len(segments) // 2, 2)                 # [S, 5, K, L, 2]
     return _norm_columns(norms.permute(0, 1, 3, 4, 2)).transpose(1, 2)
-
-
-def _raw_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor) -> Tensor:
-    """One step's rows in ``_RAW``'s order, stacked: ``[5, ...]`` (update and distance
-    from init filled in, as :meth:`Trace.flush` fills them in its buffer)."""
-    return torch.stack([after, prev, prev - after, grad, after - init])
 
 
 def step_norms_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
@@ -348,7 +339,7 @@ def step_norms_rows(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
     more units make segments a vector or longer: W2's compiled epoch took medians of 6.7
     and 7.4 ms against 8.0 and 10.2 ms reducing them models innermost, which transposed
     five ``[K, P]`` tensors a step.)"""
-    return step_norms(_raw_rows(after, prev, grad, init).unsqueeze(0), segments)[0]
+    return step_norms(torch.stack(step_rows(after, prev, grad, init)).unsqueeze(0), segments)[0]
 
 
 def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
@@ -356,15 +347,14 @@ def step_norms_klast(after: Tensor, prev: Tensor, grad: Tensor, init: Tensor,
     """:func:`step_norms` of one step from its rows ``[K, P]``, reduced with the models
     innermost (``[5, P, K]``: the compiled epoch's loops then run along K, not along
     segments of 1 to 8 parameters): ``[M - 1, K]`` in the same column order."""
-    raw = _raw_rows(after.t(), prev.t(), grad.t(), init.t())               # [5, P, K]
+    raw = torch.stack(step_rows(after.t(), prev.t(), grad.t(), init.t()))  # [5, P, K]
     norms = segment_norms(raw, segments)                                   # [5, 2L, K]
-    return _norm_columns(norms.view(1, len(_RAW), -1, 2, norms.shape[-1]))[0]
+    return _norm_columns(norms.view(1, len(STEP_ROWS), -1, 2, norms.shape[-1]))[0]
 
 
 def _norm_columns(norms: Tensor) -> Tensor:
-    """Segment norms ``[S, 5, L, 2 (w, b), K]`` of ``_RAW``'s rows as the step columns
-    ``[S, M - 1, K]``: per layer and w/b, weight norm, update ratio, distance from init,
-    gradient norm (the order of :meth:`Trace.step_columns`)."""
-    weight, before, update, grad, dist = norms.unbind(1)                   # [S, L, 2, K]
-    ratio = update / before.clamp_min(torch.finfo(norms.dtype).tiny)
-    return torch.stack([weight, ratio, dist, grad], dim=3).flatten(1, 3)   # [S, L*2*4, K]
+    """Segment norms ``[S, 5, L, 2 (w, b), K]`` of the STEP_ROWS as the step columns
+    ``[S, M - 1, K]``: per layer and w/b, the STEP_NORMS (:func:`step_metrics`; the order
+    of :meth:`Trace.step_columns`)."""
+    metrics = step_metrics(list(norms.unbind(1)))                          # [S, L, 2, K]
+    return torch.stack(metrics, dim=3).flatten(1, 3)                       # [S, L*2*4, K]

@@ -31,26 +31,65 @@ def l2(t: torch.Tensor, batch_dims: int = 0) -> torch.Tensor:
     return torch.linalg.vector_norm(t.flatten(batch_dims), dim=-1)
 
 
+# What a step's per-layer norms are taken of, for a layer's weight and its bias alike:
+# the parameters after the update, before it, the update, the gradient the update used
+# and the distance from initialisation. Every layout (one model's tensors, a cohort's
+# flat rows, the compiled epoch) builds them with step_rows, in this order.
+STEP_ROWS = ("after", "prev", "update", "grad", "dist")
+# The rows that are differences of others: (row, minuend, subtrahend); "init" is the
+# parameters at initialisation.
+_DIFFERENCES = (("update", "prev", "after"), ("dist", "after", "init"))
+# The per-layer step metrics (each suffixed _w and _b) that step_metrics makes from the
+# norms of the STEP_ROWS, in the order every engine records them.
+STEP_NORMS = ("weight_norm", "update_ratio", "dist_init", "grad_norm")
+
+
+def step_rows(after: torch.Tensor, prev: torch.Tensor, grad: torch.Tensor | None,
+              init: torch.Tensor) -> list[torch.Tensor | None]:
+    """The tensors of :data:`STEP_ROWS` of one step (``grad`` None: that row None)."""
+    given = {"after": after, "prev": prev, "grad": grad, "init": init}
+    for row, a, b in _DIFFERENCES:
+        given[row] = given[a] - given[b]
+    return [given[row] for row in STEP_ROWS]
+
+
+def fill_step_rows_(rows: list[torch.Tensor], init: torch.Tensor) -> None:
+    """:func:`step_rows` into a buffer: ``rows`` are the :data:`STEP_ROWS` tensors, the
+    given ones filled (after, prev, grad); the differences are written into the others."""
+    given = dict(zip(STEP_ROWS, rows), init=init)
+    for row, a, b in _DIFFERENCES:
+        torch.sub(given[a], given[b], out=given[row])
+
+
+def step_metrics(norms: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """The :data:`STEP_NORMS` from the norms of the :data:`STEP_ROWS` (a None norm gives
+    None metrics): the weight norm, the update ratio ‖Δw‖/‖w_prev‖ (the norm before the
+    update at least the dtype's smallest normal number), the distance from init and the
+    gradient norm.
+
+    >>> t = torch.tensor
+    >>> step_metrics([t(2.0), t(4.0), t(1.0), None, t(3.0)])
+    [tensor(2.), tensor(0.2500), tensor(3.), None]
+    """
+    after, prev, update, grad, dist = norms
+    tiny = torch.finfo(prev.dtype).tiny
+    return [after, update / prev.clamp_min(tiny), dist, grad]
+
+
 def layer_norms(w: torch.Tensor, b: torch.Tensor | None, grad_w: torch.Tensor | None,
                 grad_b: torch.Tensor | None, prev_w: torch.Tensor, prev_b: torch.Tensor | None,
                 init_w: torch.Tensor, init_b: torch.Tensor | None,
                 batch_dims: int = 0) -> dict[str, torch.Tensor]:
-    """Norms of one layer after an update: gradient, weight, update ratio ‖Δw‖/‖w_prev‖
-    and distance from initialisation, for weight (``_w``) and bias (``_b``)."""
-    tiny = torch.finfo(w.dtype).tiny
-    out = {
-        "weight_norm_w": l2(w, batch_dims),
-        "update_ratio_w": l2(w - prev_w, batch_dims) / l2(prev_w, batch_dims).clamp_min(tiny),
-        "dist_init_w": l2(w - init_w, batch_dims),
-    }
-    if grad_w is not None:
-        out["grad_norm_w"] = l2(grad_w, batch_dims)
-    if b is not None:
-        out["weight_norm_b"] = l2(b, batch_dims)
-        out["update_ratio_b"] = l2(b - prev_b, batch_dims) / l2(prev_b, batch_dims).clamp_min(tiny)
-        out["dist_init_b"] = l2(b - init_b, batch_dims)
-        if grad_b is not None:
-            out["grad_norm_b"] = l2(grad_b, batch_dims)
+    """Norms of one layer after an update, :data:`STEP_NORMS` for weight (``_w``) and bias
+    (``_b``); a missing gradient leaves its ``grad_norm`` out."""
+    out = {}
+    for suffix, p, grad, prev, init in (("_w", w, grad_w, prev_w, init_w),
+                                        ("_b", b, grad_b, prev_b, init_b)):
+        if p is None:
+            continue
+        norms = [None if t is None else l2(t, batch_dims) for t in step_rows(p, prev, grad, init)]
+        out.update({m + suffix: v for m, v in zip(STEP_NORMS, step_metrics(norms))
+                    if v is not None})
     return out
 
 

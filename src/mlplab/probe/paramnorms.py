@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from .norms import segment_norms
+from .norms import STEP_NORMS, l2, segment_norms, step_metrics, step_rows
 
-UPDATE_METRICS = ("weight_norm", "update_ratio", "dist_init")
+# the step metrics measured after the update (the gradient's norm is taken before it)
+UPDATE_METRICS = tuple(m for m in STEP_NORMS if m != "grad_norm")
 
 Key = tuple[str, str]   # (layer, metric)
 
@@ -30,7 +31,6 @@ class _Group:
         self.entries = entries
         params = [p for _, _, p in entries]
         self.sizes = [p.numel() for p in params]
-        self.tiny = torch.finfo(params[0].dtype).tiny
         self.grad_keys = [(layer, "grad_norm" + suffix) for layer, suffix, _ in entries]
         self.update_keys = [(layer, metric + suffix) for layer, suffix, _ in entries
                             for metric in UPDATE_METRICS]
@@ -68,7 +68,7 @@ class ParamNorms:
                 out.append((g.grad_keys, segment_norms(flat[None], g.sizes)[0]))
             else:                                      # some parameters got no gradient
                 keys = [g.grad_keys[i] for i, _ in have]
-                values = [torch.linalg.vector_norm(e[2].grad) for _, e in have]
+                values = [l2(e[2].grad) for _, e in have]
                 out.append((keys, torch.stack(values)))
         return out
 
@@ -89,11 +89,13 @@ class ParamNorms:
         out = []
         for g in self.groups:
             w = g.flat()
-            rows = [w, w - g.prev, w - g.init] + ([g.prev] if g.prev_norms is None else [])
+            after, prev, update, _, dist = step_rows(w, g.prev, None, g.init)
+            # the norm before the update only when snapshot() did not keep it
+            rows = [after, update, dist] + ([prev] if g.prev_norms is None else [])
             r = segment_norms(torch.stack(rows), g.sizes)                           # [3|4, n]
             prev_norms = r[3] if g.prev_norms is None else g.prev_norms
             g.current, g.current_norms = w, r[0]
-            ratio = r[1] / prev_norms.clamp_min(g.tiny)
-            values = torch.stack([r[0], ratio, r[2]], dim=1).reshape(-1)            # [n * 3]
+            metrics = dict(zip(STEP_NORMS, step_metrics([r[0], prev_norms, r[1], None, r[2]])))
+            values = torch.stack([metrics[m] for m in UPDATE_METRICS], dim=1).reshape(-1)  # [n*3]
             out.append((g.update_keys, values))
         return out

@@ -73,7 +73,7 @@ from torch import nn
 
 from mlplab.config import ConfigError
 from mlplab.metrics import EPOCH_METRICS, MetricsLog
-from mlplab.record import AttemptRecord, RunRecord
+from mlplab.record import RunRecord, attempt_record
 from .norms import activation_stats, units_last
 from .paramnorms import ParamNorms
 
@@ -372,12 +372,15 @@ class Probe:
         reason = "interrupted" if interrupted else "diverged" if diverged else "closed"
         state = self._state()
         wall = time.perf_counter() - self._start
-        attempt = AttemptRecord(
-            attempt=0, seed=-1 if self.seed is None else int(self.seed), end_reason=reason,
-            epochs=self._epoch, steps=self._step, best_epoch=best_epoch, best_value=best_value,
-            val_loss=last.get("val_loss", math.nan), val_acc=last.get("val_acc", math.nan),
-            train_loss=last.get("train_loss", best_value if monitor == "loss" else math.nan),
-            wall_time=wall, init_state=self._init_state, best_state=state, last_state=state)
+        # no test set: the final metrics are the last epoch's (train loss: the recent
+        # steps' mean when no epoch gave one)
+        final = {m: last.get(m, math.nan) for m in ("val_loss", "val_acc")}
+        final["train_loss"] = last.get("train_loss", best_value if monitor == "loss" else math.nan)
+        attempt = attempt_record(
+            self._log, attempt=0, seed=-1 if self.seed is None else int(self.seed),
+            end_reason=reason, epochs=self._epoch, steps=self._step, best_epoch=best_epoch,
+            best_value=best_value, final=final, target_met=False, wall_time=wall,
+            init_state=self._init_state, best_state=state, last_state=state)
         info = {"source": "probe", "layers": list(self.layers), "activations": dict(self._kinds),
                 "monitor": monitor, "mode": "min", "model_class": type(self.model).__name__,
                 "param_counts": {layer: sum(p.numel() for lay, _, p in self._params if lay == layer)
