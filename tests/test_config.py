@@ -52,7 +52,7 @@ DEFAULTS = {
     "train.schedule.gamma": 0.5, "train.schedule.factor": 0.5,
     "train.schedule.patience": 20, "train.schedule.min_lr": 0.0,
     "stopping.monitor": "val_loss", "stopping.mode": "auto", "stopping.patience": 100,
-    "stopping.min_delta": 1e-4, "stopping.restarts": 3, "stopping.target": None,
+    "stopping.min_delta": 1e-4, "stopping.restarts": 3, "stopping.target": "auto",
     "stopping.restore_best": True,
     "probe.every": 1, "probe.activations_every": 10, "probe.boundary_snapshots": 12,
     "probe.batch": 256,

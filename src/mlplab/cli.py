@@ -21,7 +21,7 @@ _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
     "momentum": ("train.momentum", float), "batch_size": ("train.batch_size", int),
     "epochs": ("train.epochs", int), "seed": ("train.seed", int),
     "patience": ("stopping.patience", int), "restarts": ("stopping.restarts", int),
-    "target": ("stopping.target", float), "name": ("name", str),
+    "target": ("stopping.target", lambda s: s if s == "auto" else float(s)), "name": ("name", str),
 }
 
 
@@ -161,6 +161,7 @@ def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
     except ValueError:
         raise ConfigError(f"--{flag.replace('_', '-')} ({key})", raw,
                           "a list of sizes like 8,8" if flag == "hidden" else
+                          "a number or auto" if flag == "target" else
                           {int: "an integer", float: "a number"}.get(cast, "a value")) from None
 
 

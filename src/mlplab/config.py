@@ -112,7 +112,8 @@ class StoppingConfig:
     patience: int = 100            # epochs without improvement that make a plateau
     min_delta: float = 1e-4
     restarts: int = 3              # fresh initialisations after a plateau or divergence
-    target: float | None = None    # success threshold of the monitored metric
+    target: float | str | None = "auto"  # success threshold of the monitored metric; auto:
+    # an accuracy monitor within noise of the data's Bayes limit (generated data), else none
     restore_best: bool = True      # keep the best epoch's weights, not the last
 
 
@@ -230,6 +231,8 @@ def _coerce(key: str, value: Any, default: Any, tp: Any) -> Any:
         raise ConfigError(key, value, "true or false")
     if text.startswith("int") or (isinstance(default, int) and "float" not in text):
         return _number(key, value, integer=True)
+    if "str" in text and isinstance(value, str):
+        return value                     # a word a number key also takes (stopping.target: auto)
     if "float" in text:
         return _number(key, value, integer=False)
     if not isinstance(value, str):
@@ -294,6 +297,10 @@ def _validate(obj: Any, prefix: str) -> None:
                               "three non-negative shares [train, val, test] summing to 1")
         if obj.name in ("xor",) and obj.n < 4:
             raise ConfigError(prefix + "n", obj.n, "at least 4 points")
+    if isinstance(obj, StoppingConfig) and isinstance(obj.target, str) and obj.target != "auto":
+        raise ConfigError(prefix + "target", obj.target,
+                          "a number, null (no target) or auto (the Bayes limit of generated data,"
+                          " for an accuracy monitor)")
     if isinstance(obj, ModelConfig):
         if not obj.hidden:
             raise ConfigError(prefix + "hidden", list(obj.hidden),

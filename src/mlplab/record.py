@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from mlplab.metrics import FINAL_METRICS, MetricsLog
 
@@ -105,3 +105,20 @@ def best_attempt_index(attempts: list[AttemptRecord], mode: str) -> int:
         return v if mode == "min" else -v
 
     return min(range(len(attempts)), key=lambda i: key(attempts[i]))
+
+
+def improving_restarts(best_values: Sequence[float], mode: str) -> int:
+    """How many restarts (attempts after the first) ended better than every attempt
+    before them: the restarts that paid, as against all restarts (``len - 1``).
+
+    >>> improving_restarts([0.30, 0.10, 0.20, 0.05], "min"), improving_restarts([0.9, 0.8], "max")
+    (2, 0)
+    >>> improving_restarts([float("nan"), 0.5], "min")
+    1
+    """
+    best, improved = math.nan, 0
+    for i, v in enumerate(best_values):       # a finite attempt after a diverged one improved
+        if math.isfinite(v) and (math.isnan(best) or (v < best if mode == "min" else v > best)):
+            improved += i > 0
+            best = v
+    return improved

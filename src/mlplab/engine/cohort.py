@@ -281,8 +281,9 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     """The cohort loop: setup, then one iteration per epoch until every model is done."""
     start = time.perf_counter()
     # ---- setup: data, K networks as one [K, P] tensor, optimizer, schedules -----------
+    data = load_data(configs[0].data)                   # one dataset: the cohort key says so
+    configs = [stopping.resolve_target(c, data) for c in configs]   # target: auto -> a number
     cfg, k_models = configs[0], len(configs)
-    data = load_data(cfg.data)
     head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
     tensors = to_tensors(data, cfg.probe.batch, device, dtype)
     with torch.inference_mode(False):                 # the records hand the grid out

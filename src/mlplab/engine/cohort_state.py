@@ -152,7 +152,7 @@ def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Ten
     code = stopping.end_codes({                                   # [K] long, 0: going on
         "max_epochs": state.epoch >= cfg.train.epochs - 1 if last else None,
         "plateau": stopping.is_plateau(plateau, st) if late else None,
-        "target": stopping.target_met_batched(monitored, st) if st.target is not None else None,
+        "target": stopping.target_met_batched(monitored, st) if stopping.has_target(st) else None,
         "diverged": stopping.diverged(tr_loss)})
     ended = active & code.bool()
     active = active ^ ended                                    # ended is a subset of active

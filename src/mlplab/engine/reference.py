@@ -101,7 +101,11 @@ def make_optimizer(net: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optimize
 
 
 def run_info(cfg: RunConfig, data: Dataset, head: Head) -> dict:
-    """What readers need besides the config: head, layers, classes, monitor mode."""
+    """What readers need besides the config: head, layers, classes, monitor mode, the
+    data's Bayes limit."""
+    from mlplab.stats import data_bayes_limit
+
+    limit = data_bayes_limit(cfg.data)
     dims = [data.input_dim, *cfg.model.hidden, head.out_dim]
     return {"head": {"output": head.output, "loss": head.loss, "out_dim": head.out_dim},
             "input_dim": data.input_dim, "layers": [layer_name(i) for i in range(len(dims) - 1)],
@@ -111,6 +115,8 @@ def run_info(cfg: RunConfig, data: Dataset, head: Head) -> dict:
             "val_is_train": data.val_is_train, "test_is_val": data.test_is_val,
             "monitor": cfg.stopping.monitor, "mode": stopping.monitor_mode(cfg.stopping),
             "optimizer_hyper": optimizer_hyper(cfg.train),
+            # the best any classifier can do on this (generated) data: diagnose and figures
+            "bayes": None if limit is None else limit.to_dict(),
             # data.standardize: the network expects (x - input_mean) / input_std
             "input_mean": None if data.mean is None else data.mean.tolist(),
             "input_std": None if data.std is None else data.std.tolist()}
@@ -247,6 +253,7 @@ def train(cfg: RunConfig, run_id: str | None = None, device: str | torch.device 
     start = time.perf_counter()
     device = resolve_device(device)
     data = load_data(cfg.data)
+    cfg = stopping.resolve_target(cfg, data)              # target: auto -> a number or None
     head = resolve_head(cfg.model, cfg.train.loss, data.n_classes)
     tensors = to_tensors(data, cfg.probe.batch, device, dtype)
     grid = boundary.make_grid(data.x_train) if cfg.probe.boundary_snapshots > 0 else None

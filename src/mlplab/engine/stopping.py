@@ -6,7 +6,7 @@ One rule, in two forms with the same semantics: :class:`PlateauState` with
 in precedence order; :func:`end_reason` and the cohort's :func:`end_codes` both take the
 first reason that holds.
 
->>> from mlplab.config import StoppingConfig
+>>> from mlplab.config import RunConfig, StoppingConfig
 >>> cfg = StoppingConfig(patience=2, min_delta=0.1)
 >>> s = PlateauState()
 >>> for epoch, v in enumerate([1.0, 0.95, 0.97, 0.99]):
@@ -18,19 +18,77 @@ first reason that holds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mlplab.config import StoppingConfig
+from mlplab.config import RunConfig, StoppingConfig
 
 if TYPE_CHECKING:
     import torch
+
+    from mlplab.data import Dataset
 
 # Why an attempt ends, in precedence order: when several hold after one epoch the first
 # wins. A cohort keeps them on the device as codes: 1 + the index here, 0 while training.
 END_REASONS = ("diverged", "target", "plateau", "max_epochs")
 # the reasons after which a fresh initialisation may follow
 RESTART_REASONS = ("plateau", "diverged")
+
+
+def auto_target(cfg: RunConfig, data: "Dataset") -> float | None:
+    """What ``stopping.target: auto`` means for ``cfg`` on ``data``: with an accuracy
+    monitor on generated data, the data's Bayes limit less the binomial noise of the
+    monitored split (its 95 % half-width on that many points) and less the limit's own
+    error, so an attempt within noise of the best any classifier can do has met its target
+    and is not restarted; with a loss monitor, or the user's own data, no target.
+
+    >>> from mlplab.config import from_dict
+    >>> from mlplab.data import load_data
+    >>> cfg = from_dict({"data": {"name": "gaussians", "k": 2, "spread": 1.0, "n": 1000},
+    ...                  "stopping": {"monitor": "val_acc"}})
+    >>> round(auto_target(cfg, load_data(cfg.data)), 3)       # Bayes 0.841, 200 val points
+    0.79
+    >>> auto_target(from_dict({"data": {"name": "xor"}}), load_data(cfg.data)) is None
+    True
+    """
+    from mlplab.stats import accuracy_noise, data_bayes_limit
+
+    monitor = cfg.stopping.monitor
+    limit = data_bayes_limit(cfg.data) if monitor.endswith("acc") else None
+    if limit is None:
+        return None
+    m = len(data.y_train) if monitor == "train_acc" or data.val_is_train else len(data.y_val)
+    noise = accuracy_noise(limit.accuracy, m).halfwidth if m > 0 else 0.0
+    return max(limit.accuracy - noise - 1.96 * limit.stderr, 0.0)
+
+
+def sets_target(cfg: RunConfig) -> bool:
+    """Whether runs of ``cfg`` train towards a target: a number, or ``auto`` with an
+    accuracy monitor on generated data (what :func:`auto_target` resolves to a number).
+
+    >>> from mlplab.config import from_dict
+    >>> sets_target(from_dict({})), sets_target(from_dict({"stopping": {"monitor": "val_acc"}}))
+    (False, True)
+    """
+    from mlplab.data import GENERATORS
+
+    if cfg.stopping.target == "auto":
+        return cfg.stopping.monitor.endswith("acc") and cfg.data.name in GENERATORS
+    return has_target(cfg.stopping)
+
+
+def has_target(cfg: StoppingConfig) -> bool:
+    """Whether there is a number to reach (None, and ``auto`` not yet resolved by
+    :func:`resolve_target`, are none)."""
+    return isinstance(cfg.target, (int, float)) and not isinstance(cfg.target, bool)
+
+
+def resolve_target(cfg: RunConfig, data: "Dataset") -> RunConfig:
+    """``cfg`` with ``stopping.target: auto`` replaced by :func:`auto_target` (a number or
+    None); what both engines train with and store. Other targets are kept."""
+    if cfg.stopping.target != "auto":
+        return cfg
+    return replace(cfg, stopping=replace(cfg.stopping, target=auto_target(cfg, data)))
 
 
 def reason_of(code: int) -> str:
@@ -99,7 +157,7 @@ def diverged(loss: "float | torch.Tensor") -> "bool | torch.Tensor":
 def target_met(value: "float | torch.Tensor", cfg: StoppingConfig) -> "bool | torch.Tensor":
     """Whether ``value`` of the monitored metric reaches ``cfg.target`` (for K models, a
     ``[K]`` bool mask: :func:`target_met_batched` also where there is no target)."""
-    if cfg.target is None:
+    if not has_target(cfg):
         return False
     met = value <= cfg.target if monitor_mode(cfg) == "min" else value >= cfg.target
     return met & ((value - value) == 0)
@@ -158,7 +216,7 @@ def observe_batched_mask(state: BatchedPlateauState, epoch: "torch.Tensor",
     else:
         beats = value > state.best + cfg.min_delta
     better = torch.where(torch.isnan(state.best), value == value, beats)
-    if cfg.target is not None:
+    if has_target(cfg):
         better |= target_met_batched(value, cfg) & ~target_met_batched(state.best, cfg)
     better &= active
     # since: 0 where better, +1 where active, unchanged where inactive
@@ -196,6 +254,6 @@ def target_met_batched(value: "torch.Tensor", cfg: StoppingConfig) -> "torch.Ten
     """:func:`target_met` of ``[K]`` values, a ``[K]`` bool mask also without a target."""
     import torch
 
-    if cfg.target is None:
+    if not has_target(cfg):
         return torch.zeros_like(value, dtype=torch.bool)
     return target_met(value, cfg)

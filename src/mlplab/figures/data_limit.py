@@ -17,34 +17,14 @@ True
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
-from mlplab.config import DataConfig, from_dict
-from mlplab.data import GENERATORS
-from mlplab.stats import BayesLimit, bayes_limit
+from mlplab.config import from_dict
+from mlplab.stats import BayesLimit, data_bayes_limit
 
 if TYPE_CHECKING:
     from mlplab.store.store import RunInfo
-
-
-@functools.lru_cache(maxsize=64)
-def _limit(data: DataConfig) -> BayesLimit:
-    # a Monte Carlo limit takes ~0.1 s: once per distribution, not once per run or figure
-    return bayes_limit(data)
-
-
-def data_bayes_limit(data: DataConfig) -> BayesLimit | None:
-    """The Bayes limit of ``data``'s distribution (None for user data). The sample size, the
-    split, the data seed and standardisation do not change the distribution, so configs that
-    differ only there share one computation."""
-    if data.name not in GENERATORS:
-        return None
-    defaults = DataConfig()
-    return _limit(dataclasses.replace(data, n=defaults.n, split=defaults.split, seed=defaults.seed,
-                                      standardize=False))
 
 
 def runs_bayes_limit(runs: Sequence["RunInfo"] | Sequence[Any]) -> BayesLimit | None:

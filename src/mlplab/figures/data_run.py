@@ -383,7 +383,8 @@ def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
     boundary, network = boundary_and_network(store, run_id, kept, doc)
     return RunFigureData(
         run_id=run_id, summary=config_summary(config) if "model" in config else run.name,
-        loss=loss_info(frame, spans, stopping.get("monitor", "val_loss"), stopping.get("target")),
+        loss=loss_info(frame, spans, stopping.get("monitor", "val_loss"),
+                       target if isinstance(target := stopping.get("target"), (int, float)) else None),
         series=tuple(layer_series_info(frame, f, layers, spans) for f in FAMILIES),
         activations=activation_info(frame, layers, (model or {}).get("activation", ""), spans),
         init=None if not init_state else init_dist_info(init_state, layers, kept, model),

@@ -185,7 +185,7 @@ def success_info(runs: Sequence["RunInfo"], attempts: Mapping[str, Sequence["Att
     """``None`` when no finished run has a ``stopping.target``. Configurations are ranked by
     their success with restarts (then on the first attempt)."""
     runs = [r for r in runs if r.config and r.status == "done"
-            and r.config.get("stopping", {}).get("target") is not None]
+            and isinstance(r.config.get("stopping", {}).get("target"), (int, float))]
     if not runs:
         return None
     vary = varying_keys([r.config for r in runs])

@@ -14,6 +14,7 @@ from mlplab.stats.bayes import LimitCheck as LimitCheck
 from mlplab.stats.bayes import against_limit as against_limit
 from mlplab.stats.bayes import bayes_classify as bayes_classify
 from mlplab.stats.bayes import bayes_limit as bayes_limit
+from mlplab.stats.bayes import data_bayes_limit as data_bayes_limit
 from mlplab.stats.comparison import Comparison as Comparison
 from mlplab.stats.comparison import compare as compare
 from mlplab.stats.comparison import difference_pvalue as difference_pvalue
@@ -37,6 +38,6 @@ from mlplab.stats.verdicts import study_verdicts as study_verdicts
 
 __all__ = ["AccuracyNoise", "BayesLimit", "Comparison", "Equivalence", "LimitCheck",
            "MetricSummary", "Rate", "TieInfo", "Verdict", "accuracy_noise", "against_limit",
-           "bayes_classify", "bayes_limit", "compare", "difference_pvalue", "holm",
-           "joint_log_density", "seeds_needed", "study_verdicts", "success_rate", "summarize",
-           "ties_with_best", "tost", "ttest_power", "verdict"]
+           "bayes_classify", "bayes_limit", "compare", "data_bayes_limit", "difference_pvalue",
+           "holm", "joint_log_density", "seeds_needed", "study_verdicts", "success_rate",
+           "summarize", "ties_with_best", "tost", "ttest_power", "verdict"]

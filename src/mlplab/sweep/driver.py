@@ -196,6 +196,8 @@ def build_summary(driver: Driver, spec: SweepConfig, base: RunConfig, candidates
         "n_done": sum(o.status == "done" for o in outs),
         "n_failed": sum(o.status == "failed" for o in outs),
         "n_diverged": sum(o.status == "done" and o.end_reason == "diverged" for o in outs),
+        "restarts": sum(o.restarts for o in outs),
+        "restarts_improved": sum(o.restarts_improved for o in outs),
         "configs": entries, "timing": timing,
     }
     if "stages" in info:
@@ -257,7 +259,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     ...     result = run_sweep(sweep, out=out, workers=1, quiet=True, report=False)
     ...     print(result.summary().splitlines()[0])
     ...     sorted(c["params"]["train.lr"] for c in result.data["configs"])
-    sweep doc-... (grid): 4 runs, 0 failed, 0 diverged
+    sweep doc-... (grid): 4 runs, 0 failed, 0 diverged, 0 restarts (0 of them improved on the attempts before)
     [0.03, 0.3]
     """
     start = time.perf_counter()

@@ -19,6 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from mlplab.config import StoppingConfig
+from mlplab.engine.stopping import monitor_mode, sets_target
+from mlplab.record import improving_restarts
 from mlplab.strictjson import jsonable
 
 from .plan import Candidate, PlannedRun
@@ -45,6 +48,7 @@ class RunOutcome:
     end_reason: str | None = None        # of the kept attempt
     error: str | None = None
     wall_time: float = 0.0
+    restarts_improved: int = 0           # restarts that beat every attempt before them
 
     @property
     def restarts(self) -> int:
@@ -55,13 +59,21 @@ def _num(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
+def _mode(config: Mapping[str, Any] | None) -> str:
+    """min or max: how a run's monitored value improves (its stored config's stopping)."""
+    st = (config or {}).get("stopping") or {}
+    return monitor_mode(StoppingConfig(monitor=st.get("monitor", "val_loss"),
+                                       mode=st.get("mode", "auto")))
+
+
 def outcome_from_record(rec: "RunRecord") -> RunOutcome:
     b = rec.best
     values = {"val_loss": b.val_loss, "val_acc": b.val_acc, "test_loss": b.test_loss,
               "test_acc": b.test_acc, "train_loss": b.train_loss, "best": b.best_value}
     return RunOutcome(rec.run_id, "done", {k: _num(v) for k, v in values.items()},
                       len(rec.attempts), sum(a.target_met for a in rec.attempts),
-                      any(a.target_met for a in rec.attempts), b.end_reason, None, rec.wall_time)
+                      any(a.target_met for a in rec.attempts), b.end_reason, None, rec.wall_time,
+                      improving_restarts([a.best_value for a in rec.attempts], _mode(rec.config)))
 
 
 def outcome_from_info(info: "RunInfo", attempts: Sequence["AttemptInfo"]) -> RunOutcome:
@@ -70,7 +82,8 @@ def outcome_from_info(info: "RunInfo", attempts: Sequence["AttemptInfo"]) -> Run
     return RunOutcome(info.run_id, info.status, {k: _num(v) for k, v in values.items()},
                       len(attempts) or (info.n_attempts or 0),
                       sum(a.target_met for a in attempts), bool(info.target_met),
-                      info.end_reason, info.error, info.wall_time or 0.0)
+                      info.end_reason, info.error, info.wall_time or 0.0,
+                      improving_restarts([_num(a.best_value) for a in attempts], _mode(info.config)))
 
 
 def failed_outcome(run_id: str, error: str) -> RunOutcome:
@@ -133,7 +146,7 @@ def config_entry(candidate: Candidate, runs: Sequence[PlannedRun],
     """The spread over seeds of one configuration (its ``runs``)."""
     outs = [outcomes[r.run_id] for r in runs if r.run_id in outcomes]
     vals = [run_value(o, select.metric, select.mode) for o in outs]
-    target = candidate.config.stopping.target
+    target = candidate.config.stopping.target if sets_target(candidate.config) else None
     attempts = sum(max(o.n_attempts, 1) for o in outs)
     finite = [v for v in vals if math.isfinite(v)]
     mean = sum(finite) / len(finite) if finite else math.nan
@@ -156,6 +169,7 @@ def config_entry(candidate: Candidate, runs: Sequence[PlannedRun],
         "mean": mean, "std": std,
         "restarts_mean": sum(o.restarts for o in outs) / len(outs) if outs else math.nan,
         "restarts_total": sum(o.restarts for o in outs),
+        "restarts_improved": sum(o.restarts_improved for o in outs),
         "run_ids": [r.run_id for r in runs],
     }
     return entry
@@ -217,7 +231,9 @@ def format_summary(summary: Mapping[str, Any], limit: int = 20) -> str:
                      _fmt(e["restarts_mean"]), "=" if e.get("tied_with_best") else ""])
     widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
     lines = [f"sweep {summary['sweep_id']} ({summary['strategy']}): {summary['n_runs']} runs,"
-             f" {summary['n_failed']} failed, {summary['n_diverged']} diverged"]
+             f" {summary['n_failed']} failed, {summary['n_diverged']} diverged,"
+             f" {summary.get('restarts', 0)} restarts ({summary.get('restarts_improved', 0)} of"
+             f" them improved on the attempts before)"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     if len(entries) > limit:
         lines.append(f"... {len(entries) - limit} more configurations (mlplab runs {summary['out']})")
