@@ -110,7 +110,15 @@ def diagnose_path(path: str | Path, run_id: str | None = None,
     """Findings for a run read from disk: ``path`` is a run folder ``STORE/runs/ID`` or a
     store directory (then ``run_id``, or its only finished run).
 
-    >>> # diagnose_path("runs/xor")  -> [Finding(kind='dead_relus', ...), ...]
+    >>> import tempfile
+    >>> from mlplab.config import from_dict
+    >>> from mlplab.run import run_config
+    >>> cfg = from_dict({"data": {"name": "xor", "n": 40}, "train": {"lr": 1e-6, "epochs": 30},
+    ...                  "stopping": {"restarts": 0}, "probe": {"boundary_snapshots": 0}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     _ = run_config(cfg, out, report=False, quiet=True)
+    ...     "plateau" in [f.kind for f in diagnose_path(out)]
+    True
     """
     from mlplab.metrics import read_metrics
 
