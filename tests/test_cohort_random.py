@@ -105,6 +105,7 @@ def test_a_random_cohort_equals_separate_runs(seed):
 
 # drawn cohorts that compile: adagrad on full batches, clipped every step, an exponential
 # schedule and restarts (it fails on the unclipped norms), and one on minibatches
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [42, 8])
 def test_a_random_compiled_cohort_equals_separate_runs(seed):
     configs = _configs(seed)

@@ -241,6 +241,7 @@ def dead_store(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_the_console_script_prints_findings_and_json(dead_store: Path) -> None:
     out = mlplab_cli("diagnose", dead_store)
     assert out.returncode == 0, out.stderr
@@ -271,6 +272,7 @@ def test_a_store_of_several_runs_needs_a_run_id(dead_store: Path, tmp_path: Path
         diagnose_path(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_mlplab_diagnose_is_the_function_whatever_was_imported_first(dead_store: Path) -> None:
     assert mlplab.Finding is Finding
     assert [f.kind for f in mlplab.diagnose.findings(dead_store)] == [f.kind for f in diagnose_path(dead_store)]
