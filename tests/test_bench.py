@@ -90,6 +90,7 @@ def test_median_times_alternates_and_runs_until_the_rounds_had_their_time():
     assert rounds == 3                                  # repeats when no time is asked
 
 
+@pytest.mark.slow
 def test_a_cohort_that_cannot_compile_says_why_in_the_table():
     # batch size 1: an epoch of more minibatch steps than a compiled epoch writes out
     from dataclasses import replace

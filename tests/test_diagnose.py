@@ -194,6 +194,7 @@ BROKEN = {   # name: (config sections, kind, layer, latest step it may begin at)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BROKEN))
 def test_a_deliberately_broken_training_is_diagnosed(name: str) -> None:
     sections, kind, layer, latest = BROKEN[name]
@@ -218,6 +219,7 @@ HEALTHY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(HEALTHY))
 def test_a_healthy_training_has_no_severe_findings(name: str) -> None:
     findings = _run(**HEALTHY[name])
