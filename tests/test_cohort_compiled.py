@@ -329,8 +329,14 @@ def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():
 
 @pytest.mark.slow
 def test_train_compile_flag_stores_cohort_runs(tmp_path, capsys):
+    # the cohort of the quick bench's W1 (mlplab.bench.workloads): one package serves this
+    # test and test_quick_bench_reports_the_compile_time, whichever builds it
     out = tmp_path / "store"
-    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "15",
+    w1 = ["--set", "data.n=4", "--set", "data.noise=0.0", "--set", "data.split=[1.0, 0.0, 0.0]",
+          "--activation", "relu", "--init", "xavier_uniform", "--loss", "mse", "--optimizer",
+          "momentum", "--lr", "0.02", "--momentum", "0.9", "--set", "stopping.restarts=0",
+          "--set", "stopping.patience=1000000000"]
+    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "20", *w1,
                  "--batch-size", "0", "--seeds", "3", "--compile", "--out", str(out),
                  "--no-report", "--quiet"]) == 0
     runs = Store(out).runs()
