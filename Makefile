@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo check test bench clean
 
 $(BIN)/mlplab: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 2; }
@@ -15,6 +15,11 @@ $(BIN)/mlplab: pyproject.toml constraints.txt
 demo: $(BIN)/mlplab
 	$(BIN)/mlplab demo --out runs/demo
 
+# the fast tier (about a minute): every module's contract, without the slow-marked tests
+check: $(BIN)/mlplab
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# the whole suite, slow tests included (what CI runs)
 test: $(BIN)/mlplab
 	$(BIN)/python -m pytest -q
 

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any, NoReturn
 
 import pytest
@@ -75,7 +76,20 @@ def require_or_skip(what: str, reason: str) -> NoReturn:
     """
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required when CI=true but is missing: {reason}", pytrace=False)
-    pytest.skip(f"{what} is missing: {reason}")
+    pytest.skip(f"{what} is missing: {reason}", allow_module_level=True)
+
+
+def import_or_skip(name: str) -> ModuleType:
+    """``pytest.importorskip`` for a package the tests need: a missing one skips (a whole
+    module, at its top) but fails under ``CI=true``, as :func:`require_or_skip`.
+
+    >>> import_or_skip("json").dumps([])
+    '[]'
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        require_or_skip(name, f"the Python package does not import ({err})")
 
 
 # --------------------------------------------------------------------------- processes

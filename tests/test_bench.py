@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from mlplab.bench import BenchResult, _median_times, run_bench, workloads
@@ -43,6 +44,7 @@ def test_full_workloads_are_the_issues():
     assert w2.configs[0].model.hidden == (16, 16) and w2.configs[0].train.optimizer == "adam"
 
 
+@pytest.mark.slow
 def test_bench_script_runs_quick():
     script = Path(__file__).resolve().parents[1] / "bench" / "run_bench.py"
     out = subprocess.run([sys.executable, str(script), "--quick", "--json"], check=True,
@@ -50,6 +52,7 @@ def test_bench_script_runs_quick():
     assert [w["name"] for w in json.loads(out.stdout)["workloads"]] == ["W1", "W2"]
 
 
+@pytest.mark.slow
 def test_cohort_phases_script_accounts_for_the_whole_cohort():
     script = Path(__file__).resolve().parents[1] / "bench" / "cohort_phases.py"
     out = subprocess.run([sys.executable, str(script), "--quick", "--json", "--rounds", "1",
@@ -87,6 +90,7 @@ def test_median_times_alternates_and_runs_until_the_rounds_had_their_time():
     assert rounds == 3                                  # repeats when no time is asked
 
 
+@pytest.mark.slow
 def test_a_cohort_that_cannot_compile_says_why_in_the_table():
     # batch size 1: an epoch of more minibatch steps than a compiled epoch writes out
     from dataclasses import replace

@@ -30,6 +30,7 @@ def test_the_console_script_is_installed() -> None:
     assert MLPLAB.is_file() and os.access(MLPLAB, os.X_OK)
 
 
+@pytest.mark.slow
 def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     out = mlplab("--help")
     assert out.returncode == 0
@@ -42,12 +43,14 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert loaded.stdout.strip() == "[]", loaded.stderr
 
 
+@pytest.mark.slow
 def test_python_dash_m_mlplab() -> None:
     out = subprocess.run([sys.executable, "-m", "mlplab", "train", "--help"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and "--config" in out.stdout and "--set" in out.stdout
 
 
+@pytest.mark.slow
 def test_train_with_flags_and_set(tmp_path) -> None:
     out = mlplab("train", "--dataset", "xor", "--hidden", "4", "--activation", "relu",
                  "--init", "xavier_uniform", "--optimizer", "momentum", "--lr", "0.02",
@@ -67,6 +70,7 @@ def test_train_with_flags_and_set(tmp_path) -> None:
     assert listed.returncode == 0 and row["run_id"] in listed.stdout
 
 
+@pytest.mark.slow
 def test_train_with_yaml_and_toml_configs_and_flags_over_them(tmp_path) -> None:
     (tmp_path / "c.yaml").write_text(
         "name: from-yaml\ndata: {name: moons, n: 40}\ntrain: {optimizer: adam, lr: 0.01}\n")
@@ -95,6 +99,7 @@ def store_of_three(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_runs_table_sort_filter_and_json(store_of_three: Path) -> None:
     table = mlplab("runs", store_of_three)
     assert table.returncode == 0
@@ -176,28 +181,61 @@ def _bad_inputs(tmp_path: Path, store: Path) -> list[tuple[list, str]]:
     ]
 
 
-def test_bad_input_exits_2_with_one_paragraph_naming_the_key(tmp_path, store_of_three) -> None:
+def _argv(args: list, tmp_path: Path) -> list[str]:
+    """A bad-input row's arguments, with --out (train) or --json (runs, bench) after them."""
+    tail = ["--out", tmp_path / "out"] if args[0] == "train" else ["--json"]
+    return [str(arg) for arg in (*args, *tail)]
+
+
+def _assert_rejected(args: list, key: str, returncode: int, stdout: str, stderr: str) -> None:
+    shown = f"{args}: rc={returncode} stderr={stderr!r}"
+    assert returncode == 2, shown
+    assert "Traceback" not in stderr and stdout == "", shown
+    message = stderr.strip()
+    assert message.startswith(f"mlplab {args[0]}: error:") and "\n" not in message, shown
+    assert key in message, shown
+    assert "allowed" in message or "no mlplab store" in message, shown
+
+
+def test_bad_input_exits_2_with_one_paragraph_naming_the_key(tmp_path, store_of_three, capsys,
+                                                             monkeypatch) -> None:
+    # every row through main() in this process (what the console script calls; the slow
+    # test below runs some of them through the installed script itself)
+    from mlplab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLPLAB_DEBUG", raising=False)
     cases = _bad_inputs(tmp_path, store_of_three)
     assert len(cases) >= 12
-    # start them all, then collect: config mistakes are answered before torch is imported
-    procs = [(args, key, subprocess.Popen([str(MLPLAB), *map(str, args), "--out" if
-                                           args[0] == "train" else "--json",
-                                           *([tmp_path / "out"] if args[0] == "train" else [])],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True, cwd=tmp_path))
-             for args, key in cases]
-    for args, key, proc in procs:
-        stdout, stderr = proc.communicate(timeout=120)
-        shown = f"{args}: rc={proc.returncode} stderr={stderr!r}"
-        assert proc.returncode == 2, shown
-        assert "Traceback" not in stderr and stdout == "", shown
-        message = stderr.strip()
-        assert message.startswith(f"mlplab {args[0]}: error:") and "\n" not in message, shown
-        assert key in message, shown
-        assert "allowed" in message or "no mlplab store" in message, shown
+    for args, key in cases:
+        try:
+            returncode = main(_argv(args, tmp_path))
+        except SystemExit as exit_:            # argparse's own mistakes
+            returncode = exit_.code
+        out = capsys.readouterr()
+        _assert_rejected(args, key, returncode, out.out, out.err)
     assert not (tmp_path / "out").exists(), "a rejected config must leave no store behind"
 
 
+@pytest.mark.slow
+def test_the_console_script_rejects_bad_input_the_same_way(tmp_path, store_of_three) -> None:
+    # a row of each command and a config file's, through the installed script
+    cases = _bad_inputs(tmp_path, store_of_three)
+    rows = [next(case for case in cases if case[0][0] == command)
+            for command in ("train", "runs", "bench")]
+    rows.append(next(case for case in cases if "--config" in case[0]))
+    # start them all, then collect: config mistakes are answered before torch is imported
+    procs = [(args, key, subprocess.Popen([str(MLPLAB), *_argv(args, tmp_path)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, cwd=tmp_path))
+             for args, key in rows]
+    for args, key, proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        _assert_rejected(args, key, proc.returncode, stdout, stderr)
+    assert not (tmp_path / "out").exists(), "a rejected config must leave no store behind"
+
+
+@pytest.mark.slow
 def test_argparse_mistakes_exit_2_too() -> None:
     for args in (["train", "--lrr", "0.1"], ["runs"], ["frobnicate"], []):
         out = mlplab(*args)

@@ -39,6 +39,7 @@ def _compiled(configs, dtype=torch.float64):
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 3])
 def test_compiled_restarts_and_plateaus_equal_separate_runs(every):
     # models restart after plateaus at different epochs; probe every step (or third),
@@ -56,6 +57,7 @@ def test_compiled_restarts_and_plateaus_equal_separate_runs(every):
     assert any(len(e) == 3 for e in ends) and any(len(e) == 1 for e in ends)
 
 
+@pytest.mark.slow
 def test_a_second_cohort_of_the_same_kind_reuses_the_compiled_epoch():
     # same shapes and stopping rule; other seeds, lrs and restarts (the host's business)
     base = copy.deepcopy(FULL)
@@ -83,6 +85,7 @@ def test_a_second_cohort_of_the_same_kind_reuses_the_compiled_epoch():
     assert_same_record(one, train(configs[0], dtype=torch.float64), tol=1e-7)
 
 
+@pytest.mark.slow
 def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(aot_package.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(aot_package, "_CACHE", {})
@@ -173,6 +176,7 @@ def test_processes_asking_for_one_package_at_once_build_it_once(monkeypatch, tmp
     assert not package.exists() and not package.with_suffix(".lock").exists()
 
 
+@pytest.mark.slow
 def test_compiled_diverging_model_equals_separate_runs():
     # cross-entropy; lr 1e30 diverges and restarts while the others train on
     base = copy.deepcopy(FULL)
@@ -188,6 +192,7 @@ def test_compiled_diverging_model_equals_separate_runs():
     assert reasons[1] == ["diverged", "diverged"] and reasons[0] == reasons[2] == ["max_epochs"]
 
 
+@pytest.mark.slow
 def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
     # a validation set of its own (evaluated in the compiled epoch), the best epoch's
     # weights restored, a target on val_acc that some models meet; gradient clipping and
@@ -206,6 +211,7 @@ def test_compiled_adam_with_a_target_and_restore_best_equals_separate_runs():
     assert "target" in reasons and len(reasons) > 1, reasons
 
 
+@pytest.mark.slow
 def test_compiled_full_batch_norms_are_of_the_clipped_gradient():
     # every step clipped: the probe's gradient norms are of the gradient the step used, as
     # the engine's (the full-batch epoch recorded the unclipped ones: 1.36x too large)
@@ -221,6 +227,7 @@ def test_compiled_full_batch_norms_are_of_the_clipped_gradient():
         np.testing.assert_allclose(total, 0.01, rtol=1e-3)        # clipped, every step
 
 
+@pytest.mark.slow
 def test_compiled_rmsprop_of_two_hidden_layers_equals_separate_runs():
     # the package returns rmsprop's grad_avg [K, P] laid out (1, K), not as the input it
     # was built for: the state is made contiguous again and the epochs stay compiled (they
@@ -235,6 +242,7 @@ def test_compiled_rmsprop_of_two_hidden_layers_equals_separate_runs():
         assert_same_record(rec, train(cfg, dtype=torch.float64), tol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output,loss,batch", [("sigmoid", "bce", 0), ("softmax", "mse", 16),
                                                ("linear", "mse", 0)])
 def test_compiled_heads_of_every_loss_equal_separate_runs(output, loss, batch):
@@ -285,6 +293,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_cohort(monkeypatch, tmp_path
     assert not list(tmp_path.rglob("*.pt2"))                     # nothing half-written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 2])
 def test_compiled_minibatch_cohort_equals_separate_runs(every):
     # Adam on minibatches of 16 (3 steps an epoch, the last one shorter), each model in its
@@ -318,9 +327,16 @@ def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():
     assert got[0].metrics.to_frame().equals(want[0].metrics.to_frame())
 
 
+@pytest.mark.slow
 def test_train_compile_flag_stores_cohort_runs(tmp_path, capsys):
+    # the cohort of the quick bench's W1 (mlplab.bench.workloads): one package serves this
+    # test and test_quick_bench_reports_the_compile_time, whichever builds it
     out = tmp_path / "store"
-    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "15",
+    w1 = ["--set", "data.n=4", "--set", "data.noise=0.0", "--set", "data.split=[1.0, 0.0, 0.0]",
+          "--activation", "relu", "--init", "xavier_uniform", "--loss", "mse", "--optimizer",
+          "momentum", "--lr", "0.02", "--momentum", "0.9", "--set", "stopping.restarts=0",
+          "--set", "stopping.patience=1000000000"]
+    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "20", *w1,
                  "--batch-size", "0", "--seeds", "3", "--compile", "--out", str(out),
                  "--no-report", "--quiet"]) == 0
     runs = Store(out).runs()
@@ -328,6 +344,7 @@ def test_train_compile_flag_stores_cohort_runs(tmp_path, capsys):
     assert {r.source for r in runs} == {"cohort"}
 
 
+@pytest.mark.slow
 def test_quick_bench_reports_the_compile_time():
     result = run_bench(quick=True, compile=True)
     w1, w2 = result.workloads
@@ -343,6 +360,7 @@ def test_quick_bench_reports_the_compile_time():
     assert "Not compiled" not in table
 
 
+@pytest.mark.slow
 def test_the_console_script_says_why_it_trains_eagerly_in_one_line(tmp_path):
     import subprocess
     import sys

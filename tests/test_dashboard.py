@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from realparts import import_or_skip
 
 from mlplab.config import from_dict, to_dict
 from mlplab.engine.reference import train
 from mlplab.figures.data_run import load_run_figdata
 from mlplab.store.store import Store
 
-dash = pytest.importorskip("dash")
+dash = import_or_skip("dash")
 
 from mlplab.dashboard import callbacks as cb  # noqa: E402
 from mlplab.dashboard import create_app, overview, server, views  # noqa: E402

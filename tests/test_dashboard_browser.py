@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from realparts import WatchedPage, process_group_alive, serve_subprocess, stop_process
+from realparts import (WatchedPage, import_or_skip, process_group_alive, serve_subprocess,
+                       stop_process)
 from test_dashboard import _config, _write, build_store
 
-pytest.importorskip("dash")
+pytestmark = pytest.mark.slow        # a browser and a served dashboard
+
+import_or_skip("dash")
 
 WAIT_MS = 60_000          # page loads on a busy 2-core machine import torch on first use
 LIVE_WAIT_MS = 30_000     # a new run must show up within this (the page polls every 2 s)

@@ -16,6 +16,8 @@ import pytest
 
 from mlplab.store.store import Store
 
+pytestmark = pytest.mark.slow        # the whole demo, through the console script
+
 SECTIONS = ("xor_seeds", "init", "optimizers", "depth", "length", "staged")
 KINDS = {"reproduces", "contradicted", "inconclusive"}
 

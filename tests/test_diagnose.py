@@ -194,6 +194,7 @@ BROKEN = {   # name: (config sections, kind, layer, latest step it may begin at)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BROKEN))
 def test_a_deliberately_broken_training_is_diagnosed(name: str) -> None:
     sections, kind, layer, latest = BROKEN[name]
@@ -218,6 +219,7 @@ HEALTHY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(HEALTHY))
 def test_a_healthy_training_has_no_severe_findings(name: str) -> None:
     findings = _run(**HEALTHY[name])
@@ -241,6 +243,7 @@ def dead_store(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_the_console_script_prints_findings_and_json(dead_store: Path) -> None:
     out = mlplab_cli("diagnose", dead_store)
     assert out.returncode == 0, out.stderr
@@ -271,6 +274,7 @@ def test_a_store_of_several_runs_needs_a_run_id(dead_store: Path, tmp_path: Path
         diagnose_path(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_mlplab_diagnose_is_the_function_whatever_was_imported_first(dead_store: Path) -> None:
     assert mlplab.Finding is Finding
     assert [f.kind for f in mlplab.diagnose.findings(dead_store)] == [f.kind for f in diagnose_path(dead_store)]

@@ -370,6 +370,7 @@ def test_bce_gradient_is_torchs_bceloss_gradient_where_the_sigmoid_saturates():
     assert math.isnan(batch_loss(nan, torch.tensor([0, 1]), head).item())
 
 
+@pytest.mark.slow
 def test_a_confident_bce_model_trains_on_rather_than_diverging():
     # it "diverged" at epoch 197: one training point confidently wrong, sigmoid exactly 1
     cfg = from_dict({"data": {"name": "gaussians", "k": 2, "n": 200}, "model": {"hidden": [16]},

@@ -65,6 +65,7 @@ def run_data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return load_run_figdata(store, store.runs()[0].run_id)
 
 
+@pytest.mark.slow
 def test_a_probe_run_on_a_users_model_renders(tmp_path_factory: pytest.TempPathFactory,
                                               tmp_path: Path) -> None:
     store = Store(figstores.built(tmp_path_factory, "probe"))
@@ -85,6 +86,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> StoreFigureData:
     return load_store_figdata(Store(figstores.built(tmp_path_factory, "many")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUN_FIGURES)
 def test_every_run_figure_renders(run_data: RunFigureData, name: str, tmp_path: Path) -> None:
     fig = RUN_FIGURES[name](run_data)
@@ -95,6 +97,7 @@ def test_every_run_figure_renders(run_data: RunFigureData, name: str, tmp_path: 
         assert any(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes), "labelled axes"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STORE_FIGURES)
 def test_every_store_figure_renders_for_50_runs(many: StoreFigureData, name: str, tmp_path: Path) -> None:
     assert many.n_runs == 50
@@ -182,6 +185,7 @@ def test_an_all_zero_gradient_keeps_a_linear_axis_without_warnings() -> None:
     assert any("zero" in t.get_text() for t in fig.axes[0].texts)
 
 
+@pytest.mark.slow
 def test_two_hundred_configurations_stay_readable(tmp_path: Path) -> None:
     runs = [fake_run(f"r{i}", 10 ** (-3 + 3 * i / 199), "sgd" if i % 2 else "adam", seed=i % 4,
                      val_loss=0.1 + (i % 7) / 10, target=0.3, met=i % 3 == 0) for i in range(200)]

@@ -7,6 +7,7 @@ import sys
 import pytest
 from realparts import (
     WatchedPage,
+    import_or_skip,
     is_running,
     local_ray_cluster,
     process_group_alive,
@@ -24,6 +25,7 @@ PAGE = """<!doctype html>
 """
 
 
+@pytest.mark.slow
 def test_served_page_renders_in_chromium_without_errors(browser_page: WatchedPage, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -47,6 +49,7 @@ def test_served_page_renders_in_chromium_without_errors(browser_page: WatchedPag
     assert not process_group_alive(proc.pid)
 
 
+@pytest.mark.slow
 def test_page_errors_are_recorded(browser_page: WatchedPage):
     # the error record must be able to fail a test, or "no errors" proves nothing
     browser_page.page.set_content(
@@ -57,6 +60,7 @@ def test_page_errors_are_recorded(browser_page: WatchedPage):
     assert any("boom" in error for error in browser_page.page_errors)
 
 
+@pytest.mark.slow
 def test_local_ray_cluster_runs_a_task_and_is_stopped_by_pid():
     import ray
 
@@ -91,3 +95,9 @@ def test_missing_part_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="chromium is missing: not on PATH"):
         require_or_skip("chromium", "not on PATH")
+    # a package the tests import (dash): the same rule, not pytest.importorskip's skip
+    with pytest.raises(pytest.skip.Exception, match="no_such_package is missing"):
+        import_or_skip("no_such_package")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no_such_package is required when CI"):
+        import_or_skip("no_such_package")

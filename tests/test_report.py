@@ -121,6 +121,7 @@ def test_cli_report_of_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "neither an mlplab store" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_opens_in_chromium(many_report: Path, run_report: Path, browser_page, tmp_path: Path) -> None:
     page = browser_page.page
     page.set_viewport_size({"width": 1280, "height": 900})

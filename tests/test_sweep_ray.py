@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from test_sweep_run import assert_same_runs, xor_sweep
 
 from mlplab.store.store import Store
 from mlplab.sweep import run_sweep
+
+pytestmark = pytest.mark.slow        # a Ray cluster
 
 
 def test_ray_backend_gives_the_same_runs_as_the_local_pool(ray_address: str, tmp_path: Path):

@@ -67,6 +67,7 @@ def assert_same_runs(a: Path, b: Path) -> None:
         pd.testing.assert_frame_equal(sa.metrics(run_id), sb.metrics(run_id), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_one_and_two_workers_give_the_same_runs(tmp_path: Path):
     src = xor_sweep({"seeds": 3, "grid": {"train.lr": [0.05, 0.5]}})
     base, spec = load_sweep(src)
@@ -83,6 +84,7 @@ def test_one_and_two_workers_give_the_same_runs(tmp_path: Path):
     assert one.data["best"] == two.data["best"]
 
 
+@pytest.mark.slow
 def test_a_compiled_sweep_gives_the_eager_sweeps_runs(tmp_path: Path, monkeypatch):
     # the worker builds the package into a cache of its own (a spawned process inherits
     # the environment): its file is the proof that the units ran compiled
@@ -96,6 +98,7 @@ def test_a_compiled_sweep_gives_the_eager_sweeps_runs(tmp_path: Path, monkeypatc
     assert_same_runs(tmp_path / "eager", tmp_path / "compiled")
 
 
+@pytest.mark.slow
 def test_a_run_that_raises_and_one_that_diverges_are_recorded(tmp_path: Path):
     missing = f"csv:{tmp_path / 'missing.csv'}"
     src = xor_sweep({"grid": {"data.name": ["xor", missing], "train.lr": [0.1, 1.0e30]}},
@@ -191,6 +194,7 @@ def check_complete(out: Path, n: int) -> None:
     assert store.sweeps()[0]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_resume_after_the_driver_is_killed(tmp_path: Path):
     f, out = tmp_path / "slow.yaml", tmp_path / "out"
     f.write_text(yaml.safe_dump(SLOW_SWEEP))
@@ -220,6 +224,7 @@ def test_resume_after_the_driver_is_killed(tmp_path: Path):
     assert again.returncode == 2 and "--resume" in again.stderr
 
 
+@pytest.mark.slow
 def test_the_sweep_survives_a_killed_worker(tmp_path: Path):
     f, out = tmp_path / "slow.yaml", tmp_path / "out"
     f.write_text(yaml.safe_dump(SLOW_SWEEP))
@@ -242,6 +247,7 @@ def test_the_sweep_survives_a_killed_worker(tmp_path: Path):
 # --------------------------------------------------------------------------- optuna
 
 
+@pytest.mark.slow
 def test_optuna_finds_the_known_best_and_keeps_its_study_in_the_store(tmp_path: Path):
     src = xor_sweep({"strategy": "optuna", "select": {"metric": "train_loss", "statistic": "mean"},
                      "space": {"train.lr": {"choice": [1.0e-5, 0.3]},
@@ -262,6 +268,7 @@ def test_optuna_finds_the_known_best_and_keeps_its_study_in_the_store(tmp_path: 
     assert Store(out).sweeps()[0]["summary"]["best"]["params"]["train.lr"] == 0.3
 
 
+@pytest.mark.slow
 def test_optuna_resume_retries_the_trials_a_killed_driver_left_running(tmp_path: Path):
     src = xor_sweep({"strategy": "optuna", "space": {"train.lr": {"choice": [0.01, 0.1, 0.3]}},
                      "optuna": {"sampler": "random", "pruner": "none", "n_trials": 2}})
@@ -297,6 +304,7 @@ def shrink(raw: dict) -> dict:
     return raw
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, configs", [("staged-xor", 5 + 6 * 3 + 4 * 3),
                                            ("optim-init-gaussians", 12), ("random-spiral", 4),
                                            ("optuna-moons", 3)])
@@ -320,6 +328,7 @@ def test_the_plain_example_config_trains(tmp_path: Path):
     assert cfg.name == "xor" and cfg.model.hidden == (4,) and cfg.train.optimizer == "momentum"
 
 
+@pytest.mark.slow
 def test_cli_sweep_prints_json_and_rejects_bad_input(tmp_path: Path, capsys):
     f = tmp_path / "s.yaml"
     f.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}})))
@@ -335,6 +344,7 @@ def test_cli_sweep_prints_json_and_rejects_bad_input(tmp_path: Path, capsys):
     assert main(["sweep", str(f), "--backend", "ray", "--out", str(tmp_path / "q")]) == 2
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_process(tmp_path: Path):
     """A sweep's run equals the same config trained by the cohort engine in this process."""
     result = run_sweep(xor_sweep({"grid": {"train.lr": [0.2]}}), out=tmp_path / "o", workers=1,
