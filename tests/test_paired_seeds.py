@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from mlplab.store import Store
@@ -30,6 +31,7 @@ def _step_losses(store: Store, run_id: str) -> np.ndarray:
     return m[(m["scope"] == "step") & (m["metric"] == "loss")].sort_values("step")["value"].to_numpy()
 
 
+@pytest.mark.slow
 def test_configurations_differing_only_in_lr_share_weights_and_batches(tmp_path: Path):
     # two learning rates so small that the weights barely move: a step's loss then
     # depends on which batch the step saw, so equal loss series mean equal batches

@@ -62,6 +62,7 @@ def test_ties_are_what_a_paired_test_cannot_separate():
     assert overlaps(best, twin) and not overlaps(best, worse)
 
 
+@pytest.mark.slow
 def test_racing_adds_seeds_only_where_the_leader_is_not_separated(tmp_path: Path):
     # lr 0.05 and 0.06 are close; 1e-4 barely trains in 60 epochs: a clear loser
     sweep = {"strategy": "grid", "seeds": {"min": 4, "max": 12, "step": 4},
@@ -91,6 +92,7 @@ def two_optimizers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_grouped_runs_table_has_n_median_and_interval(two_optimizers: Path, capsys):
     rows = group_rows(two_optimizers, ["train.optimizer"], metric="val_loss")
     assert [r["train.optimizer"] for r in rows] == ["adam", "sgd"]
@@ -106,6 +108,7 @@ def test_grouped_runs_table_has_n_median_and_interval(two_optimizers: Path, caps
     assert "train.nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_pairs_by_seed_and_states_the_test(two_optimizers: Path, capsys):
     result = compare_groups(two_optimizers, "train.optimizer=adam", "train.optimizer=sgd")
     c = result["comparison"]
