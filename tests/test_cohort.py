@@ -184,6 +184,7 @@ def test_full_batch_sigmoid_mse(restarts):
     assert records[0].info["val_is_train"] and records[0].config["train"]["loss"] == "mse"
 
 
+@pytest.mark.slow
 def test_five_classes_cross_entropy_two_layers_target():
     base = {"data": {"name": "gaussians", "k": 5, "n": 150, "spread": 0.6},
             "model": {"hidden": [6, 5], "activation": "tanh"},

@@ -572,6 +572,7 @@ def test_the_bayes_limit_comes_from_the_runs_dataset() -> None:
     assert param_curve_info(user, metric="val_acc", limit=runs_bayes_limit(user)).bayes_limit is None
 
 
+@pytest.mark.slow
 def test_a_real_stores_records_carry_its_bayes_limit(restart_store: Store,
                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
     data = load_store_figdata(restart_store)

@@ -117,6 +117,7 @@ def test_the_50_run_store_has_every_store_figure(many: StoreFigureData) -> None:
     assert [s.keys for s in many.stages[0].stages] == [("train.lr",), ("train.optimizer",)]
 
 
+@pytest.mark.slow
 def test_write_run_figures_writes_all_ten(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     store = Store(figstores.built(tmp_path_factory, "restarts"))
     data = load_run_figdata(store, store.runs()[0].run_id)
