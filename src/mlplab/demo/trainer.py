@@ -98,7 +98,9 @@ def circles_config(scale: DemoScale, rings: int = 2, epochs: int | None = None) 
         "model": {"hidden": [8, 8], "activation": "relu", "init": "xavier_uniform"},
         "train": {"optimizer": "adam", "lr": 0.01, "batch_size": 64,
                   "epochs": epochs or scale.circle_epochs},
-        "stopping": {"monitor": "val_acc", "patience": epochs or scale.circle_epochs, "restarts": 0},
+        # the whole budget, no target: the studies read accuracy against the epochs
+        "stopping": {"monitor": "val_acc", "patience": epochs or scale.circle_epochs, "restarts": 0,
+                     "target": None},
         "probe": {"every": 10, "activations_every": 50, "boundary_snapshots": 6}})
 
 
