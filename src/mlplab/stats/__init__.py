@@ -7,6 +7,15 @@ interval (:func:`success_rate`), the noise floor of an accuracy on m points
 needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
 (:func:`verdict`, :func:`study_verdicts`) and the Bayes-optimal accuracy of each generated dataset
 (:func:`bayes_limit`, :func:`against_limit`).
+
+    summary.py      a metric over seeds: n, mean, median, BCa bootstrap interval
+    rates.py        success rates (Wilson) and the noise floor of an accuracy on m points
+    comparison.py   A vs B: difference, P(A better), permutation / Mann-Whitney p, Holm
+    power.py        t-test power and the seeds a difference needs
+    equivalence.py  TOST against a smallest effect of interest
+    verdicts.py     reproduces / contradicted / inconclusive, Holm across a study
+    ties.py         which configurations are tied with the best (the one tie rule)
+    densities.py    the generated datasets' class densities; bayes.py their Bayes limits
 """
 
 from mlplab.stats.bayes import BayesLimit as BayesLimit

@@ -4,6 +4,7 @@ resolved configuration, ``metrics.parquet`` and safetensors weights.
     store.py     :class:`Store` (index, atomic writes, reading) and ``load_model``
     runfiles.py  a finished run's files as bytes, encoded apart from the index
     table.py     the runs table: rows filtered, sorted and laid out as text
+    groups.py    runs grouped over seeds (``--group-by``) and two groups compared
 """
 
 from __future__ import annotations

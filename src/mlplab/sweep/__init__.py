@@ -8,6 +8,7 @@ resumable, summarised per configuration.
     executors.py      local process pool, Ray tasks
     driver.py         ``run_sweep``: the strategies from plan to summary, resume
     commit.py         the only writer of the store: whole units, each run trained once
+    select.py         selection that knows about noise: intervals, rules, ties, racing
     summary.py        spread over seeds, staged path, best configuration
     optuna_search.py  Optuna's samplers and pruners through ask/tell
 
