@@ -125,3 +125,24 @@ def test_compare_pairs_by_seed_and_states_the_test(two_optimizers: Path, capsys)
     same = compare_groups(two_optimizers, "train.optimizer=adam", "train.optimizer=adam")
     assert same["comparison"]["diff"] == 0 and not same["significant"]
     assert math.isfinite(same["comparison"]["p_value"])
+
+
+def test_an_unreachable_ray_address_is_refused_quickly_and_leaves_no_store(tmp_path: Path, capsys):
+    import socket
+    import time
+
+    with socket.socket() as s:                   # a port that was free a moment ago: closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(json.dumps({**BASE, "sweep": {"grid": {"train.lr": [0.1]}}}))
+    start = time.perf_counter()
+    code = main(["sweep", str(sweep_file), "--backend", "ray", "--address", f"127.0.0.1:{port}",
+                 "--out", str(tmp_path / "store")])
+    assert code == 2 and time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert "--address" in err and f"127.0.0.1:{port}" in err and "nothing answered" in err
+    assert not (tmp_path / "store").exists()
+    assert main(["sweep", str(sweep_file), "--backend", "ray", "--address", "nohost",
+                 "--out", str(tmp_path / "store")]) == 2
+    assert "host:port" in capsys.readouterr().err

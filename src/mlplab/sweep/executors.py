@@ -258,6 +258,29 @@ def check_backend(backend: str, workers: int | None, address: str | None) -> Non
     if backend == "ray" and not address:
         raise ConfigError("--address", address, "the address host:port of a running Ray"
                           " cluster (e.g. 127.0.0.1:6379) with --backend ray")
+    if backend == "ray":
+        check_reachable(address)
+
+
+def check_reachable(address: str) -> None:
+    """Refuse a Ray address where nothing listens, within ``MLPLAB_CONNECT_TIMEOUT`` seconds
+    (default 10): Ray itself retries an unreachable cluster for minutes, and the sweep
+    would have created its store by then."""
+    import os
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("--address", address, "host:port of a running Ray cluster, e.g."
+                          " 127.0.0.1:6379")
+    timeout = float(os.environ.get("MLPLAB_CONNECT_TIMEOUT", "10"))
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError("--address", address, f"a running Ray cluster: nothing answered at"
+                          f" {host}:{port} within {timeout:g} s ({e.strerror or e});"
+                          " start one with `ray start --head --port PORT`") from None
 
 
 def make_executor(backend: str, workers: int | None = None, address: str | None = None,
