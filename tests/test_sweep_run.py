@@ -355,3 +355,27 @@ def test_results_do_not_depend_on_the_process(tmp_path: Path):
     stored = Store(tmp_path / "o").run(run_id)
     assert stored.val_loss == pytest.approx(rec.best.val_loss, rel=1e-6)
     assert not math.isnan(stored.val_loss)
+
+
+@pytest.mark.slow
+def test_a_second_driver_on_the_same_sweep_is_refused_and_the_lock_dies_with_the_first(tmp_path: Path):
+    f, out = tmp_path / "slow.yaml", tmp_path / "out"
+    # each cohort a few seconds: the first driver is still at work when the second starts
+    f.write_text(yaml.safe_dump({**SLOW_SWEEP, "train": {**SLOW_SWEEP["train"], "epochs": 3000}}))
+    proc = start_process(sweep_cmd(f, out, "--workers", "1"))
+    try:
+        wait_until(lambda: len(done_ids(out)) >= 1, 240, proc, "a finished run")
+        second = subprocess.run(sweep_cmd(f, out, "--workers", "1", "--resume"),
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert f"pid {proc.pid}" in second.stderr and "being run by" in second.stderr
+        os.kill(proc.pid, signal.SIGKILL)             # the lock goes with its process
+        proc.wait(timeout=10)
+        wait_until(lambda: not process_tree(proc.pid), 20, None, "the orphaned worker to exit")
+    finally:
+        stop_process(proc)
+        assert len(done_ids(out)) < 8, "the first driver finished before the second started"
+    resumed = subprocess.run(sweep_cmd(f, out, "--workers", "2", "--resume"),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    check_complete(out, 8)                          # every run once: none trained twice

@@ -20,6 +20,7 @@ from mlplab.progress import ProgressBar
 from mlplab.store.store import Store, StoreError
 from .commit import Driver
 from .executors import check_backend, make_executor
+from .lock import sweep_lock
 from .plan import (Candidate, cap_candidates, config_id, hand_over, plan_grid, plan_random,
                    plan_stage, planned_total, stage_grid, stage_winner_params,
                    sweep_id_for)
@@ -274,34 +275,36 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
 
         resolve_device(device)
     store = Store(out)
-    _claim(store, sweep_id, base.name, resume, out)
-    if resume:   # folders a killed driver was writing (never indexed, never done)
-        for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-    store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
-                    status="running")
-    bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
-                      best_label=f"best {spec.select.metric}")
-    executor = make_executor(backend, workers, address, device, compile)
-    status, summary = "interrupted", {}
-    try:
-        executor.start()
-        driver = Driver(store, sweep_id, executor, spec, bar, max_cohort)
-        driver.load_done()
-        info: dict[str, Any] = {}
-        candidates = _search(driver, spec, base, info)
-        wall = time.perf_counter() - start
-        timing = {"wall_s": wall, "train_s": driver.train_s, "encode_s": driver.encode_s,
-                  "workers": executor.workers,
-                  "backend": backend,
-                  "train_share": driver.train_s / (wall * executor.workers) if wall > 0 else None}
-        summary = build_summary(driver, spec, base, candidates, info, out, timing)
-        status = "done"
-    finally:
-        bar.close()
-        executor.close()
+    with sweep_lock(store.root, sweep_id):      # one driver per sweep: a second is refused
+        _claim(store, sweep_id, base.name, resume, out)
+        if resume:   # folders a killed driver was writing (never indexed, never done)
+            for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
         store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
-                        status=status, summary=summary)
+                        status="running")
+        bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
+                          best_label=f"best {spec.select.metric}")
+        executor = make_executor(backend, workers, address, device, compile)
+        status, summary = "interrupted", {}
+        try:
+            executor.start()
+            driver = Driver(store, sweep_id, executor, spec, bar, max_cohort)
+            driver.load_done()
+            info: dict[str, Any] = {}
+            candidates = _search(driver, spec, base, info)
+            wall = time.perf_counter() - start
+            timing = {"wall_s": wall, "train_s": driver.train_s, "encode_s": driver.encode_s,
+                      "workers": executor.workers,
+                      "backend": backend,
+                      "train_share": (driver.train_s / (wall * executor.workers)
+                                      if wall > 0 else None)}
+            summary = build_summary(driver, spec, base, candidates, info, out, timing)
+            status = "done"
+        finally:
+            bar.close()
+            executor.close()
+            store.put_sweep(sweep_id, base.name, spec.strategy,
+                            {"base": to_dict(base), "sweep": block}, status=status, summary=summary)
     report_path = None
     if report:
         from mlplab.report.build import build_report
