@@ -183,9 +183,10 @@ def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
         raise ConfigError(key, spec, allowed) from None
     low = -_INIT_MAX if name == "constant" else 0.0
     if not low <= value <= _INIT_MAX:      # NaN fails this too
-        raise ConfigError(key, spec, f"{name}({_INIT_ARG[name]}) with {low:g} <= "
-                          f"{_INIT_ARG[name]} <= {_INIT_MAX:g} (a larger scale overflows float32 "
-                          "activations within a few layers)")
+        arg = _INIT_ARG[name]
+        raise ConfigError(key, spec, f"{name}({arg}) with a finite {arg} >= {low:g} and <= "
+                          f"{_INIT_MAX:g} (a larger scale overflows float32 activations within"
+                          " a few layers)")
     return name, value
 
 

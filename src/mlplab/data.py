@@ -151,20 +151,21 @@ def _read_npz(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
     if not path.is_file():
         raise ConfigError("data.name", cfg.name, "npz:PATH naming an existing .npz file")
     expected = "an .npz archive (numpy.savez) of numeric arrays 'x' [N, d] and 'y' [N], no pickled objects"
-    try:
-        z = np.load(path, allow_pickle=False)   # never unpickle a user's file
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:   # truncated: BadZipFile
-        raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):   # a bare .npy array
-        raise ConfigError("data.name", cfg.name, expected)
-    with z:
+    bad = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)   # truncated: BadZipFile
+    with path.open("rb") as fh:     # ours to close: np.load leaks its own on a broken archive
+        try:
+            z = np.load(fh, allow_pickle=False)   # never unpickle a user's file
+        except bad as e:
+            raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):   # a bare .npy array
+            raise ConfigError("data.name", cfg.name, expected)
         xk = next((k for k in ("x", "X", "inputs") if k in z.files), None)
         yk = next((k for k in ("y", "Y", "labels", "targets") if k in z.files), None)
         if xk is None or yk is None:
             raise ConfigError("data.name", cfg.name, f"{expected}; found: {', '.join(z.files) or 'none'}")
         try:
             x, y_raw = np.asarray(z[xk], np.float64), np.asarray(z[yk])
-        except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as e:
+        except bad as e:
             raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
     if x.ndim != 2 or len(x) != len(y_raw) or y_raw.size != len(y_raw):
         raise ConfigError("data.name", cfg.name, f"x of shape [N, d] and y of shape [N];"
