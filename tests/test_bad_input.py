@@ -54,7 +54,8 @@ def _files(d: Path) -> dict[str, str]:
                          "  space:\n    train.loss: {choice: [mse, ce]}\n",
         "sw-staged.yaml": SWEEP_BASE + "sweep:\n  strategy: staged\n  stages:\n"
                           "    - {train.loss: [mse, ce]}\n    - {model.output: [auto, sigmoid]}\n",
-        "sw-csv.yaml": SWEEP_BASE + f"sweep:\n  grid:\n    data.name: [xor, 'csv:{d}/gone.csv']\n",
+        "sw-data.yaml": SWEEP_BASE + "sweep:\n  grid:\n    data.name: [xor, gaussians]\n"
+                        "    train.loss: [bce]\n",
         "sw-strategy.yaml": SWEEP_BASE + "sweep: {strategy: bayes}\n",
         "sw-empty.yaml": SWEEP_BASE + "sweep: {grid: {}}\n",
         "sw-scalar.yaml": SWEEP_BASE + "sweep: {grid: {train.lr: 0.1}}\n",
@@ -159,7 +160,7 @@ def bad_inputs(d: Path, store: Path) -> list[tuple[list[str], list[str]]]:
         (["sweep", f["sw-nesterov.yaml"]], ["sweep.grid", "'train.momentum'", "nesterov"]),
         (["sweep", f["sw-space.yaml"]], ["sweep.space", "'train.loss'", "sigmoid"]),
         (["sweep", f["sw-staged.yaml"]], ["sweep.stages", "'train.loss'", "sigmoid"]),
-        (["sweep", f["sw-csv.yaml"]], ["sweep.grid", "gone.csv", "existing CSV"]),
+        (["sweep", f["sw-data.yaml"]], ["sweep.grid", "gaussians", "'train.loss'", "sigmoid"]),
         (["sweep", f["latin1.yaml"]], ["latin1.yaml", "UTF-8"]),
         (["sweep", f["sw-strategy.yaml"]], ["sweep.strategy", "bayes", "grid, random"]),
         (["sweep", f["sw-empty.yaml"]], ["sweep.grid", "at least one dotted key"]),
@@ -262,9 +263,9 @@ def test_the_console_script_rejects_bad_input_the_same_way(tmp_path, store) -> N
 @pytest.mark.slow
 def test_a_reader_closing_the_pipe_ends_the_command_quietly(store) -> None:
     # `mlplab diagnose ... | head`: the reader has gone before the findings are printed
-    proc = subprocess.Popen([str(MLPLAB), "diagnose", str(store), "--run-id", "r0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.close()
-    stderr = proc.stderr.read().decode()
-    proc.wait(timeout=120)
-    assert stderr == "" and proc.returncode == 1
+    with subprocess.Popen([str(MLPLAB), "diagnose", str(store), "--run-id", "r0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+    assert stderr == "" and proc.returncode == 1, (proc.returncode, stderr)

@@ -286,11 +286,28 @@ def _swept_values(spec: SweepConfig) -> tuple[str, Grid]:
                            ends.get(d.kind, lambda d: (d.low, d.high))(d)) for key, d in spec.space)
 
 
+def _classes(data: Any, load_data: Any) -> int | None:
+    """The number of classes of ``data``; None when it cannot be read: that is the run's
+    own failure, recorded in the store with its message like any run that raises."""
+    try:
+        return load_data(data).n_classes
+    except ConfigError:
+        return None
+
+
 def check_plan(spec: SweepConfig, base: RunConfig, limit: int = 4096) -> None:
     """Raise a ConfigError naming the sweep key if a combination of swept values is not a
     valid run. Each value alone passed :func:`check_value`, but values can clash (loss ce
     with a sigmoid output, nesterov with momentum 0) and the data decides the head; found
-    here, before any store is made or any run trained (the first ``limit`` combinations)."""
+    here, before any store is made or any run trained (the first ``limit`` combinations).
+
+    >>> from mlplab.config import from_dict
+    >>> base = from_dict({"data": {"name": "gaussians"}})
+    >>> parse_sweep({"grid": {"train.loss": ["ce", "bce"]}}, base)
+    Traceback (most recent call last):
+    ...
+    mlplab.config.ConfigError: config key 'sweep.grid': got {'train.loss': 'bce'}; allowed: ...
+    """
     from mlplab.data import load_data
     from mlplab.model.mlp import resolve_head
 
@@ -302,8 +319,9 @@ def check_plan(spec: SweepConfig, base: RunConfig, limit: int = 4096) -> None:
         try:
             cfg = with_overrides(base, point)
             if cfg.data not in classes:
-                classes[cfg.data] = load_data(cfg.data).n_classes
-            resolve_head(cfg.model, cfg.train.loss, classes[cfg.data])
+                classes[cfg.data] = _classes(cfg.data, load_data)
+            if classes[cfg.data]:
+                resolve_head(cfg.model, cfg.train.loss, classes[cfg.data])
         except ConfigError as e:
             raise _err(where, point, "combinations that each make a valid run; this one"
                        f" breaks '{e.key}' (allowed: {e.allowed})") from None
