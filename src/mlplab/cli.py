@@ -26,10 +26,14 @@ _TRAIN_FLAGS = {  # flag -> (dotted config key, parser)
 
 
 def _sizes(text: str) -> list[int]:
-    """``"8,8"``, ``"8-8"`` or ``"8 8"`` -> ``[8, 8]``; ``""`` -> ``[]`` (rejected later)."""
-    if text.strip().startswith("-"):
+    """``"8,8"``, ``"8-8"`` or ``"8 8"`` -> ``[8, 8]``; ``""`` -> ``[]`` (rejected later).
+    A ``-`` separates sizes only between digits, so ``4,-2`` is refused, not read as [4, 2]."""
+    import re
+
+    sizes = [int(x) for x in re.split(r"[,\s]+|(?<=\d)-(?=\d)", text.strip()) if x]
+    if any(size <= 0 for size in sizes):
         raise ValueError(text)
-    return [int(x) for x in text.replace("-", ",").replace(" ", ",").split(",") if x]
+    return sizes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,7 +164,7 @@ def _cast(flag: str, key: str, raw: str, cast: Callable[[str], Any]) -> Any:
         return cast(raw)
     except ValueError:
         raise ConfigError(f"--{flag.replace('_', '-')} ({key})", raw,
-                          "a list of sizes like 8,8" if flag == "hidden" else
+                          "a list of positive sizes like 8,8" if flag == "hidden" else
                           "a number or auto" if flag == "target" else
                           {int: "an integer", float: "a number"}.get(cast, "a value")) from None
 
@@ -273,7 +277,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             freeze_imports()
 
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()      # a closed pipe (mlplab runs DIR | head) shows here, not at exit
+        return code
+    except BrokenPipeError:     # the reader has gone: nothing left to say, and no one to say it to
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ConfigError, StoreError) as e:
         print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
         return 2

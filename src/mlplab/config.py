@@ -35,6 +35,8 @@ MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 MODES = ("auto", "min", "max")
 
 _INIT_ARG = {"normal": "std", "uniform": "a", "constant": "c"}   # inits that take one number
+_INIT_MAX = 1e3      # a larger init scale overflows float32 activations within a few layers
+FLOAT32_MAX = 3.4028234e38   # every float of a config may end up in a float32 tensor
 _INIT_RE = re.compile(r"^([a-z_]+)(?:\(\s*([-+0-9.eE]+)\s*\))?$")
 
 
@@ -179,15 +181,19 @@ def parse_init(spec: str, key: str = "model.init") -> tuple[str, float | None]:
         value = float(arg)
     except ValueError:
         raise ConfigError(key, spec, allowed) from None
-    if not math.isfinite(value) or (name != "constant" and value < 0):
-        raise ConfigError(key, spec, f"{name}({_INIT_ARG[name]}) with a finite "
-                                     f"{_INIT_ARG[name]}" + (" >= 0" if name != "constant" else ""))
+    low = -_INIT_MAX if name == "constant" else 0.0
+    if not low <= value <= _INIT_MAX:      # NaN fails this too
+        arg = _INIT_ARG[name]
+        raise ConfigError(key, spec, f"{name}({arg}) with a finite {arg} >= {low:g} and <= "
+                          f"{_INIT_MAX:g} (a larger scale overflows float32 activations within"
+                          " a few layers)")
     return name, value
 
 
 def _number(key: str, value: Any, integer: bool) -> int | float:
-    """``value`` as a finite int or float (bools and NaN/inf rejected)."""
-    what = "an integer" if integer else "a finite number"
+    """``value`` as a finite int or float within float32 range (bools, NaN, inf and
+    numbers no float32 tensor holds are rejected: they would crash or overflow training)."""
+    what = "an integer within int64" if integer else "a finite number within float32 range (|x| <= 3.4e38)"
     if isinstance(value, bool):
         raise ConfigError(key, value, what)
     if isinstance(value, str) and not integer:
@@ -196,7 +202,8 @@ def _number(key: str, value: Any, integer: bool) -> int | float:
         except ValueError:
             raise ConfigError(key, value, what) from None
     if not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (integer and int(value) != value):
+            or (integer and (int(value) != value or abs(value) >= 2**63)) \
+            or (not integer and abs(value) > FLOAT32_MAX):
         raise ConfigError(key, value, what)
     return int(value) if integer else float(value)
 

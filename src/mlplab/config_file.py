@@ -22,10 +22,31 @@ def parse_value(text: str, key: str = "--set") -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_loader())
     except yaml.YAMLError as e:
         raise ConfigError(key, text, "a YAML value such as 0.1, true, adam or [8, 8] ("
                           + _yaml_problem(e) + ")") from None
+
+
+def _strict_loader() -> type:
+    """yaml's SafeLoader that refuses a key given twice in one mapping (plain yaml keeps
+    the last value without a word, so ``lr: 0.1`` then ``lr: 5.0`` would train at 5.0)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (first given on line {seen[key]})",
+                        key_node.start_mark)
+                if isinstance(key, (str, int, float, bool)):
+                    seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
 
 
 def _yaml_problem(e: Exception) -> str:
@@ -43,7 +64,10 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("--config", str(path), "an existing .yaml, .yml or .toml file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("(file)", str(path), f"a UTF-8 text file (byte {e.start} is not UTF-8)") from None
     if path.suffix == ".toml":
         import tomllib
 
@@ -55,7 +79,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         import yaml
 
         try:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=_strict_loader())
         except yaml.YAMLError as e:
             raise ConfigError("(file)", str(path), "valid YAML: " + _yaml_problem(e)) from None
     else:

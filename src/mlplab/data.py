@@ -10,6 +10,7 @@ fast; the engines move it to torch.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,15 @@ GENERATORS = {"xor": _xor, "gaussians": _gaussians, "circles": _circles,
 assert set(GENERATORS) == set(DATASETS)
 
 
+def generated_classes(cfg: DataConfig) -> int:
+    """The number of classes a generator draws (known before drawing any point).
+
+    >>> generated_classes(DataConfig(name="gaussians", k=3)), generated_classes(DataConfig())
+    (3, 2)
+    """
+    return {"gaussians": cfg.k, "circles": cfg.rings, "spiral": cfg.arms}.get(cfg.name, 2)
+
+
 def _labels_to_classes(raw: np.ndarray, key: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map arbitrary labels (strings or numbers) to 0..C-1, keeping the mapping."""
     values = [str(v) for v in raw]
@@ -141,20 +151,21 @@ def _read_npz(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
     if not path.is_file():
         raise ConfigError("data.name", cfg.name, "npz:PATH naming an existing .npz file")
     expected = "an .npz archive (numpy.savez) of numeric arrays 'x' [N, d] and 'y' [N], no pickled objects"
-    try:
-        z = np.load(path, allow_pickle=False)   # never unpickle a user's file
-    except (ValueError, OSError, EOFError) as e:
-        raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):   # a bare .npy array
-        raise ConfigError("data.name", cfg.name, expected)
-    with z:
+    bad = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile)   # truncated: BadZipFile
+    with path.open("rb") as fh:     # ours to close: np.load leaks its own on a broken archive
+        try:
+            z = np.load(fh, allow_pickle=False)   # never unpickle a user's file
+        except bad as e:
+            raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):   # a bare .npy array
+            raise ConfigError("data.name", cfg.name, expected)
         xk = next((k for k in ("x", "X", "inputs") if k in z.files), None)
         yk = next((k for k in ("y", "Y", "labels", "targets") if k in z.files), None)
         if xk is None or yk is None:
             raise ConfigError("data.name", cfg.name, f"{expected}; found: {', '.join(z.files) or 'none'}")
         try:
             x, y_raw = np.asarray(z[xk], np.float64), np.asarray(z[yk])
-        except (ValueError, TypeError) as e:
+        except bad as e:
             raise ConfigError("data.name", cfg.name, f"{expected} ({' '.join(str(e).split())})") from None
     if x.ndim != 2 or len(x) != len(y_raw) or y_raw.size != len(y_raw):
         raise ConfigError("data.name", cfg.name, f"x of shape [N, d] and y of shape [N];"
@@ -174,6 +185,20 @@ def split_indices(n: int, shares: tuple[float, ...], seed: int) -> tuple[np.ndar
     return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
 
 
+def _check_training_part(cfg: DataConfig, y_train: np.ndarray, n_classes: int) -> None:
+    """Refuse data whose training part misses a class: a run on it would learn fewer classes
+    than it is scored on (``--n 1`` trained one class and called it done)."""
+    present = len(np.unique(y_train))
+    if present == n_classes:
+        return
+    generated = cfg.name in GENERATORS
+    raise ConfigError("data.n" if generated else "data.split",
+                      cfg.n if generated else list(cfg.split),
+                      f"enough points that the training part ({len(y_train)} of them, "
+                      f"{present} of the {n_classes} classes) holds every class: "
+                      + ("a larger data.n" if generated else "a larger training share (data.split[0])"))
+
+
 def load_data(cfg: DataConfig) -> Dataset:
     """Generate or read the data of ``cfg``, split it and optionally standardise it.
 
@@ -186,9 +211,10 @@ def load_data(cfg: DataConfig) -> Dataset:
         x, y, names, features = _read_npz(cfg)
     else:
         x, y = GENERATORS[cfg.name](cfg, np.random.default_rng([cfg.seed, 0]))
-        names = tuple(str(c) for c in range(int(y.max()) + 1))
+        names = tuple(str(c) for c in range(generated_classes(cfg)))
         features = ("x0", "x1")
     tr, va, te = split_indices(len(x), cfg.split, cfg.seed)
+    _check_training_part(cfg, y[tr], len(names))
     mean = std = None
     if cfg.standardize:
         mean = x[tr].mean(axis=0)

@@ -27,6 +27,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def dashboard_url(host: str, port: int) -> str:
+    """The address to open: an IPv6 host in brackets, given with them or without.
+
+    >>> dashboard_url("::1", 8050), dashboard_url("[::1]", 8050), dashboard_url("localhost", 80)
+    ('http://[::1]:8050/', 'http://[::1]:8050/', 'http://localhost:80/')
+    """
+    bare = host.strip("[]")
+    return f"http://[{bare}]:{port}/" if ":" in bare else f"http://{bare}:{port}/"
+
+
 def exposure_warning(host: str, port: int) -> str | None:
     """The warning printed when the dashboard is reachable from other machines."""
     if is_loopback(host):
@@ -67,8 +77,7 @@ def serve(dir: str | Path, host: str = "127.0.0.1", port: int = 8050) -> None:
     warning = exposure_warning(host, port)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    shown = f"[{host}]" if ":" in host else host
-    print(f"mlplab dashboard of '{dir}' at http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
+    print(f"mlplab dashboard of '{dir}' at {dashboard_url(host, port)}  (Ctrl+C to stop)", flush=True)
     # one log line per poll of the live view would bury everything else
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app.run(host=host, port=port, debug=False)
+    app.run(host=host.strip("[]"), port=port, debug=False)   # the socket wants ::1, not [::1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlplab.config import ConfigError
 from .claims import judge, section_verdict
 from .trainer import QUICK, DemoScale, SectionResult, Trainer
 
@@ -83,6 +84,9 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, quiet: bool = F
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     out = Path(out)
+    if any(p.exists() and not p.is_dir() for p in (out, *out.parents)):
+        raise ConfigError("--out", str(out), "a folder for the study's stores and report (new or"
+                          " existing), not a file")
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(out, sections.planned_runs(scale), quiet)
     try:

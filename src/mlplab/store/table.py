@@ -49,7 +49,7 @@ def matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
     else:
         try:
             have = get_dotted(r.config, key)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):   # AttributeError: a key below a list
             raise ConfigError("--filter", key, "a runs column (" + ", ".join(row) +
                               ") or a dotted config key such as train.lr") from None
     if isinstance(have, (list, tuple)):

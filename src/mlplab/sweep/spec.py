@@ -2,7 +2,7 @@
 
 A sweep file is a run config (SPEC §3) plus a ``sweep:`` block whose keys are dotted
 paths into the run schema. :func:`parse_sweep` checks every key and value (including
-that each swept value makes a valid run config) and returns a frozen
+that each swept value, and each combination of them, makes a valid run) and returns a frozen
 :class:`SweepConfig`.
 
 >>> from mlplab.config import from_dict
@@ -15,6 +15,7 @@ that each swept value makes a valid run config) and returns a frozen
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -268,6 +269,64 @@ def _retune(raw: Any) -> tuple[float, ...]:
     return factors
 
 
+def _swept_values(spec: SweepConfig) -> tuple[str, Grid]:
+    """The sweep key and every value each dotted key can take: a grid's lists, a space's
+    choices (a range by its two ends), the stages' lists merged (a later stage runs with
+    the winners of the earlier ones, so any value of one may meet any of another)."""
+    if spec.strategy == "grid":
+        return "grid", spec.grid
+    if spec.strategy == "staged":
+        merged: dict[str, tuple[Any, ...]] = {}
+        for stage in spec.stages:
+            for key, values in stage:
+                merged[key] = tuple(dict.fromkeys(merged.get(key, ()) + values))
+        return "stages", tuple(merged.items())
+    ends = {"int": lambda d: (int(d.low), int(d.high))}
+    return "space", tuple((key, d.choices if d.kind == "choice" else
+                           ends.get(d.kind, lambda d: (d.low, d.high))(d)) for key, d in spec.space)
+
+
+def _classes(data: Any, load_data: Any) -> int | None:
+    """The number of classes of ``data``; None when it cannot be read: that is the run's
+    own failure, recorded in the store with its message like any run that raises."""
+    try:
+        return load_data(data).n_classes
+    except ConfigError:
+        return None
+
+
+def check_plan(spec: SweepConfig, base: RunConfig, limit: int = 4096) -> None:
+    """Raise a ConfigError naming the sweep key if a combination of swept values is not a
+    valid run. Each value alone passed :func:`check_value`, but values can clash (loss ce
+    with a sigmoid output, nesterov with momentum 0) and the data decides the head; found
+    here, before any store is made or any run trained (the first ``limit`` combinations).
+
+    >>> from mlplab.config import from_dict
+    >>> base = from_dict({"data": {"name": "gaussians"}})
+    >>> parse_sweep({"grid": {"train.loss": ["ce", "bce"]}}, base)
+    Traceback (most recent call last):
+    ...
+    mlplab.config.ConfigError: config key 'sweep.grid': got {'train.loss': 'bce'}; allowed: ...
+    """
+    from mlplab.data import load_data
+    from mlplab.model.mlp import resolve_head
+
+    where, grid = _swept_values(spec)
+    keys = [key for key, _ in grid]
+    classes: dict[Any, int] = {}       # data config -> its number of classes
+    for combo in itertools.islice(itertools.product(*(v for _, v in grid)), limit):
+        point = dict(zip(keys, combo))
+        try:
+            cfg = with_overrides(base, point)
+            if cfg.data not in classes:
+                classes[cfg.data] = _classes(cfg.data, load_data)
+            if classes[cfg.data]:
+                resolve_head(cfg.model, cfg.train.loss, classes[cfg.data])
+        except ConfigError as e:
+            raise _err(where, point, "combinations that each make a valid run; this one"
+                       f" breaks '{e.key}' (allowed: {e.allowed})") from None
+
+
 def parse_sweep(raw: Any, base: RunConfig) -> SweepConfig:
     """Validate a ``sweep:`` block against the run config ``base`` it sweeps."""
     if not isinstance(raw, Mapping):
@@ -309,4 +368,6 @@ def parse_sweep(raw: Any, base: RunConfig) -> SweepConfig:
                 raise _err("stages", stages, "a non-empty list of {dotted key: [values]} mappings")
             fields["stages"] = tuple(_grid(f"stages[{i}]", s, base) for i, s in enumerate(stages))
         fields["retune_lr"] = _retune(raw.get("retune_lr", False))
-    return SweepConfig(**fields)
+    spec = SweepConfig(**fields)
+    check_plan(spec, base)
+    return spec
