@@ -259,7 +259,8 @@ def test_signature_changes_when_the_store_is_written_not_when_read(tmp_path):
     _write(store, "new-run", raw)
     assert cb.store_signature(store.root) != after
     assert cb.run_version(store.root, "new-run") != version
-    assert cb.status_counts(store.root) == {"done": 1, "running": 0, "pending": 0, "failed": 0}
+    assert cb.status_counts(store.root) == {"done": 1, "running": 0, "pending": 0, "failed": 0,
+                                            "interrupted": 0}
 
 
 # ------------------------------------------------------------------------------- run page

@@ -7,6 +7,7 @@ what is allowed), 1 failure. Heavy imports happen inside the command that needs 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from typing import Any, Callable, Sequence
@@ -264,6 +265,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_show = warnings.showwarning
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM as KeyboardInterrupt: the work in progress unwinds as after Ctrl-C (runs
+    and sweeps marked interrupted, workers stopped, finished runs kept)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from mlplab.config import ConfigError
@@ -271,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if argv is None:          # the process is mlplab's own (the console script)
         warnings.showwarning = _show_warning
+        signal.signal(signal.SIGTERM, _interrupt)   # SIGTERM ends work as Ctrl-C does
         if args.command in ("train", "sweep", "bench", "demo"):
             from mlplab.engine.cohort import freeze_imports      # imports torch, the bulk of them
 

@@ -84,10 +84,12 @@ def run_config(cfg: RunConfig, out: str | Path, seeds: int = 1, device: str = "c
         for rec in records:
             store.write_run(rec)
             bar.update(1, best=rec.best.best_value)
-    except Exception as e:
+    except (Exception, KeyboardInterrupt) as e:   # Ctrl-C or SIGTERM: interrupted, not failed
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         for run_id, c in zip(ids, configs):
             if store.run(run_id).status != "done":
-                store.mark(run_id, c.name, to_dict(c), "failed", error=f"{type(e).__name__}: {e}")
+                store.mark(run_id, c.name, to_dict(c), status,
+                           error=None if status == "interrupted" else f"{type(e).__name__}: {e}")
         raise
     finally:
         bar.close()

@@ -234,9 +234,9 @@ def status_counts(root: str | Path) -> dict[str, int]:
     >>> with tempfile.TemporaryDirectory() as out:
     ...     Store(out).mark("r1", "xor", {"train": {"seed": 0}}, "running")
     ...     status_counts(out)
-    {'done': 0, 'running': 1, 'pending': 0, 'failed': 0}
+    {'done': 0, 'running': 1, 'pending': 0, 'failed': 0, 'interrupted': 0}
     """
-    counts = {status: 0 for status in ("done", "running", "pending", "failed")}
+    counts = {status: 0 for status in ("done", "running", "pending", "failed", "interrupted")}
     for r in run_infos(root):
         counts[r.status] = counts.get(r.status, 0) + 1
     return counts

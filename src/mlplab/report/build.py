@@ -253,7 +253,8 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     done = [r for r in runs if r.status == "done"]
     best = best_run(runs)
     body = _extra_sections(sections)
-    counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
+    counts = {s: sum(r.status == s for r in runs)
+              for s in ("done", "failed", "interrupted", "running", "pending")}
     overview = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs yet"
     text = f"<p>{len(runs)} run{'s' * (len(runs) != 1)}: {overview}."
     if best is not None:

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
@@ -44,7 +45,9 @@ if TYPE_CHECKING:
 
 INDEX = "mlplab.sqlite"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-STATUSES = ("pending", "running", "done", "failed")
+STATUSES = ("pending", "running", "done", "failed", "interrupted")
+# a pending or running run whose process (recorded with it) is gone reads as interrupted
+UNFINISHED = ("pending", "running")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -64,6 +67,25 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (run_id, attempt));
 CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
 """
+
+
+def owner_gone(owner: dict[str, Any]) -> bool:
+    """Whether the process recorded with an unfinished run (``{"pid", "host"}``) is gone:
+    on this host and no longer running. A run owned on another host is taken as alive.
+
+    >>> owner_gone({"pid": os.getpid(), "host": socket.gethostname()}), owner_gone({})
+    (False, False)
+    """
+    pid, host = owner.get("pid"), owner.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:        # alive, another user's
+        return False
+    return False
 
 
 class StoreError(ValueError):
@@ -205,17 +227,23 @@ class Store:
 
     def mark_many(self, runs: "list[tuple[str, str, dict[str, Any]]]", status: str,
                   sweep_id: str | None = None, error: str | None = None, source: str = "engine") -> None:
-        """:meth:`mark` for many ``(run_id, name, config)`` in one transaction."""
+        """:meth:`mark` for many ``(run_id, name, config)`` in one transaction. An unfinished
+        run records the process that owns it (pid and host), so that a reader can tell a run
+        whose process died from one still training (:func:`owner_gone`)."""
         assert status in STATUSES
+        owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) \
+            if status in UNFINISHED else None
         with self._connect() as db:
             for run_id, name, config in runs:
                 h = config_hash(config)
                 db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(config)))
                 db.execute(
-                    "INSERT INTO runs (run_id, sweep_id, name, config_hash, status, source, seed, created, error)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET"
-                    " status=excluded.status, error=excluded.error, sweep_id=excluded.sweep_id",
-                    (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(), error))
+                    "INSERT INTO runs (run_id, sweep_id, name, config_hash, status, source, seed, created,"
+                    " error, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO"
+                    " UPDATE SET status=excluded.status, error=excluded.error,"
+                    " sweep_id=excluded.sweep_id, summary_json=excluded.summary_json",
+                    (run_id, sweep_id, name, h, status, source, config["train"]["seed"], time.time(),
+                     error, owner))
 
     def write_run(self, rec: "RunRecord", sweep_id: str | None = None,
                   summary: dict[str, Any] | None = None, files: "RunFiles | None" = None) -> Path:
@@ -323,6 +351,8 @@ class Store:
         d = dict(r)
         config = json.loads(d.pop("config_json") or "{}")
         summary = json.loads(d.pop("summary_json") or "{}")
+        if d["status"] in UNFINISHED and owner_gone(summary):
+            d["status"] = "interrupted"          # killed (even by SIGKILL) before it finished
         d["target_met"] = None if d["target_met"] is None else bool(d["target_met"])
         if config:   # configs are shared by hash, which leaves the name out: use the run's
             config["name"] = d["name"]
