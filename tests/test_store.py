@@ -337,3 +337,20 @@ def test_a_run_written_from_encoded_files_equals_one_written_from_its_record(tmp
     assert dataclasses.replace(direct.run(rec.run_id), created=0, finished=0) == \
         dataclasses.replace(encoded.run(rec.run_id), created=0, finished=0)
     pd.testing.assert_frame_equal(encoded.metrics(rec.run_id), rec.metrics.to_frame())
+
+
+def test_run_folders_have_the_modes_of_the_rest_of_the_store(tmp_path):
+    import os
+
+    from mlplab.config import from_dict
+    from mlplab.run import run_config
+
+    old = os.umask(0o022)
+    try:
+        run_config(from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 2},
+                              "probe": {"boundary_snapshots": 0}}), tmp_path / "s",
+                   report=False, quiet=True)
+    finally:
+        os.umask(old)
+    (run,) = (tmp_path / "s" / "runs").iterdir()
+    assert run.stat().st_mode & 0o777 == (tmp_path / "s" / "runs").stat().st_mode & 0o777 == 0o755

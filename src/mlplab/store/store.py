@@ -69,6 +69,13 @@ CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
 """
 
 
+def _folder_mode() -> int:
+    """The mode a new folder gets here (0o777 less the process's umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
 def owner_gone(owner: dict[str, Any]) -> bool:
     """Whether the process recorded with an unfinished run (``{"pid", "host"}``) is gone:
     on this host and no longer running. A run owned on another host is taken as alive.
@@ -270,6 +277,7 @@ class Store:
         final = self.run_dir(rec.run_id)
         tmp = Path(tempfile.mkdtemp(prefix=f".{rec.run_id}.", dir=self.root / "runs"))
         try:
+            tmp.chmod(_folder_mode())     # mkdtemp makes it 0700; the store's folders follow umask
             write_files(encode_run(rec) if files is None else files, tmp)
             if final.exists():          # a re-run replaces its leftovers (or an older result)
                 with self._connect() as db:   # the old files go: it no longer reads as done
