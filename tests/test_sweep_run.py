@@ -244,6 +244,37 @@ def test_the_sweep_survives_a_killed_worker(tmp_path: Path):
     assert run_files(out) == files                               # nothing left to do
 
 
+@pytest.mark.slow
+def test_three_worker_deaths_charge_only_the_units_that_were_in_them(tmp_path: Path):
+    # eight cohorts of a few seconds on two workers; a worker is killed three times, as the
+    # OOM killer would: before, the third break failed every unit left, started or not
+    f, out = tmp_path / "slow.yaml", tmp_path / "out"
+    f.write_text(yaml.safe_dump({**SLOW_SWEEP, "train": {**SLOW_SWEEP["train"], "epochs": 1500}}))
+    proc = start_process(sweep_cmd(f, out, "--workers", "2"))
+    try:
+        killed: set[int] = set()
+        while len(killed) < 3:
+            wait_until(lambda: set(spawned_workers(proc.pid)) - killed, 240, proc, "a live worker")
+            time.sleep(1.5)                       # a fresh pool: let its workers take units
+            victims = sorted(set(spawned_workers(proc.pid)) - killed)
+            if not victims:
+                continue
+            try:
+                os.kill(victims[0], signal.SIGKILL)
+            except ProcessLookupError:            # the pool stopped it meanwhile
+                continue
+            killed.add(victims[0])
+        assert proc.wait(timeout=600) == 0, proc.log_tail()
+    finally:
+        stop_process(proc)
+    store = Store(out, readonly=True)
+    failed = store.runs(status="failed")
+    assert len(store.runs(status="done")) + len(failed) == 8
+    # at most one unit can have been in the killed worker all three times
+    assert len(failed) <= 1, [r.error for r in failed]
+    assert [s["status"] for s in store.sweeps()] == ["done"]
+
+
 # --------------------------------------------------------------------------- optuna
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import shutil
+import signal
+import tempfile
 import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 from mlplab.config import ConfigError
@@ -132,11 +136,30 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _run_marked(unit: Unit, device: str, compile: bool, marker: str) -> UnitResult:
+    """:func:`run_unit`, after writing this worker's pid to ``marker``: which worker ran
+    which unit, for charging a broken pool's try to the unit whose worker died."""
+    Path(marker).write_text(str(os.getpid()))
+    return run_unit(unit, device, compile)
+
+
+def died_by_itself(exitcode: int | None) -> bool:
+    """A worker's exit code says it died (killed, out of memory, crashed), rather than
+    being terminated by the pool after another worker broke it (SIGTERM).
+
+    >>> died_by_itself(-9), died_by_itself(-15), died_by_itself(None)
+    (True, False, False)
+    """
+    return exitcode is not None and exitcode != -signal.SIGTERM
+
+
 class LocalExecutor:
     """A pool of ``workers`` spawned processes, each with one torch thread.
 
     A worker that dies (killed, out of memory) breaks the pool; the pool is rebuilt and
-    the units that were in flight are tried again, up to :data:`MAX_UNIT_TRIES` times.
+    the units that were in flight are tried again. Only a unit whose own worker died is
+    charged a try (each unit marks which worker runs it); after :data:`MAX_UNIT_TRIES`
+    such deaths it fails. The units in the other workers, and those not started, are not.
     """
 
     def __init__(self, workers: int | None = None, device: str = "cpu", compile: bool = False):
@@ -144,6 +167,7 @@ class LocalExecutor:
         self.workers = int(workers) if workers else default_workers()
         self.device, self.compile = device, compile
         self._pool: ProcessPoolExecutor | None = None
+        self._markers = Path(tempfile.mkdtemp(prefix="mlplab-units-"))
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -163,8 +187,10 @@ class LocalExecutor:
         tries = {i: 0 for i in pending}
         while pending:
             pool = self._get_pool()
-            futures: dict[Future, Unit] = {pool.submit(run_unit, u, self.device, self.compile): u
-                                           for u in pending.values()}
+            workers = pool._processes     # pid -> Process (the pool's own table): exit codes
+            futures: dict[Future, Unit] = {
+                pool.submit(_run_marked, u, self.device, self.compile, str(self._marker(u))): u
+                for u in pending.values()}
             broken = False
             waiting = set(futures)
             while waiting:
@@ -175,6 +201,8 @@ class LocalExecutor:
                         result = fut.result()
                     except BrokenProcessPool:
                         broken = True
+                        if not self._its_worker_died(unit, workers):
+                            continue          # in a worker the pool stopped, or not started
                         tries[unit.index] += 1
                         if tries[unit.index] >= MAX_UNIT_TRIES:
                             del pending[unit.index]
@@ -189,10 +217,29 @@ class LocalExecutor:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
+    def _marker(self, unit: Unit) -> Path:
+        path = self._markers / f"{unit.index}.pid"
+        path.unlink(missing_ok=True)
+        return path
+
+    def _its_worker_died(self, unit: Unit, workers: dict[int, Any]) -> bool:
+        """Whether the worker that ran ``unit`` died by itself (see :func:`died_by_itself`;
+        the pool terminates the others right after, so wait for their exit codes)."""
+        try:
+            pid = int((self._markers / f"{unit.index}.pid").read_text())
+        except (OSError, ValueError):
+            return False                      # never started
+        proc = dict(workers).get(pid)
+        if proc is None:
+            return True                       # gone from the pool's table: it died
+        proc.join(timeout=10)
+        return died_by_itself(proc.exitcode)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        shutil.rmtree(self._markers, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- ray
