@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,49 @@ def route(pathname: str | None) -> Route:
     if path.startswith("/run/"):
         return Route("run", path[len("/run/"):])
     return Route("not_found", reason=f"no page {path!r}")
+
+
+class BadInput(ValueError):
+    """A callback input of the wrong type: only a crafted request sends one (answered 400)."""
+
+
+def _refuse(value: Any, name: str, expected: str) -> BadInput:
+    return BadInput(f"{name}: got {reprlib.repr(value)}; expected {expected}")
+
+
+def text_input(value: Any, name: str) -> str | None:
+    """A callback input that must be a string (or None, before the page sets it).
+
+    >>> text_input("train.lr=0.1", "filter")
+    'train.lr=0.1'
+    >>> text_input(["x"], "filter")
+    Traceback (most recent call last):
+    ...
+    mlplab.dashboard.callbacks.BadInput: filter: got ['x']; expected a string
+    """
+    if value is None or isinstance(value, str):
+        return value
+    raise _refuse(value, name, "a string")
+
+
+def int_input(value: Any, name: str) -> int | None:
+    """A callback input that must be an integer (or None); a bool is not one."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise _refuse(value, name, "an integer")
+
+
+def texts_input(value: Any, name: str) -> list[str]:
+    """A callback input that must be a list of strings (None reads as no strings).
+
+    >>> texts_input(None, "picked"), texts_input(["a"], "picked")
+    ([], ['a'])
+    """
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise _refuse(value, name, "a list of strings")
 
 
 def open_store(root: str | Path) -> Store:
@@ -128,6 +172,10 @@ def table_view(root: str | Path, filter_text: str | None = "", sort: str | None 
         rows = select_rows(runs, sort=order, filters=pairs)
     except ValueError as e:            # ConfigError: a bad key in the filter
         error = str(e).replace("config key '--filter'", "filter")
+        rows = select_rows(runs, sort=order)
+    except AttributeError:             # a key into a list, such as model.hidden.0
+        error = (f"filter: {' '.join(pairs)!r} reads inside a value that has no keys;"
+                 " use a runs column or a dotted config key such as train.lr")
         rows = select_rows(runs, sort=order)
     if sort == "created" and descending:
         rows.reverse()

@@ -73,7 +73,7 @@ def serve(dir: str | Path, host: str = "127.0.0.1", port: int = 8050) -> None:
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigError("--port", port, "an integer from 1 to 65535")
-    app = create_app(dir)
+    app = create_app(dir, host=host, port=port)
     warning = exposure_warning(host, port)
     if warning:
         print(warning, file=sys.stderr, flush=True)

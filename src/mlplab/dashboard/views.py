@@ -2,7 +2,9 @@
 
 ``page_for`` routes a URL; ``run_body``, ``compare_body`` and ``store_level`` fill the
 pages. Figure data of a run is computed by :func:`mlplab.figures.data_run.load_run_figdata`
-and cached per run version, so the live poll does not re-read unchanged runs.
+and cached per run version for the last :data:`FIGDATA_CACHE_RUNS` runs, so the compare
+page and a revisit do not re-read unchanged runs; the drawn figures are not kept (a run
+page draws them once per visit, and plotly figures weigh several times their data).
 (``run_body(root, run_id)`` is the run page's component tree; tests/test_dashboard.py
 calls each of these on a store of trained runs.)
 """
@@ -22,7 +24,7 @@ from mlplab.store.table import config_summary
 from . import callbacks as cb
 from . import layout, plots, plots_compare, plots_model, tables
 
-FIGURE_CACHE_RUNS = 32
+FIGDATA_CACHE_RUNS = 16      # runs whose figure data is kept (about 0.3 MB a small run)
 
 
 def page_for(root: Path, pathname: str | None, search: str | None) -> html.Div:
@@ -52,7 +54,7 @@ def safe_run_version(root: Path, run_id: str | None) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=FIGURE_CACHE_RUNS)
+@functools.lru_cache(maxsize=FIGDATA_CACHE_RUNS)
 def _figdata(root: str, run_id: str, version: str) -> RunFigureData:
     return load_run_figdata(cb.open_store(root), run_id)
 
@@ -60,11 +62,6 @@ def _figdata(root: str, run_id: str, version: str) -> RunFigureData:
 def run_figdata(root: Path, run_id: str) -> RunFigureData:
     """Figure data of a finished run, cached until the run's files change."""
     return _figdata(str(root), run_id, cb.run_version(root, run_id))
-
-
-@functools.lru_cache(maxsize=FIGURE_CACHE_RUNS)
-def _run_figures(root: str, run_id: str, version: str) -> dict[str, go.Figure]:
-    return run_figures(_figdata(root, run_id, version))
 
 
 def run_figures(data: RunFigureData) -> dict[str, go.Figure]:
@@ -125,7 +122,7 @@ def run_body(root: Path, run_id: str | None) -> Any:
         return html.Div([head, html.Div(html.P(note, className="muted"), className="card"), config])
     findings, why = findings_of(root, info.run_id)
     attempts = tables.attempts_table(store.attempts(info.run_id), info.best_attempt)
-    figs = _run_figures(str(root), info.run_id, cb.run_version(root, info.run_id))
+    figs = run_figures(run_figdata(root, info.run_id))
     graphs = [layout.graph_card(f"fig-{name}", fig, wide=name == "loss") for name, fig in figs.items()]
     return html.Div([
         head,
