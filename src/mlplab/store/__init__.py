@@ -5,6 +5,7 @@ resolved configuration, ``metrics.parquet`` and safetensors weights.
     runfiles.py  a finished run's files as bytes, encoded apart from the index
     table.py     the runs table: rows filtered, sorted and laid out as text
     groups.py    runs grouped over seeds (``--group-by``) and two groups compared
+    owners.py    the process that owns an unfinished run, and whether it is gone
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import tempfile
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from mlplab import strictjson
+
+from .owners import UNFINISHED, folder_mode, owner_gone, this_process
 
 from .runfiles import RunFiles, encode_run, write_files
 
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 INDEX = "mlplab.sqlite"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
-# a pending or running run whose process (recorded with it) is gone reads as interrupted
-UNFINISHED = ("pending", "running")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -67,32 +66,6 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (run_id, attempt));
 CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
 """
-
-
-def _folder_mode() -> int:
-    """The mode a new folder gets here (0o777 less the process's umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
-def owner_gone(owner: dict[str, Any]) -> bool:
-    """Whether the process recorded with an unfinished run (``{"pid", "host"}``) is gone:
-    on this host and no longer running. A run owned on another host is taken as alive.
-
-    >>> owner_gone({"pid": os.getpid(), "host": socket.gethostname()}), owner_gone({})
-    (False, False)
-    """
-    pid, host = owner.get("pid"), owner.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:        # alive, another user's
-        return False
-    return False
 
 
 class StoreError(ValueError):
@@ -238,8 +211,7 @@ class Store:
         run records the process that owns it (pid and host), so that a reader can tell a run
         whose process died from one still training (:func:`owner_gone`)."""
         assert status in STATUSES
-        owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) \
-            if status in UNFINISHED else None
+        owner = json.dumps(this_process()) if status in UNFINISHED else None
         with self._connect() as db:
             for run_id, name, config in runs:
                 h = config_hash(config)
@@ -277,7 +249,7 @@ class Store:
         final = self.run_dir(rec.run_id)
         tmp = Path(tempfile.mkdtemp(prefix=f".{rec.run_id}.", dir=self.root / "runs"))
         try:
-            tmp.chmod(_folder_mode())     # mkdtemp makes it 0700; the store's folders follow umask
+            tmp.chmod(folder_mode())     # mkdtemp makes it 0700; the store's folders follow umask
             write_files(encode_run(rec) if files is None else files, tmp)
             if final.exists():          # a re-run replaces its leftovers (or an older result)
                 with self._connect() as db:   # the old files go: it no longer reads as done
