@@ -23,7 +23,8 @@ from mlplab.data import load_data
 from mlplab.engine.reference import train
 from mlplab.store import runfiles as runfiles_mod
 from mlplab.store import store as store_mod
-from mlplab.store.store import INDEX, Store, StoreError, load_model
+from mlplab.store.models import load_model
+from mlplab.store.store import INDEX, Store, StoreError
 
 CONFIG = {"name": "xor-test", "data": {"name": "xor", "n": 60, "noise": 0.2},
           "train": {"optimizer": "sgd", "lr": 1e-7, "epochs": 30, "seed": 2},

@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--metric", default="val_loss")
     cmp.add_argument("--json", action="store_true")
 
+    ck = sub.add_parser("check", help="verify every finished run's files against the index")
+    ck.add_argument("dir")
+    ck.add_argument("--repair", action="store_true", help="mark the damaged runs 'damaged'")
+    ck.add_argument("--json", action="store_true")
+
     rep = sub.add_parser("report", help="(re)build report.html and PNG figures")
     rep.add_argument("dir")
 
@@ -186,6 +191,14 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(a: argparse.Namespace) -> int:
+    from mlplab.store.check import check_store
+
+    result = check_store(a.dir, repair=a.repair)
+    print(dumps(result.to_dict()) if a.json else result.text())
+    return 1 if result.damaged and not result.repaired else 0
+
+
 def _cmd_compare(a: argparse.Namespace) -> int:
     from mlplab.store.groups import compare_groups, format_comparison
 
@@ -247,7 +260,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "compare": _cmd_compare,
+_COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "compare": _cmd_compare, "check": _cmd_check,
              "sweep": _cmd_sweep, "report": _cmd_report,
              "diagnose": _cmd_diagnose, "dashboard": _cmd_dashboard, "bench": _cmd_bench,
              "demo": _cmd_demo}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import (attempts_table, config_block, figure_html, findings_html, page, runs_table,
+from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 
 if TYPE_CHECKING:
@@ -249,12 +249,17 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     from mlplab.figures.data_store import load_store_figdata, varying_keys
     from mlplab.store.table import run_row
 
+    from mlplab.store.check import check_store
+
+    # a run whose files are damaged is marked so (with the file and the reason) and left out
+    # of the figures, rather than failing the whole report
+    damage = check_store(store.root, repair=True).damaged
     runs = store.runs()
     done = [r for r in runs if r.status == "done"]
     best = best_run(runs)
     body = _extra_sections(sections)
     counts = {s: sum(r.status == s for r in runs)
-              for s in ("done", "failed", "interrupted", "running", "pending")}
+              for s in ("done", "failed", "interrupted", "damaged", "running", "pending")}
     overview = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs yet"
     text = f"<p>{len(runs)} run{'s' * (len(runs) != 1)}: {overview}."
     if best is not None:
@@ -263,6 +268,10 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     if vary:
         text += " Keys that vary across runs: " + ", ".join(f"<code>{k}</code>" for k in vary) + "."
     body.append(("Overview", text + "</p>"))
+    if damage:
+        body.append(("Damaged runs", "<p>Left out of the figures (<code>mlplab check</code> lists"
+                     " them):</p><ul>" + "".join(f"<li><code>{esc(d.text())}</code></li>"
+                                                  for d in damage) + "</ul>"))
     if len(done) > 1:
         store_figs = write_store_figures(load_store_figdata(store), store.root / "figures")
         if store_figs:

@@ -1,7 +1,8 @@
 """The run store (SPEC §4): a directory with a SQLite index, a folder per run with its
 resolved configuration, ``metrics.parquet`` and safetensors weights.
 
-    store.py     :class:`Store` (index, atomic writes, reading) and ``load_model``
+    store.py     :class:`Store`: the index, atomic writes, reading
+    models.py    ``load_model``: a run back as a ``torch.nn.Module``
     runfiles.py  a finished run's files as bytes, encoded apart from the index
     table.py     the runs table: rows filtered, sorted and laid out as text
     groups.py    runs grouped over seeds (``--group-by``) and two groups compared
@@ -12,6 +13,6 @@ from __future__ import annotations
 
 from .store import Store as Store
 from .store import StoreError as StoreError
-from .store import load_model as load_model
+from .models import load_model as load_model
 
 __all__ = ["Store", "StoreError", "load_model"]

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 INDEX = "mlplab.sqlite"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-STATUSES = ("pending", "running", "done", "failed", "interrupted")
+STATUSES = ("pending", "running", "done", "failed", "interrupted", "damaged")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -169,14 +169,23 @@ class Store:
             db = sqlite3.connect(uri, uri=True, timeout=30)
         else:
             db = sqlite3.connect(self.root / INDEX, timeout=30)
-            # a rollback journal, not WAL: a WAL database makes even read-only readers
-            # (the dashboard) create -wal/-shm files in the store; writes are one short
-            # transaction per finished unit, so readers wait at most that long
-            db.execute("PRAGMA journal_mode=DELETE")
         db.row_factory = sqlite3.Row
         try:
+            if not self.readonly:
+                # a rollback journal, not WAL: a WAL database makes even read-only readers
+                # (the dashboard) create -wal/-shm files in the store; writes are one short
+                # transaction per finished unit, so readers wait at most that long
+                db.execute("PRAGMA journal_mode=DELETE")
             with db:
                 yield db
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError:     # locked, no such table, ...: as they are
+                raise
+            if "not a database" in str(e):
+                raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e})") from None
+            raise StoreError(f"the index '{self.root / INDEX}' is damaged ({e}); the run folders"
+                             f" under '{self.root / 'runs'}' are intact files: copy them out, or"
+                             " start a new store") from None
         finally:
             db.close()
 
@@ -417,30 +426,3 @@ class Store:
         net = build_mlp(cfg.model, Head(**info["head"]), info["input_dim"], seed=0)
         net.load_state_dict(self.weights(run_id, attempt, which))
         return net.eval()
-
-
-def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "best") -> "torch.nn.Module":
-    """Load a run as a ``torch.nn.Module`` in one call: ``store_dir`` is a store (its only
-    run if ``run_id`` is None) or one run's folder ``STORE/runs/<run-id>``.
-
-    >>> import tempfile, torch, mlplab
-    >>> cfg = mlplab.from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3}})
-    >>> with tempfile.TemporaryDirectory() as out:
-    ...     (run_id,) = mlplab.run_config(cfg, out, report=False, quiet=True)
-    ...     net = load_model(out)                              # the store's only run
-    ...     same = load_model(Path(out) / "runs" / run_id)     # the run's folder
-    ...     net(torch.zeros(3, 2)).shape, torch.equal(net[0].weight, same[0].weight)
-    (torch.Size([3, 1]), True)
-    """
-    folder = Path(store_dir)
-    if run_id is None and (folder / "config.json").is_file() \
-            and (folder.parent.parent / INDEX).is_file():
-        store_dir, run_id = folder.parent.parent, folder.name
-    store = Store(store_dir, readonly=True)
-    if run_id is None:
-        done = store.runs(status="done")
-        if len(done) != 1:
-            raise StoreError(f"store '{store_dir}' has {len(done)} runs; name one: "
-                             + ", ".join(r.run_id for r in done[:10]))
-        run_id = done[0].run_id
-    return store.load_model(run_id, which=which)

@@ -1,0 +1,117 @@
+"""``mlplab check STORE``: every finished run's files verified against the index, without
+loading them whole — its folder, ``config.json`` (parses, holds a config),
+``metrics.parquet`` (its footer reads) and each attempt's safetensors (its header reads;
+never a pickle). ``repair`` marks each damaged run ``damaged``, with the file and the
+reason, so ``runs``, the report and a resumed sweep treat it as unfinished instead of
+failing on it; everything intact stays as it is.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as out:
+...     Store(out).runs()
+...     check_store(out).damaged
+[]
+[]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .store import RunInfo, Store
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One damaged file of a run."""
+
+    run_id: str
+    file: str                 # relative to the run's folder
+    reason: str
+
+    def text(self) -> str:
+        return f"{self.run_id}: {self.file}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    root: Path
+    checked: int
+    damaged: list[Damage] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)       # run ids marked damaged
+
+    def to_dict(self) -> dict:
+        return {"store": str(self.root), "checked": self.checked,
+                "damaged": [{"run_id": d.run_id, "file": d.file, "reason": d.reason}
+                            for d in self.damaged], "repaired": self.repaired}
+
+    def text(self) -> str:
+        n = len({d.run_id for d in self.damaged})
+        lines = [f"{self.checked} finished runs checked in {self.root}: "
+                 + (f"{n} damaged" if n else "all intact")]
+        lines += [f"  {d.text()}" for d in self.damaged]
+        if self.repaired:
+            lines.append(f"marked damaged: {', '.join(self.repaired)}")
+        elif self.damaged:
+            lines.append("mlplab check --repair marks them damaged (a resumed sweep trains"
+                         " them again)")
+        return "\n".join(lines)
+
+
+def _reason(e: Exception) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
+
+
+def check_run(folder: Path, run: RunInfo) -> list[Damage]:
+    """The damaged files of one finished run (empty: intact)."""
+    import pyarrow.parquet as pq
+    from safetensors import safe_open
+
+    if not folder.is_dir():
+        return [Damage(run.run_id, ".", "the run's folder is missing")]
+    found = []
+    try:
+        doc = json.loads((folder / "config.json").read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+            raise ValueError("no config in it")
+    except (OSError, ValueError) as e:
+        found.append(Damage(run.run_id, "config.json", _reason(e)))
+    try:
+        pq.read_metadata(folder / "metrics.parquet")
+    except Exception as e:  # noqa: BLE001 - pyarrow raises its own kinds for a bad file
+        found.append(Damage(run.run_id, "metrics.parquet", _reason(e)))
+    kept = run.best_attempt or 0
+    for attempt in range(max(run.n_attempts or 0, kept + 1)):
+        for which in ("init", "best", "last"):
+            path = folder / f"attempt-{attempt}" / f"{which}.safetensors"
+            if not path.exists():
+                if attempt == kept and which == "best":
+                    found.append(Damage(run.run_id, str(path.relative_to(folder)), "missing"))
+                continue
+            try:
+                with safe_open(str(path), framework="np") as f:
+                    f.keys()
+            except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
+                found.append(Damage(run.run_id, str(path.relative_to(folder)), _reason(e)))
+    return found
+
+
+def check_store(root: str | Path, repair: bool = False) -> CheckResult:
+    """Check every finished run of the store at ``root``; ``repair`` marks the damaged
+    ones ``damaged`` (their error names the file and the reason)."""
+    store = Store(root, readonly=not repair)
+    done = store.runs(status="done")
+    damaged = [d for r in done for d in check_run(store.root / "runs" / r.run_id, r)]
+    repaired = []
+    if repair:
+        by_run: dict[str, list[Damage]] = {}
+        for d in damaged:
+            by_run.setdefault(d.run_id, []).append(d)
+        for run in done:
+            if run.run_id in by_run:
+                store.mark(run.run_id, run.name, run.config, "damaged", sweep_id=run.sweep_id,
+                           error="; ".join(f"{d.file}: {d.reason}" for d in by_run[run.run_id]),
+                           source=run.source or "engine")
+                repaired.append(run.run_id)
+    return CheckResult(store.root, len(done), damaged, repaired)

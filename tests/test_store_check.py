@@ -1,0 +1,75 @@
+"""Damaged files are found and named, never crash a command: `mlplab check` verifies every
+finished run's files on real corrupted files, `--repair` marks the damaged runs, and a
+damaged index names its file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlplab.cli import main
+from mlplab.config import from_dict
+from mlplab.run import run_config
+from mlplab.store import Store
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Path:
+    cfg = from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3},
+                     "probe": {"boundary_snapshots": 0}})
+    run_config(cfg, tmp_path / "s", seeds=4, report=False, quiet=True)
+    return tmp_path / "s"
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "runs").iterdir() if p.is_dir())
+
+
+def test_a_clean_store_checks_clean(store: Path, capsys):
+    assert main(["check", str(store)]) == 0
+    assert "4 finished runs checked" in capsys.readouterr().out
+
+
+def test_each_kind_of_damage_is_named_and_repair_marks_only_those_runs(store: Path, capsys):
+    a, b, c, d = _runs(store)
+    metrics = a / "metrics.parquet"
+    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
+    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
+    (c / "config.json").unlink()                                                  # gone
+    assert main(["check", str(store), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    named = {(x["run_id"], x["file"]) for x in report["damaged"]}
+    assert named == {(a.name, "metrics.parquet"), (b.name, "attempt-0/best.safetensors"),
+                     (c.name, "config.json")}
+    assert main(["check", str(store), "--repair"]) == 0
+    assert "marked damaged" in capsys.readouterr().out
+    runs = {r.run_id: r for r in Store(store, readonly=True).runs()}
+    assert {k for k, r in runs.items() if r.status == "damaged"} == {a.name, b.name, c.name}
+    assert runs[d.name].status == "done"
+    assert "metrics.parquet" in runs[a.name].error and "best.safetensors" in runs[b.name].error
+    assert main(["runs", str(store)]) == 0                   # the rest still lists
+    assert main(["check", str(store)]) == 0                  # nothing left marked done and broken
+
+
+def test_a_damaged_index_names_its_file(store: Path, capsys):
+    index = store / "mlplab.sqlite"
+    raw = bytearray(index.read_bytes())
+    raw[100:4000] = b"\x00garbage" * ((4000 - 100) // 8) + b"\x00" * ((4000 - 100) % 8)
+    index.write_bytes(bytes(raw))
+    code = main(["runs", str(store)])
+    err = capsys.readouterr().err
+    assert code == 2 and "mlplab.sqlite" in err, err
+    assert "damaged" in err or "not an mlplab store index" in err, err
+    assert "Traceback" not in err
+
+
+def test_the_report_leaves_a_damaged_run_out_and_names_it(store: Path):
+    from mlplab.report import build_report
+
+    a = _runs(store)[0]
+    (a / "metrics.parquet").write_bytes(b"PAR1 not really")
+    html = build_report(store).read_text()
+    assert "Damaged runs" in html and f"{a.name}: metrics.parquet" in html
+    assert Store(store, readonly=True).run(a.name).status == "damaged"
