@@ -73,3 +73,17 @@ def test_the_report_leaves_a_damaged_run_out_and_names_it(store: Path):
     html = build_report(store).read_text()
     assert "Damaged runs" in html and f"{a.name}: metrics.parquet" in html
     assert Store(store, readonly=True).run(a.name).status == "damaged"
+
+
+def test_the_dashboard_overview_survives_a_damaged_run(store: Path):
+    from realparts import import_or_skip
+
+    import_or_skip("dash")
+    from mlplab.dashboard import create_app
+
+    (_runs(store)[0] / "metrics.parquet").write_bytes(b"PAR1 not really")
+    client = create_app(store).server.test_client()
+    assert client.get("/").status_code == 200
+    from mlplab.figures import load_store_figdata
+
+    assert load_store_figdata(Store(store, readonly=True)).n_runs == 4     # still listed

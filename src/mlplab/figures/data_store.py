@@ -320,15 +320,20 @@ class StoreFigureData:
 
 
 def first_attempt_curve(store: "Store", run_id: str, metric: str) -> np.ndarray:
-    """The epoch series ``metric`` of a run's first attempt (only those rows are read)."""
+    """The epoch series ``metric`` of a run's first attempt (only those rows are read); a
+    missing or damaged file gives none (that run drops out of the curves, not the view:
+    ``mlplab check`` names it)."""
     import pandas as pd
 
     path = store.run_dir(run_id) / "metrics.parquet"
     if not path.is_file():
         return np.zeros(0)
-    rows = pd.read_parquet(path, engine="pyarrow", columns=["attempt", "epoch", "value"],
-                           filters=[("scope", "==", "epoch"), ("metric", "==", metric),
-                                    ("attempt", "==", 0)])
+    try:
+        rows = pd.read_parquet(path, engine="pyarrow", columns=["attempt", "epoch", "value"],
+                               filters=[("scope", "==", "epoch"), ("metric", "==", metric),
+                                        ("attempt", "==", 0)])
+    except (OSError, ValueError):           # pyarrow's ArrowInvalid is a ValueError
+        return np.zeros(0)
     return rows.sort_values("epoch")["value"].to_numpy(np.float64)
 
 
