@@ -87,3 +87,15 @@ def test_the_dashboard_overview_survives_a_damaged_run(store: Path):
     from mlplab.figures import load_store_figdata
 
     assert load_store_figdata(Store(store, readonly=True)).n_runs == 4     # still listed
+
+
+def test_the_dashboard_run_page_of_a_damaged_run_says_so(store: Path):
+    from realparts import import_or_skip
+
+    import_or_skip("dash")
+    from mlplab.dashboard import views
+
+    a = _runs(store)[0]
+    (a / "metrics.parquet").write_bytes(b"PAR1 nope")
+    text = str(views.run_body(store, a.name))
+    assert "damaged" in text and "metrics.parquet" in text

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from mlplab.figures.data_run import RunFigureData, load_run_figdata
+from mlplab.store.check import check_run
 from mlplab.store.store import RunInfo, StoreError
 from mlplab.store.table import config_summary
 from . import callbacks as cb
@@ -116,8 +117,13 @@ def run_body(root: Path, run_id: str | None) -> Any:
         return layout.not_found_page(str(e))
     head = html.Div(run_header(info), className="card")
     config = html.Div([html.H3("Configuration"), tables.config_block(info.config)], className="card")
-    if info.status != "done":
+    damage = check_run(store.root / "runs" / info.run_id, info) if info.status == "done" else []
+    if info.status != "done" or damage:
         note = (f"This run failed: {info.error}" if info.status == "failed" else
+                f"This run's files are damaged: {info.error}" if info.status == "damaged" else
+                "This run's files are damaged: " + "; ".join(d.text() for d in damage)
+                + " (mlplab check --repair marks it)" if damage else
+                "This run was interrupted before it finished." if info.status == "interrupted" else
                 "This run is not finished; its curves appear here when it is written.")
         return html.Div([head, html.Div(html.P(note, className="muted"), className="card"), config])
     findings, why = findings_of(root, info.run_id)
