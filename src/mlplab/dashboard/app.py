@@ -97,7 +97,14 @@ def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _is_loopback(name: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or name (only this machine can reach it);
+    an IPv6 address with or without brackets.
+
+    >>> [is_loopback(h) for h in ("127.0.0.1", "LOCALHOST", "[::1]", "0.0.0.0")]
+    [True, True, True, False]
+    """
+    name = host.strip("[]").lower()
     ip = _ip(name)
     return name in LOOPBACK_NAMES or (ip is not None and ip.is_loopback)
 
@@ -124,8 +131,8 @@ def host_allowed(header: str, host: str, port: int | None) -> bool:
     if name == bound:
         return True
     if bound in WILDCARD_HOSTS:       # a rebound DNS name is refused; a bare address is not
-        return _is_loopback(name) or _ip(name) is not None
-    return _is_loopback(bound) and _is_loopback(name)
+        return is_loopback(name) or _ip(name) is not None
+    return is_loopback(bound) and is_loopback(name)
 
 
 def _refuse_foreign_hosts(server: flask.Flask, host: str, port: int | None) -> None:

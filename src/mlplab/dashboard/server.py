@@ -1,30 +1,18 @@
-"""Serve the dashboard: loopback by default, a warning when bound anywhere else.
+"""Serve the dashboard: loopback by default (:func:`mlplab.dashboard.app.is_loopback`),
+a warning when bound anywhere else.
 
->>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
-(True, True, False)
+>>> dashboard_url("127.0.0.1", 8050)
+'http://127.0.0.1:8050/'
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
 from mlplab.config import ConfigError
-from .app import create_app
-
-LOOPBACK_NAMES = ("localhost", "ip6-localhost")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address or name (only this machine can reach it)."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from .app import create_app, is_loopback
 
 
 def dashboard_url(host: str, port: int) -> str:
