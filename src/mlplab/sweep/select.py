@@ -30,19 +30,13 @@ from mlplab.stats.ties import ties_with_best
 
 
 
-def finite(values: Sequence[float | None]) -> list[float]:
-    """The finite values (a failed or diverged seed has none)."""
-    return [float(v) for v in values if v is not None and math.isfinite(v)]
-
-
 def interval(values: Sequence[float | None], statistic: str) -> tuple[float, float]:
     """The 95 % bootstrap interval of the median (``statistic`` median) or else the mean
-    over seeds; ``(nan, nan)`` with no finite value."""
-    vals = finite(values)
-    if not vals:
-        return math.nan, math.nan
-    s = summarize(vals, statistic="median" if statistic == "median" else "mean")
-    return s.ci_low, s.ci_high
+    over seeds; ``(nan, nan)`` with no finite value (summarize drops the non-finite ones:
+    a failed seed is None here)."""
+    s = summarize([math.nan if v is None else v for v in values],
+                  statistic="median" if statistic == "median" else "mean")
+    return (math.nan, math.nan) if s.n == 0 else (s.ci_low, s.ci_high)
 
 
 def _pessimistic(entry: Mapping[str, Any], mode: str) -> float:
