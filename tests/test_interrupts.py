@@ -54,7 +54,7 @@ def test_a_signalled_train_marks_its_run_interrupted(tmp_path: Path, sig: int):
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 1 and "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 128 + sig and "interrupted" in err and "Traceback" not in err
     assert _statuses(out) == ["interrupted"]
 
 
@@ -87,7 +87,7 @@ def test_a_terminated_sweep_is_interrupted_and_resumes(tmp_path: Path):
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 1 and "leaked" not in err and "Traceback" not in err, err
+    assert proc.returncode == 128 + signal.SIGTERM and "leaked" not in err and "Traceback" not in err, err
     store = Store(out, readonly=True)
     assert [s["status"] for s in store.sweeps()] == ["interrupted"]
     assert "running" not in _statuses(out) and "pending" not in _statuses(out)
