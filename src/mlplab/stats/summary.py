@@ -61,12 +61,15 @@ def expanded_level(confidence: float, n: int, n_resamples: int = N_RESAMPLES) ->
 
 def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], *,
                  paired: bool = False, confidence: float = 0.95, expand_n: int | None = None,
-                 n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float, str]:
+                 n_resamples: int = N_RESAMPLES, seed: int = 0,
+                 methods: tuple[str, ...] = ("BCa", "percentile")) -> tuple[float, float, str]:
     """(low, high, method) of a vectorised ``statistic(*samples, axis)`` by BCa.
 
     ``expand_n`` (the sample size, for a mean) widens the level as :func:`expanded_level`.
     BCa is undefined when every resample gives the same value (scipy warns
     ``DegenerateDataWarning``); the percentile interval is used then, and its name recorded.
+    ``methods``: the scipy methods to try in turn (``("percentile",)`` for a statistic
+    with few distinct values, such as an argmin, where BCa's corrections mislead).
 
     >>> lo, hi, how = bootstrap_ci((np.array([1.0, 2, 3, 4]),), np.mean, expand_n=None)
     >>> (1 < lo < 2.5 < hi < 4, how)
@@ -74,7 +77,7 @@ def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any],
     """
     level = confidence if expand_n is None or expand_n < 2 else expanded_level(confidence, expand_n,
                                                                                n_resamples)
-    for method in ("BCa", "percentile"):
+    for method in methods:
         with warnings.catch_warnings():
             # a degenerate bootstrap distribution, or a 0/0 in BCa's acceleration: try the next method
             warnings.simplefilter("error", stats.DegenerateDataWarning)

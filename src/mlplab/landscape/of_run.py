@@ -1,0 +1,260 @@
+"""The loss landscape of a stored run (``mlplab landscape RUN``), written into its folder.
+
+Three views of the training loss around the run's final weights (the kept attempt's
+``best`` weights by default), each evaluated as one batched forward of all its points
+(:mod:`mlplab.landscape.surface`):
+
+- the straight line from the attempt's initial weights (``init.safetensors``) to them;
+- the straight line from them to the final weights of every other seed of the same
+  configuration in the store (the barrier height of each, and its median over partners
+  with a 95 % interval);
+- a 2-D slice along two random filter-normalised directions (Li et al. 2018), with the
+  training path drawn on it: the initial weights and the weights at the decision-boundary
+  snapshot epochs (``boundary.safetensors``), projected onto the plane.
+
+The numbers go to ``RUN/landscape.json`` (strict JSON) and the figures to
+``RUN/landscape/*.png``; the run's report and dashboard page show them.
+
+>>> import tempfile, mlplab
+>>> cfg = mlplab.from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 5}})
+>>> with tempfile.TemporaryDirectory() as out:
+...     _ = mlplab.run_config(cfg, out, seeds=2, report=False, quiet=True)
+...     doc = landscape(out, run_id=mlplab.Store(out).runs()[0].run_id, grid=5, figures=False)
+...     len(doc["interpolation"]["alphas"]), doc["barrier"]["summary"]["n"]
+(41, 1)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlplab import strictjson
+from mlplab.config import ConfigError, from_dict
+from mlplab.store.groups import config_key
+from mlplab.store.store import Store, StoreError
+
+LINE_POINTS = 41      # points along each line, both ends included
+GRID = 31             # points along each axis of the 2-D slice
+PLANE_MARGIN = 1.15   # the slice reaches this far past the farthest point of the path
+FILE = "landscape.json"
+FIGURES = "landscape"  # the folder of the PNGs inside the run's folder
+
+
+def _locate(path: Path, run_id: str | None) -> tuple[Store, str]:
+    """The store and run id of a run folder ``STORE/runs/ID``, or of a store and ``run_id``
+    (or its only finished run)."""
+    from mlplab.report.build import locate
+
+    if not path.exists():
+        raise StoreError(f"no run or store at '{path}'")
+    root, rid = locate(path)
+    if rid is not None and run_id is not None and run_id != rid:
+        raise StoreError(f"--run-id {run_id!r} does not match the run folder '{rid}'")
+    store = Store(root, readonly=True)
+    rid = rid or run_id
+    if rid is None:
+        done = [r.run_id for r in store.runs(status="done")]
+        if len(done) != 1:
+            raise StoreError(f"store '{root}' has {len(done)} finished runs; name one with "
+                             "--run-id" + (": " + ", ".join(done[:20]) if done else ""))
+        rid = done[0]
+    return store, rid
+
+
+class _Net:
+    """A stored run's network as a flat-row spec, its head and its training data."""
+
+    def __init__(self, store: Store, run_id: str):
+        from mlplab.data import load_data
+        from mlplab.engine.reference import to_tensors
+        from mlplab.model.mlp import Head, build_mlp
+        from mlplab.model.stacked import StackedMLP
+
+        doc = store.run_doc(run_id)
+        if doc.get("source") == "probe":
+            raise StoreError(f"run '{run_id}' was recorded by a Probe on a user's model: its "
+                             "network is not an mlplab MLP, so it has no landscape here")
+        cfg = from_dict(doc["config"])
+        self.head = Head(**doc["info"]["head"])
+        net = build_mlp(cfg.model, self.head, doc["info"]["input_dim"], seed=0)
+        self.spec = StackedMLP.of(net, cfg.model.activation, cfg.model.negative_slope,
+                                  self.head.output)
+        self.data = to_tensors(load_data(cfg.data), 1)
+        self.config = doc["config"]
+
+    def row(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        from mlplab.model.stacked import flatten_state
+
+        return flatten_state(self.spec, state).float()
+
+    def losses(self, rows: torch.Tensor, split: str = "train") -> np.ndarray:
+        from .surface import losses
+
+        x, y = (self.data.x_train, self.data.y_train) if split == "train" else \
+            (self.data.x_val, self.data.y_val)
+        return losses(self.spec, self.head, rows, x, y).double().numpy()
+
+
+def _weights(store: Store, run_id: str, attempt: int, which: str) -> dict[str, torch.Tensor]:
+    path = store.run_dir(run_id) / f"attempt-{attempt}" / f"{which}.safetensors"
+    if not path.is_file():
+        raise StoreError(f"'{path}' is missing: the landscape needs the attempt's {which} "
+                         "weights (runs written before mlplab kept them cannot be drawn)")
+    return store.weights(run_id, attempt, which)
+
+
+def _interpolation(net: _Net, init: torch.Tensor, final: torch.Tensor,
+                   points: int) -> dict[str, Any]:
+    from .surface import line_rows
+
+    alphas = np.linspace(0.0, 1.0, points)
+    rows = line_rows(init, final, torch.as_tensor(alphas))                   # [A, P]
+    return {"alphas": alphas, "train_loss": net.losses(rows),
+            "val_loss": net.losses(rows, "val")}
+
+
+def _partners(store: Store, run_id: str, seeds_of: str | None) -> list:
+    """The other finished runs of the configuration: ``seeds_of`` (a configuration id, as
+    ``mlplab runs --group-by config`` shows it) or the run's own."""
+    own = store.run(run_id)
+    key = seeds_of or config_key(own.config)
+    runs = [r for r in store.runs(status="done") if config_key(r.config) == key]
+    if seeds_of is not None and not runs:
+        raise ConfigError("--seeds-of", seeds_of, "a configuration id of finished runs in "
+                          f"'{store.root}' (mlplab runs {store.root} --group-by config)")
+    return [r for r in runs if r.run_id != run_id]
+
+
+def _barriers(net: _Net, store: Store, run_id: str, final: torch.Tensor, which: str,
+              seeds_of: str | None, points: int) -> dict[str, Any]:
+    from mlplab.stats import summarize
+
+    from .surface import barrier, line_rows
+
+    others = _partners(store, run_id, seeds_of)
+    alphas = np.linspace(0.0, 1.0, points)
+    out: dict[str, Any] = {"alphas": alphas, "partners": [], "summary": None}
+    if not others:
+        return out
+    ends = torch.stack([net.row(_weights(store, r.run_id, r.best_attempt or 0, which))
+                        for r in others])                                   # [M, P]
+    rows = line_rows(final.expand_as(ends), ends, torch.as_tensor(alphas))  # [M, A, P]
+    values = net.losses(rows.flatten(0, 1)).reshape(len(others), points)    # [M, A]
+    for r, v in zip(others, values):
+        out["partners"].append({"run_id": r.run_id, "seed": (r.config.get("train") or {}).get(
+            "seed"), "train_loss": v, "barrier": barrier(alphas, v)})
+    heights = [p["barrier"] for p in out["partners"]]
+    out["summary"] = summarize(heights, statistic="median").to_dict()
+    return out
+
+
+def _path(store: Store, run_id: str, attempt: int, net: _Net,
+          init: torch.Tensor) -> tuple[list[int], torch.Tensor] | None:
+    """Epochs (``-1``: the initial weights) and weights ``[S, P]`` along the training path,
+    from the boundary snapshots; None when the attempt kept none."""
+    from safetensors.torch import load_file
+
+    path = store.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
+    if not path.is_file():
+        return None
+    packed = load_file(str(path))
+    if f"params.{net.spec.keys[0]}.weight" not in packed:   # an old file: probabilities only
+        return None
+    count = len(packed["epochs"])
+    rows = torch.cat([torch.cat([packed[f"params.{k}.weight"].reshape(count, -1),
+                                 packed[f"params.{k}.bias"].reshape(count, -1)], dim=1)
+                      for k in net.spec.keys], dim=1).float()               # [S, P]
+    return [-1] + packed["epochs"].tolist(), torch.cat([init[None], rows])
+
+
+def _plane(net: _Net, final: torch.Tensor, path: tuple[list[int], torch.Tensor] | None,
+           grid: int, seed: int, span: float | None) -> dict[str, Any]:
+    from .surface import plane_rows, project, random_directions
+
+    dirs = random_directions(net.spec, final, seed)                          # [2, P]
+    out: dict[str, Any] = {"directions": "random, filter-normalised (Li et al. 2018)",
+                           "seed": seed, "path": None}
+    reach = 1.0
+    if path is not None:
+        coords, off = project(path[1], final, dirs)
+        out["path"] = {"epochs": path[0], "u": coords[:, 0], "v": coords[:, 1],
+                       "off_plane": off, "train_loss": net.losses(path[1])}
+        reach = max(reach, PLANE_MARGIN * float(np.abs(coords).max()))
+    extent = float(span) if span is not None else reach
+    axis = np.linspace(-extent, extent, grid)
+    rows = plane_rows(final, dirs, torch.as_tensor(axis), torch.as_tensor(axis))  # [G*G, P]
+    out.update(u=axis, v=axis, train_loss=net.losses(rows).reshape(grid, grid))
+    return out
+
+
+def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None = None, *,
+              which: str = "best", points: int = LINE_POINTS, grid: int = GRID,
+              span: float | None = None, seed: int = 0, figures: bool = True) -> dict[str, Any]:
+    """Compute the landscape of a run (a run folder, or a store and ``run_id``), write
+    ``landscape.json`` and, with ``figures``, the PNGs into the run's folder, and return
+    the document. ``which``: the final weights (``best`` or ``last``); ``span``: the half
+    width of the slice in units of the directions (default: reach the whole path);
+    ``seed``: of the random directions."""
+    if which not in ("best", "last"):
+        raise ConfigError("which", which, "best or last")
+    for key, value, least in (("points", points, 2), ("grid", grid, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(key, value, f"a whole number >= {least}")
+    if span is not None and not (np.isfinite(span) and span > 0):
+        raise ConfigError("span", span, "a positive number")
+    store, rid = _locate(Path(run), run_id)
+    info = store.run(rid)
+    attempt = info.best_attempt or 0
+    net = _Net(store, rid)
+    init = net.row(_weights(store, rid, attempt, "init"))
+    final = net.row(_weights(store, rid, attempt, which))
+    with torch.no_grad():
+        doc: dict[str, Any] = {
+            "run_id": rid, "attempt": attempt, "which": which, "loss_on": "training set",
+            "interpolation": _interpolation(net, init, final, points),
+            "barrier": _barriers(net, store, rid, final, which, seeds_of, points),
+            "plane": _plane(net, final, _path(store, rid, attempt, net, init), grid, seed, span)}
+    folder = store.run_dir(rid)
+    doc = strictjson.jsonable(doc)
+    tmp = folder / f".{FILE}.tmp"
+    tmp.write_text(strictjson.dumps(doc, indent=1))
+    os.replace(tmp, folder / FILE)
+    if figures:
+        from mlplab.figures.data_landscape import landscape_info
+        from mlplab.figures.draw_landscape import write_landscape_figures
+
+        doc["figures"] = [str(p) for p in write_landscape_figures(landscape_info(doc),
+                                                                  folder / FIGURES)]
+    return doc
+
+
+def summary(doc: dict[str, Any]) -> str:
+    """The landscape document in a few lines for people."""
+    line = doc["interpolation"]["train_loss"]
+    text = [f"run {doc['run_id']} (attempt {doc['attempt']}, {doc['which']} weights), "
+            f"loss on the {doc['loss_on']}",
+            f"  init -> final: loss {_num(line[0])} -> {_num(line[-1])}, highest on the line "
+            f"{_num(max((v for v in line if v is not None), default=None))}"]
+    b = doc["barrier"]
+    if b["summary"]:
+        s = b["summary"]
+        text.append(f"  barrier to the other seeds: median {_num(s['median'])} "
+                    f"[{_num(s['ci_low'])}, {_num(s['ci_high'])}] (n={s['n']})")
+    else:
+        text.append("  barrier: no other seed of this configuration in the store "
+                    "(train with --seeds N, or name one with --seeds-of)")
+    path = doc["plane"]["path"]
+    text.append("  slice: training path drawn over " + f"{len(path['epochs'])} points" if path
+                else "  slice: no weight snapshots kept (probe.boundary_snapshots: 0): no path")
+    for f in doc.get("figures", []):
+        text.append(f"  figure: {f}")
+    return "\n".join(text)
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
