@@ -24,6 +24,7 @@ _EXPORTS = {
     "Store": "store", "StoreError": "store", "load_model": "store",
     "Probe": "run", "diagnose": "diagnose", "Finding": "diagnose",
     "build_report": "report", "run_sweep": "sweep",
+    "landscape": "landscape", "lr_find": "landscape",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -112,6 +112,41 @@ def _parser() -> argparse.ArgumentParser:
     dg.add_argument("--attempt", help="an attempt number, or 'all' (default: the best attempt)")
     dg.add_argument("--json", action="store_true")
 
+    ls = sub.add_parser("landscape", help="loss along lines and on a 2-D slice around a run's "
+                        "final weights, the training path drawn on it")
+    ls.add_argument("run", help="a run folder (STORE/runs/ID) or a store with one run")
+    ls.add_argument("--run-id", help="the run, when RUN is a store of several")
+    ls.add_argument("--seeds-of", metavar="CONFIG",
+                    help="the configuration id whose seeds the barrier is measured to "
+                         "(default: the run's own; mlplab runs STORE --group-by config)")
+    ls.add_argument("--which", choices=("best", "last"), default="best",
+                    help="the final weights: the kept (best) epoch's or the last")
+    ls.add_argument("--grid", type=int, default=31, help="points along each axis of the slice")
+    ls.add_argument("--points", type=int, default=41, help="points along each line")
+    ls.add_argument("--span", type=float, help="half width of the slice in direction units "
+                    "(default: wide enough for the whole path)")
+    ls.add_argument("--seed", type=int, default=0, help="of the random directions")
+    ls.add_argument("--json", action="store_true")
+
+    lf = sub.add_parser("lr-find", help="fixed learning rates x seeds as one cohort, and "
+                        "the range test: a suggested lr with its interval")
+    lf.add_argument("config", help="YAML or TOML config file")
+    lf.add_argument("--seeds", type=int, default=8)
+    lf.add_argument("--lr-min", type=float, default=1e-4)
+    lf.add_argument("--lr-max", type=float, default=10.0)
+    lf.add_argument("--points", type=int, default=16, help="learning rates on the log grid")
+    lf.add_argument("--epochs", type=int, help="of each short run (default: the config's, "
+                    "at most 50)")
+    lf.add_argument("--range-steps", type=int, default=200, help="steps of the range test")
+    lf.add_argument("--out", help="folder of lr_find.json and lr_find.png "
+                    "(default runs/lr-find-<name>)")
+    lf.add_argument("--write-sweep", metavar="FILE",
+                    help="write the config with a staged sweep whose first stage is the lrs "
+                         "around the suggestion")
+    lf.add_argument("--device", default="cpu")
+    lf.add_argument("--quiet", action="store_true")
+    lf.add_argument("--json", action="store_true")
+
     db = sub.add_parser("dashboard", help="the live web dashboard")
     db.add_argument("dir")
     db.add_argument("--host", default="127.0.0.1")
@@ -235,6 +270,34 @@ def _cmd_diagnose(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_landscape(a: argparse.Namespace) -> int:
+    from mlplab.landscape.of_run import landscape, summary
+
+    doc = landscape(a.run, a.run_id, a.seeds_of, which=a.which, points=a.points, grid=a.grid,
+                    span=a.span, seed=a.seed)
+    print(dumps(doc) if a.json else summary(doc))
+    return 0
+
+
+def _cmd_lr_find(a: argparse.Namespace) -> int:
+    from mlplab.config_file import load_config
+    from mlplab.engine.reference import resolve_device
+    from mlplab.landscape.finder import lr_find, summary, write_result, write_sweep
+
+    cfg = load_config(a.config)
+    resolve_device(a.device, "--device")
+    doc = lr_find(cfg, a.seeds, lr_min=a.lr_min, lr_max=a.lr_max, points=a.points,
+                  epochs=a.epochs, range_steps=a.range_steps, device=a.device)
+    files = write_result(doc, a.out or f"runs/lr-find-{cfg.name}")
+    if a.write_sweep:
+        files.append(write_sweep(doc, a.config, a.write_sweep))
+    if a.json:
+        print(dumps({**doc, "files": files}))
+    elif not a.quiet:
+        print(summary(doc) + "".join(f"\nwrote {f}" for f in files))
+    return 0
+
+
 def _cmd_dashboard(a: argparse.Namespace) -> int:
     from mlplab.dashboard import serve
 
@@ -263,6 +326,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 _COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "compare": _cmd_compare, "check": _cmd_check,
              "sweep": _cmd_sweep, "report": _cmd_report,
              "diagnose": _cmd_diagnose, "dashboard": _cmd_dashboard, "bench": _cmd_bench,
+             "landscape": _cmd_landscape, "lr-find": _cmd_lr_find,
              "demo": _cmd_demo}
 
 
@@ -306,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         for sig in (signal.SIGINT, signal.SIGTERM):    # both end work as Ctrl-C does
             signal.signal(sig, _interrupt)
-        if args.command in ("train", "sweep", "bench", "demo"):
+        if args.command in ("train", "sweep", "bench", "demo", "lr-find"):
             from mlplab.engine.cohort import freeze_imports      # imports torch, the bulk of them
 
             freeze_imports()

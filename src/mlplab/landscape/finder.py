@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlplab.config import ConfigError, RunConfig
 
-LR_MIN, LR_MAX = 1e-4, 1.0   # the default grid: 4 decades
-POINTS = 13                  # lrs on the grid (3 a decade over the default range)
+LR_MIN, LR_MAX = 1e-4, 10.0  # the default grid: 5 decades (the range test diverges by 10)
+POINTS = 16                  # lrs on the grid (3 a decade over the default range)
 EPOCHS = 50                  # the short run (at most the configuration's own epochs)
 RANGE_STEPS = 200            # steps of the range test
 SMOOTHING = 0.98             # the range test's exponential moving average of the loss
@@ -94,8 +95,10 @@ def suggest(lrs: np.ndarray, losses: np.ndarray) -> dict[str, Any]:
     else:
         low, high, method = bootstrap_ci(tuple(worst), best_log_lr, paired=True,
                                          methods=("percentile",))
+    index = int(np.argmin(np.abs(log_lrs - point)))
     return {"lr": float(10 ** point), "low": float(10 ** min(low, point)),
-            "high": float(10 ** max(high, point)), "index": int(np.argmin(np.abs(log_lrs - point))),
+            "high": float(10 ** max(high, point)), "index": index,
+            "at_edge": index in (0, len(lrs) - 1),
             "method": f"lowest median final loss; {method} over seeds"}
 
 
@@ -221,8 +224,42 @@ def summary(doc: dict[str, Any]) -> str:
         rows.append(f"  {lr:9.3g}   {med:<28} {row['n_nonfinite']}{mark}")
     rows.append(f"suggested lr: {s['lr']:.3g}, 95% interval over seeds [{s['low']:.3g}, "
                 f"{s['high']:.3g}] ({s['method']})")
-    rows.append("tied with the best: " + ", ".join(f"{v:.3g}" for v in doc["tied_with_best"]["lrs"]))
+    if s["at_edge"]:
+        rows.append("the suggestion is at the end of the grid: widen it (--lr-min, --lr-max)")
     rows.append("range test (one run, exponential lr): "
                 + (f"{r['suggested']:.3g} (lowest smoothed loss / {SUGGEST_DIVISOR:g})"
                    if r["suggested"] is not None else "no finite loss"))
     return "\n".join(rows)
+
+
+def write_result(doc: dict[str, Any], out: str | Path) -> list[Path]:
+    """``lr_find.json`` (strict JSON) and ``lr_find.png`` in the folder ``out``."""
+    from mlplab import strictjson
+    from mlplab.figures.data_landscape import lr_find_info
+    from mlplab.figures.draw_landscape import draw_lr_find
+    from mlplab.figures.draw_run import save_figure
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = strictjson.jsonable(doc)
+    (folder / "lr_find.json").write_text(strictjson.dumps(doc, indent=1))
+    return [folder / "lr_find.json",
+            save_figure(draw_lr_find(lr_find_info(doc)), folder / "lr_find.png")]
+
+
+def write_sweep(doc: dict[str, Any], config_file: str | Path, path: str | Path,
+                seeds: int | None = None) -> Path:
+    """The configuration file with its ``sweep:`` block replaced by :func:`sweep_block`'s
+    staged sweep, as YAML at ``path`` (``mlplab sweep PATH`` runs it)."""
+    import yaml
+
+    from mlplab import strictjson
+    from mlplab.config_file import read_mapping
+
+    raw = {k: v for k, v in read_mapping(config_file).items() if k != "sweep"}
+    raw["sweep"] = strictjson.jsonable(sweep_block(doc, seeds))
+    text = (f"# {doc['title']}\n# suggested lr {doc['suggestion']['lr']:.3g} "
+            f"[{doc['suggestion']['low']:.3g}, {doc['suggestion']['high']:.3g}]: the first "
+            "stage sweeps the lrs around it\n" + yaml.safe_dump(raw, sort_keys=False))
+    Path(path).write_text(text)
+    return Path(path)
