@@ -115,6 +115,11 @@ def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, cap
     assert json.loads((folder / "landscape.json").read_text())["plane"]["path"] is None
     assert sorted(p.name for p in (folder / "landscape").glob("*.png")) == ["interpolation.png",
                                                                             "slice.png"]
+    for png in (folder / "landscape").glob("*.png"):   # the report draws them again from the JSON
+        png.unlink()
+    html = mlplab.build_report(folder).read_text()
+    assert "Loss landscape of" in html and 'data-name="slice"' in html
+    assert (folder / "landscape" / "slice.png").is_file()
     assert main(["landscape", str(root), "--grid", "1"]) == 2
     assert main(["landscape", str(root), "--seeds-of", "nope"]) == 2
 

@@ -271,11 +271,12 @@ def _cmd_diagnose(a: argparse.Namespace) -> int:
 
 
 def _cmd_landscape(a: argparse.Namespace) -> int:
-    from mlplab.landscape.of_run import landscape, summary
+    from mlplab.figures.data_landscape import landscape_text
+    from mlplab.landscape.of_run import landscape
 
     doc = landscape(a.run, a.run_id, a.seeds_of, which=a.which, points=a.points, grid=a.grid,
                     span=a.span, seed=a.seed)
-    print(dumps(doc) if a.json else summary(doc))
+    print(dumps(doc) if a.json else landscape_text(doc))
     return 0
 
 

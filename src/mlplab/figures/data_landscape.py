@@ -100,6 +100,28 @@ def landscape_info(doc: Mapping[str, Any]) -> LandscapeInfo:
     return LandscapeInfo(str(doc["run_id"]), interp, barrier, plane)
 
 
+def landscape_text(doc: Mapping[str, Any]) -> str:
+    """A ``landscape.json`` document in a few lines for people (the CLI and the report)."""
+    line = [v for v in doc["interpolation"]["train_loss"] if v is not None]
+    text = [f"run {doc['run_id']} (attempt {doc['attempt']}, {doc['which']} weights), "
+            f"loss on the {doc['loss_on']}",
+            f"  initial -> final weights: loss {_num(line[0] if line else None)} -> "
+            f"{_num(line[-1] if line else None)}, highest on the line "
+            f"{_num(max(line, default=None))}",
+            "  " + _barrier_note(doc["barrier"])
+            + ("" if doc["barrier"].get("summary") else " (train with --seeds N, or name "
+               "another configuration with --seeds-of)")]
+    path = doc["plane"].get("path")
+    text.append(f"  slice: the training path drawn through {len(path['epochs'])} points" if path
+                else "  slice: no weight snapshots kept (probe.boundary_snapshots: 0): no path")
+    text += [f"  figure: {f}" for f in doc.get("figures", [])]
+    return "\n".join(text)
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
 @dataclass(frozen=True)
 class LrFindInfo:
     """A learning-rate finder's result: the final loss per lr over seeds (median and its

@@ -23,7 +23,8 @@ from .draw_run import (DPI, GUIDE_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure, not
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DPI", "draw_lines", "draw_slice", "draw_lr_find", "write_landscape_figures"]
+__all__ = ["DPI", "caption_of_figure", "draw_lines", "draw_slice", "draw_lr_find",
+           "write_landscape_figures"]
 
 
 @styled
@@ -90,6 +91,13 @@ def draw_slice(plane: PlaneInfo) -> "Figure":
     ax.grid(False)
     ax.legend(loc="upper left", fontsize=7.5)
     return fig
+
+
+def caption_of_figure(name: str) -> str:
+    """The caption of ``interpolation.png`` or ``slice.png``: its draw function's first
+    paragraph."""
+    draw = {"interpolation": draw_lines, "slice": draw_slice}[name]
+    return " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def write_landscape_figures(info: LandscapeInfo, folder: Path) -> list[Path]:

@@ -231,30 +231,3 @@ def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None =
         doc["figures"] = [str(p) for p in write_landscape_figures(landscape_info(doc),
                                                                   folder / FIGURES)]
     return doc
-
-
-def summary(doc: dict[str, Any]) -> str:
-    """The landscape document in a few lines for people."""
-    line = doc["interpolation"]["train_loss"]
-    text = [f"run {doc['run_id']} (attempt {doc['attempt']}, {doc['which']} weights), "
-            f"loss on the {doc['loss_on']}",
-            f"  init -> final: loss {_num(line[0])} -> {_num(line[-1])}, highest on the line "
-            f"{_num(max((v for v in line if v is not None), default=None))}"]
-    b = doc["barrier"]
-    if b["summary"]:
-        s = b["summary"]
-        text.append(f"  barrier to the other seeds: median {_num(s['median'])} "
-                    f"[{_num(s['ci_low'])}, {_num(s['ci_high'])}] (n={s['n']})")
-    else:
-        text.append("  barrier: no other seed of this configuration in the store "
-                    "(train with --seeds N, or name one with --seeds-of)")
-    path = doc["plane"]["path"]
-    text.append("  slice: training path drawn over " + f"{len(path['epochs'])} points" if path
-                else "  slice: no weight snapshots kept (probe.boundary_snapshots: 0): no path")
-    for f in doc.get("figures", []):
-        text.append(f"  figure: {f}")
-    return "\n".join(text)
-
-
-def _num(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.4g}"

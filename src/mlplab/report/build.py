@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
+from .landscape import landscape_sections
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -224,7 +225,7 @@ def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
         (f"Figures of {run.run_id}", "".join(figure_html(f.path, title_of(f.name), f.caption)
                                             for f in figures)),
         (f"Configuration of {run.run_id}", config_block(doc.get("config") or {}, doc.get("info") or {})),
-    ]
+    ] + landscape_sections(store.run_dir(run.run_id))
 
 
 def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
