@@ -120,6 +120,10 @@ def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, cap
     html = mlplab.build_report(folder).read_text()
     assert "Loss landscape of" in html and 'data-name="slice"' in html
     assert (folder / "landscape" / "slice.png").is_file()
+    from mlplab.dashboard.views import run_body     # the dashboard's run page draws it too
+
+    page = str(run_body(root, ids[0]))
+    assert "fig-landscape_lines" in page and "fig-landscape_slice" in page
     assert main(["landscape", str(root), "--grid", "1"]) == 2
     assert main(["landscape", str(root), "--seeds-of", "nope"]) == 2
 

@@ -18,12 +18,13 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 from dash import html
 
+from mlplab.figures.data_landscape import load_landscape_info
 from mlplab.figures.data_run import RunFigureData, load_run_figdata
 from mlplab.store.check import check_run
 from mlplab.store.store import RunInfo, StoreError
 from mlplab.store.table import config_summary
 from . import callbacks as cb
-from . import layout, plots, plots_compare, plots_model, tables
+from . import layout, plots, plots_compare, plots_landscape, plots_model, tables
 
 FIGDATA_CACHE_RUNS = 16      # runs whose figure data is kept (about 0.3 MB a small run)
 
@@ -129,6 +130,7 @@ def run_body(root: Path, run_id: str | None) -> Any:
     findings, why = findings_of(root, info.run_id)
     attempts = tables.attempts_table(store.attempts(info.run_id), info.best_attempt)
     figs = run_figures(run_figdata(root, info.run_id))
+    figs.update(plots_landscape.landscape_figures(load_landscape_info(store.run_dir(info.run_id))))
     graphs = [layout.graph_card(f"fig-{name}", fig, wide=name == "loss") for name, fig in figs.items()]
     return html.Div([
         head,

@@ -11,7 +11,9 @@ of a learning-rate finder's result, as frozen records the PNGs and the dashboard
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -98,6 +100,12 @@ def landscape_info(doc: Mapping[str, Any]) -> LandscapeInfo:
     plane = PlaneInfo(_array(pl["u"]), _array(pl["v"]), _array(pl["train_loss"]), path_info,
                       pl.get("directions", ""))
     return LandscapeInfo(str(doc["run_id"]), interp, barrier, plane)
+
+
+def load_landscape_info(run_dir: Path) -> LandscapeInfo | None:
+    """The records of ``run_dir/landscape.json``, or None when the run has none."""
+    path = Path(run_dir) / "landscape.json"
+    return landscape_info(json.loads(path.read_text())) if path.is_file() else None
 
 
 def landscape_text(doc: Mapping[str, Any]) -> str:
