@@ -19,7 +19,8 @@ from mlplab.cli import main
 from mlplab.config import ConfigError, from_dict
 from mlplab.landscape.finder import lr_find, suggest, sweep_block, write_sweep
 from mlplab.landscape.of_run import landscape
-from mlplab.landscape.surface import filter_normalized, line_rows, project, random_directions
+from mlplab.landscape.surface import (filter_normalized, line_rows, path_directions, project,
+                                      random_directions)
 from mlplab.model.stacked import StackedMLP, layers
 from mlplab.store.store import StoreError
 
@@ -49,7 +50,7 @@ def _reference_loss(store_dir, run_id, which):
 
 def test_interpolation_ends_are_the_initial_and_final_losses(tmp_path):
     root, ids = _store(tmp_path)
-    doc = landscape(root / "runs" / ids[0], grid=5, points=11, figures=False)
+    doc = landscape(root / "runs" / ids[0], grid=5, points=11, figures=False, directions="path")
     line = doc["interpolation"]["train_loss"]
     assert line[0] == pytest.approx(_reference_loss(root, ids[0], "init"), rel=1e-5)
     assert line[-1] == pytest.approx(_reference_loss(root, ids[0], "best"), rel=1e-5)
@@ -68,6 +69,7 @@ def test_interpolation_ends_are_the_initial_and_final_losses(tmp_path):
     assert plane["train_loss"][2][2] == pytest.approx(line[-1], rel=1e-5)
     assert plane["path"]["epochs"][0] == -1 and plane["path"]["epochs"][-1] == 11
     assert plane["path"]["train_loss"][0] == pytest.approx(line[0], rel=1e-5)
+    assert plane["kind"] == "path" and max(plane["path"]["off_plane"]) < 1
     on_disk = json.loads((root / "runs" / ids[0] / "landscape.json").read_text())
     assert on_disk["interpolation"]["alphas"] == doc["interpolation"]["alphas"]
 
@@ -95,6 +97,18 @@ def test_lines_and_projection():
     dirs = torch.eye(4)[:2]
     coords, off = project(torch.tensor([[2.0, -1.0, 0, 0], [0, 0, 3.0, 4.0]]), a, dirs)
     assert coords[0].tolist() == pytest.approx([2, -1]) and off.tolist() == pytest.approx([0, 1])
+
+
+def test_a_path_in_a_plane_lies_in_the_plane_of_its_principal_directions():
+    gen = torch.Generator().manual_seed(2)
+    center, basis = torch.randn(30, generator=gen), torch.randn(2, 30, generator=gen)
+    path = center + torch.randn(7, 2, generator=gen) @ basis           # [7, 30] in one plane
+    dirs, share = path_directions(path, center)
+    coords, off = project(path, center, dirs)
+    assert off.max() < 1e-5 and share.sum() == pytest.approx(1.0)
+    assert torch.allclose(dirs @ dirs.T, torch.eye(2), atol=1e-5)
+    back = center + torch.as_tensor(coords, dtype=torch.float32) @ dirs
+    assert torch.allclose(back, path, atol=1e-4)
 
 
 def test_an_old_run_without_initial_weights_names_the_file(tmp_path):
@@ -126,6 +140,7 @@ def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, cap
     assert "fig-landscape_lines" in page and "fig-landscape_slice" in page
     assert main(["landscape", str(root), "--grid", "1"]) == 2
     assert main(["landscape", str(root), "--seeds-of", "nope"]) == 2
+    assert main(["landscape", str(root), "--directions", "path"]) == 2   # no snapshots: no path
 
 
 def test_the_package_stays_callable_once_a_submodule_is_imported(tmp_path):

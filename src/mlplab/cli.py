@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--span", type=float, help="half width of the slice in direction units "
                     "(default: wide enough for the whole path)")
     ls.add_argument("--seed", type=int, default=0, help="of the random directions")
+    ls.add_argument("--directions", choices=("random", "path"), default="random",
+                    help="of the slice: random filter-normalised, or the training path's "
+                         "two principal directions (the path then lies in the slice)")
     ls.add_argument("--json", action="store_true")
 
     lf = sub.add_parser("lr-find", help="fixed learning rates x seeds as one cohort, and "
@@ -275,7 +278,7 @@ def _cmd_landscape(a: argparse.Namespace) -> int:
     from mlplab.landscape.of_run import landscape
 
     doc = landscape(a.run, a.run_id, a.seeds_of, which=a.which, points=a.points, grid=a.grid,
-                    span=a.span, seed=a.seed)
+                    span=a.span, seed=a.seed, directions=a.directions)
     print(dumps(doc) if a.json else landscape_text(doc))
     return 0
 

@@ -45,8 +45,9 @@ def slice_figure(info: LandscapeInfo) -> go.Figure:
                                  line=dict(color="white"), marker=dict(size=6)))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="final weights",
                              marker=dict(symbol="star", size=14, color="#ffd400")))
-    fig.update_xaxes(title_text="direction 1 (filter-normalised)")
-    fig.update_yaxes(title_text="direction 2 (filter-normalised)")
+    unit = "filter-normalised" if p.kind == "random" else "path PC, weight units"
+    fig.update_xaxes(title_text=f"direction 1 ({unit})")
+    fig.update_yaxes(title_text=f"direction 2 ({unit})")
     return base_layout(fig, "Loss around the final weights", height=460)
 
 

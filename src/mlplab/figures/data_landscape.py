@@ -61,7 +61,8 @@ class PlaneInfo:
     v: np.ndarray                # [V]
     loss: np.ndarray             # [V, U]
     path: PathInfo | None
-    directions: str
+    directions: str              # how the two directions were chosen, in words
+    kind: str = "random"         # random (filter-normalised) or path (its principal directions)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def landscape_info(doc: Mapping[str, Any]) -> LandscapeInfo:
                                                _array(path["u"]), _array(path["v"]),
                                                _array(path["off_plane"]))
     plane = PlaneInfo(_array(pl["u"]), _array(pl["v"]), _array(pl["train_loss"]), path_info,
-                      pl.get("directions", ""))
+                      pl.get("directions", ""), pl.get("kind", "random"))
     return LandscapeInfo(str(doc["run_id"]), interp, barrier, plane)
 
 

@@ -52,9 +52,10 @@ def draw_lines(lines: Sequence[LineInfo]) -> "Figure":
 @styled
 def draw_slice(plane: PlaneInfo) -> "Figure":
     """The training loss on a 2-D slice through the final weights along two random
-    filter-normalised directions (Li et al. 2018), log-scaled contours, with the training
-    path (initial weights, then the weights at each boundary-snapshot epoch) projected onto
-    the plane; the final weights are the centre."""
+    filter-normalised directions (Li et al. 2018; or the training path's two principal
+    directions), log-scaled contours, with the training path (initial weights, then the
+    weights at each boundary-snapshot epoch) projected onto the plane; the final weights are
+    the centre."""
     from matplotlib.colors import LogNorm
 
     fig, axes = new_figure(6.4, 5.4)
@@ -85,8 +86,9 @@ def draw_slice(plane: PlaneInfo) -> "Figure":
                 transform=ax.transAxes, fontsize=7.5, color="white", va="bottom")
     else:
         note(ax, "no weight snapshots kept: no path", "upper right")
-    ax.set_xlabel("direction 1 (filter-normalised)")
-    ax.set_ylabel("direction 2 (filter-normalised)")
+    unit = "filter-normalised" if plane.kind == "random" else "path PC, weight units"
+    ax.set_xlabel(f"direction 1 ({unit})")
+    ax.set_ylabel(f"direction 2 ({unit})")
     ax.set_title("Loss around the final weights")
     ax.grid(False)
     ax.legend(loc="upper left", fontsize=7.5)

@@ -10,7 +10,8 @@ Three views of the training loss around the run's final weights (the kept attemp
   with a 95 % interval);
 - a 2-D slice along two random filter-normalised directions (Li et al. 2018), with the
   training path drawn on it: the initial weights and the weights at the decision-boundary
-  snapshot epochs (``boundary.safetensors``), projected onto the plane.
+  snapshot epochs (``boundary.safetensors``), projected onto the plane (or, with
+  ``directions="path"``, along the path's own two principal directions, where it lies).
 
 The numbers go to ``RUN/landscape.json`` (strict JSON) and the figures to
 ``RUN/landscape/*.png``; the run's report and dashboard page show them.
@@ -173,19 +174,27 @@ def _path(store: Store, run_id: str, attempt: int, net: _Net,
 
 
 def _plane(net: _Net, final: torch.Tensor, path: tuple[list[int], torch.Tensor] | None,
-           grid: int, seed: int, span: float | None) -> dict[str, Any]:
-    from .surface import plane_rows, project, random_directions
+           grid: int, seed: int, span: float | None, directions: str) -> dict[str, Any]:
+    from .surface import path_directions, plane_rows, project, random_directions
 
-    dirs = random_directions(net.spec, final, seed)                          # [2, P]
-    out: dict[str, Any] = {"directions": "random, filter-normalised (Li et al. 2018)",
-                           "seed": seed, "path": None}
-    reach = 1.0
+    if directions == "path":
+        if path is None:
+            raise ConfigError("--directions", "path", "random: this run kept no weight "
+                              "snapshots (probe.boundary_snapshots: 0)")
+        dirs, share = path_directions(path[1], final)                       # [2, P]
+        how = (f"the training path's two principal directions ({share[0]:.0%} and "
+               f"{share[1]:.0%} of its spread; Li et al. 2018), in weight-space units")
+    else:
+        dirs = random_directions(net.spec, final, seed)                      # [2, P]
+        how = "random, filter-normalised (Li et al. 2018)"
+    out: dict[str, Any] = {"directions": how, "kind": directions, "seed": seed, "path": None}
+    reach = 1.0 if directions == "random" else 0.0
     if path is not None:
         coords, off = project(path[1], final, dirs)
         out["path"] = {"epochs": path[0], "u": coords[:, 0], "v": coords[:, 1],
                        "off_plane": off, "train_loss": net.losses(path[1])}
         reach = max(reach, PLANE_MARGIN * float(np.abs(coords).max()))
-    extent = float(span) if span is not None else reach
+    extent = float(span) if span is not None else (reach or 1.0)
     axis = np.linspace(-extent, extent, grid)
     rows = plane_rows(final, dirs, torch.as_tensor(axis), torch.as_tensor(axis))  # [G*G, P]
     out.update(u=axis, v=axis, train_loss=net.losses(rows).reshape(grid, grid))
@@ -194,14 +203,18 @@ def _plane(net: _Net, final: torch.Tensor, path: tuple[list[int], torch.Tensor] 
 
 def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None = None, *,
               which: str = "best", points: int = LINE_POINTS, grid: int = GRID,
-              span: float | None = None, seed: int = 0, figures: bool = True) -> dict[str, Any]:
+              span: float | None = None, seed: int = 0, directions: str = "random",
+              figures: bool = True) -> dict[str, Any]:
     """Compute the landscape of a run (a run folder, or a store and ``run_id``), write
     ``landscape.json`` and, with ``figures``, the PNGs into the run's folder, and return
     the document. ``which``: the final weights (``best`` or ``last``); ``span``: the half
     width of the slice in units of the directions (default: reach the whole path);
-    ``seed``: of the random directions."""
+    ``seed``: of the random directions; ``directions``: ``random`` (filter-normalised) or
+    ``path`` (the training path's principal directions: the path lies in the slice)."""
     if which not in ("best", "last"):
         raise ConfigError("which", which, "best or last")
+    if directions not in ("random", "path"):
+        raise ConfigError("directions", directions, "random or path")
     for key, value, least in (("points", points, 2), ("grid", grid, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(key, value, f"a whole number >= {least}")
@@ -218,7 +231,8 @@ def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None =
             "run_id": rid, "attempt": attempt, "which": which, "loss_on": "training set",
             "interpolation": _interpolation(net, init, final, points),
             "barrier": _barriers(net, store, rid, final, which, seeds_of, points),
-            "plane": _plane(net, final, _path(store, rid, attempt, net, init), grid, seed, span)}
+            "plane": _plane(net, final, _path(store, rid, attempt, net, init), grid, seed, span,
+                            directions)}
     folder = store.run_dir(rid)
     doc = strictjson.jsonable(doc)
     tmp = folder / f".{FILE}.tmp"

@@ -10,6 +10,8 @@ forward of all its points (:func:`losses`), as the cohort engine evaluates its m
   "Visualizing the loss landscape of neural nets"): each unit's incoming weights get the
   norm of the same unit's weights, bias entries are zeroed (their "ignore biases" choice);
 - :func:`plane_rows`: a grid ``center + u * d1 + v * d2`` of two such directions;
+- :func:`path_directions`: the plane of a training path instead (its two principal
+  directions, Li et al.'s choice for paths);
 - :func:`project`: where weights (a training path) fall in that plane (least squares);
 - :func:`barrier`: the largest excess of the loss along a line over the straight line
   between its end losses (Frankle et al. 2020, "Linear mode connectivity").
@@ -51,6 +53,19 @@ def random_directions(spec: StackedMLP, center: Tensor, seed: int) -> Tensor:
     gen = torch.Generator().manual_seed(int(seed))
     raw = torch.randn(2, spec.n_params, generator=gen, dtype=center.dtype)
     return torch.stack([filter_normalized(r.to(center.device), center, spec) for r in raw])
+
+
+def path_directions(path: Tensor, center: Tensor) -> tuple[Tensor, np.ndarray]:
+    """The two principal directions of a training path ``path [S, P]`` about ``center [P]``
+    (orthonormal rows ``[2, P]``) and the share of the path's spread each explains; Li et
+    al.'s choice for drawing a path, which random directions in a large space miss."""
+    offset = (path - center).double()                                # [S, P]
+    _, sing, vt = torch.linalg.svd(offset, full_matrices=False)
+    share = (sing ** 2 / (sing ** 2).sum().clamp_min(TINY)).numpy()
+    dirs = vt[:2].to(center.dtype)
+    if len(dirs) < 2:                                                # one point: any second axis
+        dirs = torch.cat([dirs, torch.zeros_like(dirs)])
+    return dirs, np.pad(share[:2], (0, max(0, 2 - len(share))))
 
 
 def line_rows(start: Tensor, end: Tensor, alphas: Tensor) -> Tensor:
