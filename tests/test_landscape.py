@@ -129,6 +129,16 @@ def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, cap
     assert json.loads((folder / "landscape.json").read_text())["plane"]["path"] is None
     assert sorted(p.name for p in (folder / "landscape").glob("*.png")) == ["interpolation.png",
                                                                             "slice.png"]
+    assert main(["landscape", str(root), "--grid", "1"]) == 2
+    assert main(["landscape", str(root), "--seeds-of", "nope"]) == 2
+    assert main(["landscape", str(root), "--directions", "path"]) == 2   # no snapshots: no path
+
+
+@pytest.mark.slow
+def test_the_report_and_the_dashboard_show_the_landscape(tmp_path):
+    root, ids = _store(tmp_path, seeds=2)
+    folder = root / "runs" / ids[0]
+    landscape(folder, grid=5, points=5)
     for png in (folder / "landscape").glob("*.png"):   # the report draws them again from the JSON
         png.unlink()
     html = mlplab.build_report(folder).read_text()
@@ -138,9 +148,7 @@ def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, cap
 
     page = str(run_body(root, ids[0]))
     assert "fig-landscape_lines" in page and "fig-landscape_slice" in page
-    assert main(["landscape", str(root), "--grid", "1"]) == 2
-    assert main(["landscape", str(root), "--seeds-of", "nope"]) == 2
-    assert main(["landscape", str(root), "--directions", "path"]) == 2   # no snapshots: no path
+    assert "fig-landscape_lines" not in str(run_body(root, ids[1]))
 
 
 def test_the_package_stays_callable_once_a_submodule_is_imported(tmp_path):
