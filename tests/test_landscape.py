@@ -154,8 +154,9 @@ def test_the_report_and_the_dashboard_show_the_landscape(tmp_path):
 def test_the_package_stays_callable_once_a_submodule_is_imported(tmp_path):
     import mlplab.landscape.surface  # noqa: F401
 
-    root, ids = _store(tmp_path, seeds=1, boundary_snapshots=0)
-    assert mlplab.landscape(root, grid=3, points=3, figures=False)["run_id"] == ids[0]
+    root, ids = _store(tmp_path, seeds=1)              # one seed: the reference engine
+    doc = mlplab.landscape(root, grid=3, points=3, figures=False)
+    assert doc["run_id"] == ids[0] and doc["plane"]["path"]["epochs"] == [-1, 0, 4, 7, 11]
 
 
 def test_the_suggestion_is_the_lowest_median_and_divergence_counts_as_worst():
