@@ -166,10 +166,9 @@ def _path(store: Store, run_id: str, attempt: int, net: _Net,
     packed = load_file(str(path))
     if f"params.{net.spec.keys[0]}.weight" not in packed:   # an old file: probabilities only
         return None
-    count = len(packed["epochs"])
-    rows = torch.cat([torch.cat([packed[f"params.{k}.weight"].reshape(count, -1),
-                                 packed[f"params.{k}.bias"].reshape(count, -1)], dim=1)
-                      for k in net.spec.keys], dim=1).float()               # [S, P]
+    states = {k[len("params."):]: t for k, t in packed.items() if k.startswith("params.")}
+    rows = torch.stack([net.row({k: t[s] for k, t in states.items()})
+                        for s in range(len(packed["epochs"]))])             # [S, P]
     return [-1] + packed["epochs"].tolist(), torch.cat([init[None], rows])
 
 
