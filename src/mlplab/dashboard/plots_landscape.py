@@ -35,7 +35,8 @@ def slice_figure(info: LandscapeInfo) -> go.Figure:
     p = info.plane
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(np.isfinite(p.loss) & (p.loss > 0), np.log10(p.loss), np.nan)
-    fig = go.Figure(go.Contour(x=finite_list(p.u), y=finite_list(p.v), z=[finite_list(row) for row in z],
+    fig = go.Figure(go.Contour(x=finite_list(p.u), y=finite_list(p.v),
+                               z=[finite_list(row) for row in z],
                                colorscale="Viridis", ncontours=25,
                                colorbar=dict(title="log10 loss"), name="loss"))
     if p.path is not None:

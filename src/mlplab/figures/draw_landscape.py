@@ -104,7 +104,8 @@ def caption_of_figure(name: str) -> str:
 
 def write_landscape_figures(info: LandscapeInfo, folder: Path) -> list[Path]:
     """``interpolation.png`` and ``slice.png`` in ``folder``."""
-    return [save_figure(draw_lines((info.interpolation, info.barrier)), folder / "interpolation.png"),
+    return [save_figure(draw_lines((info.interpolation, info.barrier)),
+                        folder / "interpolation.png"),
             save_figure(draw_slice(info.plane), folder / "slice.png")]
 
 

@@ -16,7 +16,8 @@ suggestion the lr of the lowest smoothed loss / 10.
 >>> from mlplab.config import from_dict
 >>> cfg = from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3}})
 >>> doc = lr_find(cfg, seeds=2, points=3, epochs=2, range_steps=10)
->>> len(doc["grid"]["lrs"]), doc["suggestion"]["low"] <= doc["suggestion"]["lr"] <= doc["suggestion"]["high"]
+>>> s = doc["suggestion"]
+>>> len(doc["grid"]["lrs"]), s["low"] <= s["lr"] <= s["high"]
 (3, True)
 """
 
@@ -204,8 +205,9 @@ def sweep_block(doc: dict[str, Any], seeds: int | None = None) -> dict[str, Any]
     from mlplab.sweep.spec import DEFAULT_STAGES
 
     lrs, s = list(doc["grid"]["lrs"]), doc["suggestion"]
-    inside = [i for i, lr in enumerate(lrs) if s["low"] * (1 - 1e-9) <= lr <= s["high"] * (1 + 1e-9)]
-    lo, hi = max(0, min(inside, default=s["index"]) - 1), min(len(lrs), max(inside, default=s["index"]) + 2)
+    inside = [i for i, lr in enumerate(lrs)
+              if s["low"] * (1 - 1e-9) <= lr <= s["high"] * (1 + 1e-9)] or [s["index"]]
+    lo, hi = max(0, min(inside) - 1), min(len(lrs), max(inside) + 2)
     later = [{k: [list(v) if isinstance(v, tuple) else v for v in vals] for k, vals in stage}
              for stage in DEFAULT_STAGES[1:]]
     return {"strategy": "staged", "seeds": int(seeds or doc["seeds"]),

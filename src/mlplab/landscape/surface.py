@@ -21,7 +21,8 @@ forward of all its points (:func:`losses`), as the cohort engine evaluates its m
 >>> spec = StackedMLP(((2, 3), (3, 1)), ("0", "2"), "relu", 0.01, "sigmoid")
 >>> w = torch.randn(spec.n_params, generator=torch.Generator().manual_seed(0))
 >>> d = filter_normalized(torch.ones(spec.n_params), w, spec)
->>> torch.allclose(d[:6].view(3, 2).norm(dim=1), w[:6].view(3, 2).norm(dim=1)), float(d[6:9].abs().sum())
+>>> rows = lambda t: t[:6].view(3, 2).norm(dim=1)      # the first layer's 3 filters
+>>> torch.allclose(rows(d), rows(w)), float(d[6:9].abs().sum())     # biases: zero
 (True, 0.0)
 """
 
