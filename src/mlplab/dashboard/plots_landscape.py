@@ -19,15 +19,20 @@ def lines_figure(info: LandscapeInfo) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=(left.title, right.title))
     for col, line in ((1, left), (2, right)):
         for i, curve in enumerate(line.curves):
-            color = (TRAIN, VAL)[i] if line is left and i < 2 else run_color(i)
+            # other seeds: colours after the train and val ones
+            color = (TRAIN, VAL)[i] if line is left and i < 2 else run_color(i + 2)
             fig.add_trace(go.Scatter(x=finite_list(line.alphas), y=finite_list(curve.values),
                                      name=curve.label, mode="lines", line=dict(color=color)),
                           row=1, col=col)
         fig.update_xaxes(title_text=f"alpha (0: {line.start}, 1: {line.end})", row=1, col=col)
         fig.update_yaxes(type="log", title_text="training loss" if col == 1 else None,
                          row=1, col=col)
-    return base_layout(fig, "Loss along straight lines" + (f" · {right.note}" if right.note
-                                                          else ""))
+    base_layout(fig, "Loss along straight lines" + (f" · {right.note}" if right.note else ""),
+                height=440)
+    # below the panels: above them the legend would cover the panels' titles
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"),
+                      margin=dict(t=70, b=110))
+    return fig
 
 
 def slice_figure(info: LandscapeInfo) -> go.Figure:

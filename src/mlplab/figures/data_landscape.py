@@ -92,7 +92,7 @@ def landscape_info(doc: Mapping[str, Any]) -> LandscapeInfo:
     partners = tuple(LineCurve(f"seed {p.get('seed')} (barrier {p['barrier']:.3g})"
                                if p.get("barrier") is not None else f"seed {p.get('seed')}",
                                _array(p["train_loss"])) for p in b.get("partners", []))
-    barrier = LineInfo("Final weights to other seeds' final weights", "this run",
+    barrier = LineInfo("To the other seeds' final weights", "this run",
                        "other seed", _array(b["alphas"]), partners, _barrier_note(b))
     pl, path = doc["plane"], doc["plane"].get("path")
     path_info = None if not path else PathInfo(tuple(int(e) for e in path["epochs"]),

@@ -34,7 +34,9 @@ def draw_lines(lines: Sequence[LineInfo]) -> "Figure":
     configuration (right); a bump above the straight line between the ends is a barrier."""
     fig, axes = new_figure(6.0 * len(lines), 4.2, 1, len(lines))
     for ax, line in zip(axes[0], lines):
-        colors = [TRAIN_COLOR, VAL_COLOR] if len(line.curves) <= 2 else [None] * len(line.curves)
+        # train and val on the left; the other seeds in colours after those two
+        colors = [TRAIN_COLOR, VAL_COLOR] if line.start == "initial" else \
+            [f"C{(i + 2) % 10}" for i in range(len(line.curves))]
         for curve, color in zip(line.curves, colors):
             if len(curve.values):
                 ax.plot(line.alphas, curve.values, color=color, lw=1.6, label=curve.label)
