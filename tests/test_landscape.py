@@ -228,7 +228,15 @@ def test_the_finder_on_the_w2_mixture_points_where_a_full_sweep_trains_best():
 
 
 def test_bad_landscape_arguments_are_config_errors(tmp_path):
-    root, _ = _store(tmp_path, seeds=1, boundary_snapshots=0)
+    root, ids = _store(tmp_path, seeds=1, boundary_snapshots=0)
+    other = from_dict({"name": "y", "data": {"name": "xor", "n": 60}, "model": {"hidden": [2]},
+                       "train": {"epochs": 2}, "probe": {"boundary_snapshots": 0}})
+    (other_id,) = mlplab.run_config(other, tmp_path, report=False, quiet=True)
+    from mlplab.store.groups import config_key
+
+    with pytest.raises(ConfigError, match="same network"):
+        landscape(root, ids[0], config_key(mlplab.Store(root).run(other_id).config),
+                  figures=False)
     with pytest.raises(ConfigError, match="which"):
         landscape(root, which="init")
     with pytest.raises(StoreError, match="no run or store"):

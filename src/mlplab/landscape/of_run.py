@@ -88,6 +88,13 @@ class _Net:
         self.data = to_tensors(load_data(cfg.data), 1)
         self.config = doc["config"]
 
+    def fits(self, state: dict[str, torch.Tensor]) -> bool:
+        """Whether ``state`` holds weights of this network's shape."""
+        want = {f"{k}.{p}": shape for k, (i, o) in zip(self.spec.keys, self.spec.sizes)
+                for p, shape in (("weight", (o, i)), ("bias", (o,)))}
+        return set(state) == set(want) and all(tuple(state[k].shape) == s
+                                               for k, s in want.items())
+
     def row(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
         from mlplab.model.stacked import flatten_state
 
@@ -142,8 +149,13 @@ def _barriers(net: _Net, store: Store, run_id: str, final: torch.Tensor, which: 
     out: dict[str, Any] = {"alphas": alphas, "partners": [], "summary": None}
     if not others:
         return out
-    ends = torch.stack([net.row(_weights(store, r.run_id, r.best_attempt or 0, which))
-                        for r in others])                                   # [M, P]
+    states = [_weights(store, r.run_id, r.best_attempt or 0, which) for r in others]
+    for r, state in zip(others, states):
+        if not net.fits(state):
+            raise ConfigError("--seeds-of", seeds_of or config_key(r.config),
+                              f"a configuration of the same network as run '{run_id}' "
+                              f"({net.config['model'].get('hidden')} hidden units)")
+    ends = torch.stack([net.row(state) for state in states])                 # [M, P]
     rows = line_rows(final.expand_as(ends), ends, torch.as_tensor(alphas))  # [M, A, P]
     values = net.losses(rows.flatten(0, 1)).reshape(len(others), points)    # [M, A]
     for r, v in zip(others, values):
