@@ -1,0 +1,1 @@
+def export_mlflow(*a, **k): raise NotImplementedError
