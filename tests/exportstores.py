@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from mlplab.config import from_dict
+from mlplab.config import from_dict, to_dict
 from mlplab.engine.reference import train
 from mlplab.store.store import Store
 
@@ -18,11 +18,12 @@ import figstores
 SWEPT = ("train.lr", "train.optimizer")
 GRID = [(0.05, "momentum"), (0.2, "momentum"), (0.05, "adam")]
 DAMAGED = "grid-damaged"
+FAILED = "grid-failed"
 
 
 def build_store(root: Path) -> Store:
     """The store (a few seconds): ``grid-0`` .. ``grid-2``, ``grid-restarts`` (two
-    attempts, the second kept) and :data:`DAMAGED`."""
+    attempts, the second kept), :data:`DAMAGED` and :data:`FAILED` (indexed, no files)."""
     store = Store(root)
     for i, (lr, optimizer) in enumerate(GRID + [(0.05, "momentum"), (0.1, "sgd")]):
         raw = copy.deepcopy(figstores.RESTART_CONFIG)
@@ -33,6 +34,8 @@ def build_store(root: Path) -> Store:
         entry = {"config_id": f"c{i}", "params": {"train.lr": lr, "train.optimizer": optimizer},
                  "seed_index": 0, "stage": None, "trial": None}
         store.write_run(train(from_dict(raw), run_id=run_id), sweep_id="sw", summary=entry)
+    raw = copy.deepcopy(figstores.RESTART_CONFIG)
+    store.mark(FAILED, "grid", to_dict(from_dict(raw)), "failed", sweep_id="sw", error="boom")
     parquet = store.run_dir(DAMAGED) / "metrics.parquet"
     parquet.write_bytes(parquet.read_bytes()[:100])
     return store

@@ -81,15 +81,16 @@ def select_runs(store: Store, filters: Iterable[str] = ()) -> list[RunInfo]:
 
 
 def read_runs(store: Store, runs: Iterable[RunInfo], result: ExportResult,
-              unfinished: bool = False) -> Iterator[RunData]:
-    """Each run of ``runs`` read (:func:`read_run`); a damaged one is skipped with a
-    warning naming its file, and an unfinished one (not ``done``) too unless
-    ``unfinished``: both are noted in ``result.skipped``."""
+              statuses: tuple[str, ...] = ("done",)) -> Iterator[RunData]:
+    """Each run of ``runs`` whose status is one of ``statuses``, read (:func:`read_run`).
+    A damaged one (marked so, or a file that does not read) is skipped with a warning
+    naming its file; any other status is skipped quietly. Both are noted in
+    ``result.skipped``."""
     for info in runs:
         if info.status == "damaged":
             why = "marked damaged by mlplab check" + (f" ({info.error})" if info.error else "")
-        elif info.status != "done" and not unfinished:
-            why = f"status {info.status}: no finished files"
+        elif info.status not in statuses:
+            why = f"status {info.status}"
         else:
             try:
                 yield read_run(store, info)
