@@ -18,7 +18,6 @@ from realparts import import_or_skip
 import_or_skip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import metadata as hp_metadata  # noqa: E402
-from tensorboard.util import tensor_util  # noqa: E402
 
 from mlplab.export import export_tensorboard  # noqa: E402
 
@@ -54,14 +53,18 @@ def test_every_series_at_its_stored_steps(exported) -> None:
             tag = metric + (f"/{layer}" if layer else "")
             tag = tag if attempt == kept else f"attempt-{attempt}/{tag}"
             tags.add(tag)
-            events = acc.Tensors(tag)
+            events = acc.Scalars(tag)
             rows = rows.sort_values("step", kind="stable")
             assert [e.step for e in events] == rows["step"].tolist(), tag
-            got = np.array([tensor_util.make_ndarray(e.tensor_proto).item() for e in events])
-            np.testing.assert_array_equal(got, rows["value"].to_numpy(), err_msg=tag)
+            got = np.array([e.value for e in events], dtype=np.float32)   # TensorBoard's scalars
+            np.testing.assert_array_equal(got, rows["value"].to_numpy(np.float32), err_msg=tag)
         assert "grad_norm_w/layer1" in tags and "val_loss" in tags
-        assert tags <= set(acc.Tags()["tensors"])
-    assert any(t.startswith("attempt-0/") for t in accumulator(out / "grid-restarts").Tags()["tensors"])
+        summary = {t for t in acc.Tags()["scalars"] if t.startswith("summary/")}
+        assert tags == set(acc.Tags()["scalars"]) - summary
+        info = store.run(run_id)
+        assert acc.Scalars("summary/val_loss")[0].value == np.float32(info.val_loss)
+        assert acc.Scalars("summary/test_acc")[0].value == np.float32(info.test_acc)
+    assert any(t.startswith("attempt-0/") for t in accumulator(out / "grid-restarts").Tags()["scalars"])
 
 
 def test_histograms_and_boundary_images(exported) -> None:
@@ -86,7 +89,7 @@ def test_hparams_list_every_swept_key(exported) -> None:
     content = root.SummaryMetadata(hp_metadata.EXPERIMENT_TAG).plugin_data.content
     experiment = hp_metadata.parse_experiment_plugin_data(content)
     assert set(exportstores.SWEPT) <= {h.name for h in experiment.hparam_infos}
-    assert "val_loss" in {m.name.tag for m in experiment.metric_infos}
+    assert "summary/val_loss" in {m.name.tag for m in experiment.metric_infos}
     run = accumulator(out / "grid-2")
     start = hp_metadata.parse_session_start_info_plugin_data(
         run.SummaryMetadata(hp_metadata.SESSION_START_INFO_TAG).plugin_data.content)
@@ -97,7 +100,7 @@ def test_hparams_list_every_swept_key(exported) -> None:
 def test_export_again_replaces_not_duplicates(exported, tmp_path: Path) -> None:
     store, out, _ = exported
     export_tensorboard(store.root, out, filters=["run_id=grid-0"])
-    events = accumulator(out / "grid-0").Tensors("val_loss")
+    events = accumulator(out / "grid-0").Scalars("val_loss")
     assert len(events) == len(store.metrics("grid-0").query("metric == 'val_loss'"))
 
 

@@ -24,15 +24,13 @@ from mlplab.config import ConfigError
 from mlplab.store.store import Store
 
 from .runs import (ExportResult, RunData, flat_params, read_runs, run_tags, select_runs,
-                   step_times, tagged_series)
+                   step_times, summary_values, tagged_series)
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 RUN_ID_TAG = "mlplab.run_id"
 STATUS = {"done": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}   # what is exported
-SUMMARY = ("best_value", "val_loss", "val_acc", "test_loss", "test_acc", "train_loss",
-           "restarts", "epochs", "wall_time")
 METRICS_PER_CALL = 1000        # MLflow's limits on one log_batch
 PARAMS_PER_CALL = 100
 MAX_PARAM_VALUE = 6000
@@ -152,10 +150,8 @@ def _metrics(run: RunData, metric: Any) -> Iterator[Any]:
             i += 1
         if not tag.startswith("attempt-"):
             last_step = max(last_step, steps[-1].item() if len(steps) else 0)
-    for column in SUMMARY:
-        value = getattr(run.info, column)
-        if value is not None:
-            yield metric(f"summary/{column}", float(value), ms[-1], last_step)
+    for key, value in summary_values(run.info).items():
+        yield metric(key, value, ms[-1], last_step)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 WHICH = ("init", "best", "last")       # the weights an attempt stores
+# the run's outcome from the index (what ``mlplab runs`` shows), exported as summary/<column>
+SUMMARY = ("best_value", "val_loss", "val_acc", "test_loss", "test_acc", "train_loss",
+           "restarts", "epochs", "wall_time")
 
 
 class Damaged(Exception):
@@ -204,6 +207,14 @@ def swept_keys(runs: Iterable[RunInfo]) -> list[str]:
         if key != "name" and len({json.dumps(f.get(key), sort_keys=True) for f in flats}) > 1:
             keys.setdefault(key)
     return list(keys)
+
+
+def summary_values(info: RunInfo) -> dict[str, float]:
+    """``summary/<column>`` -> the index's value, for the :data:`SUMMARY` columns it has
+    (``summary/val_loss`` is the kept network's, where the series' last ``val_loss`` is
+    the last epoch's)."""
+    return {f"summary/{c}": float(getattr(info, c)) for c in SUMMARY
+            if getattr(info, c) is not None}
 
 
 def run_tags(info: RunInfo) -> dict[str, str]:

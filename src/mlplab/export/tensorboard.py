@@ -5,15 +5,18 @@ and parallel-coordinates views compare the runs of a sweep.
 Per run:
 
 - every series of ``metrics.parquet`` as a scalar tag (:mod:`mlplab.export.runs` names
-  them), at its stored steps, as a float64 tensor (the stored value exactly, where a
-  ``simple_value`` would round to float32);
+  them), at its stored steps; the values as TensorBoard keeps scalars, float32 (its
+  default loader reads no other kind: the exact float64 values are in the store);
 - weight histograms of the kept attempt from its safetensors: ``weights/<layer>/<param>``
   at step 0 (the initial network) and at the attempt's last step (the last network),
   ``best_weights/<layer>/<param>`` at the step that ended the kept (best) epoch;
 - the decision-boundary snapshots as images, tag ``decision_boundary``, each at the
   optimizer step that ended its snapshot epoch (colour: the class the network predicts,
   paler where it is less sure);
-- the HParams session: every flattened configuration key, and its end status.
+- the run's outcome from the index as ``summary/<column>`` at the kept attempt's last
+  step (``summary/val_loss`` is the kept network's, what ``mlplab runs`` shows);
+- the HParams session: every flattened configuration key, and its end status. The
+  HParams view's metrics are the ``summary/`` values.
 
 Written with TensorBoard's own ``EventFileWriter`` and protobufs (the ``tensorboard``
 extra, no TensorFlow): one event per step holds every value of that step, which keeps
@@ -35,12 +38,14 @@ from mlplab.store.store import Store
 
 from .runs import (WHICH, Damaged, ExportResult, RunData, epoch_end_steps, flat_params,
                    read_boundary, read_runs, read_weights, select_runs, step_times,
-                   swept_keys, tagged_series)
+                   summary_values, swept_keys, tagged_series)
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.summary_pb2 import Summary
 
-HPARAM_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc", "test_loss", "test_acc")
+# the HParams view's metrics: the kept network's, as mlplab runs shows them
+HPARAM_METRICS = ("summary/val_loss", "summary/val_acc", "summary/test_loss", "summary/test_acc",
+                  "summary/train_loss", "summary/restarts")
 EVENTS_PREFIX = "events.out.tfevents."
 # class colours of the boundary images (matplotlib's tab10, as the report's figures)
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
@@ -91,8 +96,7 @@ def export_tensorboard(store_dir: str | Path, out: str | Path,
     _clear_events(out)
     out.mkdir(parents=True, exist_ok=True)
     writer = EventFileWriter(str(out))
-    metrics = [m for m in HPARAM_METRICS if any(r.frame is not None and
-                                               (r.frame["metric"] == m).any() for r in runs)]
+    metrics = [m for m in HPARAM_METRICS if any(m in summary_values(r.info) for r in runs)]
     exported = [v for r, v in zip(runs, values) if r.info.run_id in result.exported]
     writer.add_event(_event(_experiment(keys, exported, metrics), time.time(), 0))
     writer.close()
@@ -114,12 +118,12 @@ def _write_run(writer: Any, store: Store, run: RunData, hparams: dict[str, Any])
                                                   start_time_secs=info.created), info.created, 0))
     events: dict[int, Summary] = {}          # step -> every value of that step
     for tag, steps, values in tagged_series(run):
-        first = True
         for step, value in zip(steps.tolist(), values.tolist()):
-            _scalar(events.setdefault(step, _summary()), tag, value, first)
-            first = False
+            _scalar(events.setdefault(step, _summary()), tag, value)
     attempt = next((a for a in store.attempts(info.run_id) if a.attempt == run.kept), None)
     last_step = attempt.steps if attempt else max(events, default=0)
+    for tag, value in summary_values(info).items():
+        _scalar(events.setdefault(last_step, _summary()), tag, value)
     ends = epoch_end_steps(run, run.kept)
     best_step = ends.get(attempt.best_epoch, last_step) if attempt else last_step
     for which, step in zip(WHICH, (0, best_step, last_step)):
@@ -216,15 +220,10 @@ def _event(summary: "Summary", wall_time: float, step: int) -> Any:
     return event_pb2.Event(wall_time=wall_time, step=int(step), summary=summary)
 
 
-def _scalar(summary: "Summary", tag: str, value: float, with_metadata: bool) -> None:
-    """A float64 scalar in the scalars plugin's tensor form (metadata on a tag's first)."""
-    from tensorboard.compat.proto import tensor_pb2, types_pb2
-    from tensorboard.plugins.scalar import metadata
-
-    v = summary.value.add(tag=tag, tensor=tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_DOUBLE, double_val=[value]))
-    if with_metadata:
-        v.metadata.CopyFrom(metadata.create_summary_metadata(display_name=tag, description=""))
+def _scalar(summary: "Summary", tag: str, value: float) -> None:
+    """A scalar as ``simple_value`` (float32): the form every TensorBoard reader takes;
+    its default loader reads no float64 scalar."""
+    summary.value.add(tag=tag, simple_value=value)
 
 
 def _histogram(summary: "Summary", tag: str, array: np.ndarray) -> None:
