@@ -113,3 +113,17 @@ def test_cli_filter_and_bad_input(exported, tmp_path: Path, capsys) -> None:
                  "--filter", "nokey"]) == 2
     assert "--filter" in capsys.readouterr().err
     assert main(["export", "tensorboard", str(tmp_path / "none"), str(tmp_path / "y")]) == 2
+
+
+def test_unreadable_weights_skip_the_run_not_the_export(exported, tmp_path: Path) -> None:
+    import shutil
+
+    store, _, _ = exported
+    copy = tmp_path / "store"
+    shutil.copytree(store.root, copy)
+    weights = copy / "runs" / "grid-0" / "attempt-0" / "init.safetensors"
+    weights.write_bytes(weights.read_bytes()[:20])
+    with pytest.warns(UserWarning, match="grid-0.*init.safetensors"):
+        result = export_tensorboard(copy, tmp_path / "tb", filters=["status=done", "train.lr=0.05"])
+    assert "grid-0" in result.skipped and "grid-2" in result.exported
+    assert not list((tmp_path / "tb" / "grid-0").glob("events.*"))

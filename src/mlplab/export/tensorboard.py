@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -83,16 +84,15 @@ def export_tensorboard(store_dir: str | Path, out: str | Path,
         writer = EventFileWriter(str(folder), max_queue_size=1000)
         try:
             _write_run(writer, store, run, hparams)
-        except Damaged as e:
-            writer.close()
-            _clear_events(folder)
-            import warnings
-
+        except Damaged as e:        # a weights or boundary file: the run goes, not the export
             warnings.warn(f"mlplab: skipped run '{run.info.run_id}': {e}", stacklevel=2)
             result.skipped[run.info.run_id] = str(e)
-            continue
-        writer.close()
-        result.exported.append(run.info.run_id)
+        finally:
+            writer.close()
+        if run.info.run_id in result.skipped:
+            _clear_events(folder)
+        else:
+            result.exported.append(run.info.run_id)
     _clear_events(out)
     out.mkdir(parents=True, exist_ok=True)
     writer = EventFileWriter(str(out))
