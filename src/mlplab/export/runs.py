@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+import numpy as np
+
 from mlplab.store.store import RunInfo, Store
 from mlplab.store.table import filter_runs
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 WHICH = ("init", "best", "last")       # the weights an attempt stores
@@ -125,7 +126,7 @@ def read_run(store: Store, info: RunInfo) -> RunData:
     return RunData(info, folder, frame, info.best_attempt or 0)
 
 
-def read_weights(store: Store, run: RunData, which: str) -> "dict[str, np.ndarray]":
+def read_weights(store: Store, run: RunData, which: str) -> dict[str, np.ndarray]:
     """The kept attempt's ``which`` weights as arrays ({} when the attempt has none);
     raises :class:`Damaged` for a file that does not read."""
     path = run.folder / f"attempt-{run.kept}" / f"{which}.safetensors"
@@ -137,7 +138,7 @@ def read_weights(store: Store, run: RunData, which: str) -> "dict[str, np.ndarra
         raise Damaged(path, f"{type(e).__name__}: {e}") from None
 
 
-def read_boundary(store: Store, run: RunData) -> "dict[str, np.ndarray] | None":
+def read_boundary(store: Store, run: RunData) -> dict[str, np.ndarray] | None:
     """The kept attempt's decision-boundary snapshots: ``epochs [S]`` and ``probs [S, G,
     G, C]`` (None when there are none); raises :class:`Damaged` for a file that does not read."""
     path = run.folder / f"attempt-{run.kept}" / "boundary.safetensors"
@@ -158,16 +159,17 @@ def series_tag(metric: str, layer: str, attempt: int = 0, kept: int = 0) -> str:
     return tag if attempt == kept else f"attempt-{attempt}/{tag}"
 
 
-def tagged_series(run: RunData) -> "Iterator[tuple[str, np.ndarray, np.ndarray]]":
+def tagged_series(run: RunData) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """``(tag, steps [n] int64, values [n] float64)`` of every series of the run, in the
     stored order (steps ascending within a series)."""
     frame = run.frame
     if frame is None or frame.empty:
         return
-    for (attempt, metric, layer), rows in frame.groupby(["attempt", "metric", "layer"], sort=False):
-        rows = rows.sort_values("step", kind="stable")
-        yield (series_tag(metric, layer, int(attempt), run.kept),
-               rows["step"].to_numpy("int64"), rows["value"].to_numpy("float64"))
+    steps, values = frame["step"].to_numpy("int64"), frame["value"].to_numpy("float64")
+    groups = frame.groupby(["attempt", "metric", "layer"], sort=False).indices   # key -> rows
+    for (attempt, metric, layer), rows in groups.items():
+        rows = rows[np.argsort(steps[rows], kind="stable")]
+        yield series_tag(metric, layer, int(attempt), run.kept), steps[rows], values[rows]
 
 
 def epoch_end_steps(run: RunData, attempt: int) -> dict[int, int]:
@@ -230,11 +232,9 @@ def run_tags(info: RunInfo) -> dict[str, str]:
     return {k: str(v) for k, v in tags.items() if v is not None}
 
 
-def step_times(info: RunInfo, n: int) -> "np.ndarray":
+def step_times(info: RunInfo, n: int) -> np.ndarray:
     """Wall-clock seconds for ``n`` records spread evenly over the run's time (the store
     keeps when a run started and finished, not when each value was measured)."""
-    import numpy as np
-
     start = info.created or 0.0
     end = info.finished if info.finished and info.finished >= start else start
     return np.linspace(start, end, max(n, 1))[:n] if n else np.zeros(0)
