@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="e.g. sqlite:///mlflow.db, a folder, or http://127.0.0.1:5000")
     exm.add_argument("--experiment", help="experiment name (default: the store's folder name)")
     exm.add_argument("--artifact-location", metavar="URI",
-                     help="where a new experiment keeps artifacts (default for a sqlite or "
-                          "folder store: an 'mlartifacts' folder beside it)")
+                     help="where a new experiment keeps artifacts (default for a sqlite:/// "
+                          "store: an 'mlartifacts' folder beside the database)")
     for e in (ext, exm):
         e.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                        help="as mlplab runs --filter (status=done, sweep_id=..., train.lr=0.1)")
