@@ -155,6 +155,24 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("--host", default="127.0.0.1")
     db.add_argument("--port", type=int, default=8050)
 
+    ex = sub.add_parser("export", help="a store's runs to TensorBoard or MLflow")
+    exs = ex.add_subparsers(dest="target", required=True, metavar="TARGET")
+    ext = exs.add_parser("tensorboard", help="one event folder per run, HParams included")
+    ext.add_argument("dir", help="the store")
+    ext.add_argument("out", help="the log directory (tensorboard --logdir OUT)")
+    exm = exs.add_parser("mlflow", help="one MLflow run per run (again: adds nothing)")
+    exm.add_argument("dir", help="the store")
+    exm.add_argument("--tracking-uri", required=True, metavar="URI",
+                     help="e.g. sqlite:///mlflow.db, a folder, or http://127.0.0.1:5000")
+    exm.add_argument("--experiment", help="experiment name (default: the store's folder name)")
+    exm.add_argument("--artifact-location", metavar="URI",
+                     help="where a new experiment keeps artifacts (default for a sqlite:/// "
+                          "store: an 'mlartifacts' folder beside the database)")
+    for e in (ext, exm):
+        e.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                       help="as mlplab runs --filter (status=done, sweep_id=..., train.lr=0.1)")
+        e.add_argument("--json", action="store_true")
+
     b = sub.add_parser("bench", help="cohort engine vs the per-model loop")
     b.add_argument("--quick", action="store_true")
     b.add_argument("--json", action="store_true")
@@ -309,6 +327,18 @@ def _cmd_dashboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(a: argparse.Namespace) -> int:
+    from mlplab.export import export_mlflow, export_tensorboard
+
+    if a.target == "tensorboard":
+        result = export_tensorboard(a.dir, a.out, filters=a.filter)
+    else:
+        result = export_mlflow(a.dir, a.tracking_uri, experiment=a.experiment,
+                               artifact_location=a.artifact_location, filters=a.filter)
+    print(dumps(result.to_dict()) if a.json else result.text())
+    return 0
+
+
 def _cmd_bench(a: argparse.Namespace) -> int:
     from mlplab.bench import run_bench
     from mlplab.engine.reference import resolve_device
@@ -330,7 +360,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 _COMMANDS = {"train": _cmd_train, "runs": _cmd_runs, "compare": _cmd_compare, "check": _cmd_check,
              "sweep": _cmd_sweep, "report": _cmd_report,
              "diagnose": _cmd_diagnose, "dashboard": _cmd_dashboard, "bench": _cmd_bench,
-             "landscape": _cmd_landscape, "lr-find": _cmd_lr_find,
+             "landscape": _cmd_landscape, "lr-find": _cmd_lr_find, "export": _cmd_export,
              "demo": _cmd_demo}
 
 
@@ -392,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ImportError as e:
-        extra = {"dash": "dashboard", "plotly": "dashboard", "ray": "ray", "optuna": "optuna"}.get(
+        extra = {"dash": "dashboard", "plotly": "dashboard", "ray": "ray", "optuna": "optuna",
+                 "tensorboard": "tensorboard", "mlflow": "mlflow"}.get(
             (e.name or "").split(".")[0])
         if extra is None:
             raise
