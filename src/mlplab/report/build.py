@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
-                   text_html)
+from .html import (attempts_table, caption_of, config_block, esc, figure_html, findings_html, page,
+                   runs_table, text_html)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,11 +76,6 @@ def title_of(name: str) -> str:
     if name.startswith("param_"):
         return f"Metric vs {name[len('param_'):]}"
     return TITLES.get(name, name.replace("_", " "))
-
-
-def caption_of(draw: Callable[..., Any]) -> str:
-    """A figure's caption: the first paragraph of its draw function's docstring."""
-    return " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path) -> list[FigureFile]:
@@ -250,6 +245,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     from mlplab.store.table import run_row
 
     from mlplab.store.check import check_store
+    from .sweep import hyperparameter_section
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
@@ -277,6 +273,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         if store_figs:
             body.append(("Figures of the runs together",
                          "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
+        body.append(hyperparameter_section(done, store.root / "figures"))
     if best is not None:
         best_figs = write_run_figures(load_run_figdata(store, best.run_id),
                                       store.run_dir(best.run_id) / "figures")
