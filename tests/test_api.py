@@ -13,10 +13,10 @@ import mlplab
 
 PUBLIC = ["ConfigError", "Dataset", "Finding", "Probe", "RunConfig", "Store", "StoreError",
           "build_mlp", "build_report", "diagnose", "from_dict", "load_config", "load_data",
-          "load_model", "resolve_head", "run_config", "run_sweep", "to_dict", "train",
+          "load_model", "open", "resolve_head", "run_config", "run_sweep", "to_dict", "train",
           "train_cohort", "with_overrides"]
 PACKAGES = ["model", "optim", "engine", "probe", "diagnose", "store", "figures", "report",
-            "demo", "sweep", "stats", "dashboard"]
+            "demo", "sweep", "stats", "dashboard", "notebook"]
 
 
 def test_the_documented_names_are_exactly_these():

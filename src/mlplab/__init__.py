@@ -23,7 +23,7 @@ _EXPORTS = {
     "train": "engine", "train_cohort": "engine", "run_config": "run",
     "Store": "store", "StoreError": "store", "load_model": "store",
     "Probe": "run", "diagnose": "diagnose", "Finding": "diagnose",
-    "build_report": "report", "run_sweep": "sweep",
+    "build_report": "report", "run_sweep": "sweep", "open": "notebook",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -97,6 +97,11 @@ def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path
 
 def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
     """Every figure of one run as PNGs in ``out``."""
+    return draw_all(run_figure_jobs(data), out)
+
+
+def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
+    """``(name, draw, info)`` of every figure of one run that applies."""
     from mlplab.figures import draw_run as f
     from mlplab.figures import draw_model as fm
 
@@ -112,11 +117,16 @@ def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
         jobs.append(("activations", f.draw_activations, data.activations))
     if data.boundary is not None and len(data.boundary.snapshot_epochs) > 1:
         jobs.append(("boundary_evolution", fm.draw_boundary_evolution, data.boundary))
-    return draw_all(jobs, out)
+    return jobs
 
 
 def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
     """The store-level figures that apply, as PNGs in ``out``."""
+    return draw_all(store_figure_jobs(data), out)
+
+
+def store_figure_jobs(data: "StoreFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
+    """``(name, draw, info)`` of the store-level figures that apply."""
     from mlplab.figures import draw_store as fs
     from mlplab.store.store import slug
 
@@ -129,7 +139,7 @@ def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
         jobs.append(("success", fs.draw_success, data.success))
     for st in data.stages:
         jobs.append((f"stages-{slug(st.sweep_id)}", fs.draw_stages, st))
-    return draw_all(jobs, out)
+    return jobs
 
 
 def locate(path: str | Path) -> tuple[Path, str | None]:
@@ -220,6 +230,9 @@ def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
                                             for f in figures)),
         (f"Configuration of {run.run_id}", config_block(doc.get("config") or {}, doc.get("info") or {})),
     ]
+
+
+run_sections = _run_sections   # the notebook's run view shows the same sections
 
 
 def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
@@ -325,4 +338,4 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",
-           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name"]
+           "write_store_figures", "run_figure_jobs", "store_figure_jobs", "run_sections", "title_of", "best_run", "locate", "caption_of", "param_figure_name"]
