@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .data_configs import SEED_KEYS, flatten, metric_mode, run_metric, varying_keys
+from .data_configs import flatten, metric_mode, run_metric, varying_keys
 
 if TYPE_CHECKING:
     from mlplab.store.store import RunInfo
@@ -66,7 +66,7 @@ def importance_info(runs: Sequence["RunInfo"], metric: str) -> ImportanceInfo:
         from mlplab.stats.importance import EVALUATORS, param_importances
         shares = param_importances({k: [flat[i].get(k) for i in kept] for k in factors},
                                    [values[i] for i in kept], minimize=metric_mode(metric) == "min",
-                                   categorical=[k for k in factors if k in SEED_KEYS])
+                                   unordered=[SEED_FACTOR])
     except ImportError as e:
         if (e.name or "").split(".")[0] != "optuna":
             raise

@@ -29,16 +29,19 @@ if TYPE_CHECKING:
 
 EVALUATORS = ("fANOVA", "PED-ANOVA")
 FANOVA_SEED = 0
+# fANOVA's cost doubles with each category of a factor; past this many, a factor is coded
+# as the integer position of its category.
+MAX_CATEGORIES = 8
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def distribution_of(column: Sequence[Any], categorical: bool = False) -> "BaseDistribution":
+def distribution_of(column: Sequence[Any]) -> "BaseDistribution":
     """The Optuna distribution a factor's values are drawn from: categorical for text,
-    lists and flags (and when ``categorical``), integer or float otherwise, on a log scale
-    when the positive values span a factor of 10 or more.
+    lists and flags, integer or float otherwise, on a log scale when the positive values
+    span a factor of 10 or more.
 
     >>> distribution_of([0.01, 0.1, 1.0])
     FloatDistribution(high=1.0, log=True, low=0.01, step=None)
@@ -48,7 +51,7 @@ def distribution_of(column: Sequence[Any], categorical: bool = False) -> "BaseDi
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     values = list(column)
-    if categorical or not all(_is_number(v) for v in values):
+    if not all(_is_number(v) for v in values):
         return CategoricalDistribution(sorted({_choice(v) for v in values}, key=str))
     low, high = min(values), max(values)
     log = low > 0 and high >= 10 * low
@@ -59,25 +62,27 @@ def distribution_of(column: Sequence[Any], categorical: bool = False) -> "BaseDi
 
 def _choice(v: Any) -> Any:
     """A value Optuna accepts as a categorical choice (None, bool, int, float or str)."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v.item() if isinstance(v, np.generic) else v
     if isinstance(v, np.generic):
         return v.item()
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
     if isinstance(v, (tuple, list)):
         return "-".join(map(str, v)) or "()"
     return str(v)
 
 
 def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[float], *,
-                      minimize: bool = True, categorical: Sequence[str] = (),
+                      minimize: bool = True, unordered: Sequence[str] = (),
                       seed: int = FANOVA_SEED) -> dict[str, dict[str, float]]:
     """Per evaluator (:data:`EVALUATORS`), each factor's share of the variance of ``values``.
 
-    ``factors``: per factor name, one value per run (all columns as long as ``values``);
-    names in ``categorical`` are treated as unordered (a seed is). ``minimize`` says
-    which end of ``values`` is good (PED-ANOVA looks at the best 10 %). Runs whose value
-    is not finite must be left out by the caller. A factor with one value explains
-    nothing and gets 0.
+    ``factors``: per factor name, one value per run (all columns as long as ``values``).
+    Factors named in ``unordered`` (a seed) are categories to PED-ANOVA; to fANOVA they,
+    and any factor of more than :data:`MAX_CATEGORIES` categories, are integer codes (its
+    cost doubles with each category; a forest still isolates each code with enough
+    threshold splits). ``minimize`` says which end of ``values`` is good (PED-ANOVA looks at
+    the best 10 %). Runs whose value is not finite must be left out by the caller. A
+    factor with one value explains nothing and gets 0.
     """
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
@@ -88,24 +93,18 @@ def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[flo
     for name, col in factors.items():
         if len(col) != len(y):
             raise ValueError(f"factor {name!r}: {len(col)} values for {len(y)} runs")
-    varied = {k: list(c) for k, c in factors.items() if len({repr(_choice(v)) for v in c}) > 1}
+    varied = {k: [_choice(v) for v in c] for k, c in factors.items()
+              if len({repr(_choice(v)) for v in c}) > 1}
     out = {e: dict.fromkeys(factors, 0.0) for e in EVALUATORS}
     if not varied or len(y) < 2 or np.ptp(y) == 0:
         return out
-    dists = {k: distribution_of(c, k in categorical) for k, c in varied.items()}
-    trials = []
-    for i, v in enumerate(y):
-        params = {k: (_choice(c[i]) if isinstance(dists[k], optuna.distributions.CategoricalDistribution)
-                      else c[i].item() if isinstance(c[i], np.generic) else c[i]) for k, c in varied.items()}
-        trials.append(optuna.trial.create_trial(params=params, distributions=dists, value=float(v)))
-    logging = optuna.logging.get_verbosity()
+    evaluators = {"fANOVA": (FanovaImportanceEvaluator(seed=seed), False),
+                  "PED-ANOVA": (PedAnovaImportanceEvaluator(), True)}
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(direction="minimize" if minimize else "maximize")
-        study.add_trials(trials)
-        evaluators = {"fANOVA": FanovaImportanceEvaluator(seed=seed),
-                      "PED-ANOVA": PedAnovaImportanceEvaluator()}
-        for name, evaluator in evaluators.items():
+        for name, (evaluator, categories) in evaluators.items():
+            study = _study(varied, y, minimize, unordered if categories else (), categories)
             with warnings.catch_warnings():
                 # PED-ANOVA is marked experimental in Optuna; that notice is not about our data
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -114,8 +113,35 @@ def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[flo
             for k, s in shares.items():
                 out[name][k] = float(s / total) if total > 0 and math.isfinite(s) else 0.0
     finally:
-        optuna.logging.set_verbosity(logging)
+        optuna.logging.set_verbosity(verbosity)
     return out
+
+
+def _study(varied: Mapping[str, list[Any]], y: np.ndarray, minimize: bool,
+           categorical: Sequence[str], many_categories: bool) -> Any:
+    """An in-memory study of one finished trial per run: factors in ``categorical`` as
+    categories, other non-numeric factors as categories too unless they have more than
+    MAX_CATEGORIES of them and ``many_categories`` is False (then integer codes)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    columns, dists = {}, {}
+    for k, c in varied.items():
+        distinct = sorted({repr(v): v for v in c}.values(), key=lambda v: (str(type(v)), v))
+        numeric = all(_is_number(v) for v in c)
+        if k in categorical or (not numeric and (many_categories or len(distinct) <= MAX_CATEGORIES)):
+            columns[k], dists[k] = c, CategoricalDistribution(distinct)
+        elif numeric:
+            columns[k], dists[k] = c, distribution_of(c)
+        else:
+            code = {repr(v): i for i, v in enumerate(distinct)}
+            columns[k] = [code[repr(v)] for v in c]
+            dists[k] = distribution_of(columns[k])
+    study = optuna.create_study(direction="minimize" if minimize else "maximize")
+    study.add_trials([optuna.trial.create_trial(params={k: col[i] for k, col in columns.items()},
+                                                distributions=dists, value=float(v))
+                      for i, v in enumerate(y)])
+    return study
 
 
 __all__ = ["EVALUATORS", "distribution_of", "param_importances"]
