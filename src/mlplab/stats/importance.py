@@ -84,7 +84,10 @@ def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[flo
     the best 10 %). Runs whose value is not finite must be left out by the caller. A
     factor with one value explains nothing and gets 0.
     """
-    import optuna
+    with warnings.catch_warnings():
+        # in a notebook, optuna's tqdm.auto asks for ipywidgets; its progress bars are not used
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     y = np.asarray(values, dtype=np.float64)   # [R]
