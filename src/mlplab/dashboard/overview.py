@@ -27,7 +27,7 @@ from mlplab.figures.data_params import param_curve_info
 from mlplab.figures.data_store import StoreFigureData, load_store_figdata
 from mlplab.store.store import RunInfo
 from . import callbacks as cb
-from . import layout, plots, plots_store, tables
+from . import layout, plots, plots_store, plots_sweep, tables
 
 GROUP_AUTO, GROUP_NONE = "auto", "none"
 
@@ -70,7 +70,7 @@ def _snapshot(root: str, signature: str) -> StoreSnapshot:
     figdata = load_store_figdata(store)
     keys = varying_keys([r.config for r in done_runs(every)])
     return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata,
-                         store_figures(figdata))
+                         {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)})
 
 
 def snapshot(root: Path) -> StoreSnapshot:
