@@ -22,8 +22,9 @@ _EXPORTS = {
     "build_mlp": "model", "resolve_head": "model",
     "train": "engine", "train_cohort": "engine", "run_config": "run",
     "Store": "store", "StoreError": "store", "load_model": "store",
+    "open": "notebook",
     "Probe": "run", "diagnose": "diagnose", "Finding": "diagnose",
-    "build_report": "report", "run_sweep": "sweep", "open": "notebook",
+    "build_report": "report", "run_sweep": "sweep",
 }
 
 __all__ = sorted(_EXPORTS)

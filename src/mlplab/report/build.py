@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import (attempts_table, caption_of, config_block, esc, figure_html, findings_html, page,
-                   runs_table, text_html)
+from .html import caption_of as caption_of   # (defined beside figure_html; report.sweep uses it too)
+from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
+                   text_html)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
