@@ -422,13 +422,10 @@ def test_the_overview_shows_parallel_coordinates_and_importance_with_the_seed(bu
     assert [d.label.replace(" (log)", "") for d in parallel.dimensions] == [*keys, "median val_loss"]
     assert list(parallel.line.color) == list(parallel.dimensions[-1].values)
     importance = figures["fig-importance"]
-    bars = [t for t in importance.data if t.type == "bar"]
-    if bars:   # enough runs with a finite value: one bar per key and the seed, per evaluator
-        assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
-        assert all(abs(sum(t.x) - 1) < 1e-9 for t in bars)
-        assert any("train.seed" in y for y in bars[0].y)
-    else:      # or it says why not
-        assert "no importance" in importance.layout.annotations[0].text
+    bars = [t for t in importance.data if t.type == "bar"]   # a bar per key and the seed, per evaluator
+    assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
+    assert all(abs(sum(t.x) - 1) < 1e-9 for t in bars)
+    assert any("train.seed" in y for y in bars[0].y)
 
 
 def test_the_x_axis_can_be_any_varying_key(built, root):
