@@ -5,6 +5,7 @@ report's runs table and inline figures), ``.runs()``, ``.metrics()``, ``.figure(
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "explore.ipynb"
 
 
 def test_open_names_a_path_that_is_no_store(tmp_path):
-    with pytest.raises(StoreError, match=f"'{tmp_path}' is neither an mlplab store"):
+    with pytest.raises(StoreError, match=re.escape(f"'{tmp_path}' is neither an mlplab store")):
         mlplab.open(tmp_path)
 
 
