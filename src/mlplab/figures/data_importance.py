@@ -10,7 +10,7 @@ otherwise :attr:`ImportanceInfo.reason` says why there is none.
 >>> runs = [Run(config={"train": {"lr": lr, "seed": 0}}, val_loss=0.2) for lr in (0.1, 0.3)]
 >>> info = importance_info(runs, "val_loss")
 >>> info.shares, info.reason
-((), 'the finished runs vary one key or none (train.lr); importance needs at least two')
+((), 'only train.lr varies among the finished runs; importance needs at least two swept keys')
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def importance_info(runs: Sequence["RunInfo"], metric: str) -> ImportanceInfo:
     runs = [r for r in runs if r.config]
     keys = varying_keys([r.config for r in runs])
     if len(keys) < MIN_KEYS:
-        named = f" ({', '.join(keys)})" if keys else ""
+        what = f"only {keys[0]} varies" if keys else "no key but the seed varies"
         return ImportanceInfo(metric, tuple(keys), (), (), 0, 0,
-                              f"the finished runs vary one key or none{named}; importance needs at least two")
+                              f"{what} among the finished runs; importance needs at least two swept keys")
     flat = [flatten(r.config) for r in runs]
     factors = keys + ([SEED_FACTOR] if len({repr(f.get(SEED_FACTOR)) for f in flat}) > 1 else [])
     values = [run_metric(r, metric) for r in runs]
