@@ -419,10 +419,12 @@ def test_the_overview_shows_parallel_coordinates_and_importance_with_the_seed(bu
     figures = _figures(overview.store_level(root, None, None)[5])
     parallel = figures["fig-parallel"].data[0]
     keys = overview.snapshot(root).keys
-    assert [d.label.replace(" (log)", "") for d in parallel.dimensions] == [*keys, "median val_loss"]
+    labels = [d.label.replace(" (log)", "") for d in parallel.dimensions]
+    assert labels == [*keys, "median val_loss"]
     assert list(parallel.line.color) == list(parallel.dimensions[-1].values)
     importance = figures["fig-importance"]
-    bars = [t for t in importance.data if t.type == "bar"]   # a bar per key and the seed, per evaluator
+    # a bar per key and the seed, per evaluator
+    bars = [t for t in importance.data if t.type == "bar"]
     assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
     assert all(abs(sum(t.x) - 1) < 1e-9 for t in bars)
     assert any("train.seed" in y for y in bars[0].y)

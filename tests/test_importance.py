@@ -116,7 +116,8 @@ def test_the_figures_draw_their_records():
 
     runs = synthetic_runs(n_seeds=4)
     fig = draw_parallel(parallel_info(runs, "val_loss"))
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["model.init", "train.lr (log)", "val_loss"]
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["model.init", "train.lr (log)", "val_loss"]
     fig = draw_importance(importance_info(runs, "val_loss"))
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[-1] == "train.seed (the initialisation)"
@@ -143,4 +144,5 @@ def test_the_seed_explains_most_of_the_xor_seed_study(tmp_path):
     info = importance_info(Store(tmp_path).runs(status="done"), "val_loss")
     assert info.n_runs == 64
     assert info.share("fANOVA", SEED_FACTOR) > 0.5, info.shares
-    assert info.share("fANOVA", SEED_FACTOR) > max(info.share("fANOVA", k) for k in ("train.lr", "model.init"))
+    assert info.share("fANOVA", SEED_FACTOR) > max(info.share("fANOVA", k)
+                                                   for k in ("train.lr", "model.init"))

@@ -107,10 +107,12 @@ def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     import_or_skip("ipykernel")
     import_or_skip("optuna")
     nb = nbformat.read(EXAMPLE, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit it without outputs"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in code), "commit it without outputs"
     # the kernel (this interpreter, ipykernel's native python3 spec) imports this mlplab
     src = str(Path(mlplab.__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p))
+    paths = (src, os.environ.get("PYTHONPATH"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
     client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()

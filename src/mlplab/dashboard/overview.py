@@ -69,8 +69,8 @@ def _snapshot(root: str, signature: str) -> StoreSnapshot:
     every = store.runs()
     figdata = load_store_figdata(store)
     keys = varying_keys([r.config for r in done_runs(every)])
-    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata,
-                         {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)})
+    figures = {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)}
+    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata, figures)
 
 
 def snapshot(root: Path) -> StoreSnapshot:

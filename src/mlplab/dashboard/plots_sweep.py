@@ -33,11 +33,13 @@ def parallel_figure(info: ParallelInfo) -> go.Figure:
     for a in info.axes:
         v = np.asarray(a.values, np.float64)[keep]
         if a.kind == "category":
-            dims.append(dict(label=a.key, values=v, tickvals=list(range(len(a.ticks))), ticktext=list(a.ticks),
+            dims.append(dict(label=a.key, values=v, tickvals=list(range(len(a.ticks))),
+                             ticktext=list(a.ticks),
                              range=[-0.2, max(len(a.ticks) - 1, 1) + 0.2]))
         elif a.kind == "log":
             distinct = sorted(set(v.tolist()))
-            dims.append(dict(label=f"{a.key} (log)", values=np.log10(v), tickvals=np.log10(distinct).tolist(),
+            dims.append(dict(label=f"{a.key} (log)", values=np.log10(v),
+                             tickvals=np.log10(distinct).tolist(),
                              ticktext=[f"{x:.3g}" for x in distinct]))
         else:
             dims.append(dict(label=a.key, values=v))
@@ -49,7 +51,8 @@ def parallel_figure(info: ParallelInfo) -> go.Figure:
     left = int((~keep).sum())
     note = f"; {left} with no finite {info.metric} left out" if left else ""
     base_layout(fig, f"Parallel coordinates: {int(keep.sum())} configurations, "
-                     f"{int(info.n_seeds[keep].sum())} runs{note} (drag along an axis to filter)", height=440)
+                     f"{int(info.n_seeds[keep].sum())} runs{note} (drag along an axis to filter)",
+                height=440)
     fig.update_layout(margin=dict(l=120, r=40, t=90, b=30))   # room for category labels
     return fig
 
@@ -64,15 +67,18 @@ def importance_figure(info: ImportanceInfo) -> go.Figure:
     for j, (name, shares) in enumerate(zip(info.evaluators, info.shares)):
         fig.add_bar(y=labels, x=list(shares), orientation="h", name=name,
                     marker=dict(color=EVALUATOR_COLORS[j % len(EVALUATOR_COLORS)],
-                                pattern=dict(shape=["/" if f == SEED_FACTOR else "" for f in info.factors])),
+                                pattern=dict(shape=["/" if f == SEED_FACTOR else ""
+                                                    for f in info.factors])),
                     text=[f"{100 * s:.0f}%" for s in shares], textposition="outside",
                     hovertemplate="%{y}: %{x:.1%} by " + name + "<extra></extra>")
     top = max(max(s) for s in info.shares)
     dropped = f", {info.n_dropped} without a finite value left out" if info.n_dropped else ""
-    base_layout(fig, f"{title}: {info.n_runs} runs{dropped}", height=140 + 46 * len(labels) * len(info.shares))
+    base_layout(fig, f"{title}: {info.n_runs} runs{dropped}",
+                height=140 + 46 * len(labels) * len(info.shares))
     fig.update_layout(barmode="group")
     fig.update_xaxes(title=f"share of the variance of {info.metric}", tickformat=".0%",
-                     range=[0, top * 1.12 + 0.04 if math.isfinite(top) else 1.1])   # room for the % labels
+                     # room for the labels at the bars' ends
+                     range=[0, top * 1.12 + 0.04 if math.isfinite(top) else 1.1])
     fig.update_yaxes(autorange="reversed")
     return fig
 

@@ -53,7 +53,8 @@ def importance_info(runs: Sequence["RunInfo"], metric: str) -> ImportanceInfo:
     if len(keys) < MIN_KEYS:
         what = f"only {keys[0]} varies" if keys else "no key but the seed varies"
         return ImportanceInfo(metric, tuple(keys), (), (), 0, 0,
-                              f"{what} among the finished runs; importance needs at least two swept keys")
+                              f"{what} among the finished runs; importance needs at least two"
+                              " swept keys")
     flat = [flatten(r.config) for r in runs]
     factors = keys + ([SEED_FACTOR] if len({repr(f.get(SEED_FACTOR)) for f in flat}) > 1 else [])
     values = [run_metric(r, metric) for r in runs]
@@ -61,7 +62,8 @@ def importance_info(runs: Sequence["RunInfo"], metric: str) -> ImportanceInfo:
     dropped = len(runs) - len(kept)
     if len(kept) < 8:
         return ImportanceInfo(metric, tuple(factors), (), (), len(kept), dropped,
-                              f"only {len(kept)} runs have a finite {metric}; importance needs 8 or more")
+                              f"only {len(kept)} runs have a finite {metric}; importance needs"
+                              " 8 or more")
     try:
         from mlplab.stats.importance import EVALUATORS, param_importances
         shares = param_importances({k: [flat[i].get(k) for i in kept] for k in factors},

@@ -82,7 +82,8 @@ def parallel_info(runs: Sequence["RunInfo"], metric: str) -> ParallelInfo | None
         else:
             axes.append(ParallelAxis(k, kind, frozen_array(column), ()))
     stats = [median_interval([run_metric(r, metric) for r in g]) for g in groups.values()]
-    labels = tuple(" ".join(f"{k.split('.')[-1]}={short_value(f.get(k))}" for k in keys) for f in firsts)
+    labels = tuple(" ".join(f"{k.split('.')[-1]}={short_value(f.get(k))}" for k in keys)
+                   for f in firsts)
     return ParallelInfo(metric, metric_mode(metric), tuple(axes), labels,
                         frozen_array([s[0] for s in stats]), frozen_array([s[1] for s in stats]),
                         frozen_array([s[2] for s in stats]),

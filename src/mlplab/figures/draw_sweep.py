@@ -61,8 +61,8 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
     ys = np.stack(cols, axis=1)                             # [C, A]
     x = np.arange(len(names))
     cmap = colormaps["viridis_r" if info.mode == "min" else "viridis"]
-    norm = Normalize(*(np.nanmin(info.median[finite]), np.nanmax(info.median[finite]))) if finite.any() \
-        else Normalize(0, 1)
+    norm = (Normalize(np.nanmin(info.median[finite]), np.nanmax(info.median[finite]))
+            if finite.any() else Normalize(0, 1))
     order = np.argsort(np.where(finite, info.median, -np.inf if info.mode == "min" else np.inf))
     order = order[::-1] if info.mode == "min" else order   # the best drawn last, on top
     for c in order:
@@ -79,7 +79,8 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
             ticks = [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")] if hi > lo else [(0.5, f"{lo:.3g}")]
         for y, t in ticks:
             ax.annotate(t, (i, y), xytext=(4, 0), textcoords="offset points", fontsize=8,
-                        va="center", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
+                        va="center",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
     ax.axvline(len(info.axes), color=GUIDE_COLOR, lw=0.8, zorder=0)
     if finite.any():
         lo, hi = float(np.min(info.median[finite])), float(np.max(info.median[finite]))
@@ -95,9 +96,11 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
         ax.spines[side].set_visible(False)
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"median {info.metric} over seeds")
     ax.set_title(f"{info.n_configs} configurations, {int(info.n_seeds.sum())} runs"
-                 f" (best: {'lowest' if info.mode == 'min' else 'highest'} {info.metric}, drawn on top)")
+                 f" (best: {'lowest' if info.mode == 'min' else 'highest'} {info.metric},"
+                 " drawn on top)")
     if not finite.all():
-        note(ax, f"{int((~finite).sum())} configuration(s) with no finite {info.metric}: grey dashes",
+        note(ax, f"{int((~finite).sum())} configuration(s) with no finite {info.metric}:"
+                 " grey dashes",
              "lower right")
     return fig
 

@@ -70,7 +70,8 @@ def runs_html(view: Any) -> str:
             files = draw_all(view.summary_jobs(), Path(tmp) / "together")
             if files:
                 sections.append(("Figures of the runs together",
-                                 "".join(figure_html(f.path, title_of(f.name), f.caption) for f in files)))
+                                 "".join(figure_html(f.path, title_of(f.name), f.caption)
+                                         for f in files)))
             sections.append(hyperparameter_section(done, Path(tmp) / "together"))
         sections.append((f"Runs ({len(runs)})", runs_table([run_row(r) for r in runs], (),
                                                            best.run_id if best else None)))
@@ -86,7 +87,8 @@ def run_html(view: Any) -> str:
     info = view.store.run(view.run_id)
     if info.status != "done":
         return block(f"mlplab run {view.run_id}", info.status,
-                     [("Run", f"<p>Run {esc(view.run_id)} is {esc(info.status)}: no figures until it is done.</p>")])
+                     [("Run", f"<p>Run {esc(view.run_id)} is {esc(info.status)}: no figures"
+                              " until it is done.</p>")])
     with tempfile.TemporaryDirectory(prefix="mlplab-nb-") as tmp:
         return block(f"mlplab run {view.run_id}", f"store {view.store.root.resolve().name}",
                      _run_body(view, view.run_id, Path(tmp)))

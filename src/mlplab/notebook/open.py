@@ -3,7 +3,7 @@
 >>> open_path("no/such/place")
 Traceback (most recent call last):
     ...
-mlplab.store.store.StoreError: 'no/such/place' is neither an mlplab store (no mlplab.sqlite) nor a run folder STORE/runs/<run-id>
+mlplab.store.store.StoreError: 'no/such/place' is neither an mlplab store (no mlplab.sqlite) ...
 """
 
 from __future__ import annotations

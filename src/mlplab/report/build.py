@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import caption_of as caption_of   # (defined beside figure_html; report.sweep uses it too)
+from .html import caption_of as caption_of   # defined beside figure_html; report.sweep uses it
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 
@@ -339,4 +339,5 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",
-           "write_store_figures", "run_figure_jobs", "store_figure_jobs", "run_sections", "title_of", "best_run", "locate", "caption_of", "param_figure_name"]
+           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name",
+           "run_figure_jobs", "store_figure_jobs", "run_sections", "title_of"]

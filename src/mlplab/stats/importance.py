@@ -132,7 +132,8 @@ def _study(varied: Mapping[str, list[Any]], y: np.ndarray, minimize: bool,
     for k, c in varied.items():
         distinct = sorted({repr(v): v for v in c}.values(), key=lambda v: (str(type(v)), v))
         numeric = all(_is_number(v) for v in c)
-        if k in categorical or (not numeric and (many_categories or len(distinct) <= MAX_CATEGORIES)):
+        few = many_categories or len(distinct) <= MAX_CATEGORIES
+        if k in categorical or (not numeric and few):
             columns[k], dists[k] = c, CategoricalDistribution(distinct)
         elif numeric:
             columns[k], dists[k] = c, distribution_of(c)
