@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 NAN_COLOR = "#adb5bd"
+# A numeric axis labels each of its values up to this many, else only its ends.
+MAX_TICKS = 6
 
 
 def _unit(values: np.ndarray, kind: str, n_ticks: int = 0) -> np.ndarray:
@@ -74,9 +76,10 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
         ax.axvline(i, color=GUIDE_COLOR, lw=0.8, zorder=0)
         if a.kind == "category":
             ticks = [(j / max(len(a.ticks) - 1, 1), t) for j, t in enumerate(a.ticks)]
-        else:
-            lo, hi = float(np.min(a.values)), float(np.max(a.values))
-            ticks = [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")] if hi > lo else [(0.5, f"{lo:.3g}")]
+        else:   # each value when there are few, else the ends
+            at = {float(v): float(u) for v, u in zip(a.values, cols[i])}
+            shown = sorted(at) if len(at) <= MAX_TICKS else [min(at), max(at)]
+            ticks = [(at[v], f"{v:.3g}") for v in shown]
         for y, t in ticks:
             ax.annotate(t, (i, y), xytext=(4, 0), textcoords="offset points", fontsize=8,
                         va="center",
