@@ -44,16 +44,25 @@ def test_the_notebook_block_keeps_the_report_style_inside_it():
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory) -> Path:
-    """Two learning rates × two inits × three seeds of a tiny XOR net, trained as cohorts."""
+    """Two learning rates × two inits × three seeds of a tiny XOR net, trained as cohorts;
+    and two more runs, in a sweep of their own."""
+    from mlplab.engine.reference import train
+
     root = tmp_path_factory.mktemp("nb-store")
+    raw = {"name": "nb", "data": {"name": "xor", "n": 40}, "model": {"hidden": [4]},
+           "train": {"epochs": 12, "batch_size": 0}, "stopping": {"restarts": 0},
+           "probe": {"activations_every": 4, "boundary_snapshots": 2}}
     for lr in (0.05, 0.5):
         for init in ("xavier_uniform", "he_normal"):
-            cfg = mlplab.from_dict({"name": "nb", "data": {"name": "xor", "n": 40},
-                                    "model": {"hidden": [4], "init": init},
-                                    "train": {"lr": lr, "epochs": 12, "batch_size": 0},
-                                    "stopping": {"restarts": 0},
-                                    "probe": {"activations_every": 4, "boundary_snapshots": 2}})
+            cfg = mlplab.from_dict({**raw, "model": {"hidden": [4], "init": init},
+                                    "train": {"lr": lr, "epochs": 12, "batch_size": 0}})
             mlplab.run_config(cfg, root, seeds=3, report=False, quiet=True)
+    store = Store(root)
+    store.put_sweep("nb-grid", "nb", "grid", {}, status="done")
+    for seed in (0, 1):
+        cfg = mlplab.from_dict({**raw, "train": {"lr": 0.1, "epochs": 12, "batch_size": 0,
+                                                 "seed": seed}})
+        store.write_run(train(cfg, run_id=f"nb-grid-{seed}"), sweep_id="nb-grid")
     return root
 
 
@@ -62,7 +71,7 @@ def test_a_store_shows_the_report_runs_table_and_inline_figures(small_store):
     import_or_skip("optuna")
     store = mlplab.open(small_store)
     html = store._repr_html_()
-    assert 'id="runs-table"' in html and html.count("<tr") >= 12 + 1
+    assert 'id="runs-table"' in html and html.count("<tr") >= 14 + 1
     assert html.count('src="data:image/png;base64,') >= 4
     for name in ("parallel", "importance", "loss"):
         assert f'data-name="{name}"' in html, name
@@ -79,7 +88,7 @@ def test_a_store_gives_its_runs_metrics_figures_and_findings(small_store):
 
     store = mlplab.open(small_store)
     runs = store.runs(sort="val_loss")
-    assert len(runs) == 12 and list(runs.columns) == list(run_row(Store(small_store).runs()[0]))
+    assert len(runs) == 14 and list(runs.columns) == list(run_row(Store(small_store).runs()[0]))
     assert runs.val_loss.is_monotonic_increasing
     assert set(store.metrics(runs.run_id[0]).metric) >= {"val_loss", "train_loss"}
     assert isinstance(store.figure("parallel"), Figure)
@@ -87,6 +96,17 @@ def test_a_store_gives_its_runs_metrics_figures_and_findings(small_store):
     with pytest.raises(ConfigError, match="'figure': got 'nope'; allowed: .*parallel.*loss"):
         store.figure("nope")
     assert all(isinstance(f, Finding) for f in store.diagnose())
+
+
+@pytest.mark.slow
+def test_a_sweep_of_the_store_is_its_runs_only(small_store):
+    sweep = mlplab.open(small_store, sweep="nb-grid")
+    assert sweep.label() == "sweep nb-grid"
+    assert sorted(sweep.runs().run_id) == ["nb-grid-0", "nb-grid-1"]
+    assert sweep.best_run_id() in {"nb-grid-0", "nb-grid-1"}
+    assert [name for name, *_ in sweep.figure_jobs()] == []   # only the seed varies in it
+    again = mlplab.open(small_store).sweep("nb-grid")
+    assert (again.store.root, again.sweep_id) == (sweep.store.root, "nb-grid")
 
 
 @pytest.mark.slow
