@@ -13,10 +13,10 @@ import mlplab
 
 PUBLIC = ["ConfigError", "Dataset", "Finding", "Probe", "RunConfig", "Store", "StoreError",
           "build_mlp", "build_report", "diagnose", "from_dict", "landscape", "load_config",
-          "load_data", "load_model", "lr_find", "resolve_head", "run_config", "run_sweep", "to_dict", "train",
-          "train_cohort", "with_overrides"]
+          "load_data", "load_model", "lr_find", "open", "resolve_head", "run_config", "run_sweep",
+          "to_dict", "train", "train_cohort", "with_overrides"]
 PACKAGES = ["model", "optim", "engine", "probe", "diagnose", "store", "figures", "report",
-            "demo", "sweep", "stats", "dashboard", "landscape"]
+            "demo", "sweep", "stats", "dashboard", "landscape", "notebook", "export"]
 
 
 def test_the_documented_names_are_exactly_these():

@@ -415,6 +415,21 @@ def test_store_level_figures_show_sweep_lr_success_and_stages(built, root):
     assert {t.name.split(" (")[0] for t in by_opt.data if t.mode == "lines+markers"} == optimizers
 
 
+def test_the_overview_shows_parallel_coordinates_and_importance_with_the_seed(built, root):
+    figures = _figures(overview.store_level(root, None, None)[5])
+    parallel = figures["fig-parallel"].data[0]
+    keys = overview.snapshot(root).keys
+    labels = [d.label.replace(" (log)", "") for d in parallel.dimensions]
+    assert labels == [*keys, "median val_loss"]
+    assert list(parallel.line.color) == list(parallel.dimensions[-1].values)
+    importance = figures["fig-importance"]
+    # a bar per key and the seed, per evaluator
+    bars = [t for t in importance.data if t.type == "bar"]
+    assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
+    assert all(abs(sum(t.x) - 1) < 1e-9 for t in bars)
+    assert any("train.seed" in y for y in bars[0].y)
+
+
 def test_the_x_axis_can_be_any_varying_key(built, root):
     done = [r for r in built["store"].runs(status="done") if r.config]
     _, _, _, _, _, _, xs, x = overview.store_level(root, "auto", "val_loss", "model.activation")

@@ -73,6 +73,9 @@ def test_overview_run_and_compare_in_chromium(browser_page: WatchedPage, served,
     done = sum(r.status == "done" for r in store.runs(status="done"))
     page.wait_for_selector(f"#live-status:has-text('{done} done')", timeout=WAIT_MS)
     page.wait_for_selector("#fig-success .js-plotly-plot", timeout=WAIT_MS)
+    # the parallel coordinates draw one line per configuration; the importance its bars
+    page.wait_for_selector("#fig-parallel .parcoords .axis", timeout=WAIT_MS)
+    page.wait_for_selector("#fig-importance .js-plotly-plot", timeout=WAIT_MS)
     page.wait_for_function("document.querySelector('#lr-graph .js-plotly-plot').data.length > 0",
                            timeout=WAIT_MS)
     _screenshot(page, tmp_path / "overview.png")

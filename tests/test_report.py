@@ -54,7 +54,9 @@ def test_store_report_embeds_every_figure(many_report: Path) -> None:
     run_pngs = sorted((store / "runs").glob("*/figures/*.png"))
     assert "Metric vs learning rate" in html and "Metric vs model.init" in html
     assert {p.stem for p in store_pngs} == {"lr_curve", "param_train.optimizer", "param_model.init",
-                                            "comparison", "success", "stages-staged-1"}
+                                            "comparison", "success", "stages-staged-1",
+                                            "parallel", "importance"}
+    assert "The seed alone (the initialisation) explains" in html
     assert len(run_pngs) == 10 and len({p.parent for p in run_pngs}) == 1   # the best run only
     for png in store_pngs + run_pngs:
         assert embedded(html, png), png.name

@@ -22,6 +22,7 @@ _EXPORTS = {
     "build_mlp": "model", "resolve_head": "model",
     "train": "engine", "train_cohort": "engine", "run_config": "run",
     "Store": "store", "StoreError": "store", "load_model": "store",
+    "open": "notebook",
     "Probe": "run", "diagnose": "diagnose", "Finding": "diagnose",
     "build_report": "report", "run_sweep": "sweep",
     "landscape": "landscape", "lr_find": "landscape",

@@ -8,6 +8,7 @@ store read-only and draws the same figure-data records as the report, with Plotl
     views.py        the run and compare pages
     layout.py       page skeletons; tables.py the tables; theme.py the stylesheet
     plots.py, plots_model.py, plots_store.py, plots_compare.py   the Plotly drawings
+    plots_sweep.py  the overview's parallel coordinates and hyper-parameter importance
 
 Needs the optional extra ``mlplab[dashboard]`` (Dash and Plotly); importing this
 package without them raises ImportError naming ``dash`` or ``plotly``, which the CLI

@@ -27,7 +27,7 @@ from mlplab.figures.data_params import param_curve_info
 from mlplab.figures.data_store import StoreFigureData, load_store_figdata
 from mlplab.store.store import RunInfo
 from . import callbacks as cb
-from . import layout, plots, plots_store, tables
+from . import layout, plots, plots_store, plots_sweep, tables
 
 GROUP_AUTO, GROUP_NONE = "auto", "none"
 
@@ -69,8 +69,8 @@ def _snapshot(root: str, signature: str) -> StoreSnapshot:
     every = store.runs()
     figdata = load_store_figdata(store)
     keys = varying_keys([r.config for r in done_runs(every)])
-    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata,
-                         store_figures(figdata))
+    figures = {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)}
+    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata, figures)
 
 
 def snapshot(root: Path) -> StoreSnapshot:

@@ -7,7 +7,8 @@ records.
     data_configs.py  a set of runs' configurations: which keys vary, labels
     data_params.py   a metric against any swept key
     data_store.py    a set of runs: comparisons over seeds, success rates, stages
-    draw_run.py, draw_model.py, draw_store.py   the matplotlib PNGs of those records
+    data_parallel.py, data_importance.py   a sweep's parallel coordinates, key importance
+    draw_run.py, draw_model.py, draw_store.py, draw_sweep.py   the matplotlib PNGs of those records
     arrays.py        the read-only numpy arrays the records hold
     data_ties.py     intervals over seeds and the words for ties with the best
     data_limit.py    the Bayes limit of the runs' dataset, for accuracy axes

@@ -2,6 +2,7 @@
 
     build.py  what goes on the page: figures, findings, configuration, runs table
     html.py   the HTML itself: escaped text, embedded PNGs, tables, inline CSS
+    sweep.py  a store's hyper-parameter section: parallel coordinates and importance
 """
 
 from __future__ import annotations

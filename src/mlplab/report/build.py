@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
+from .html import caption_of as caption_of   # defined beside figure_html; report.sweep uses it
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .landscape import landscape_sections
@@ -79,11 +80,6 @@ def title_of(name: str) -> str:
     return TITLES.get(name, name.replace("_", " "))
 
 
-def caption_of(draw: Callable[..., Any]) -> str:
-    """A figure's caption: the first paragraph of its draw function's docstring."""
-    return " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())
-
-
 def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path) -> list[FigureFile]:
     """Draw each ``(name, draw, info)`` to ``out/<name>.png``; removes PNGs of earlier
     reports that this one no longer draws."""
@@ -103,6 +99,11 @@ def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path
 
 def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
     """Every figure of one run as PNGs in ``out``."""
+    return draw_all(run_figure_jobs(data), out)
+
+
+def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
+    """``(name, draw, info)`` of every figure of one run that applies."""
     from mlplab.figures import draw_run as f
     from mlplab.figures import draw_model as fm
 
@@ -118,11 +119,16 @@ def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
         jobs.append(("activations", f.draw_activations, data.activations))
     if data.boundary is not None and len(data.boundary.snapshot_epochs) > 1:
         jobs.append(("boundary_evolution", fm.draw_boundary_evolution, data.boundary))
-    return draw_all(jobs, out)
+    return jobs
 
 
 def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
     """The store-level figures that apply, as PNGs in ``out``."""
+    return draw_all(store_figure_jobs(data), out)
+
+
+def store_figure_jobs(data: "StoreFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
+    """``(name, draw, info)`` of the store-level figures that apply."""
     from mlplab.figures import draw_store as fs
     from mlplab.store.store import slug
 
@@ -135,7 +141,7 @@ def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
         jobs.append(("success", fs.draw_success, data.success))
     for st in data.stages:
         jobs.append((f"stages-{slug(st.sweep_id)}", fs.draw_stages, st))
-    return draw_all(jobs, out)
+    return jobs
 
 
 def locate(path: str | Path) -> tuple[Path, str | None]:
@@ -228,6 +234,9 @@ def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
     ] + landscape_sections(store.run_dir(run.run_id))
 
 
+run_sections = _run_sections   # the notebook's run view shows the same sections
+
+
 def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
                 figures: list[FigureFile] | None = None) -> Path:
     from mlplab.figures.data_run import load_run_figdata
@@ -251,6 +260,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     from mlplab.store.table import run_row
 
     from mlplab.store.check import check_store
+    from .sweep import hyperparameter_section
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
@@ -278,6 +288,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         if store_figs:
             body.append(("Figures of the runs together",
                          "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
+        body.append(hyperparameter_section(done, store.root / "figures"))
     if best is not None:
         best_figs = write_run_figures(load_run_figdata(store, best.run_id),
                                       store.run_dir(best.run_id) / "figures")
@@ -329,4 +340,5 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",
-           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name"]
+           "write_store_figures", "best_run", "locate", "caption_of", "param_figure_name",
+           "run_figure_jobs", "store_figure_jobs", "run_sections", "title_of"]

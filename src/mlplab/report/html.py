@@ -15,7 +15,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from mlplab.store.store import AttemptInfo
@@ -130,6 +130,11 @@ def text_html(text: str) -> str:
         elif block.strip():
             out.append(f"<p>{esc(' '.join(l.strip() for l in lines))}</p>")
     return "".join(out)
+
+
+def caption_of(draw: Callable[..., Any]) -> str:
+    """A figure's caption: the first paragraph of its draw function's docstring."""
+    return " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def figure_html(path: Path, title: str, caption: str) -> str:

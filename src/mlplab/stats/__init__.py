@@ -16,6 +16,8 @@ needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
     verdicts.py     reproduces / contradicted / inconclusive, Holm across a study
     ties.py         which configurations are tied with the best (the one tie rule)
     densities.py    the generated datasets' class densities; bayes.py their Bayes limits
+    importance.py   each factor's share of a metric's variance (Optuna's fANOVA, PED-ANOVA;
+                    needs the optuna extra, imported when called; not re-exported here)
 """
 
 from mlplab.stats.bayes import BayesLimit as BayesLimit

@@ -1,0 +1,81 @@
+"""The report's hyper-parameter section of a store: parallel coordinates of the
+configurations and the importance of each swept key and of the seed (SPEC §7).
+
+:func:`hyperparameter_figures` gives the ``(name, draw, data)`` jobs of the two figures
+(the notebook draws them one by one); :func:`hyperparameter_section` draws them as PNGs
+and says, in words, how much of the variance the seed alone explains, or why there is no
+importance chart (fewer than two swept keys, too few finite values, no Optuna).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .html import caption_of, esc, figure_html
+
+if TYPE_CHECKING:
+    from mlplab.figures.data_importance import ImportanceInfo
+    from mlplab.store.store import RunInfo
+
+TITLE = "Hyper-parameters: parallel coordinates and importance"
+FIGURE_TITLES = {"parallel": "Parallel coordinates of the configurations",
+                 "importance": "Hyper-parameter importance (the seed included)"}
+
+
+def hyperparameter_figures(runs: Sequence["RunInfo"], metric: str | None = None
+                           ) -> tuple[list[tuple[str, Callable[..., Any], Any]], "ImportanceInfo"]:
+    """The figure jobs that apply to the finished ``runs`` (``parallel`` when a key varies,
+    ``importance`` when two do) and the importance data (its ``reason`` when there is no
+    chart). ``metric`` defaults to the store figures' rule (:func:`default_metric`)."""
+    from mlplab.figures import draw_sweep
+    from mlplab.figures.data_importance import importance_info
+    from mlplab.figures.data_parallel import parallel_info
+    from mlplab.figures.data_store import default_metric
+
+    runs = [r for r in runs if r.status == "done" and r.config]
+    metric = default_metric(runs) if metric is None else metric
+    jobs: list[tuple[str, Callable[..., Any], Any]] = []
+    parallel = parallel_info(runs, metric)
+    if parallel is not None:
+        jobs.append(("parallel", draw_sweep.draw_parallel, parallel))
+    importance = importance_info(runs, metric)
+    if importance.shares:
+        jobs.append(("importance", draw_sweep.draw_importance, importance))
+    return jobs, importance
+
+
+def importance_text(info: "ImportanceInfo") -> str:
+    """The importance in words: the seed's share by each evaluator, or why there is none."""
+    from mlplab.figures.data_importance import SEED_FACTOR
+
+    if not info.shares:
+        return f"<p>No importance chart: {esc(info.reason)}.</p>"
+    words = (f"<p>Each key's share of the variance of <code>{esc(info.metric)}</code> over"
+             f" {info.n_runs} finished runs, by Optuna's fANOVA and PED-ANOVA, with the seed as"
+             " one more factor")
+    if SEED_FACTOR in info.factors:
+        seed = ", ".join(f"{100 * info.share(e, SEED_FACTOR):.0f}% by {e}" for e in info.evaluators)
+        words += f". The seed alone (the initialisation) explains {seed}"
+    if info.n_dropped:
+        words += f"; {info.n_dropped} runs with no finite value are left out"
+    return words + (". These are point estimates of one evaluation (fANOVA with a fixed seed), not"
+                    " intervals; PED-ANOVA looks at what sets the best 10 % apart, fANOVA at the"
+                    " whole spread.</p>")
+
+
+def hyperparameter_section(runs: Sequence["RunInfo"], out: Path, metric: str | None = None
+                           ) -> tuple[str, str]:
+    """``(title, html)`` of the section, its PNGs written to ``out`` (``parallel.png``,
+    ``importance.png``)."""
+    from mlplab.figures.draw_run import save_figure
+
+    jobs, importance = hyperparameter_figures(runs, metric)
+    html = importance_text(importance)
+    for name, draw, data in jobs:
+        path = save_figure(draw(data), Path(out) / f"{name}.png")
+        html += figure_html(path, FIGURE_TITLES[name], caption_of(draw))
+    return TITLE, html
+
+
+__all__ = ["hyperparameter_figures", "hyperparameter_section", "importance_text"]
