@@ -95,6 +95,9 @@ def quartiles(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray
     if v.shape[axis] == 0:
         nan = np.full(np.delete(np.array(v.shape), axis), math.nan)
         return nan, nan, nan
+    if not np.isnan(v).any():   # the same numbers, without nanpercentile's per-column loop
+        q = np.percentile(v, [50, 25, 75], axis=axis)
+        return q[0], q[1], q[2]
     with warnings.catch_warnings():   # an all-nan column is expected: its quartiles are nan
         warnings.simplefilter("ignore", RuntimeWarning)
         q = np.nanpercentile(v, [50, 25, 75], axis=axis)
