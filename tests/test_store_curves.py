@@ -101,3 +101,11 @@ def test_store_figures_do_not_open_run_files_when_curves_are_kept(tmp_path_facto
 
     monkeypatch.setattr("pandas.read_parquet", no_parquet)
     assert load_store_figdata(store).comparison is not None
+
+
+def test_the_table_path_writes_the_same_parquet_as_the_frame_path() -> None:
+    from mlplab.metrics import MetricsLog, parquet_bytes
+
+    records = train_cohort(cohort_configs(2), run_ids=["a", "b"])
+    for log in [r.metrics for r in records] + [MetricsLog()]:
+        assert parquet_bytes(log.to_table()) == parquet_bytes(log.to_frame())

@@ -12,11 +12,12 @@ The values are the ``epoch``-scope rows of ``metrics.parquet`` for that attempt 
 metric, in epoch order, as little-endian float64 bytes: exactly what a reader of the
 Parquet file gets (tested).
 
->>> import pandas as pd
->>> frame = pd.DataFrame({"attempt": [0, 0, 0], "step": [2, 1, 1], "epoch": [1, 0, 0],
-...                       "scope": ["epoch", "epoch", "step"], "layer": ["", "", ""],
-...                       "metric": ["val_loss", "val_loss", "loss"], "value": [0.5, 0.9, 1.0]})
->>> {k: v.tolist() for k, v in epoch_curves(frame).items()}
+>>> from mlplab.metrics import MetricsLog
+>>> log = MetricsLog()
+>>> log.add(0, 2, 1, "epoch", "", "val_loss", 0.5)
+>>> log.add(0, 1, 0, "epoch", "", "val_loss", 0.9)
+>>> log.add(0, 1, 0, "step", "", "loss", 1.0)
+>>> {k: v.tolist() for k, v in epoch_curves(log.to_table()).items()}
 {(0, 'val_loss'): [0.9, 0.5]}
 """
 
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import numpy as np
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS curves (
@@ -39,14 +40,17 @@ CREATE TABLE IF NOT EXISTS curves (
 Curves = Mapping[tuple[int, str], np.ndarray]     # (attempt, metric) -> values by epoch
 
 
-def epoch_curves(frame: "pd.DataFrame", attempts: Iterable[int] = (0,)) -> dict[tuple[int, str], np.ndarray]:
-    """The epoch-scope series of a run's metrics table (:mod:`mlplab.metrics`), per
-    ``(attempt, metric)`` for the ``attempts`` given (the store figures draw the first)."""
-    keep = np.flatnonzero((frame["scope"] == "epoch").to_numpy(bool)
-                          & np.isin(frame["attempt"].to_numpy(), list(attempts)))
-    rows = frame.take(keep)                         # [R] the epoch rows only, then as arrays
-    attempt, metric = rows["attempt"].to_numpy(), rows["metric"].to_numpy(object)
-    epoch, value = rows["epoch"].to_numpy(), rows["value"].to_numpy(np.float64)
+def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> dict[tuple[int, str], np.ndarray]:
+    """The epoch-scope series of a run's metrics table (:meth:`mlplab.metrics.MetricsLog.to_table`),
+    per ``(attempt, metric)`` for the ``attempts`` given (the store figures draw the first)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = pc.and_(pc.equal(table["scope"], "epoch"),
+                   pc.is_in(table["attempt"], pa.array(list(attempts), table.schema.field("attempt").type)))
+    rows = table.filter(keep)                  # [R] the epoch rows only, then as arrays
+    attempt, metric = rows["attempt"].to_numpy(), np.asarray(rows["metric"].to_pylist(), object)
+    epoch, value = rows["epoch"].to_numpy(), rows["value"].to_numpy().astype(np.float64)
     out = {}
     for a, m in sorted(set(zip(attempt.tolist(), metric.tolist()))):
         at = (attempt == a) & (metric == m)
