@@ -108,7 +108,7 @@ def sweep_timing(root: Path) -> dict:
 
 def synthetic_store(src: Path, dst: Path, times: int) -> Path:
     """A store of ``times`` copies of ``src``'s runs: index rows under new run ids
-    (``<id>-c<k>``), run folders hard-linked (no bytes copied)."""
+    (``<id>.c<k>``), run folders hard-linked (no bytes copied)."""
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     shutil.copy(src / "mlplab.sqlite", dst / "mlplab.sqlite")
@@ -116,16 +116,16 @@ def synthetic_store(src: Path, dst: Path, times: int) -> Path:
     with db:
         for table in ("runs", "attempts", "curves"):
             cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
-            sel = ", ".join("run_id || '-c' || ?" if c == "run_id" else c for c in cols)
-            for k in range(1, times):
-                db.execute(f"INSERT INTO {table} SELECT {sel} FROM {table} WHERE run_id NOT LIKE '%-c%'",
+            sel = ", ".join("run_id || '.c' || ?" if c == "run_id" else c for c in cols)
+            for k in range(1, times):     # a sweep's run ids hold no '.'
+                db.execute(f"INSERT INTO {table} SELECT {sel} FROM {table} WHERE run_id NOT LIKE '%.c%'",
                            (k,))
     db.close()
     for folder in (src / "runs").iterdir():
         if folder.name.startswith("."):
             continue
         for k in range(times):
-            shutil.copytree(folder, dst / "runs" / (folder.name + (f"-c{k}" if k else "")),
+            shutil.copytree(folder, dst / "runs" / (folder.name + (f".c{k}" if k else "")),
                             copy_function=os.link)
     return dst
 

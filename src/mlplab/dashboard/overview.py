@@ -129,7 +129,10 @@ def _param_figure(root: str, signature: str, group: str | None, metric: str | No
         return plots.empty_figure(f"{metric} vs a hyper-parameter",
                                   "no config key varies among the finished runs")
     key = None if group == GROUP_NONE else (group or GROUP_AUTO)
-    info = param_curve_info(runs, x_key, metric, key, limit=snap.figdata.bayes)
+    # the report's own curves (the snapshot's figure data) when they are the ones asked for
+    info = next((p for p in snap.figdata.params if key == GROUP_AUTO and p.x_key == x_key
+                 and p.metric == metric), None) or param_curve_info(runs, x_key, metric, key,
+                                                                     limit=snap.figdata.bayes)
     if info is None:
         return plots.empty_figure(f"{metric} vs {x_key}",
                                   f"the finished runs use fewer than two values of {x_key}")

@@ -26,9 +26,8 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 SCHEMA = """
@@ -37,12 +36,14 @@ CREATE TABLE IF NOT EXISTS curves (
     PRIMARY KEY (run_id, attempt, metric));
 """
 
-Curves = Mapping[tuple[int, str], np.ndarray]     # (attempt, metric) -> values by epoch
+Curves = Mapping[tuple[int, str], "np.ndarray"]     # (attempt, metric) -> values by epoch
+# numpy is imported where used: `mlplab runs` reads the index without it
 
 
-def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> dict[tuple[int, str], np.ndarray]:
+def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> "dict[tuple[int, str], np.ndarray]":
     """The epoch-scope series of a run's metrics table (:meth:`mlplab.metrics.MetricsLog.to_table`),
     per ``(attempt, metric)`` for the ``attempts`` given (the store figures draw the first)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -60,15 +61,19 @@ def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> dict[tupl
 
 def insert_curves(db: sqlite3.Connection, run_id: str, curves: Curves) -> None:
     """Replace the run's curves (inside the caller's transaction)."""
+    import numpy as np
+
     db.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
     db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)",
                    [(run_id, a, m, np.ascontiguousarray(v, "<f8").tobytes())
                     for (a, m), v in curves.items()])
 
 
-def read_curves(db: sqlite3.Connection, metric: str, attempt: int = 0) -> dict[str, np.ndarray]:
+def read_curves(db: sqlite3.Connection, metric: str, attempt: int = 0) -> "dict[str, np.ndarray]":
     """Per run id, the ``metric`` curve of ``attempt`` kept in the index (one query); runs
     indexed without curves are absent, and an index older than the table gives none."""
+    import numpy as np
+
     try:
         rows = db.execute("SELECT run_id, vals FROM curves WHERE metric = ? AND attempt = ?",
                           (metric, attempt)).fetchall()
