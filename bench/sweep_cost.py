@@ -58,9 +58,9 @@ def grid_file(runs: int, folder: Path) -> Path:
     return path
 
 
-def mlplab(*args: str) -> tuple[float, int, str]:
+def mlplab(*args: str) -> tuple[float, int, float]:
     """Run ``python -m mlplab ARGS``: (wall seconds, peak RSS in MB of the largest of it
-    and its descendants, stdout)."""
+    and its descendants, CPU seconds of it and its descendants)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], stdout=out, stderr=err)
@@ -72,25 +72,26 @@ def mlplab(*args: str) -> tuple[float, int, str]:
         if proc.returncode:
             raise SystemExit(f"mlplab {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{err.read().decode()[-3000:]}")
-        return wall, usage.ru_maxrss // 1024, out.read().decode()
+        return wall, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
 
 
-def dashboard_load(root: Path) -> float:
-    """Seconds the dashboard overview's callbacks take on a first visit (a fresh process,
-    its imports done first, as in a running server)."""
+def dashboard_load(root: Path) -> tuple[float, float]:
+    """Wall and CPU seconds the dashboard overview's callbacks take on a first visit (a
+    fresh process, its imports done first, as in a running server)."""
     code = ("import sys, time\n"
             "from pathlib import Path\n"
             "from mlplab.dashboard import callbacks, overview\n"
             "root = Path(sys.argv[1])\n"
-            "t = time.perf_counter()\n"
+            "t, cpu = time.perf_counter(), time.process_time()\n"
             "callbacks.table_view(root)\n"
             "callbacks.status_counts(root)\n"
             "overview.store_level(root, None, None)\n"
             "overview.param_figure(root, None, None)\n"
-            "print(time.perf_counter() - t)\n")
+            "print(time.perf_counter() - t, time.process_time() - cpu)\n")
     out = subprocess.run([sys.executable, "-c", code, str(root)], check=True, text=True,
                          capture_output=True).stdout
-    return float(out.strip().splitlines()[-1])
+    wall, cpu = out.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def store_mb(root: Path) -> float:
@@ -170,29 +171,33 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     args = ["sweep", str(grid_file(runs, folder)), "--out", str(out), "--quiet"]
     args += ["--backend", "ray", "--address", ray] if ray else ["--workers", str(workers)]
-    whole, peak, _ = mlplab(*args)
+    whole, peak, whole_cpu = mlplab(*args)
     timing = sweep_timing(out)
-    report, _, _ = mlplab("report", str(out))
-    runs_s, _, _ = mlplab("runs", str(out))
-    row = {"runs": runs, "whole_s": whole, "sweep_s": timing["wall_s"], "train_s": timing["train_s"],
+    report, _, report_cpu = mlplab("report", str(out))
+    runs_s, _, runs_cpu = mlplab("runs", str(out))
+    dash, dash_cpu = dashboard_load(out)
+    row = {"runs": runs, "whole_s": whole, "whole_cpu_s": whole_cpu, "sweep_s": timing["wall_s"], "train_s": timing["train_s"],
            "encode_s": timing.get("encode_s", 0.0), "workers": timing["workers"],
            "train_share": timing["train_share"], "store_mb": store_mb(out), "peak_mb": peak,
-           "report_s": report, "runs_s": runs_s, "dashboard_s": dashboard_load(out),
+           "report_s": report, "report_cpu_s": report_cpu, "runs_s": runs_s, "runs_cpu_s": runs_cpu,
+           "dashboard_s": dash, "dashboard_cpu_s": dash_cpu,
            "backend": "ray" if ray else "local"}
     print(f"{runs:>6} runs  whole {whole:6.1f} s  sweep {row['sweep_s']:6.1f} s  training "
           f"{row['train_s']:6.1f} s ({row['train_share']:.0%})  encoding {row['encode_s']:5.1f} s  "
-          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  report {report:5.1f} s  runs "
-          f"{runs_s:4.2f} s  dashboard {row['dashboard_s']:4.2f} s", flush=True)
+          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  report {report:5.1f} s (cpu {report_cpu:.1f})"
+          f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})",
+          flush=True)
     return row
 
 
 def synthetic_row(src: Path, folder: Path, runs: int) -> dict:
     root = synthetic_store(src, folder / f"synthetic-{runs}", runs // 1000)
-    runs_s, _, _ = mlplab("runs", str(root))
-    row = {"runs": runs, "synthetic": True, "runs_s": runs_s, "dashboard_s": dashboard_load(root),
-           "store_mb": store_mb(root)}
+    runs_s, _, runs_cpu = mlplab("runs", str(root))
+    dash, dash_cpu = dashboard_load(root)
+    row = {"runs": runs, "synthetic": True, "runs_s": runs_s, "runs_cpu_s": runs_cpu,
+           "dashboard_s": dash, "dashboard_cpu_s": dash_cpu, "store_mb": store_mb(root)}
     print(f"{runs:>6} runs  (synthetic: {runs // 1000} copies of the 1000-run store)  runs "
-          f"{runs_s:4.2f} s  dashboard {row['dashboard_s']:4.2f} s", flush=True)
+          f"{runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})", flush=True)
     return row
 
 

@@ -1,6 +1,6 @@
 """The run store: a directory with a SQLite index, safetensors weights and Parquet series.
 
-    DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs)
+    DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs, epoch curves)
     DIR/runs/<run-id>/config.json             resolved config + run info
     DIR/runs/<run-id>/metrics.parquet         the series (mlplab.metrics)
     DIR/runs/<run-id>/attempt-<n>/{init,best,last}.safetensors

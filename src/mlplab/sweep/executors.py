@@ -126,6 +126,13 @@ def _watch_parent(parent: int) -> None:
 def _init_worker(parent: int) -> None:
     import torch
 
+    # what writing a unit's runs needs, imported while the worker starts (with torch,
+    # before any unit) rather than inside the first unit's encoding
+    import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import safetensors.torch  # noqa: F401
+
     from mlplab.engine.cohort import freeze_imports
 
     torch.set_num_threads(1)      # one core per worker: workers = cores
