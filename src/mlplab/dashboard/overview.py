@@ -67,7 +67,7 @@ class StoreSnapshot:
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
     every = store.runs()
-    figdata = load_store_figdata(store)
+    figdata = load_store_figdata(store, runs=every)
     keys = varying_keys([r.config for r in done_runs(every)])
     return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata,
                          store_figures(figdata))

@@ -70,8 +70,24 @@ def varying_keys(configs: Sequence[Mapping[str, Any]], exclude: Sequence[str] = 
     keys: dict[str, None] = {}
     for f in flat:
         keys.update(dict.fromkeys(f))
-    return [k for k in keys if k not in exclude
-            and len({repr(f.get(k)) for f in flat}) > 1]
+    return [k for k in keys if k not in exclude and _differ([f.get(k) for f in flat])]
+
+
+def _differ(values: list[Any]) -> bool:
+    """Whether ``values`` hold two different reprs (``1`` and ``1.0`` differ; two nans do
+    not). Values of one type that compare equal have one repr, so most keys (the same
+    everywhere) are settled without a repr; floats that equal zero (``-0.0``) and tuples
+    are left to the reprs.
+
+    >>> _differ([0.1, 0.1]), _differ([1, 1.0]), _differ([float("nan")] * 2), _differ([0.0, -0.0])
+    (False, True, False, True)
+    """
+    first = values[0] if values else None
+    kind = type(first)
+    if kind in (str, int, bool, type(None)) or (kind is float and first != 0.0):
+        if all(type(v) is kind and v == first for v in values):
+            return False
+    return len({repr(v) for v in values}) > 1
 
 
 def short_value(v: Any) -> str:

@@ -359,11 +359,14 @@ def default_metric(runs: Sequence["RunInfo"]) -> str:
     return "val_acc" if monitors and all(m.endswith("acc") for m in monitors) else "val_loss"
 
 
-def load_store_figdata(store: "Store", metric: str | None = None) -> StoreFigureData:
+def load_store_figdata(store: "Store", metric: str | None = None,
+                       runs: Sequence["RunInfo"] | None = None) -> StoreFigureData:
     """Read the finished runs (and sweeps) of ``store`` and compute the store figures'
-    data; ``metric`` defaults to :func:`default_metric` of the finished runs. The epoch
-    curves come from the index (:mod:`mlplab.store.curves`), not from every run's files."""
-    runs = [r for r in store.runs(status="done") if r.config]
+    data; ``metric`` defaults to :func:`default_metric` of the finished runs; ``runs``:
+    the store's runs when the caller has read them already. The epoch curves come from
+    the index (:mod:`mlplab.store.curves`), not from every run's files."""
+    runs = [r for r in (store.runs(status="done") if runs is None else runs)
+            if r.config and r.status == "done"]
     metric = default_metric(runs) if metric is None else metric
     curves = first_attempt_curves(store, [r.run_id for r in runs], metric) if len(runs) > 1 else {}
     every = store.all_attempts()
