@@ -11,7 +11,7 @@ Then it prints each target of issue 24 as met or not, with the measured ratio.
 
     python bench/sweep_cost.py                        # 100 and 1000 runs, 10,000 synthetic
     python bench/sweep_cost.py --sizes 100 1000 10000 # a real 10,000-run sweep too (minutes)
-    python bench/sweep_cost.py --ray --sizes 100 1000 --synthetic   # on a 2-node local Ray cluster
+    python bench/sweep_cost.py --ray --sizes 100 1000 --synthetic   # on a local Ray cluster
 
 ``--synthetic 10000`` (the default) makes a 10,000-run store from the 1000-run one (its
 index rows copied under new run ids, the run folders hard-linked) for the targets that
@@ -132,38 +132,21 @@ def synthetic_store(src: Path, dst: Path, times: int) -> Path:
 
 
 @contextlib.contextmanager
-def two_node_ray(timeout: float = 120.0) -> Iterator[str]:
-    """A Ray cluster of two nodes on 127.0.0.1 (a head and a worker node, one CPU each),
-    started by this script and stopped by process id (the test suite's helpers)."""
+def local_ray(cpus: int) -> Iterator[str]:
+    """A Ray cluster on 127.0.0.1 with ``cpus`` CPUs, started by this script and stopped
+    by process id: the test suite's helper (tests/realparts.py).
+
+    One node, not two: with the loopback-only setting every Ray test uses
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), ``ray start --address`` refuses to add a
+    second node, and with the switch on, the joining node replaces 127.0.0.1 by this
+    machine's outward address to reach the head (docs/performance.md).
+    """
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from realparts import (LOOPBACK, RAY_CLUSTER_ENV, RAY_ENV, free_port, ray_script,
-                           start_process, stop_process, wait_for_port)
+    from realparts import RAY_ENV, local_ray_cluster
 
     os.environ.update(RAY_ENV)              # the sweep's driver inherits it
-    port, temp = free_port(), tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    common = ["--block", f"--node-ip-address={LOOPBACK}", "--num-cpus=1", "--disable-usage-stats",
-              f"--dashboard-agent-listen-port={free_port()}"]
-    env = {**os.environ, **RAY_CLUSTER_ENV}
-    procs = [start_process([str(ray_script()), "start", "--head", f"--port={port}", f"--temp-dir={temp}",
-                            "--include-dashboard=false", f"--dashboard-port={free_port()}", *common],
-                           env=env)]
-    try:
-        wait_for_port(procs[0], LOOPBACK, port, timeout, what="ray start --head")
-        procs.append(start_process([str(ray_script()), "start", f"--address={LOOPBACK}:{port}",
-                                    *common], env=env))
-        wait = ("import ray, sys, time\n"
-                "ray.init(address=sys.argv[1], log_to_driver=False)\n"
-                "deadline = time.monotonic() + float(sys.argv[2])\n"
-                "while len([n for n in ray.nodes() if n['Alive']]) < 2:\n"
-                "    assert time.monotonic() < deadline, 'the second node did not join'\n"
-                "    time.sleep(0.5)\n")
-        subprocess.run([sys.executable, "-c", wait, f"{LOOPBACK}:{port}", str(timeout)], check=True,
-                       env=env, capture_output=True)
-        yield f"{LOOPBACK}:{port}"
-    finally:
-        for proc in reversed(procs):
-            stop_process(proc)
-        shutil.rmtree(temp, ignore_errors=True)
+    with local_ray_cluster(num_cpus=cpus, timeout=180.0) as cluster:
+        yield cluster.address
 
 
 def measure(runs: int, folder: Path, workers: int, ray: str | None) -> dict:
@@ -236,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="store sizes (multiples of 1000) made from the 1000-run store")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--ray", action="store_true",
-                   help="sweep on a local Ray cluster of two nodes that this script starts and stops")
+                   help="sweep on a local Ray cluster (--workers CPUs) that this script starts and stops")
     p.add_argument("--out", help="folder for the stores (default: a temporary one, removed)")
     p.add_argument("--json", help="also write the rows to this file")
     a = p.parse_args(argv)
@@ -244,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     try:
-        with two_node_ray() if a.ray else contextlib.nullcontext() as address:
+        with local_ray(a.workers) if a.ray else contextlib.nullcontext() as address:
             rows = [measure(n, folder, a.workers, address) for n in a.sizes]
         if 1000 in a.sizes:
             rows += [synthetic_row(folder / "store-1000", folder, n) for n in a.synthetic
