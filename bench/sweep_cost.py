@@ -1,7 +1,7 @@
 """What a sweep costs end to end, and how it grows (issue 24, docs/performance.md).
 
-For each size (100, 1000 and 10,000 runs of the grid in ``bench/sweep-1000.yaml``: the
-same 200 configurations over 1/2, 5 or 50 seeds... see ``grid_file``) it runs the whole
+For each size (100, 1000 or 10,000 runs of the grid in ``bench/sweep-1000.yaml``, see
+:func:`grid_file`) it runs the whole
 command ``mlplab sweep FILE --workers W`` (sweep and report) as a child process and
 measures: its wall time, the sweep's own wall and training time (the sweep's summary),
 the store's size on disk, the peak memory of the command's processes, the report
@@ -36,7 +36,6 @@ from typing import Iterator
 
 HERE = Path(__file__).resolve().parent
 GRID = HERE / "sweep-1000.yaml"
-SEEDS = {100: None, 1000: 5, 10000: 50}     # 100 runs: 20 configurations x 5 seeds
 
 
 def grid_file(runs: int, folder: Path) -> Path:
