@@ -67,8 +67,10 @@ class StoreSnapshot:
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
     every = store.runs()
-    figdata = load_store_figdata(store, runs=every)
     keys = varying_keys([r.config for r in done_runs(every)])
+    # the metric-vs-key curve of the key shown first only: each costs an interval per
+    # configuration and value, and the others are computed when picked
+    figdata = load_store_figdata(store, runs=every, param_keys=[default_x(keys)])
     return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata,
                          store_figures(figdata))
 
@@ -81,7 +83,8 @@ def snapshot(root: Path) -> StoreSnapshot:
 
 def store_figdata(root: Path) -> StoreFigureData:
     """The store figures' data the overview draws: ``load_store_figdata`` of the store as
-    it is now (cached with the snapshot)."""
+    it is now (cached with the snapshot), with the metric-vs-key curve of the key shown
+    first (:func:`default_x`) only."""
     return snapshot(root).figdata
 
 

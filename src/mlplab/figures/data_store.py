@@ -360,11 +360,13 @@ def default_metric(runs: Sequence["RunInfo"]) -> str:
 
 
 def load_store_figdata(store: "Store", metric: str | None = None,
-                       runs: Sequence["RunInfo"] | None = None) -> StoreFigureData:
+                       runs: Sequence["RunInfo"] | None = None,
+                       param_keys: Sequence[str] | None = None) -> StoreFigureData:
     """Read the finished runs (and sweeps) of ``store`` and compute the store figures'
     data; ``metric`` defaults to :func:`default_metric` of the finished runs; ``runs``:
-    the store's runs when the caller has read them already. The epoch curves come from
-    the index (:mod:`mlplab.store.curves`), not from every run's files."""
+    the store's runs when the caller has read them already; ``param_keys``: only these of
+    the metric-vs-key curves (:func:`store_param_curves`). The epoch curves come from the
+    index (:mod:`mlplab.store.curves`), not from every run's files."""
     runs = [r for r in (store.runs(status="done") if runs is None else runs)
             if r.config and r.status == "done"]
     metric = default_metric(runs) if metric is None else metric
@@ -374,6 +376,6 @@ def load_store_figdata(store: "Store", metric: str | None = None,
     limit = runs_bayes_limit(runs)
     stages = tuple(s for s in (stage_info(sw, runs, limit) for sw in store.sweeps()) if s is not None)
     return StoreFigureData(
-        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric, limit),
+        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric, limit, param_keys),
         comparison=comparison_info(runs, curves, metric, limit=limit) if len(runs) > 1 else None,
         success=success_info(runs, attempts, limit), stages=stages, bayes=limit)
