@@ -243,7 +243,7 @@ def test_a_crash_mid_write_leaves_no_run_that_reads_as_complete(tmp_path, rec, m
     elif where == "rename":
         monkeypatch.setattr(store_mod.os, "replace", _crash_renaming_folders)
     else:
-        monkeypatch.setattr(Store, "_index_run", _crash)
+        monkeypatch.setattr(Store, "_index_runs", _crash)
     with pytest.raises(OSError, match="simulated"):
         store.write_run(rec)
     monkeypatch.undo()

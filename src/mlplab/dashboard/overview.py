@@ -67,8 +67,10 @@ class StoreSnapshot:
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
     every = store.runs()
-    figdata = load_store_figdata(store)
     keys = varying_keys([r.config for r in done_runs(every)])
+    # the metric-vs-key curve of the key shown first only: each costs an interval per
+    # configuration and value, and the others are computed when picked
+    figdata = load_store_figdata(store, runs=every, param_keys=[default_x(keys)])
     figures = {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)}
     return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata, figures)
 
@@ -81,7 +83,8 @@ def snapshot(root: Path) -> StoreSnapshot:
 
 def store_figdata(root: Path) -> StoreFigureData:
     """The store figures' data the overview draws: ``load_store_figdata`` of the store as
-    it is now (cached with the snapshot)."""
+    it is now (cached with the snapshot), with the metric-vs-key curve of the key shown
+    first (:func:`default_x`) only."""
     return snapshot(root).figdata
 
 
@@ -129,7 +132,10 @@ def _param_figure(root: str, signature: str, group: str | None, metric: str | No
         return plots.empty_figure(f"{metric} vs a hyper-parameter",
                                   "no config key varies among the finished runs")
     key = None if group == GROUP_NONE else (group or GROUP_AUTO)
-    info = param_curve_info(runs, x_key, metric, key, limit=snap.figdata.bayes)
+    # the report's own curves (the snapshot's figure data) when they are the ones asked for
+    info = next((p for p in snap.figdata.params if key == GROUP_AUTO and p.x_key == x_key
+                 and p.metric == metric), None) or param_curve_info(runs, x_key, metric, key,
+                                                                     limit=snap.figdata.bayes)
     if info is None:
         return plots.empty_figure(f"{metric} vs {x_key}",
                                   f"the finished runs use fewer than two values of {x_key}")

@@ -176,11 +176,14 @@ def param_curve_info(runs: Sequence["RunInfo"], x_key: str = "train.lr", metric:
 
 
 def store_param_curves(runs: Sequence["RunInfo"], metric: str = "val_loss",
-                       limit: "BayesLimit | None" = None) -> tuple[ParamCurveInfo, ...]:
+                       limit: "BayesLimit | None" = None,
+                       only: Sequence[str] | None = None) -> tuple[ParamCurveInfo, ...]:
     """The report's metric-vs-key curves: the learning rate's (when it varies) and up to
-    MAX_EXTRA more for the REPORT_KEYS that vary among the finished runs."""
+    MAX_EXTRA more for the REPORT_KEYS that vary among the finished runs; ``only``: of
+    those, the ones for these keys (a view that shows one at a time)."""
     done = [r for r in runs if r.config and r.status == "done"]
     vary = set(varying_keys([r.config for r in done]))
     keys = ["train.lr"] * ("train.lr" in vary) + [k for k in REPORT_KEYS if k in vary][:MAX_EXTRA]
+    keys = keys if only is None else [k for k in keys if k in only]
     infos = (param_curve_info(done, k, metric, limit=limit) for k in keys)
     return tuple(i for i in infos if i is not None)

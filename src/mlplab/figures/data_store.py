@@ -320,9 +320,9 @@ class StoreFigureData:
 
 
 def first_attempt_curve(store: "Store", run_id: str, metric: str) -> np.ndarray:
-    """The epoch series ``metric`` of a run's first attempt (only those rows are read); a
-    missing or damaged file gives none (that run drops out of the curves, not the view:
-    ``mlplab check`` names it)."""
+    """The epoch series ``metric`` of a run's first attempt read from its
+    ``metrics.parquet`` (only those rows are read); a missing or damaged file gives none
+    (that run drops out of the curves, not the view: ``mlplab check`` names it)."""
     import pandas as pd
 
     path = store.run_dir(run_id) / "metrics.parquet"
@@ -335,6 +335,14 @@ def first_attempt_curve(store: "Store", run_id: str, metric: str) -> np.ndarray:
     except (OSError, ValueError):           # pyarrow's ArrowInvalid is a ValueError
         return np.zeros(0)
     return rows.sort_values("epoch")["value"].to_numpy(np.float64)
+
+
+def first_attempt_curves(store: "Store", run_ids: Sequence[str], metric: str) -> dict[str, np.ndarray]:
+    """Per run id, :func:`first_attempt_curve`: from the index where the run's writer kept
+    it (:meth:`mlplab.store.store.Store.curves`, one query for all), else (a run of an
+    older store) from its ``metrics.parquet``."""
+    kept = store.curves(metric)
+    return {r: kept[r] if r in kept else first_attempt_curve(store, r, metric) for r in run_ids}
 
 
 def default_metric(runs: Sequence["RunInfo"]) -> str:
@@ -351,16 +359,23 @@ def default_metric(runs: Sequence["RunInfo"]) -> str:
     return "val_acc" if monitors and all(m.endswith("acc") for m in monitors) else "val_loss"
 
 
-def load_store_figdata(store: "Store", metric: str | None = None) -> StoreFigureData:
+def load_store_figdata(store: "Store", metric: str | None = None,
+                       runs: Sequence["RunInfo"] | None = None,
+                       param_keys: Sequence[str] | None = None) -> StoreFigureData:
     """Read the finished runs (and sweeps) of ``store`` and compute the store figures'
-    data; ``metric`` defaults to :func:`default_metric` of the finished runs."""
-    runs = [r for r in store.runs(status="done") if r.config]
+    data; ``metric`` defaults to :func:`default_metric` of the finished runs; ``runs``:
+    the store's runs when the caller has read them already; ``param_keys``: only these of
+    the metric-vs-key curves (:func:`store_param_curves`). The epoch curves come from the
+    index (:mod:`mlplab.store.curves`), not from every run's files."""
+    runs = [r for r in (store.runs(status="done") if runs is None else runs)
+            if r.config and r.status == "done"]
     metric = default_metric(runs) if metric is None else metric
-    curves = {r.run_id: first_attempt_curve(store, r.run_id, metric) for r in runs} if len(runs) > 1 else {}
-    attempts = {r.run_id: store.attempts(r.run_id) for r in runs}
+    curves = first_attempt_curves(store, [r.run_id for r in runs], metric) if len(runs) > 1 else {}
+    every = store.all_attempts()
+    attempts = {r.run_id: every.get(r.run_id, []) for r in runs}
     limit = runs_bayes_limit(runs)
     stages = tuple(s for s in (stage_info(sw, runs, limit) for sw in store.sweeps()) if s is not None)
     return StoreFigureData(
-        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric, limit),
+        n_runs=len(runs), metric=metric, params=store_param_curves(runs, metric, limit, param_keys),
         comparison=comparison_info(runs, curves, metric, limit=limit) if len(runs) > 1 else None,
         success=success_info(runs, attempts, limit), stages=stages, bayes=limit)

@@ -4,6 +4,7 @@ resolved configuration, ``metrics.parquet`` and safetensors weights.
     store.py     :class:`Store`: the index, atomic writes, reading
     models.py    ``load_model``: a run back as a ``torch.nn.Module``
     runfiles.py  a finished run's files as bytes, encoded apart from the index
+    curves.py    each finished run's epoch curves, kept in the index for the store figures
     table.py     the runs table: rows filtered, sorted and laid out as text
     groups.py    runs grouped over seeds (``--group-by``) and two groups compared
     owners.py    the process that owns an unfinished run, and whether it is gone

@@ -31,13 +31,27 @@ from typing import TYPE_CHECKING
 from mlplab import strictjson
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mlplab.record import RunRecord
+
+    from .curves import Curves
 
 RunFiles = dict[str, bytes]      # path inside the run's folder -> content
 
 
-def encode_run(rec: "RunRecord") -> RunFiles:
-    """Every file of ``rec``'s folder, by relative path (nothing is written)."""
+def encode_with_curves(rec: "RunRecord") -> "tuple[RunFiles, Curves]":
+    """:func:`encode_run` and the run's epoch curves for the index
+    (:func:`mlplab.store.curves.epoch_curves`), from one metrics table."""
+    from .curves import epoch_curves
+
+    table = rec.metrics.to_table()
+    return encode_run(rec, table), epoch_curves(table)
+
+
+def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
+    """Every file of ``rec``'s folder, by relative path (nothing is written); ``table``:
+    ``rec.metrics.to_table()`` when the caller has it already."""
     from safetensors.torch import save
 
     from mlplab.metrics import parquet_bytes
@@ -45,7 +59,7 @@ def encode_run(rec: "RunRecord") -> RunFiles:
     doc = {"run_id": rec.run_id, "name": rec.name, "config": rec.config, "info": rec.info,
            "source": rec.source}
     files = {"config.json": strictjson.dumps(doc, indent=2).encode(),
-             "metrics.parquet": parquet_bytes(rec.metrics.to_frame())}
+             "metrics.parquet": parquet_bytes(rec.metrics.to_table() if table is None else table)}
     for a in rec.attempts:
         meta = {"run_id": rec.run_id, "attempt": str(a.attempt), "seed": str(a.seed)}
         tensors = {"init": a.init_state, "best": a.best_state, "last": a.last_state,

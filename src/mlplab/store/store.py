@@ -1,6 +1,6 @@
 """The run store: a directory with a SQLite index, safetensors weights and Parquet series.
 
-    DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs)
+    DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs, epoch curves)
     DIR/runs/<run-id>/config.json             resolved config + run info
     DIR/runs/<run-id>/metrics.parquet         the series (mlplab.metrics)
     DIR/runs/<run-id>/attempt-<n>/{init,best,last}.safetensors
@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from mlplab import strictjson
 
+from .curves import SCHEMA as CURVES_SCHEMA
+from .curves import Curves, insert_curves, read_curves
 from .owners import UNFINISHED, folder_mode, owner_gone, this_process
-
-from .runfiles import RunFiles, encode_run, write_files
+from .runfiles import RunFiles, encode_with_curves, write_files
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -137,6 +139,12 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _attempt_info(r: sqlite3.Row) -> AttemptInfo:
+    d = {k: (math.nan if v is None and k not in ("end_reason",) else v) for k, v in dict(r).items()}
+    d["target_met"] = bool(d["target_met"])
+    return AttemptInfo(**d)
+
+
 class Store:
     """A run store rooted at a directory (created on first write)."""
 
@@ -155,7 +163,7 @@ class Store:
                 if readonly:
                     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 else:
-                    db.executescript(_SCHEMA)
+                    db.executescript(_SCHEMA + CURVES_SCHEMA)
         except sqlite3.DatabaseError as e:
             if "not a database" not in str(e):
                 raise
@@ -237,29 +245,40 @@ class Store:
                   summary: dict[str, Any] | None = None, files: "RunFiles | None" = None) -> Path:
         """Persist a finished run atomically and index it as ``done``. ``files``: its
         folder already encoded (:func:`mlplab.store.runfiles.encode_run`), else encoded here."""
-        final = self._write_files(rec, files)
-        self._index_run(rec, sweep_id, summary or {})
-        return final
+        return self.write_runs([rec], sweep_id, {rec.run_id: summary or {}},
+                               None if files is None else {rec.run_id: files})[0]
 
     def write_runs(self, records: "list[RunRecord]", sweep_id: str | None = None,
                    summaries: dict[str, dict[str, Any]] | None = None,
-                   files: "dict[str, RunFiles] | None" = None) -> list[Path]:
+                   files: "dict[str, RunFiles] | None" = None,
+                   curves: "dict[str, Curves] | None" = None) -> list[Path]:
         """Persist several finished runs as one unit: every run's files first, then one
-        transaction indexes them all as ``done`` (a crash in between leaves none done).
-        ``files``: encoded folders by run id (a sweep's workers encode them)."""
-        paths = [self._write_files(rec, (files or {}).get(rec.run_id)) for rec in records]
-        with self._connect() as db:
-            for rec in records:
-                self._insert_run(db, rec, sweep_id, (summaries or {}).get(rec.run_id, {}))
+        transaction indexes them all as ``done``, with their epoch curves
+        (:mod:`mlplab.store.curves`; a crash in between leaves none done). ``files``:
+        encoded folders by run id (a sweep's workers encode them), and ``curves`` their
+        epoch curves; a run given neither is encoded here."""
+        files, curves = dict(files or {}), dict(curves or {})
+        for rec in records:
+            if rec.run_id not in files:
+                files[rec.run_id], curves[rec.run_id] = encode_with_curves(rec)
+        paths = [self._write_files(rec, files[rec.run_id]) for rec in records]
+        self._index_runs(records, sweep_id, summaries or {}, curves)
         return paths
 
-    def _write_files(self, rec: "RunRecord", files: "RunFiles | None" = None) -> Path:
+    def _index_runs(self, records: "list[RunRecord]", sweep_id: str | None,
+                    summaries: dict[str, dict[str, Any]], curves: "dict[str, Curves]") -> None:
+        with self._connect() as db:
+            for rec in records:
+                self._insert_run(db, rec, sweep_id, summaries.get(rec.run_id, {}))
+                insert_curves(db, rec.run_id, curves.get(rec.run_id, {}))
+
+    def _write_files(self, rec: "RunRecord", files: "RunFiles") -> Path:
         """Write a run's folder into a temp folder and rename it into place."""
         final = self.run_dir(rec.run_id)
         tmp = Path(tempfile.mkdtemp(prefix=f".{rec.run_id}.", dir=self.root / "runs"))
         try:
             tmp.chmod(folder_mode())     # mkdtemp makes it 0700; the store's folders follow umask
-            write_files(encode_run(rec) if files is None else files, tmp)
+            write_files(files, tmp)
             if final.exists():          # a re-run replaces its leftovers (or an older result)
                 with self._connect() as db:   # the old files go: it no longer reads as done
                     db.execute("UPDATE runs SET status = 'running' WHERE run_id = ? AND status = 'done'",
@@ -270,10 +289,6 @@ class Store:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return final
-
-    def _index_run(self, rec: "RunRecord", sweep_id: str | None, summary: dict[str, Any]) -> None:
-        with self._connect() as db:
-            self._insert_run(db, rec, sweep_id, summary)
 
     @staticmethod
     def _insert_run(db: sqlite3.Connection, rec: "RunRecord", sweep_id: str | None,
@@ -357,12 +372,22 @@ class Store:
 
     def attempts(self, run_id: str) -> list[AttemptInfo]:
         rows = self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
-        out = []
-        for r in rows:
-            d = {k: (math.nan if v is None and k not in ("end_reason",) else v) for k, v in dict(r).items()}
-            d["target_met"] = bool(d["target_met"])
-            out.append(AttemptInfo(**d))
+        return [_attempt_info(r) for r in rows]
+
+    def all_attempts(self) -> dict[str, list[AttemptInfo]]:
+        """Every run's attempts by run id, in one query (a store figure needs them all)."""
+        out: dict[str, list[AttemptInfo]] = {}
+        for r in self._query("SELECT * FROM attempts ORDER BY run_id, attempt"):
+            out.setdefault(r["run_id"], []).append(_attempt_info(r))
         return out
+
+    def curves(self, metric: str, attempt: int = 0) -> dict[str, "np.ndarray"]:
+        """Per run id, the epoch curve of ``metric`` the run's writer kept in the index
+        (:mod:`mlplab.store.curves`); runs indexed without one are absent."""
+        if not (self.root / INDEX).is_file():
+            return {}
+        with self._connect() as db:
+            return read_curves(db, metric, attempt)
 
     def run_doc(self, run_id: str) -> dict[str, Any]:
         """The run's ``config.json``: resolved config and info."""

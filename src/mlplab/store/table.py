@@ -75,6 +75,8 @@ def filter_runs(runs: Iterable[RunInfo], filters: Iterable[str] = ()) -> list[Ru
         if "=" not in f:
             raise ConfigError("--filter", f, "key=value, e.g. status=done or train.optimizer=adam")
         pairs.append(tuple(f.split("=", 1)))
+    if not pairs:
+        return list(runs)
     out = []
     for r in runs:
         row = run_row(r)

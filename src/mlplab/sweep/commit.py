@@ -46,8 +46,9 @@ class Driver:
 
     def load_done(self) -> None:
         """Outcomes of the runs a previous driver finished (resume)."""
+        attempts = self.store.all_attempts()
         for info in self.store.runs(sweep_id=self.sweep_id, status="done"):
-            self.outcomes[info.run_id] = outcome_from_info(info, self.store.attempts(info.run_id))
+            self.outcomes[info.run_id] = outcome_from_info(info, attempts.get(info.run_id, []))
 
     def _note(self, outcome: RunOutcome) -> None:
         v = run_value(outcome, self.spec.select.metric, self.spec.select.mode)
@@ -84,7 +85,7 @@ class Driver:
         the runs that raised are marked failed with their error."""
         summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
         self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries,
-                              files=result.files)
+                              files=result.files, curves=result.curves)
         for rec in result.records:
             self.outcomes[rec.run_id] = outcome_from_record(rec)
             self._note(self.outcomes[rec.run_id])

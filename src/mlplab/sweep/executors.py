@@ -31,6 +31,7 @@ from .units import Unit, default_workers
 
 if TYPE_CHECKING:
     from mlplab.record import RunRecord
+    from mlplab.store.curves import Curves
     from mlplab.store.runfiles import RunFiles
 
 MAX_UNIT_TRIES = 3      # a unit whose worker died this often is recorded as failed
@@ -47,16 +48,19 @@ class UnitResult:
     worker: str = ""
     files: dict[str, "RunFiles"] = field(default_factory=dict)      # run_id -> its folder
     encode_s: float = 0.0      # seconds spent encoding the runs' files
+    curves: dict[str, "Curves"] = field(default_factory=dict)       # run_id -> epoch curves
 
     def encoded(self) -> "UnitResult":
         """This result with every run's folder encoded (:func:`mlplab.store.runfiles.encode_run`)
-        and the records slimmed to what the index needs: the worker does the encoding,
+        and epoch curves, and the records slimmed to what the index needs: the worker does the encoding,
         the driver only writes bytes."""
-        from mlplab.store.runfiles import encode_run, slim
+        from mlplab.store.runfiles import encode_with_curves, slim
 
         start = time.perf_counter()
-        files = {rec.run_id: encode_run(rec) for rec in self.records}
-        return replace(self, records=[slim(rec) for rec in self.records], files=files,
+        encoded = {rec.run_id: encode_with_curves(rec) for rec in self.records}
+        return replace(self, records=[slim(rec) for rec in self.records],
+                       files={r: e[0] for r, e in encoded.items()},
+                       curves={r: e[1] for r, e in encoded.items()},
                        encode_s=time.perf_counter() - start)
 
 
@@ -121,6 +125,13 @@ def _watch_parent(parent: int) -> None:
 
 def _init_worker(parent: int) -> None:
     import torch
+
+    # what writing a unit's runs needs, imported while the worker starts (with torch,
+    # before any unit) rather than inside the first unit's encoding
+    import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import safetensors.torch  # noqa: F401
 
     from mlplab.engine.cohort import freeze_imports
 

@@ -1,0 +1,84 @@
+"""Each finished run's epoch curves, kept in the index beside its row.
+
+The store figures (the report's and the dashboard overview's) draw every run's epoch
+series of one metric (``val_loss`` by epoch of the first attempt). Reading them from
+each run's ``metrics.parquet`` costs a file open and a Parquet decode per run, most of a
+report's time on a large store; so the run's writer keeps them, once, in the index's
+``curves`` table, written in the same transaction as the run's row. A run indexed before
+this table existed (an older store) has no rows in it: its curves are read from its
+``metrics.parquet`` as before (:func:`mlplab.figures.data_store.first_attempt_curves`).
+
+The values are the ``epoch``-scope rows of ``metrics.parquet`` for that attempt and
+metric, in epoch order, as little-endian float64 bytes: exactly what a reader of the
+Parquet file gets (tested).
+
+>>> from mlplab.metrics import MetricsLog
+>>> log = MetricsLog()
+>>> log.add(0, 2, 1, "epoch", "", "val_loss", 0.5)
+>>> log.add(0, 1, 0, "epoch", "", "val_loss", 0.9)
+>>> log.add(0, 1, 0, "step", "", "loss", 1.0)
+>>> {k: v.tolist() for k, v in epoch_curves(log.to_table()).items()}
+{(0, 'val_loss'): [0.9, 0.5]}
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT, attempt INTEGER, metric TEXT, vals BLOB,
+    PRIMARY KEY (run_id, attempt, metric));
+"""
+
+Curves = Mapping[tuple[int, str], "np.ndarray"]     # (attempt, metric) -> values by epoch
+# numpy is imported where used: `mlplab runs` reads the index without it
+
+
+def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> "dict[tuple[int, str], np.ndarray]":
+    """The epoch-scope series of a run's metrics table (:meth:`mlplab.metrics.MetricsLog.to_table`),
+    per ``(attempt, metric)`` for the ``attempts`` given (the store figures draw the first)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = pc.and_(pc.equal(table["scope"], "epoch"),
+                   pc.is_in(table["attempt"], pa.array(list(attempts), table.schema.field("attempt").type)))
+    rows = table.filter(keep)                  # [R] the epoch rows only, then as arrays
+    attempt, metric = rows["attempt"].to_numpy(), np.asarray(rows["metric"].to_pylist(), object)
+    epoch, value = rows["epoch"].to_numpy(), rows["value"].to_numpy().astype(np.float64)
+    out = {}
+    for a, m in sorted(set(zip(attempt.tolist(), metric.tolist()))):
+        at = (attempt == a) & (metric == m)
+        out[(int(a), str(m))] = value[at][np.argsort(epoch[at], kind="stable")]
+    return out
+
+
+def insert_curves(db: sqlite3.Connection, run_id: str, curves: Curves) -> None:
+    """Replace the run's curves (inside the caller's transaction)."""
+    import numpy as np
+
+    db.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
+    db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)",
+                   [(run_id, a, m, np.ascontiguousarray(v, "<f8").tobytes())
+                    for (a, m), v in curves.items()])
+
+
+def read_curves(db: sqlite3.Connection, metric: str, attempt: int = 0) -> "dict[str, np.ndarray]":
+    """Per run id, the ``metric`` curve of ``attempt`` kept in the index (one query); runs
+    indexed without curves are absent, and an index older than the table gives none."""
+    import numpy as np
+
+    try:
+        rows = db.execute("SELECT run_id, vals FROM curves WHERE metric = ? AND attempt = ?",
+                          (metric, attempt)).fetchall()
+    except sqlite3.OperationalError as e:      # a store written before the table existed
+        if "no such table" not in str(e):
+            raise
+        return {}
+    return {run_id: np.frombuffer(vals, "<f8").copy() for run_id, vals in rows}
