@@ -4,6 +4,11 @@ BIN := $(VENV)/bin
 
 .PHONY: demo check test bench clean
 
+# tests run in parallel processes (pytest-xdist); the compiled-epoch builds and the
+# browser, Ray and console-script tests wait on their own processes, so two workers on
+# two cores nearly halve the suite. WORKERS=0 runs them in this one process.
+WORKERS ?= auto
+
 $(BIN)/mlplab: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +22,11 @@ demo: $(BIN)/mlplab
 
 # the fast tier (about a minute): every module's contract, without the slow-marked tests
 check: $(BIN)/mlplab
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(WORKERS) --dist worksteal
 
 # the whole suite, slow tests included (what CI runs)
 test: $(BIN)/mlplab
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal
 
 bench: $(BIN)/mlplab
 	$(BIN)/mlplab bench
