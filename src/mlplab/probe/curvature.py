@@ -52,7 +52,7 @@ LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 # model's Rayleigh quotient moved by less than POWER_TOL (relative) over POWER_CHECK
 # iterations (one host read per check)
 POWER_ITERS = 100
-POWER_TOL = 1e-5
+POWER_TOL = 1e-4
 POWER_CHECK = 5
 HUTCHINSON_VECTORS = 16        # Rademacher vectors of the trace estimate
 NOISE_MAX_EXAMPLES = 256       # per-example gradients on at most this many examples
