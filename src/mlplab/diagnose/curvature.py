@@ -12,7 +12,10 @@ constant               meaning
 =====================  ======================================================================
 EOS_MARGIN             edge of stability: a record with stability > bound x (1 + 1%); the
                        safe lr is the largest lr for which every record up to the crossing
-                       stays within the bound, lr x bound / stability (= bound / sharpness)
+                       stays within the bound, lr x bound / stability (= bound / sharpness);
+EOS_WINDOW, EOS_AGAIN  a crossing counts when 2 of it and the next 2 records are over (a lone
+                       spike, such as Adam's first steps while its second-moment estimate is
+                       one gradient, does not)
 SHARPEN_FACTOR         progressive sharpening: the sharpness persistently >= 2x its early
 SHARPEN_EARLY          level (the median of the first 3 records), at least
 SHARPEN_MIN_RECORDS    6 records measured
@@ -29,6 +32,7 @@ import numpy as np
 from .history import Finding, History, config_value, make_finding, onset, safe_median
 
 EOS_MARGIN = 0.01
+EOS_WINDOW, EOS_AGAIN = 3, 2   # a crossing counts when 2 of it and the next 2 records are over
 SHARPEN_FACTOR = 2.0
 SHARPEN_EARLY = 3
 SHARPEN_MIN_RECORDS = 6
@@ -71,9 +75,11 @@ def edge_of_stability(h: History) -> dict[str, float] | None:
     values, steps = stab.to_numpy(float), stab.index.to_numpy()
     with np.errstate(invalid="ignore"):
         over = np.isfinite(values) & (values > bound * (1 + EOS_MARGIN))
-    if not over.any():
+    counted = np.array([over[j] and (over[j:j + EOS_WINDOW].sum() >= min(EOS_AGAIN, len(over) - j))
+                        for j in range(len(over))], dtype=bool)
+    if not counted.any():
         return None
-    i = int(np.argmax(over))
+    i = int(np.argmax(counted))
     step = int(steps[i])
     lr = _lr_at(h, step)
     finite = values[:i + 1][np.isfinite(values[:i + 1]) & (values[:i + 1] > 0)]
