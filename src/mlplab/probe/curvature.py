@@ -315,3 +315,93 @@ class MLPCurvature:
         v0 = self._v if self._v is not None and self._v.shape == theta.shape else None
         out, self._v = measure(self.loss, self.example_loss, theta, self.x, self.t, pre, v0)
         return out
+
+
+# torch.optim classes -> the table's optimizer names (SGD: by its momentum and nesterov)
+_TORCH_NAMES = {"Adam": "adam", "AdamW": "adamw", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
+
+
+def table_name(optimizer: torch.optim.Optimizer | None) -> str | None:
+    """The :mod:`mlplab.optim.table` name of a ``torch.optim`` optimizer, None if other."""
+    if optimizer is None:
+        return None
+    cls = type(optimizer).__name__
+    if cls == "SGD":
+        group = optimizer.param_groups[0]
+        return "nesterov" if group.get("nesterov") else \
+            "momentum" if group.get("momentum", 0) > 0 else "sgd"
+    return _TORCH_NAMES.get(cls)
+
+
+def torch_hyper(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The table's hyper-parameters of a ``torch.optim`` optimizer's first group."""
+    group = optimizer.param_groups[0]
+    out = {k: float(group[k]) for k in ("lr", "momentum", "dampening", "weight_decay", "eps",
+                                          "alpha", "lr_decay") if k in group}
+    if "betas" in group:
+        out["beta1"], out["beta2"] = (float(b) for b in group["betas"])
+    if "centered" in group:
+        out["centered"] = float(bool(group["centered"]))
+    return out
+
+
+_TORCH_STATE = ("exp_avg_sq", "square_avg", "grad_avg", "sum")
+
+
+class ModuleCurvature:
+    """The curvature of ``loss_fn(model(x), y)`` on a fixed batch, for any ``nn.Module``
+    (the user-loop :class:`~mlplab.probe.user.Probe`): its trainable parameters as one
+    row ``[1, P]``, ``torch.func.functional_call`` with copies of its buffers."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
+                 batch: tuple[Tensor, Tensor], optimizer: torch.optim.Optimizer | None) -> None:
+        from torch.func import functional_call
+
+        self.model, self.optimizer = model, optimizer
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in model.named_parameters() if p.requires_grad]
+        self.shapes = [p.shape for p in self.params]
+        self.sizes = [p.numel() for p in self.params]
+        self.x, self.y = (b.detach() for b in batch)
+        self.name = table_name(optimizer)
+        self.bound = None
+        if self.name is not None:
+            from mlplab.optim.table import stability_bound
+
+            self.bound = stability_bound(self.name, torch_hyper(optimizer))
+
+        def loss(row: Tensor, x: Tensor, y: Tensor) -> Tensor:
+            parts = row.split(self.sizes)
+            params = {n: p.reshape(s) for n, p, s in zip(self.names, parts, self.shapes)}
+            buffers = {n: b.clone() for n, b in model.named_buffers()}
+            return loss_fn(functional_call(model, {**params, **buffers}, (x,)), y)
+        self.loss = loss
+        self.example_loss = lambda row, xi, yi: loss(row, xi.unsqueeze(0), yi.unsqueeze(0))
+        self._v: Tensor | None = None
+
+    def measure(self, lr: float | None = None) -> dict[str, Tensor]:
+        """``{metric: [1]}`` at the module's parameters now; ``lr``: the step's (by
+        default the optimizer's now)."""
+        theta = torch.cat([p.detach().reshape(-1) for p in self.params])[None]
+        pre = None
+        if self.name is not None:
+            hyper = {k: torch.tensor([v], dtype=torch.float64)
+                     for k, v in torch_hyper(self.optimizer).items()}
+            if lr is not None:
+                hyper["lr"] = torch.tensor([float(lr)], dtype=torch.float64)
+            states = [self.optimizer.state.get(p, {}) for p in self.params]
+            keys = [k for k in _TORCH_STATE if states and all(k in s for s in states)]
+            state = None
+            if keys and "step" in states[0]:
+                state = {k: torch.cat([s[k].detach().reshape(-1) for s in states])[None]
+                         for k in keys}
+                state["count"] = torch.tensor([float(states[0]["step"])])
+            pre = preconditioner(self.name, hyper, state)
+            if pre.scale is None and state is None and self.name in _ADAPTIVE:
+                pre = None                      # no state before the first step
+        v0 = self._v if self._v is not None and self._v.shape == theta.shape else None
+        out, self._v = measure(self.loss, self.example_loss, theta, self.x, self.y, pre, v0)
+        return out
+
+
+_ADAPTIVE = ("rmsprop", "adam", "adamw", "adagrad")
