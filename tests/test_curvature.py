@@ -18,7 +18,7 @@ from mlplab.model.stacked import StackedMLP, flatten_state
 from mlplab.optim.table import OPTIMIZERS, stability_bound
 from mlplab.probe import curvature as C
 
-CASES = [("tanh", 2, "mse"), ("relu", 3, "ce"), ("gelu", 2, "bce"), ("sigmoid", 3, "mse"),
+CASES = [("tanh", 2, "mse"), ("relu", 3, "ce"), ("gelu", 2, "bce"), ("sigmoid", 2, "mse"),
          ("elu", 3, "auto")]
 
 
@@ -81,7 +81,7 @@ def test_hess_trace_is_hutchinsons_estimate_of_the_exact_trace(act, classes, los
     assert torch.allclose(got, want, rtol=1e-10)
     # unbiased: with many vectors within 5 standard errors of the exact trace; the
     # variance of v^T H v over Rademacher v is 2 (|H|_F^2 - sum_i H_ii^2)
-    n = 20000
+    n = 4000
     est = C.hess_trace(f, theta, x, t, vectors=n)
     for h, e in zip(hs, est):
         var = 2 * (h.pow(2).sum() - h.diagonal().pow(2).sum())
