@@ -100,6 +100,11 @@ def _rademacher(shape: tuple[int, ...], like: Tensor, gen: torch.Generator) -> T
     return (torch.randint(0, 2, shape, generator=gen).to(like) * 2 - 1)
 
 
+def _unit(v: Tensor) -> Tensor:
+    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(
+        torch.finfo(v.dtype).tiny)
+
+
 def top_eigenvalue(mv: Callable[[Tensor], Tensor], v0: Tensor, iters: int = POWER_ITERS,
                    tol: float = POWER_TOL) -> tuple[Tensor, Tensor]:
     """Largest eigenvalue ``[K]`` of symmetric operators ``mv`` (``[K, P] -> [K, P]``,
@@ -191,7 +196,10 @@ def measure(loss_fn: LossFn, example_loss: LossFn, theta: Tensor, x: Tensor, t: 
     and the top eigenvectors (pass them back as ``v0`` next time: a warm start)."""
     with torch.inference_mode(False), torch.enable_grad():
         theta, x, t = theta.detach().clone(), x.clone(), t.clone()
-        v0 = start_vectors(theta) if v0 is None else v0.clone()
+        fresh = start_vectors(theta)
+        # a warm start keeps the last eigenvector, plus the fixed random start: a direction
+        # the last eigenvector lacks (a unit that was dead) can still become the top one
+        v0 = fresh if v0 is None else _unit(v0) + _unit(fresh)
         mv = hessian_operator(loss_fn, theta, x, t)
         lam, vec = top_eigenvalue(mv, v0)
         out = {"sharpness": lam,
