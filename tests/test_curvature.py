@@ -261,3 +261,11 @@ def test_user_probe_requires_a_loss_and_batch():
 
     with pytest.raises(ConfigError, match="curvature_every"):
         Probe(torch.nn.Linear(2, 1), Keep(), curvature_every=2)
+
+
+@pytest.mark.parametrize("act,classes,loss", CASES)
+def test_mlp_noise_scale_equals_per_example_gradients(act, classes, loss):
+    _, head, spec, theta, x, _, t = _nets(act, classes, loss)
+    f = C.mlp_loss(spec, head)
+    want = C.grad_noise_scale(C.mlp_example_loss(f), theta, x, t)
+    assert torch.allclose(C.mlp_noise_scale(spec, head)(theta, x, t), want, rtol=1e-9)
