@@ -269,3 +269,30 @@ def test_mlp_noise_scale_equals_per_example_gradients(act, classes, loss):
     f = C.mlp_loss(spec, head)
     want = C.grad_noise_scale(C.mlp_example_loss(f), theta, x, t)
     assert torch.allclose(C.mlp_noise_scale(spec, head)(theta, x, t), want, rtol=1e-9)
+
+
+def test_curvature_figure_only_when_measured(tmp_path):
+    from mlplab.figures.data_run import load_run_figdata
+    from mlplab.figures.draw_run import draw_curvature, save_figure
+
+    store, rid = _quadratic_run(tmp_path / "q", [0.4] * 6)
+    data = load_run_figdata(store, rid)
+    assert data.curvature is not None and data.curvature.bound == 2.0
+    assert np.allclose(data.curvature.curves[0].sharpness, 4.0)
+    assert save_figure(draw_curvature(data.curvature), tmp_path / "curvature.png").is_file()
+
+    import mlplab
+
+    net = torch.nn.Linear(2, 1)
+    with mlplab.Probe(net, out=tmp_path / "plain", name="plain") as probe:
+        net(torch.ones(3, 2)).sum().backward()
+        probe.step(torch.tensor(1.0))
+    assert load_run_figdata(mlplab.Store(tmp_path / "plain"), probe.run_id).curvature is None
+
+
+def test_bench_measures_the_curvature_cost():
+    from mlplab.bench import CURVATURE_EVERY, curvature_cost
+
+    cost = curvature_cost(torch.device("cpu"), quick=True)
+    assert cost.every == CURVATURE_EVERY and cost.measurements >= 1
+    assert cost.ratio > 0 and "curvature every 10 steps" in cost.summary()
