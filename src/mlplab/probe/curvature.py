@@ -46,6 +46,8 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
+from mlplab.metrics import CURVATURE_METRICS as CURVATURE_METRICS  # the names, in order
+
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 # power iteration: at most POWER_ITERS Hessian-vector products, stopped once every
@@ -57,8 +59,6 @@ POWER_CHECK = 5
 HUTCHINSON_VECTORS = 8        # Rademacher vectors of the trace estimate
 NOISE_MAX_EXAMPLES = 256       # per-example gradients on at most this many examples
 SEED = 20180101                # the curvature's own generator (power start, Rademacher)
-
-from mlplab.metrics import CURVATURE_METRICS as CURVATURE_METRICS  # noqa: E402
 
 
 class Preconditioner(NamedTuple):
