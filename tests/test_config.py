@@ -55,7 +55,7 @@ DEFAULTS = {
     "stopping.min_delta": 1e-4, "stopping.restarts": 3, "stopping.target": "auto",
     "stopping.restore_best": True,
     "probe.every": 1, "probe.activations_every": 10, "probe.boundary_snapshots": 12,
-    "probe.batch": 256,
+    "probe.batch": 256, "probe.curvature_every": 0,
 }
 
 # A config touching every section, written as YAML and as TOML.

@@ -96,11 +96,13 @@ class BenchResult:
     machine: str
     repeats: int = 1                  # cohort runs per probe setting at least (median)
     compile: bool = False             # (b) asked for compiled epochs
+    curvature: "CurvatureCost | None" = None   # with --curvature
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``json.dumps`` works on it)."""
         out = asdict(self)
         out["workloads"] = [asdict(w) for w in self.workloads]
+        out["curvature"] = None if self.curvature is None else asdict(self.curvature)
         return out
 
     def summary(self) -> str:
@@ -136,6 +138,8 @@ class BenchResult:
                          + _compile_sentence(w, self.compile))
         lines.append("Rates are model-steps/s; time columns are for all K models; 'same loss': "
                      "models whose final loss agrees between the two.")
+        if self.curvature is not None:
+            lines.append(self.curvature.summary())
         return "\n".join(lines)
 
 
@@ -362,7 +366,8 @@ def _warm_up(device: torch.device) -> None:
 
 
 def run_bench(quick: bool = False, device: str = "cpu", *,
-              threads: int | None = 1, compile: bool = False) -> BenchResult:
+              threads: int | None = 1, compile: bool = False,
+              curvature: bool = False) -> BenchResult:
     """Run W1 and W2 as (a) the per-model loop and (b) the cohort; see the module doc.
 
     ``quick`` uses a few models and steps (seconds; for tests): its ratios mean little.
@@ -371,7 +376,8 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
     ``compile``: (b) with compiled epochs (:mod:`mlplab.engine.compiled`: W1's full-batch
     epoch, W2's 11 minibatch steps); the first run's compile (or package load) time is
-    reported apart.
+    reported apart. ``curvature``: also :func:`curvature_cost`, the probe with and without
+    curvature every ``CURVATURE_EVERY`` steps on W2's cohort.
     """
     from mlplab.engine.reference import resolve_device
 
@@ -384,13 +390,65 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
         results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS, compile,
                                       0.0 if quick else COHORT_SECONDS)
                         for w in workloads(quick))
+        curv = curvature_cost(dev, quick) if curvature else None
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
     return BenchResult(workloads=results, device=str(dev), quick=quick,
                        torch_version=torch.__version__, threads=used,
                        machine=f"{platform.machine()}, {_cpu_count()} CPUs",
-                       repeats=1 if quick else COHORT_REPEATS, compile=compile)
+                       repeats=1 if quick else COHORT_REPEATS, compile=compile,
+                       curvature=curv)
+
+
+# ---- the curvature probe's cost (mlplab bench --curvature) ----------------------------
+CURVATURE_EVERY = 10         # steps between curvature records in the measurement
+CURVATURE_EPOCHS = 10        # W2's cohort for this many epochs (110 steps): seconds
+
+
+@dataclass(frozen=True)
+class CurvatureCost:
+    """The cohort with the probe, with and without curvature every ``every`` steps."""
+
+    workload: str
+    models: int
+    steps: int                        # per model
+    every: int
+    measurements: int                 # curvature records per model
+    probe_seconds: float              # median, probe on, curvature off
+    curvature_seconds: float          # median, probe on, curvature every `every` steps
+    ratio: float                      # curvature_seconds / probe_seconds
+    ms_per_measurement: float         # the extra time per curvature record (all K models)
+    runs: int
+
+    def summary(self) -> str:
+        return (f"curvature: {self.workload} cohort (K={self.models}, {self.steps} steps) with "
+                f"the probe and curvature every {self.every} steps took {self.ratio:.2f}x the "
+                f"probe alone ({self.curvature_seconds:.2f} s against {self.probe_seconds:.2f} s,"
+                f" median of {self.runs}); {self.ms_per_measurement:.1f} ms per curvature record"
+                f" of all {self.models} models (sharpness, Hessian trace, noise scale, "
+                "stability).")
+
+
+def curvature_cost(device: torch.device, quick: bool = False, repeats: int = 3
+                   ) -> CurvatureCost:
+    """Time W2's cohort (``CURVATURE_EPOCHS`` epochs) with the probe, with and without
+    ``probe.curvature_every = CURVATURE_EVERY``, alternately; the medians count."""
+    from mlplab.config import with_overrides
+    from mlplab.engine.cohort import train_cohort
+
+    w = workloads(quick)[1]
+    epochs = 2 if quick else CURVATURE_EPOCHS
+    base = [with_overrides(c, {"train.epochs": epochs}) for c in w.configs]
+    curv = [with_overrides(c, {"probe.curvature_every": CURVATURE_EVERY}) for c in base]
+    records, (plain, with_curv), runs = _median_times(
+        [lambda: train_cohort(curv, device=device), lambda: train_cohort(base, device=device)],
+        1 if quick else repeats)
+    steps = records[0].attempts[0].steps
+    measured = -(-steps // CURVATURE_EVERY)
+    with_curv, plain = plain, with_curv           # runs[0] was the curvature cohort
+    return CurvatureCost(w.name, len(base), steps, CURVATURE_EVERY, measured, plain, with_curv,
+                         with_curv / plain, 1e3 * (with_curv - plain) / measured, runs)
 
 
 def _cpu_count() -> int:

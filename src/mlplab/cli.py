@@ -179,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu")
     b.add_argument("--compile", action="store_true",
                    help="the cohort with compiled epochs (compile time reported)")
+    b.add_argument("--curvature", action="store_true",
+                   help="also the probe's cost with curvature every 10 steps against without")
     return p
 
 
@@ -344,7 +346,8 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from mlplab.engine.reference import resolve_device
 
     resolve_device(a.device, "--device")
-    result = run_bench(quick=a.quick, device=a.device, compile=a.compile)
+    result = run_bench(quick=a.quick, device=a.device, compile=a.compile,
+                       curvature=a.curvature)
     print(dumps(result.to_dict()) if a.json else result.summary())
     return 0
 

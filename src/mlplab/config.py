@@ -125,6 +125,8 @@ class ProbeConfig:
     activations_every: int = 10    # steps between activation statistics
     boundary_snapshots: int = 12   # decision-boundary snapshots per attempt
     batch: int = 256               # size of the fixed probe batch
+    curvature_every: int = 0       # steps between curvature records (sharpness, hess_trace,
+    # grad_noise_scale, stability) on the probe batch; 0 = off
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ _POSITIVE = {"data.n", "data.k", "data.rings", "data.arms", "data.cells", "train
              "train.schedule.step_size", "probe.batch"}
 _NON_NEGATIVE = {"data.noise", "train.batch_size", "stopping.patience",
                  "stopping.restarts", "stopping.min_delta", "probe.boundary_snapshots",
+                 "probe.curvature_every",
                  "train.weight_decay", "train.momentum", "train.dampening", "train.lr_decay",
                  "train.clip_grad_norm", "data.spread", "train.eps",
                  "train.schedule.patience", "train.schedule.min_lr"}

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 
 STEP_METRICS = ("loss", "lr", "grad_norm_w", "grad_norm_b", "weight_norm_w", "weight_norm_b",
                 "update_ratio_w", "update_ratio_b", "dist_init_w", "dist_init_b")
+# model-level step metrics of the curvature probe (probe.curvature_every > 0)
+CURVATURE_METRICS = ("sharpness", "hess_trace", "grad_noise_scale", "stability")
 ACT_METRICS = ("act_mean", "act_std", "dead_frac", "sat_frac")
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 FINAL_METRICS = ("test_loss", "test_acc")
-METRICS = STEP_METRICS + ACT_METRICS + EPOCH_METRICS + FINAL_METRICS
+METRICS = STEP_METRICS + CURVATURE_METRICS + ACT_METRICS + EPOCH_METRICS + FINAL_METRICS
 COLUMNS = ("attempt", "step", "epoch", "scope", "layer", "metric", "value")
 _TEXT = ("scope", "layer", "metric")                  # the string columns
 

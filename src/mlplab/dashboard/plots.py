@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, InitDistInfo, LayerSeriesInfo,
+from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
                                      LossInfo)
 
 MAX_POINTS = 1500        # per drawn curve; the browser stays quick with many runs
@@ -264,3 +264,26 @@ def empty_figure(title: str, message: str) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return base_layout(fig, title, height=260)
+
+
+def curvature_figure(info: "CurvatureInfo") -> go.Figure:
+    """Sharpness, lr x sharpness with the stability bound as a line, and the Hessian trace."""
+    rows = (("sharpness", "sharpness"), ("stability", "lr × sharpness"),
+            ("hess_trace", "Hessian trace"))
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    for row, (metric, label) in enumerate(rows, start=1):
+        for c in info.curves:
+            y = getattr(c, metric)
+            fig.add_trace(go.Scatter(x=finite_list(c.x), y=finite_list(y), mode="lines+markers",
+                                     name=f"{label} (attempt {c.attempt})", showlegend=False,
+                                     connectgaps=True, marker=dict(size=3),
+                                     hovertemplate=f"{label} (attempt {c.attempt})<br>step "
+                                                   "%{x}<br>%{y:.4g}<extra></extra>"),
+                          row=row, col=1)
+        fig.update_yaxes(title_text=label, row=row, col=1)
+    if info.bound is not None:
+        fig.add_hline(y=info.bound, line=dict(color="#d93025", dash="dash", width=1), row=2,
+                      col=1, annotation_text=f"stability bound {info.bound:.3g}")
+    mark_attempts(fig, info.spans, per_step=True, rows=(1, 2, 3))
+    fig.update_xaxes(title_text="step (all attempts)", row=3, col=1)
+    return base_layout(fig, "Curvature of the loss on the probe batch", height=560)

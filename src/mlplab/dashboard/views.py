@@ -72,6 +72,8 @@ def run_figures(data: RunFigureData) -> dict[str, go.Figure]:
     for series in data.series:
         figs[series.family] = plots.layer_series_figure(series)
     figs["activations"] = plots.activation_figure(data.activations)
+    if data.curvature is not None:
+        figs["curvature"] = plots.curvature_figure(data.curvature)
     figs["init"] = (plots.init_figure(data.init) if data.init is not None else
                     plots.empty_figure("Initial weights per layer", "no initial weights stored"))
     if data.boundary is not None:

@@ -3,6 +3,7 @@
     history.py    one attempt's history reshaped for reading, and :class:`Finding`
     curves.py     loss-curve detectors: plateau, oscillation, overfitting
     detectors.py  gradients, weights and units: exploding, vanishing, dead, saturated, lr
+    curvature.py  sharpness: edge of stability, progressive sharpening
     limits.py     the Bayes limit of the data: nothing left to gain, or a bug
     findings.py   all detectors over a run, read from a store, and their text
 """

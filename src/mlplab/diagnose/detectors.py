@@ -31,6 +31,9 @@ LR_LOW_UPDATE          lr too low: every layer's median update/weight ratio < 1e
 LR_LOW_PROGRESS        the loss fell by < 10%, gradients are not zero and no hidden layer
                        has persistently dead (>= 50%) or saturated (>= 25%) units (small
                        updates are then a symptom of those, not of the learning rate)
+(curvature)            edge_of_stability and progressive_sharpening: see
+                       :mod:`mlplab.diagnose.curvature`; with curvature measured,
+                       lr_too_high's hint gives the largest stable lr from the sharpness
 =====================  ======================================================================
 """
 
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .curvature import detect_edge_of_stability, detect_progressive_sharpening, stable_lr_hint
 from .curves import detect_oscillation, detect_overfitting, detect_plateau
 from .limits import detect_bayes_limit
 from .history import (EARLY_RECORDS, PERSIST_MIN_RECORDS, Finding, History, config_value,
@@ -296,7 +300,7 @@ def detect_learning_rate(h: History) -> list[Finding]:
         evidence = {"early_update_ratio": med, "max_update_ratio": peak}
         evidence.update({f"early_update_ratio_{k}": v for k, v in per_layer.items()})
         return [make_finding(h, "lr_too_high", "warning", worst, step, evidence, msg,
-                             "lower the learning rate about 10x")]
+                             stable_lr_hint(h) or "lower the learning rate about 10x")]
     medians = {layer: safe_median(ratios[layer].to_numpy()) for layer in ratios}
     grads = h.layer_table("grad_norm_w")
     grad_level = max((safe_median(grads[c].to_numpy()) for c in grads), default=math.nan)
@@ -322,4 +326,5 @@ def detect_learning_rate(h: History) -> list[Finding]:
 DETECTORS: tuple[Callable[[History], list[Finding]], ...] = (
     detect_divergence, detect_exploding_gradients, detect_vanishing_gradients,
     detect_dead_relus, detect_saturation, detect_plateau, detect_oscillation,
-    detect_overfitting, detect_learning_rate, detect_bayes_limit)
+    detect_overfitting, detect_learning_rate, detect_edge_of_stability,
+    detect_progressive_sharpening, detect_bayes_limit)

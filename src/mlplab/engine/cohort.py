@@ -30,7 +30,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from mlplab.model.stacked import StackedMLP, loss_and_grad
 from mlplab.optim.batched import BatchedOptimizer, make_optimizer, hyper_from_configs
 from mlplab.optim.inplace import StepPlan, plan_step, step_all_active
 from mlplab.optim.schedule import lr_scale, plateau_floor
+from mlplab.probe.curvature import MLPCurvature
 from mlplab.record import RunRecord
 from . import stopping
 from .grad_clip import clip_grad_norm_
@@ -160,10 +161,12 @@ def _lr_table(configs: Sequence[RunConfig], device: torch.device) -> tuple[Tenso
 def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOptimizer,
                  data: Tensors, perm: Tensor | None, bs: int, first_step: int,
                  traced: Sequence[bool], acts: Sequence[bool], trace: Trace | None,
-                 clip: float | None, plan: StepPlan | None) -> None:
+                 clip: float | None, plan: StepPlan | None,
+                 curvature: Callable[[int], None] | None = None) -> None:
     """One epoch of optimizer steps for all K models: no host sync in here. ``traced[j]``:
     step j's raw probe inputs go to the trace (``acts[j]``: activations wanted too).
-    ``plan``: every model is known to be active, update in place without masks."""
+    ``plan``: every model is known to be active, update in place without masks.
+    ``curvature(j)``: called after step j's update (it measures where it is due)."""
     if perm is not None:            # each model's epoch in its order: one gather an epoch
         # gathered batch last, [K, d, N] with unit stride along N: the first layer's
         # weight gradient is then a product with a transposed operand (3x faster on W2)
@@ -195,6 +198,8 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
         if after is not None:
             after.copy_(live.flat)
             loss_row.copy_(loss)
+        if curvature is not None:
+            curvature(j)
 
 
 def freeze_imports() -> None:
@@ -318,6 +323,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     plan = plan if plan.rule else None
     compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
         if compile else None
+    curv = _Curvature.of(cfg, spec, head, tensors, spe) if probe else None
 
     def finish(ks: list[int]) -> None:
         """Copy the attempts models ``ks`` are in to the host, as ended."""
@@ -352,7 +358,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
             compiled = None                  # not compiled, or compiling failed: eagerly
             _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
                          trace if probe else None, cfg.train.clip_grad_norm,
-                         plan if all_active else None)
+                         plan if all_active else None,
+                         None if curv is None else curv.at(live, ge, host.running_epochs()))
             values = end_epoch(spec, head, tensors, data.val_is_train, live, trace,
                                keep_forward=perm is None)
             apply_stopping_rule(live, values, cfg, lr_floor, max_epoch=span[1])
@@ -378,7 +385,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         lr_tab.cpu().numpy()[epochs_seen, lr_col.cpu().numpy()]
     with torch.inference_mode(False):
         return build_records(configs, run_ids, finished, trace, timeline, head, data, tensors,
-                             grid, scale, loop_time, start)
+                             grid, scale, loop_time, start,
+                             None if curv is None else curv.recorded())
 
 
 def _set_lr(live: CohortState, lr_tab: Tensor | None, lr_col: Tensor | None) -> None:
@@ -396,3 +404,50 @@ def _batch_orders(gens: list[torch.Generator], done: np.ndarray, n: int,
     generator as the engine draws it (none for a model that is done)."""
     return torch.stack([torch.randperm(n, generator=g) if not d else torch.arange(n)
                         for g, d in zip(gens, done)]).to(device)
+
+
+class _Curvature:
+    """The curvature probe of a cohort (``probe.curvature_every > 0``): after each step
+    where a running model is due (its attempt step a multiple of ``every``), every
+    model's curvature at once, batched (:class:`mlplab.probe.curvature.MLPCurvature`);
+    the records keep each model's due steps only."""
+
+    def __init__(self, every: int, spe: int, probe: MLPCurvature) -> None:
+        self.every, self.spe, self.probe = every, spe, probe
+        self.steps: list[int] = []             # cohort steps measured
+        self.values: list[Tensor] = []         # [K, M] each
+
+    @staticmethod
+    def of(cfg: RunConfig, spec: StackedMLP, head: Head, data: Tensors,
+           spe: int) -> "_Curvature | None":
+        if cfg.probe.curvature_every <= 0:
+            return None
+        return _Curvature(cfg.probe.curvature_every, spe, MLPCurvature(
+            spec, head, data.x_probe, data.y_train[:len(data.x_probe)], cfg.train.optimizer))
+
+    def at(self, live: CohortState, ge: int, running_epochs: np.ndarray
+           ) -> Callable[[int], None] | None:
+        """This epoch's callback for :func:`_epoch_steps`, None when no step is due."""
+        base = (np.unique(running_epochs) * self.spe).tolist()
+        due = {j for j in range(self.spe) if any((b + j) % self.every == 0 for b in base)}
+        if not due:
+            return None
+
+        def measure(j: int) -> None:
+            if j not in due:
+                return
+            hyper = live.hyper._asdict()
+            fields = live.opt_state._asdict()
+            state = {k: v[0] for k, v in fields.items() if isinstance(v, tuple) and v}
+            state["count"] = fields["count"]
+            values = self.probe.measure(live.flat, hyper, state)
+            self.steps.append(ge * self.spe + j)
+            self.values.append(torch.stack(list(values.values()), dim=1))   # [K, M]
+            self.names = list(values)
+        return measure
+
+    def recorded(self) -> tuple[list[int], np.ndarray, list[str]] | None:
+        """(cohort steps, values ``[S, K, M]``, metric names), None if none measured."""
+        if not self.steps:
+            return None
+        return self.steps, torch.stack(self.values).cpu().numpy(), self.names

@@ -72,6 +72,10 @@ MINIBATCH_OPTIONS = {"realize_opcount_threshold": 8}
 def why_not(cfg: RunConfig, steps: int) -> str | None:
     """Why this cohort (``steps`` optimizer steps an epoch) cannot train compiled, or None
     when it can."""
+    if cfg.probe.curvature_every > 0:
+        return (f"the curvature probe (probe.curvature_every {cfg.probe.curvature_every}) "
+                "measures between the steps of an epoch, which a compiled epoch runs as one "
+                "program; probe.curvature_every 0 compiles")
     if steps > MAX_STEPS:
         return (f"an epoch of {steps} minibatch steps (train.batch_size "
                 f"{cfg.train.batch_size}) is more than the {MAX_STEPS} a compiled epoch "

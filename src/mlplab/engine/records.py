@@ -104,9 +104,12 @@ def _boundaries(finished: list[FinishedAttempt], snap_epochs: list[int],
 def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
                   finished: list[FinishedAttempt], trace: Trace, timeline: Timeline,
                   head: Head, data: Dataset, tensors: Tensors, grid: boundary.BoundaryGrid | None,
-                  lr_scale: np.ndarray, loop_time: float, start: float) -> list[RunRecord]:
+                  lr_scale: np.ndarray, loop_time: float, start: float,
+                  curvature: tuple[list[int], np.ndarray, list[str]] | None = None
+                  ) -> list[RunRecord]:
     """One run record per config from what the cohort recorded (``lr_scale [E, K]``: the
-    lr multiplier each model used at each cohort epoch)."""
+    lr multiplier each model used at each cohort epoch; ``curvature``: the cohort steps
+    the curvature was measured at, the values ``[S, K, M]`` and the metric names)."""
     cfg, spec, spe = configs[0], trace.spec, timeline.spe
     finished = sorted(finished, key=lambda f: (f.model, f.attempt))
     like = tensors.x_train
@@ -135,6 +138,11 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
                    trace.act_rows.array(), trace.act_columns()))
     scopes.append(("epoch", _series(steps, 1, att, ep, spe, active, epoch_scope=True),
                    vals.transpose(0, 2, 1), [("", m) for m in EPOCH_METRICS]))  # [E, K, 4]
+    if curvature is not None:
+        c_steps, c_values, c_names = curvature
+        scopes.append(("step", _series(np.asarray(c_steps, np.int64), cfg.probe.curvature_every,
+                                       att, ep, spe, active),
+                       c_values, [("", m) for m in c_names]))
     total_epochs = max(1, len(timeline.epoch))
     wall = time.perf_counter() - start
     attempts_of: list[list[int]] = [[] for _ in configs]    # indices into finished, by model

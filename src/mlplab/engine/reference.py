@@ -28,6 +28,7 @@ from mlplab.model.mlp import Head, build_mlp, derive_seed, linear_layers, resolv
 from mlplab.optim.schedule import lr_scale, plateau_floor, plateau_init, plateau_step
 from mlplab.optim.table import OPTIMIZERS, torch_kwargs
 from mlplab.probe.norms import activation_stats, layer_norms
+from mlplab.probe.curvature import MLPCurvature
 from mlplab.record import AttemptRecord, RunRecord, attempt_record, best_attempt_index
 from . import stopping
 from .grad_clip import clip_grad_norm_
@@ -119,7 +120,18 @@ def run_info(cfg: RunConfig, data: Dataset, head: Head) -> dict:
             "bayes": None if limit is None else limit.to_dict(),
             # data.standardize: the network expects (x - input_mean) / input_std
             "input_mean": None if data.mean is None else data.mean.tolist(),
-            "input_std": None if data.std is None else data.std.tolist()}
+            "input_std": None if data.std is None else data.std.tolist(),
+            **curvature_info(cfg)}
+
+
+def curvature_info(cfg: RunConfig) -> dict:
+    """With the curvature probe on: the bound on ``stability`` (lr x sharpness) of the
+    optimizer in use, :func:`mlplab.optim.table.stability_bound`."""
+    if cfg.probe.curvature_every <= 0:
+        return {}
+    from mlplab.optim.table import stability_bound
+
+    return {"stability_bound": stability_bound(cfg.train.optimizer, optimizer_hyper(cfg.train))}
 
 
 def resolved_config(cfg: RunConfig, head: Head) -> RunConfig:
@@ -142,6 +154,44 @@ def _record_layers(log: MetricsLog, net: torch.nn.Module, prev: list, init: list
         values = torch.stack(list(norms.values())).tolist()
         for metric, v in zip(norms, values):
             log.add(attempt, step, epoch, "step", layer_name(i), metric, v)
+
+
+# torch.optim's per-parameter state an adaptive optimizer divides by (curvature.preconditioner)
+_PRECONDITIONER_STATE = ("exp_avg_sq", "square_avg", "grad_avg", "sum")
+
+
+def curvature_probe(cfg: RunConfig, head: Head, net: torch.nn.Module,
+                    data: Tensors) -> MLPCurvature | None:
+    """The curvature probe on the fixed probe batch (None: ``probe.curvature_every`` 0)."""
+    if cfg.probe.curvature_every <= 0:
+        return None
+    from mlplab.model.stacked import StackedMLP
+
+    spec = StackedMLP.of(net, cfg.model.activation, cfg.model.negative_slope, head.output)
+    return MLPCurvature(spec, head, data.x_probe, data.y_train[:len(data.x_probe)],
+                        cfg.train.optimizer)
+
+
+def _record_curvature(log: MetricsLog, curv: MLPCurvature, net: torch.nn.Module,
+                      opt: torch.optim.Optimizer, cfg: RunConfig, lr: float, attempt: int,
+                      step: int, epoch: int) -> None:
+    """The curvature metrics at the parameters after this step's update, with the
+    optimizer's state as its next step will read it. Reads only: the parameters, their
+    gradients and the optimizer are left as they were."""
+    params = [p for _, lin in linear_layers(net) for p in (lin.weight, lin.bias)]
+    theta = torch.cat([p.detach().reshape(-1) for p in params])[None]        # [1, P]
+    hyper = {k: torch.tensor([v], dtype=torch.float64) for k, v in
+             optimizer_hyper(cfg.train).items()}
+    hyper["lr"] = torch.tensor([lr], dtype=torch.float64)
+    states = [opt.state.get(p, {}) for p in params]
+    state = None
+    keys = [k for k in _PRECONDITIONER_STATE if all(k in s for s in states)]
+    if keys and states and "step" in states[0]:
+        state = {k: torch.cat([s[k].detach().reshape(-1) for s in states])[None] for k in keys}
+        state["count"] = torch.tensor([float(states[0]["step"])])
+    values = curv.measure(theta, hyper, state)
+    for metric, v in zip(values, torch.stack(list(values.values()))[:, 0].tolist()):
+        log.add(attempt, step, epoch, "step", "", metric, v)
 
 
 @torch.no_grad()
@@ -175,6 +225,7 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
     snap_epochs = set(boundary.snapshot_epochs(cfg.train.epochs, cfg.probe.boundary_snapshots))
     snaps: list[tuple[int, dict[str, torch.Tensor]]] = []      # (epoch, state_dict)
     plateau = stopping.PlateauState()
+    curv = curvature_probe(cfg, head, net, data)
     best_state, step, reason, epoch = init_state, 0, "max_epochs", 0
     for epoch in range(cfg.train.epochs):
         scale = float(lr_state.scale[0]) if sched.name == "plateau" else \
@@ -201,6 +252,9 @@ def train_attempt(cfg: RunConfig, head: Head, data: Tensors, grid: boundary.Boun
                 _record_layers(log, net, prev, init, attempt, step, epoch)
             if step % cfg.probe.activations_every == 0:
                 _record_activations(log, net, data.x_probe, cfg, attempt, step, epoch)
+            if curv is not None and step % cfg.probe.curvature_every == 0:
+                _record_curvature(log, curv, net, opt, cfg, base_lr * scale, attempt, step,
+                                  epoch)
             step += 1
         train_loss, train_acc = evaluate(net, data.x_train, data.y_train, head)
         val_loss, val_acc = evaluate(net, data.x_val, data.y_val, head)

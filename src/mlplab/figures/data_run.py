@@ -343,6 +343,52 @@ def init_dist_info(state: Mapping[str, Any], layers: Sequence[str], attempt: int
                         tuple(frozen_array(w.ravel()) for _, w, _ in found), tuple(expected), tuple(kinds))
 
 
+# ----------------------------------------------------------------------------- curvature
+
+
+@dataclass(frozen=True)
+class CurvatureCurve:
+    """One attempt's curvature series (``probe.curvature_every``), NaN where not measured."""
+
+    attempt: int
+    x: np.ndarray                 # [T] steps over all attempts
+    sharpness: np.ndarray         # [T] top Hessian eigenvalue
+    stability: np.ndarray         # [T] lr x (preconditioned) sharpness
+    hess_trace: np.ndarray        # [T]
+    grad_noise_scale: np.ndarray  # [T]
+
+
+@dataclass(frozen=True)
+class CurvatureInfo:
+    """The curvature probe's series and the optimizer's bound on lr x sharpness."""
+
+    bound: float | None           # stability bound (2 for gradient descent), None: unknown
+    curves: tuple[CurvatureCurve, ...]
+    spans: tuple[AttemptSpan, ...]
+
+
+def curvature_info(frame: "pd.DataFrame", spans: Sequence[AttemptSpan],
+                   bound: float | None = None) -> CurvatureInfo | None:
+    """The curvature series by attempt, None when the run measured none."""
+    from mlplab.metrics import CURVATURE_METRICS
+
+    rows = frame[(frame["scope"] == "step") & (frame["layer"] == "")
+                 & frame["metric"].isin(CURVATURE_METRICS)]
+    if rows.empty:
+        return None
+    start = {s.attempt: s.start_step for s in spans}
+    curves = []
+    for attempt, part in rows.groupby("attempt", sort=True):
+        table = part.pivot_table(index="step", columns="metric", values="value",
+                                 aggfunc="last", dropna=False).sort_index()
+        col = lambda m: frozen_array(table[m].to_numpy(np.float64) if m in table  # noqa: E731
+                                     else np.full(len(table), math.nan))
+        x = table.index.to_numpy(np.float64) + start.get(int(attempt), 0)
+        curves.append(CurvatureCurve(int(attempt), frozen_array(x), *(col(m) for m in
+                                                                      CURVATURE_METRICS)))
+    return CurvatureInfo(None if bound is None else float(bound), tuple(curves), tuple(spans))
+
+
 # ----------------------------------------------------------------------------- bundle
 
 
@@ -358,6 +404,7 @@ class RunFigureData:
     init: InitDistInfo | None
     boundary: "BoundaryInfo | None"
     network: "NetworkInfo | None"
+    curvature: CurvatureInfo | None = None   # only when the run measured curvature
 
 
 def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
@@ -388,7 +435,20 @@ def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
         series=tuple(layer_series_info(frame, f, layers, spans) for f in FAMILIES),
         activations=activation_info(frame, layers, (model or {}).get("activation", ""), spans),
         init=None if not init_state else init_dist_info(init_state, layers, kept, model),
-        boundary=boundary, network=network)
+        boundary=boundary, network=network,
+        curvature=curvature_info(frame, spans, _stability_bound(info, config)))
+
+
+def _stability_bound(info: Mapping[str, Any], config: Mapping[str, Any]) -> float | None:
+    """The run's bound on lr x sharpness: its info's, else its optimizer's in the table."""
+    bound = info.get("stability_bound")
+    if isinstance(bound, (int, float)):
+        return float(bound)
+    from mlplab.optim.table import OPTIMIZERS, stability_bound
+
+    name = (config.get("train") or {}).get("optimizer")
+    return stability_bound(name, info.get("optimizer_hyper") or {}) if name in OPTIMIZERS \
+        else None
 
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .data_run import ActivationInfo, AttemptSpan, InitDistInfo, LayerSeriesInfo, LossInfo
+from .data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
+                       LossInfo)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -400,4 +401,42 @@ def draw_activations(info: ActivationInfo, labels: Mapping[str, str] | None = No
     ax_pre.set_ylabel("pre-activation value")
     fig.suptitle(f"Hidden units per layer ({info.activation}, on the fixed probe batch)" if info.activation
                  else "Hidden units per layer (on each recorded step's batch)")
+    return fig
+
+
+# ----------------------------------------------------------------------------- curvature
+
+
+@styled
+def draw_curvature(info: "CurvatureInfo") -> "Figure":
+    """Sharpness; lr x sharpness with the optimizer's stability bound as a line; the
+    Hessian trace; the gradient noise scale. One line per attempt, restarts marked."""
+    fig, axes = new_figure(11, 7.6, 2, 2, sharex=True)
+    panels = ((axes[0][0], "sharpness", "top Hessian eigenvalue λ_max", "Sharpness"),
+              (axes[0][1], "stability", "lr × sharpness", "lr × sharpness (stability)"),
+              (axes[1][0], "hess_trace", "tr H (Hutchinson)", "Hessian trace"),
+              (axes[1][1], "grad_noise_scale", "B_simple = tr Σ / |G|²",
+               "Gradient noise scale (log scale)"))
+    for ax, metric, ylabel, title in panels:
+        drawn = []
+        for c in info.curves:
+            y = getattr(c, metric)
+            ok = np.isfinite(y)
+            if ok.any():
+                ax.plot(c.x[ok], y[ok], lw=1.4, marker="." if ok.sum() < 60 else None,
+                        color="#1a73e8", alpha=1.0 if c.attempt == info.curves[-1].attempt else 0.6)
+                drawn.append(y[ok])
+        if not drawn:
+            note(ax, f"no {metric} recorded")
+        if metric == "stability" and info.bound is not None:
+            ax.axhline(info.bound, color="#d93025", ls="--", lw=1.3,
+                       label=f"stability bound {info.bound:.3g}")
+            _legend(ax)
+        if metric == "grad_noise_scale" and drawn:
+            positive_log(ax, drawn, "noise scales")
+        mark_attempts(ax, info.spans, True)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("step (all attempts)" if len(info.spans) > 1 else "step")
+    fig.suptitle("Curvature of the loss on the probe batch")
     return fig

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-__all__ = ["OPTIMIZERS", "OptimizerSpec", "spec_of", "torch_kwargs"]
+__all__ = ["OPTIMIZERS", "OptimizerSpec", "PRECONDITIONED", "spec_of", "stability_bound",
+           "torch_kwargs"]
 
 
 class OptimizerSpec(NamedTuple):
@@ -99,3 +100,39 @@ def torch_kwargs(name: str, hyper: Mapping[str, float | bool]) -> dict[str, Any]
         elif key != "beta2":
             kwargs[key] = bool(value) if isinstance(default, bool) else value
     return {**kwargs, **spec.torch_fixed}
+
+
+# The batched rules that divide the gradient by a diagonal D (their curvature is that of
+# D^-1/2 H D^-1/2, Cohen et al. 2022), and the one whose weight decay is decoupled (not
+# a term of the gradient, so not added to the Hessian).
+PRECONDITIONED = ("rmsprop", "adam", "adamw", "adagrad")
+DECOUPLED_DECAY = ("adamw",)
+
+
+def stability_bound(name: str, hyper: Mapping[str, float | bool]) -> float:
+    """The bound on ``lr x sharpness`` (the preconditioned sharpness for an adaptive
+    optimizer) above which optimizer ``name`` diverges on a quadratic with that curvature:
+    2 for gradient descent; 2 + 2 beta for heavy-ball momentum (divided by 1 - dampening,
+    which scales the step); (2 + 2 beta) / (1 + 2 beta) for Nesterov; (2 + 2 beta1) /
+    (1 - beta1) for Adam and AdamW; 2 + 2 beta for RMSprop with momentum beta; 2 for
+    Adagrad. ``hyper``: as :func:`mlplab.config.optimizer_hyper` gives (missing keys: the
+    row's defaults).
+
+    >>> stability_bound("sgd", {}), stability_bound("momentum", {"momentum": 0.9})
+    (2.0, 3.8)
+    >>> round(stability_bound("adam", {"beta1": 0.9}), 6)
+    38.0
+    """
+    spec = spec_of(name)
+    get = lambda key: float(hyper.get(key, spec.defaults.get(key, 0.0)))  # noqa: E731
+    if spec.rule == "sgd":
+        damp = get("dampening") if get("momentum") > 0 else 0.0
+        return (2.0 + 2.0 * get("momentum")) / max(1.0 - damp, 1e-12)
+    if spec.rule == "nesterov":
+        beta = get("momentum")
+        return (2.0 + 2.0 * beta) / (1.0 + 2.0 * beta)
+    if spec.rule in ("adam", "adamw"):
+        return (2.0 + 2.0 * get("beta1")) / (1.0 - get("beta1"))
+    if spec.rule == "rmsprop":
+        return 2.0 + 2.0 * get("momentum")
+    return 2.0

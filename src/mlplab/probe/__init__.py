@@ -3,6 +3,8 @@ statistics, and :class:`Probe` for the user's own training loop on any ``nn.Modu
 
     norms.py       the norms and activation statistics, pure functions of tensors
     paramnorms.py  the per-parameter norms the user-loop probe takes, a few kernels a step
+    curvature.py   sharpness, Hessian trace, gradient noise scale, stability (torch.func,
+                   batched over a cohort), every probe.curvature_every steps
     user.py        :class:`Probe`: hooks, step and epoch records, a run record at the end
 """
 

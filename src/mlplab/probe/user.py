@@ -36,6 +36,12 @@ of run read alike:
   channels. Only forwards with gradients enabled count (not ``torch.no_grad()``
   evaluation), and the last such forward before ``probe.step`` wins.
   Functional activations (``F.relu``) are not seen.
+- **Curvature** (every ``curvature_every`` steps, 0 = off; needs ``loss_fn`` and a
+  fixed ``batch=(x, y)``): ``sharpness``, ``hess_trace``, ``grad_noise_scale`` and
+  (with an optimizer of :mod:`mlplab.optim.table`'s kinds) ``stability`` of
+  ``loss_fn(model(x), y)``, as :mod:`mlplab.probe.curvature` defines them, at the
+  parameters after step ``t``'s update (measured at the next ``probe.step``), filed
+  under step ``t``. Buffers (batch-norm statistics) are copied, never updated.
 - **Epochs**: whatever ``probe.epoch(...)`` is given.
 
 Values stay on the device and are read back in one transfer once ``FLUSH_EVERY``
@@ -75,6 +81,7 @@ from mlplab.config import ConfigError
 from mlplab.metrics import EPOCH_METRICS, MetricsLog
 from mlplab.record import RunRecord, attempt_record
 from .norms import activation_stats, units_last
+from .curvature import ModuleCurvature
 from .paramnorms import ParamNorms
 
 # Measurements (a few per recorded step) kept on the device before one read-back.
@@ -133,12 +140,23 @@ class Probe:
     def __init__(self, model: nn.Module, sink: RunSink, name: str | None = None,
                  every: int = 1, activations_every: int = 10, *,
                  optimizer: torch.optim.Optimizer | None = None,
-                 config: dict[str, Any] | None = None, seed: int | None = None) -> None:
+                 config: dict[str, Any] | None = None, seed: int | None = None,
+                 curvature_every: int = 0, loss_fn: Any = None,
+                 batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
         self.model, self.optimizer = model, optimizer
         self.every = _positive_int("probe.every", every)
         self.activations_every = _positive_int("probe.activations_every", activations_every)
+        self.curvature_every = 0 if curvature_every == 0 else \
+            _positive_int("probe.curvature_every", curvature_every)
+        if self.curvature_every and (loss_fn is None or batch is None or len(batch) != 2):
+            raise ConfigError("probe.curvature_every", curvature_every,
+                              "0, or a positive integer with loss_fn=(output, target) -> "
+                              "scalar loss and batch=(x, y), the fixed batch it is measured on")
+        self._curv = None if not self.curvature_every else \
+            ModuleCurvature(model, loss_fn, batch, optimizer)
+        self._curv_pending: tuple[int, int, Any] | None = None
         self.name = name or type(model).__name__.lower()
         self.seed = seed
         # (layer, metric suffix, parameter) for every parameter, in module order
@@ -181,7 +199,11 @@ class Probe:
         if measured:
             self._record_update(*self._pending)
             self._pending = None
+        self._record_curvature()
         t = self._step
+        if self._curv is not None and t % self.curvature_every == 0:
+            lr = self.optimizer.param_groups[0].get("lr") if self.optimizer is not None else None
+            self._curv_pending = (t, self._epoch, lr)
         if t % self.every == 0:
             self._record_gradients(t, value)
             self._norms.snapshot(measured)
@@ -219,6 +241,7 @@ class Probe:
         if self._pending is not None:
             self._record_update(*self._pending)
             self._pending = None
+        self._record_curvature()
         self._flush()
         self._detach_hooks()
         self._closed = True
@@ -253,6 +276,16 @@ class Probe:
     def _record_update(self, t: int, epoch: int) -> None:
         for keys, values in self._norms.updates():
             self._push("step", t, epoch, keys, values)
+
+    def _record_curvature(self) -> None:
+        """The curvature due at step t, at the parameters after t's update (filed under t)."""
+        if self._curv_pending is None or self._curv is None:
+            return
+        t, epoch, lr = self._curv_pending
+        self._curv_pending = None
+        values = self._curv.measure(lr)
+        self._push("step", t, epoch, [("", m) for m in values],
+                   torch.stack([v.reshape(()) for v in values.values()]))
 
     def _push(self, scope: str, step: int, epoch: int, keys: list[tuple[str, str]],
               values: torch.Tensor) -> None:
@@ -351,7 +384,8 @@ class Probe:
                           "parameters": sum(p.numel() for _, _, p in self._params),
                           "shapes": shapes},
                 "train": train,
-                "probe": {"every": self.every, "activations_every": self.activations_every},
+                "probe": {"every": self.every, "activations_every": self.activations_every,
+                          "curvature_every": self.curvature_every},
                 "user": dict(user or {})}
 
     def _record(self, interrupted: bool) -> RunRecord:
@@ -387,6 +421,8 @@ class Probe:
                                  for layer in self.layers},
                 "weight_counts": {lay: p.numel() for lay, suffix, p in self._params
                                   if suffix == "_w"}}
+        if self._curv is not None and self._curv.bound is not None:
+            info["stability_bound"] = self._curv.bound
         return RunRecord(run_id=self.run_id, name=self.name, config=self.config,
                          attempts=[attempt], best_attempt=0, metrics=self._log, info=info,
                          wall_time=wall, source="probe")

@@ -117,6 +117,8 @@ def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Fig
         jobs.append(("init_weights", f.draw_init_dist, data.init))
     if data.activations.curves:
         jobs.append(("activations", f.draw_activations, data.activations))
+    if data.curvature is not None:
+        jobs.append(("curvature", f.draw_curvature, data.curvature))
     if data.boundary is not None and len(data.boundary.snapshot_epochs) > 1:
         jobs.append(("boundary_evolution", fm.draw_boundary_evolution, data.boundary))
     return jobs
