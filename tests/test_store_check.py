@@ -53,6 +53,25 @@ def test_each_kind_of_damage_is_named_and_repair_marks_only_those_runs(store: Pa
     assert main(["check", str(store)]) == 0                  # nothing left marked done and broken
 
 
+def test_runs_lists_a_damaged_run_as_damaged_before_any_check(store: Path, capsys):
+    a, b, c, d = _runs(store)
+    metrics = a / "metrics.parquet"
+    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
+    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
+    (c / "config.json").unlink()                                                  # gone
+    assert main(["runs", str(store), "--json"]) == 0
+    rows = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {k for k, r in rows.items() if r["status"] == "damaged"} == {a.name, b.name, c.name}
+    assert rows[a.name]["error"].startswith("metrics.parquet: truncated")
+    assert rows[b.name]["error"].startswith("attempt-0/best.safetensors: truncated or not")
+    assert rows[c.name]["error"].startswith("config.json: missing")
+    assert rows[d.name]["status"] == "done" and rows[d.name]["error"] is None
+    assert main(["runs", str(store), "--json", "--filter", "status=done"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [d.name]
+    # a glance only: the index is untouched until `mlplab check --repair`
+    assert {r.status for r in Store(store, readonly=True).runs()} == {"done"}
+
+
 def test_a_damaged_index_names_its_file(store: Path, capsys):
     index = store / "mlplab.sqlite"
     raw = bytearray(index.read_bytes())

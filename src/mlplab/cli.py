@@ -246,6 +246,13 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     sort = f"-{a.sort.lstrip('-')}" if a.sort and a.desc else a.sort
     rows = run_rows(a.dir, sort=sort, filters=a.filter)
     print(dumps(rows) if a.json else format_table(rows))
+    damaged = [r for r in rows if r["status"] == "damaged"]
+    if damaged and not a.json:
+        print(f"{len(damaged)} damaged: " + "; ".join(f"{r['run_id']}: {r['error']}"
+                                                   for r in damaged[:3])
+              + (" ..." if len(damaged) > 3 else "")
+              + f"; mlplab check {a.dir} --repair marks them (a resumed sweep retrains them)",
+              file=sys.stderr)
     return 0
 
 

@@ -16,7 +16,8 @@ failing on it; everything intact stays as it is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .store import RunInfo, Store
@@ -95,6 +96,60 @@ def check_run(folder: Path, run: RunInfo) -> list[Damage]:
             except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
                 found.append(Damage(run.run_id, str(path.relative_to(folder)), _reason(e)))
     return found
+
+
+def _read_at(path: str, start: int, n: int) -> tuple[bytes, int]:
+    """``n`` bytes of ``path`` from ``start`` (negative: from its end), and its size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        at = size + start if start < 0 else start
+        return (os.pread(fd, n, at) if 0 <= at else b""), size
+    finally:
+        os.close(fd)
+
+
+def quick_damage(folder: Path, run: RunInfo) -> Damage | None:
+    """The first damage a glance finds in a finished run's files, reading a few bytes of
+    each (what ``mlplab runs`` can afford on every run): the folder, ``config.json``, the
+    Parquet footer's magic, whether the kept network's safetensors header fits its file.
+    Damage only reading a file whole shows is left to :func:`check_run`."""
+    root = str(folder)
+    best = f"attempt-{run.best_attempt or 0}/best.safetensors"
+    name = "."
+    try:
+        name = "config.json"
+        if os.stat(os.path.join(root, name)).st_size == 0:
+            return Damage(run.run_id, name, "empty")
+        name = "metrics.parquet"
+        tail, size = _read_at(os.path.join(root, name), -4, 4)
+        if size < 12 or tail != b"PAR1":
+            return Damage(run.run_id, name, "truncated (no Parquet footer)")
+        name = best
+        head, size = _read_at(os.path.join(root, name), 0, 8)
+        if len(head) < 8 or 8 + int.from_bytes(head, "little") > size:
+            return Damage(run.run_id, name, "truncated or not safetensors (its header does"
+                          " not fit)")
+    except FileNotFoundError:
+        if not os.path.isdir(root):
+            return Damage(run.run_id, ".", "the run's folder is missing")
+        return Damage(run.run_id, name, "missing")
+    except OSError as e:
+        return Damage(run.run_id, name, _reason(e))
+    return None
+
+
+def glance(store: Store, runs: list[RunInfo]) -> list[RunInfo]:
+    """``runs`` with each finished run that :func:`quick_damage` finds damaged shown as
+    ``damaged``, its error naming the file and the reason (the index is left as it is:
+    ``mlplab check --repair`` marks it, and a resumed sweep then trains it again)."""
+    out = []
+    for r in runs:
+        d = quick_damage(store.root / "runs" / r.run_id, r) if r.status == "done" else None
+        out.append(r if d is None else replace(
+            r, status="damaged",
+            error=f"{d.file}: {d.reason}"))
+    return out
 
 
 def check_store(root: str | Path, repair: bool = False) -> CheckResult:

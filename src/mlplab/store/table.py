@@ -64,8 +64,13 @@ def matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
 
 def run_rows(store_dir: str | Path, sort: str | None = None,
              filters: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Rows of the runs table; ``filters`` are ``key=value`` (columns or config keys)."""
-    return select_rows(Store(store_dir, readonly=True).runs(), sort, filters)
+    """Rows of the runs table; ``filters`` are ``key=value`` (columns or config keys). A
+    finished run whose files a glance finds damaged is listed ``damaged``, with the file
+    and the reason (:func:`mlplab.store.check.glance`)."""
+    from .check import glance
+
+    store = Store(store_dir, readonly=True)
+    return select_rows(glance(store, store.runs()), sort, filters)
 
 
 def filter_runs(runs: Iterable[RunInfo], filters: Iterable[str] = ()) -> list[RunInfo]:
