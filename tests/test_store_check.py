@@ -27,17 +27,23 @@ def _runs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "runs").iterdir() if p.is_dir())
 
 
+def _damage(store: Path) -> list[Path]:
+    """Three kinds of damage to the first three runs; the fourth stays intact."""
+    a, b, c, d = _runs(store)
+    metrics = a / "metrics.parquet"
+    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
+    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
+    (c / "config.json").unlink()                                                  # gone
+    return [a, b, c, d]
+
+
 def test_a_clean_store_checks_clean(store: Path, capsys):
     assert main(["check", str(store)]) == 0
     assert "4 finished runs checked" in capsys.readouterr().out
 
 
 def test_each_kind_of_damage_is_named_and_repair_marks_only_those_runs(store: Path, capsys):
-    a, b, c, d = _runs(store)
-    metrics = a / "metrics.parquet"
-    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
-    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
-    (c / "config.json").unlink()                                                  # gone
+    a, b, c, d = _damage(store)
     assert main(["check", str(store), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     named = {(x["run_id"], x["file"]) for x in report["damaged"]}
@@ -54,11 +60,7 @@ def test_each_kind_of_damage_is_named_and_repair_marks_only_those_runs(store: Pa
 
 
 def test_runs_lists_a_damaged_run_as_damaged_before_any_check(store: Path, capsys):
-    a, b, c, d = _runs(store)
-    metrics = a / "metrics.parquet"
-    metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
-    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
-    (c / "config.json").unlink()                                                  # gone
+    a, b, c, d = _damage(store)
     assert main(["runs", str(store), "--json"]) == 0
     rows = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
     assert {k for k, r in rows.items() if r["status"] == "damaged"} == {a.name, b.name, c.name}
