@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from mlplab.config import ConfigError
+from mlplab.store.models import locate_run
 from mlplab.store.store import Store, StoreError
 from .detectors import DETECTORS
 from .history import SEVERITIES, Finding, history_of, layer_label
@@ -74,25 +75,6 @@ def diagnose(frame: "pd.DataFrame | str | Path", info: dict[str, Any] | None = N
     return sorted(found, key=lambda f: (f.attempt, -rank[f.severity], f.step, f.kind))
 
 
-def _locate(path: Path, run_id: str | None) -> tuple[Path, str]:
-    """(store root, run id) for a run folder ``STORE/runs/ID`` or a store directory."""
-    if not path.exists():
-        raise StoreError(f"no run or store at '{path}'")
-    if (path / "config.json").is_file() and path.parent.name == "runs":
-        if run_id is not None and run_id != path.name:
-            raise StoreError(f"--run-id {run_id!r} does not match the run folder '{path.name}'")
-        return path.parent.parent, path.name
-    store = Store(path, readonly=True)
-    if run_id is not None:
-        store.run(run_id)
-        return path, run_id
-    done = [r.run_id for r in store.runs(status="done")]
-    if len(done) != 1:
-        raise StoreError(f"store '{path}' has {len(done)} finished runs; name one with --run-id"
-                         + (": " + ", ".join(done[:20]) if done else ""))
-    return path, done[0]
-
-
 def run_info(root: Path, run_id: str) -> dict[str, Any]:
     """What the detectors read besides the metrics: the run's info, config and best attempt."""
     doc = json.loads((root / "runs" / run_id / "config.json").read_text())
@@ -122,7 +104,7 @@ def diagnose_path(path: str | Path, run_id: str | None = None,
     """
     from mlplab.metrics import read_metrics
 
-    root, rid = _locate(Path(path), run_id)
+    root, rid = locate_run(Path(path), run_id)
     run_dir = root / "runs" / rid
     if not (run_dir / "config.json").is_file():
         raise StoreError(f"run '{rid}' has no finished files in '{root}'")

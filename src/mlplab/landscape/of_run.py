@@ -37,6 +37,7 @@ import torch
 from mlplab import strictjson
 from mlplab.config import ConfigError, from_dict
 from mlplab.store.groups import config_key
+from mlplab.store.models import locate_run
 from mlplab.store.store import Store, StoreError
 
 LINE_POINTS = 41      # points along each line, both ends included
@@ -44,27 +45,6 @@ GRID = 31             # points along each axis of the 2-D slice
 PLANE_MARGIN = 1.15   # the slice reaches this far past the farthest point of the path
 FILE = "landscape.json"
 FIGURES = "landscape"  # the folder of the PNGs inside the run's folder
-
-
-def _locate(path: Path, run_id: str | None) -> tuple[Store, str]:
-    """The store and run id of a run folder ``STORE/runs/ID``, or of a store and ``run_id``
-    (or its only finished run)."""
-    from mlplab.report.build import locate
-
-    if not path.exists():
-        raise StoreError(f"no run or store at '{path}'")
-    root, rid = locate(path)
-    if rid is not None and run_id is not None and run_id != rid:
-        raise StoreError(f"--run-id {run_id!r} does not match the run folder '{rid}'")
-    store = Store(root, readonly=True)
-    rid = rid or run_id
-    if rid is None:
-        done = [r.run_id for r in store.runs(status="done")]
-        if len(done) != 1:
-            raise StoreError(f"store '{root}' has {len(done)} finished runs; name one with "
-                             "--run-id" + (": " + ", ".join(done[:20]) if done else ""))
-        rid = done[0]
-    return store, rid
 
 
 class _Net:
@@ -231,7 +211,8 @@ def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None =
             raise ConfigError(key, value, f"a whole number >= {least}")
     if span is not None and not (np.isfinite(span) and span > 0):
         raise ConfigError("span", span, "a positive number")
-    store, rid = _locate(Path(run), run_id)
+    root, rid = locate_run(Path(run), run_id)
+    store = Store(root, readonly=True)
     info = store.run(rid)
     attempt = info.best_attempt or 0
     net = _Net(store, rid)

@@ -38,3 +38,24 @@ def load_model(store_dir: str | Path, run_id: str | None = None, which: str = "b
                              + ", ".join(r.run_id for r in done[:10]))
         run_id = done[0].run_id
     return store.load_model(run_id, which=which)
+
+
+def locate_run(path: Path, run_id: str | None = None) -> tuple[Path, str]:
+    """(store root, run id) for a run folder ``STORE/runs/ID``, or a store directory and
+    ``run_id`` (None: the store's only finished run), as the commands that read one run
+    (``diagnose``, ``landscape``) take it."""
+    if not path.exists():
+        raise StoreError(f"no run or store at '{path}'")
+    if (path / "config.json").is_file() and path.parent.name == "runs":
+        if run_id is not None and run_id != path.name:
+            raise StoreError(f"--run-id {run_id!r} does not match the run folder '{path.name}'")
+        return path.parent.parent, path.name
+    store = Store(path, readonly=True)
+    if run_id is not None:
+        store.run(run_id)
+        return path, run_id
+    done = [r.run_id for r in store.runs(status="done")]
+    if len(done) != 1:
+        raise StoreError(f"store '{path}' has {len(done)} finished runs; name one with --run-id"
+                         + (": " + ", ".join(done[:20]) if done else ""))
+    return path, done[0]
