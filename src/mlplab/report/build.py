@@ -218,7 +218,7 @@ def _extra_sections(sections: Sequence[ReportSection] | None) -> list[tuple[str,
     return out
 
 
-def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
+def run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
                   findings: list[dict[str, Any]] | None, heading: str = "") -> list[tuple[str, str]]:
     from mlplab.store.table import config_summary
 
@@ -236,7 +236,6 @@ def _run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
     ] + landscape_sections(store.run_dir(run.run_id))
 
 
-run_sections = _run_sections   # the notebook's run view shows the same sections
 
 
 def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
@@ -246,7 +245,7 @@ def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | 
     run_dir = store.run_dir(run.run_id)
     if figures is None:
         figures = write_run_figures(load_run_figdata(store, run.run_id), run_dir / "figures")
-    body = _extra_sections(sections) + _run_sections(store, run, figures,
+    body = _extra_sections(sections) + run_sections(store, run, figures,
                                                      run_findings(store.root, run.run_id))
     html = page(f"mlplab report: run {run.run_id}", _subtitle(store), body)
     return _write_atomic(run_dir / "report.html", html)
@@ -300,7 +299,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
                                                   best.run_id if best else None)))
     if best is not None:
         heading = "Best run: " + best.run_id if len(done) > 1 else "Run " + best.run_id
-        body += _run_sections(store, best, best_figs, run_findings(store.root, best.run_id), heading)
+        body += run_sections(store, best, best_figs, run_findings(store.root, best.run_id), heading)
     html = page(f"mlplab report: {store.root.resolve().name}", _subtitle(store), body)
     return _write_atomic(store.root / "report.html", html)
 
