@@ -17,6 +17,7 @@ from mlplab.model.mlp import build_mlp, resolve_head
 from mlplab.model.stacked import StackedMLP, flatten_state
 from mlplab.optim.table import OPTIMIZERS, stability_bound
 from mlplab.probe import curvature as C
+from mlplab.probe import curvature_probe as CP
 
 CASES = [("tanh", 2, "mse"), ("relu", 3, "ce"), ("gelu", 2, "bce"), ("sigmoid", 2, "mse"),
          ("elu", 3, "auto")]
@@ -31,7 +32,7 @@ def _nets(act: str, classes: int, loss: str, k: int = 3, hidden=(5,)):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(24, 2, generator=gen, dtype=torch.float64)
     y = torch.randint(0, classes, (24,), generator=gen)
-    t = C.targets(y, head.output, head.loss, head.out_dim, x.dtype)
+    t = CP.targets(y, head.output, head.loss, head.out_dim, x.dtype)
     return nets, head, spec, theta, x, y, t
 
 
@@ -42,7 +43,7 @@ def _exact(f, theta, x, t):
 @pytest.mark.parametrize("act,classes,loss", CASES)
 def test_mlp_loss_is_the_engines_loss(act, classes, loss):
     nets, head, spec, theta, x, y, t = _nets(act, classes, loss)
-    f = C.mlp_loss(spec, head)
+    f = CP.mlp_loss(spec, head)
     for net, row in zip(nets, theta):
         assert torch.allclose(f(row, x, t), batch_loss(net(x), y, head), rtol=1e-12)
 
@@ -50,7 +51,7 @@ def test_mlp_loss_is_the_engines_loss(act, classes, loss):
 @pytest.mark.parametrize("act,classes,loss", CASES)
 def test_sharpness_is_the_exact_top_eigenvalue(act, classes, loss):
     _, head, spec, theta, x, _, t = _nets(act, classes, loss)
-    f = C.mlp_loss(spec, head)
+    f = CP.mlp_loss(spec, head)
     exact = torch.stack([torch.linalg.eigvalsh(h)[-1] for h in _exact(f, theta, x, t)])
     got = C.sharpness(f, theta, x, t, iters=5000, tol=1e-13)
     assert torch.allclose(got, exact, rtol=1e-4, atol=0)
@@ -71,7 +72,7 @@ def test_sharpness_finds_the_top_eigenvalue_when_a_negative_one_dominates():
 @pytest.mark.parametrize("act,classes,loss", CASES)
 def test_hess_trace_is_hutchinsons_estimate_of_the_exact_trace(act, classes, loss):
     _, head, spec, theta, x, _, t = _nets(act, classes, loss)
-    f = C.mlp_loss(spec, head)
+    f = CP.mlp_loss(spec, head)
     hs = _exact(f, theta, x, t)
     # the estimator itself, exactly: the mean of v^T H v over its own vectors
     probes = (torch.randint(0, 2, (64, theta.shape[1]),
@@ -95,8 +96,8 @@ def test_hess_trace_is_hutchinsons_estimate_of_the_exact_trace(act, classes, los
 
 def test_grad_noise_scale_from_per_example_gradients():
     nets, head, spec, theta, x, y, t = _nets("tanh", 3, "ce", k=2)
-    f = C.mlp_loss(spec, head)
-    got = C.grad_noise_scale(C.mlp_example_loss(f), theta, x, t)
+    f = CP.mlp_loss(spec, head)
+    got = C.grad_noise_scale(CP.mlp_example_loss(f), theta, x, t)
     for net, g_k in zip(nets, got):
         per = []
         for i in range(len(x)):
@@ -285,9 +286,9 @@ def test_user_probe_requires_a_loss_and_batch():
 @pytest.mark.parametrize("act,classes,loss", CASES)
 def test_mlp_noise_scale_equals_per_example_gradients(act, classes, loss):
     _, head, spec, theta, x, _, t = _nets(act, classes, loss)
-    f = C.mlp_loss(spec, head)
-    want = C.grad_noise_scale(C.mlp_example_loss(f), theta, x, t)
-    assert torch.allclose(C.mlp_noise_scale(spec, head)(theta, x, t), want, rtol=1e-9)
+    f = CP.mlp_loss(spec, head)
+    want = C.grad_noise_scale(CP.mlp_example_loss(f), theta, x, t)
+    assert torch.allclose(CP.mlp_noise_scale(spec, head)(theta, x, t), want, rtol=1e-9)
 
 
 def test_curvature_figure_only_when_measured(tmp_path):

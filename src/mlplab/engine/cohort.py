@@ -44,7 +44,7 @@ from mlplab.model.stacked import StackedMLP, loss_and_grad
 from mlplab.optim.batched import BatchedOptimizer, make_optimizer, hyper_from_configs
 from mlplab.optim.inplace import StepPlan, plan_step, step_all_active
 from mlplab.optim.schedule import lr_scale, plateau_floor
-from mlplab.probe.curvature import MLPCurvature
+from mlplab.probe.curvature_probe import MLPCurvature
 from mlplab.record import RunRecord
 from . import stopping
 from .grad_clip import clip_grad_norm_
@@ -409,7 +409,7 @@ def _batch_orders(gens: list[torch.Generator], done: np.ndarray, n: int,
 class _Curvature:
     """The curvature probe of a cohort (``probe.curvature_every > 0``): after each step
     where a running model is due (its attempt step a multiple of ``every``), every
-    model's curvature at once, batched (:class:`mlplab.probe.curvature.MLPCurvature`);
+    model's curvature at once, batched (:class:`mlplab.probe.curvature_probe.MLPCurvature`);
     the records keep each model's due steps only."""
 
     def __init__(self, every: int, spe: int, probe: MLPCurvature) -> None:

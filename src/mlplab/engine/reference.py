@@ -28,7 +28,7 @@ from mlplab.model.mlp import Head, build_mlp, derive_seed, linear_layers, resolv
 from mlplab.optim.schedule import lr_scale, plateau_floor, plateau_init, plateau_step
 from mlplab.optim.table import OPTIMIZERS, torch_kwargs
 from mlplab.probe.norms import activation_stats, layer_norms
-from mlplab.probe.curvature import MLPCurvature
+from mlplab.probe.curvature_probe import MLPCurvature
 from mlplab.record import AttemptRecord, RunRecord, attempt_record, best_attempt_index
 from . import stopping
 from .grad_clip import clip_grad_norm_

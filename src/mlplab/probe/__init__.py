@@ -5,6 +5,8 @@ statistics, and :class:`Probe` for the user's own training loop on any ``nn.Modu
     paramnorms.py  the per-parameter norms the user-loop probe takes, a few kernels a step
     curvature.py   sharpness, Hessian trace, gradient noise scale, stability (torch.func,
                    batched over a cohort), every probe.curvature_every steps
+    curvature_probe.py  those estimators on mlplab's MLP (MLPCurvature, both engines) and on
+                   any nn.Module (ModuleCurvature, the user-loop probe)
     user.py        :class:`Probe`: hooks, step and epoch records, a run record at the end
 """
 

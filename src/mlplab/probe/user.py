@@ -81,7 +81,7 @@ from mlplab.config import ConfigError
 from mlplab.metrics import EPOCH_METRICS, MetricsLog
 from mlplab.record import RunRecord, attempt_record
 from .norms import activation_stats, units_last
-from .curvature import ModuleCurvature
+from .curvature_probe import ModuleCurvature
 from .paramnorms import ParamNorms
 
 # Measurements (a few per recorded step) kept on the device before one read-back.
