@@ -187,7 +187,6 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_train(a: argparse.Namespace) -> int:
     from mlplab.config import from_dict, with_overrides
     from mlplab.config_file import load_config, parse_value
-    from mlplab.run import run_config
 
     overrides: dict[str, Any] = {}
     for flag, (key, cast) in _TRAIN_FLAGS.items():
@@ -206,8 +205,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
         cfg = with_overrides(cfg, {"name": cfg.data.name.split(":")[0]})
     out = a.out or f"runs/{cfg.name}"
     from mlplab.engine.reference import resolve_device
+    from mlplab.run import run_config
 
     resolve_device(a.device, "--device")
+    _ready_to_train()
     ids = run_config(cfg, out, seeds=a.seeds, device=a.device, report=not a.no_report,
                      quiet=a.quiet or a.json, compile=a.compile)
     from mlplab.store.table import format_table, run_rows
@@ -317,6 +318,7 @@ def _cmd_lr_find(a: argparse.Namespace) -> int:
 
     cfg = load_config(a.config)
     resolve_device(a.device, "--device")
+    _ready_to_train()
     doc = lr_find(cfg, a.seeds, lr_min=a.lr_min, lr_max=a.lr_max, points=a.points,
                   epochs=a.epochs, range_steps=a.range_steps, device=a.device)
     files = write_result(doc, a.out or f"runs/lr-find-{cfg.name}")
@@ -353,6 +355,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from mlplab.engine.reference import resolve_device
 
     resolve_device(a.device, "--device")
+    _ready_to_train()
     result = run_bench(quick=a.quick, device=a.device, compile=a.compile,
                        curvature=a.curvature)
     print(dumps(result.to_dict()) if a.json else result.summary())
@@ -362,6 +365,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 def _cmd_demo(a: argparse.Namespace) -> int:
     from mlplab.demo.study import run_demo
 
+    _ready_to_train()
     result = run_demo(a.out, quick=a.quick, quiet=a.quiet)
     print(result.summary())
     return 0
@@ -405,6 +409,21 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise Interrupted(signum)
 
 
+_OWN_PROCESS = False        # main() runs as the console script: the process is mlplab's
+
+
+def _ready_to_train() -> None:
+    """The command's input is checked and it trains next: in mlplab's own process, move
+    what the imports made out of the garbage collector's sight
+    (:func:`mlplab.engine.cohort.freeze_imports`). Not before the input is checked, so a
+    mistake in it is answered without importing torch. (A sweep's driver trains nothing:
+    its workers do this themselves.)"""
+    if _OWN_PROCESS:
+        from mlplab.engine.cohort import freeze_imports
+
+        freeze_imports()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from mlplab.config import ConfigError
@@ -414,10 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         for sig in (signal.SIGINT, signal.SIGTERM):    # both end work as Ctrl-C does
             signal.signal(sig, _interrupt)
-        if args.command in ("train", "sweep", "bench", "demo", "lr-find"):
-            from mlplab.engine.cohort import freeze_imports      # imports torch, the bulk of them
-
-            freeze_imports()
+        global _OWN_PROCESS
+        _OWN_PROCESS = True
 
     try:
         code = _COMMANDS[args.command](args)
