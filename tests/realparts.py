@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, NoReturn
@@ -222,28 +222,93 @@ def _wait_gone(tree: list[ProcessInfo], pgid: int, timeout: float) -> list[Proce
         time.sleep(0.1)
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
-    """Stop ``proc``, its process group and its descendants by id.
+def stop_tree(
+    pgid: int,
+    tree: list[ProcessInfo],
+    timeout: float = STOP_TIMEOUT_S,
+    reap: Callable[[float], object] | None = None,
+) -> list[ProcessInfo]:
+    """Stop process group ``pgid`` and the processes of ``tree`` by id; return survivors.
 
-    SIGTERM first, SIGKILL to whatever is left after ``timeout``.  ``proc`` must lead
-    its own group (``start_new_session=True``, as :func:`start_process` does).
-    Raises ``RuntimeError`` if anything survives SIGKILL.
+    SIGTERM first, SIGKILL to whatever is left after ``timeout``.  ``reap`` waits for
+    the group's leader where it is our child (``Popen.wait``), so it leaves no zombie.
     """
-    pgid = proc.pid
-    tree = process_tree(pgid)
     _signal_all(pgid, tree, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=timeout)
+    if reap is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            reap(timeout)
     left = _wait_gone(tree, pgid, deadline - time.monotonic())
-    if proc.poll() is None or left:
+    if left:
         _signal_all(pgid, tree + left, signal.SIGKILL)
-        proc.wait(timeout=timeout)
         left = _wait_gone(tree + left, pgid, timeout)
+    return left
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop ``proc``, its process group and its descendants by id (:func:`stop_tree`).
+
+    ``proc`` must lead its own group (``start_new_session=True``, as
+    :func:`start_process` does).  Raises ``RuntimeError`` if anything survives SIGKILL.
+    """
+    pgid = proc.pid
+    left = stop_tree(pgid, process_tree(pgid), timeout, reap=lambda t: proc.wait(timeout=t))
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
     if isinstance(proc, LoggedProcess):
         proc.log.close()
     if left:
         raise RuntimeError(f"processes {[info.pid for info in left]} of {pgid} survived SIGKILL")
+
+
+# A watchdog stops a group when the process that started it dies first (a CI timeout's
+# SIGKILL never runs a fixture's teardown).  Not PR_SET_PDEATHSIG: it reaches only the
+# child itself, not the daemons it starts in sessions of their own, and it fires when
+# the starting *thread* ends.  The watchdog polls its parent's pid, which changes (to
+# init or a subreaper) when the parent dies, and keeps the group's tree meanwhile.
+WATCH_INTERVAL_S = 0.5
+
+
+def watch_parent(parent: int, pgid: int, remove: Sequence[str] = ()) -> None:
+    """Run in the watchdog process: while ``parent`` lives, note the processes of group
+    ``pgid`` and their descendants; once it is gone, stop them and remove ``remove``.
+    Returns early when the group is stopped another way."""
+    seen: dict[int, ProcessInfo] = {}
+    while os.getppid() == parent:
+        seen = {pid: info for pid, info in seen.items() if is_running(info)}
+        seen.update((info.pid, info) for info in process_tree(pgid))
+        if not seen:
+            return
+        time.sleep(WATCH_INTERVAL_S)
+    stop_tree(pgid, list(seen.values()))
+    for path in remove:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def watched_process(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, remove: Sequence[str] = ()
+) -> Iterator[LoggedProcess]:
+    """:func:`start_process` plus a watchdog (:func:`watch_parent`), so the process and
+    its descendants die with this process even when it is killed before the block ends;
+    both are stopped by id at the end."""
+    proc = start_process(argv, env=env)
+    try:
+        watchdog = start_process(
+            [sys.executable, __file__, "watch", str(os.getpid()), str(proc.pid), *remove]
+        )
+    except BaseException:
+        stop_process(proc)
+        raise
+    try:
+        yield proc
+    finally:
+        try:
+            stop_process(proc)
+        finally:
+            stop_process(watchdog)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -393,11 +458,13 @@ def browser_page(chromium_browser: Any) -> Iterator[WatchedPage]:
 
 @dataclasses.dataclass(frozen=True)
 class RayCluster:
-    """A running local Ray head: its GCS address and the ``ray start`` process."""
+    """A running local Ray cluster: its GCS address, the head's ``ray start`` process
+    and the processes of the other nodes (:func:`run_ray_worker_node`)."""
 
     address: str  # "127.0.0.1:<port>"
     proc: LoggedProcess
     temp_dir: str
+    workers: tuple[LoggedProcess, ...] = ()
 
 
 def ray_script() -> Path:
@@ -445,15 +512,60 @@ def ray_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _wait_for_output(proc: LoggedProcess, text: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in proc.log_tail():
+        _fail_if_exited(proc, what)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not say {text!r} in {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.2)
+
+
+RAY_NODE_READY = "ray worker node registered"
+
+
+def run_ray_worker_node(address: str, num_cpus: int, agent_port: int, timeout: float) -> None:
+    """Run in a process of its own: one more Ray node (its raylet) on 127.0.0.1 joined
+    to the head at ``address``, until SIGTERM (Ray's handler then stops its processes).
+
+    What ``ray start --address`` does (ray/scripts/scripts.py, its non-head branch),
+    whose refusal of a second node under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` guards
+    nothing here: the setting only makes ``get_node_ip_address`` answer 127.0.0.1
+    (ray/_private/services.py), which is what this node must use.  Worker ports are
+    the OS's choice, as in ``ray.cluster_utils.Cluster.add_node``, so two raylets on one
+    machine do not hand out the same ones.
+    """
+    from ray._private import services
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+
+    params = RayParams(
+        gcs_address=address,
+        node_ip_address=LOOPBACK,
+        num_cpus=num_cpus,
+        min_worker_port=0,
+        max_worker_port=0,
+        dashboard_agent_listen_port=agent_port,
+        include_log_monitor=False,  # the head's log monitor reads the shared temp dir
+    )
+    node = Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
+    services.wait_for_node(node.gcs_address, node.plasma_store_socket_name, timeout)
+    print(f"{RAY_NODE_READY}: {node.node_id}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
 @contextlib.contextmanager
 def local_ray_cluster(
-    num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S
+    num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S, nodes: int = 1
 ) -> Iterator[RayCluster]:
-    """Start a Ray head on 127.0.0.1, yield it, stop it and its workers by process id.
+    """Start a Ray cluster of ``nodes`` nodes (``num_cpus`` CPUs each) on 127.0.0.1,
+    yield it once every node has joined, stop it and its workers by process id.
 
     ``ray.init(address=cluster.address)`` connects to it from inside the block, provided
     :data:`RAY_ENV` was set before ``ray`` was imported (the plugin's pytest_configure
-    does that).  A driver still connected at the end is shut down first.
+    does that).  A driver still connected at the end is shut down first.  Each node's
+    processes die with this process even if it is killed (:func:`watched_process`).
     """
     script = ray_script()
     if importlib.util.find_spec("ray") is None or not script.exists():
@@ -474,17 +586,27 @@ def local_ray_cluster(
         f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-port={free_port()}",
     ]  # fmt: skip
-    with ray_environment():
-        proc = start_process(argv, env={**os.environ, **RAY_CLUSTER_ENV})
-        try:
-            wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
-            yield RayCluster(f"{LOOPBACK}:{port}", proc, temp_dir)
-        finally:
-            ray_module = sys.modules.get("ray")
-            if ray_module is not None and ray_module.is_initialized():
-                ray_module.shutdown()
-            stop_process(proc)
-            shutil.rmtree(temp_dir, ignore_errors=True)
+    address = f"{LOOPBACK}:{port}"
+    env = {**os.environ, **RAY_CLUSTER_ENV}
+    with ray_environment(), contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, temp_dir, ignore_errors=True)
+        proc = stack.enter_context(watched_process(argv, env=env, remove=[temp_dir]))
+        wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
+        workers = []
+        for _ in range(nodes - 1):
+            node_argv = [sys.executable, __file__, "ray-node", address, str(num_cpus),
+                         str(free_port()), str(timeout)]  # fmt: skip
+            workers.append(stack.enter_context(watched_process(node_argv, env=env)))
+        for worker in workers:
+            _wait_for_output(worker, RAY_NODE_READY, timeout, what="a Ray worker node")
+        stack.callback(_shutdown_ray_driver)  # first of all at the end
+        yield RayCluster(address, proc, temp_dir, tuple(workers))
+
+
+def _shutdown_ray_driver() -> None:
+    ray_module = sys.modules.get("ray")
+    if ray_module is not None and ray_module.is_initialized():
+        ray_module.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -492,3 +614,19 @@ def ray_address() -> Iterator[str]:
     """``"127.0.0.1:<port>"`` of a local Ray cluster (2 CPUs) shared by the session."""
     with local_ray_cluster() as cluster:
         yield cluster.address
+
+
+def main(argv: Sequence[str]) -> None:
+    """The processes :func:`watched_process` and :func:`local_ray_cluster` start:
+    ``watch PARENT PGID [DIR...]`` and ``ray-node ADDRESS CPUS AGENT_PORT TIMEOUT``."""
+    command, *args = argv
+    if command == "watch":
+        watch_parent(int(args[0]), int(args[1]), args[2:])
+    elif command == "ray-node":
+        run_ray_worker_node(args[0], int(args[1]), int(args[2]), float(args[3]))
+    else:
+        raise SystemExit(f"realparts.py: unknown command {command!r}: watch or ray-node")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
