@@ -135,11 +135,11 @@ def synthetic_store(src: Path, dst: Path, times: int) -> Path:
 def local_ray(cpus: int, nodes: int = 1) -> Iterator[str]:
     """A Ray cluster on 127.0.0.1 of ``nodes`` nodes (raylets) sharing ``cpus`` CPUs,
     started by this script and stopped by process id: the test suite's helper
-    (tests/realparts.py), whose second node joins the head the way ``ray start
+    (tests/realray.py), whose second node joins the head the way ``ray start
     --address`` would, on 127.0.0.1.
     """
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from realparts import RAY_ENV, local_ray_cluster
+    from realray import RAY_ENV, local_ray_cluster
 
     os.environ.update(RAY_ENV)              # the sweep's driver inherits it
     with local_ray_cluster(num_cpus=cpus // nodes, timeout=180.0, nodes=nodes) as cluster:

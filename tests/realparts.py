@@ -1,12 +1,12 @@
-"""Real parts for tests: headless Chromium, a local Ray cluster, loopback servers.
+"""Real parts for tests: processes stopped by id, loopback servers, headless Chromium.
 
-Loaded as a pytest plugin from ``tests/conftest.py`` (``pytest_plugins = ["realparts"]``),
-which makes these fixtures available to every test:
+Loaded as a pytest plugin from ``tests/conftest.py`` (``pytest_plugins = ["realparts",
+"realray"]``; the local Ray cluster is :mod:`realray`), which makes these fixtures
+available to every test:
 
 - ``chromium_browser`` (session): a Playwright ``Browser`` on Debian's ``chromium``;
 - ``browser_page`` (function): a :class:`WatchedPage` (a fresh page plus the console
-  and page errors it has seen);
-- ``ray_address`` (session): ``"127.0.0.1:<port>"`` of a real local Ray cluster.
+  and page errors it has seen).
 
 Every process is started in its own process group and stopped by its id, and nothing
 listens anywhere but 127.0.0.1.  A part that is missing skips the test, except under
@@ -49,20 +49,6 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-# Both the cluster and the driver must see these.  RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
-# keeps the driver on 127.0.0.1 (otherwise ray.init rewrites "127.0.0.1:port" to the
-# machine's outward address, where the loopback-only cluster does not listen); Ray reads
-# it when `ray` is first imported, so it is set in pytest_configure, before collection.
-RAY_ENV = {
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-}
-# Only for the cluster: on SIGTERM, `ray start` would first drain the node for up to
-# 30 s, for the sake of serving traffic a test cluster never has.
-RAY_CLUSTER_ENV = {**RAY_ENV, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
-
-RAY_START_TIMEOUT_S = 60.0
 SERVER_START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -264,11 +250,12 @@ def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> Non
 
 
 # A watchdog stops a group when the process that started it dies first (a CI timeout's
-# SIGKILL never runs a fixture's teardown).  Not PR_SET_PDEATHSIG: it reaches only the
-# child itself, not the daemons it starts in sessions of their own, and it fires when
-# the starting *thread* ends.  The watchdog polls its parent's pid, which changes (to
-# init or a subreaper) when the parent dies, and keeps the group's tree meanwhile.
-WATCH_INTERVAL_S = 0.5
+# SIGKILL runs no fixture's teardown).  Not PR_SET_PDEATHSIG on the child: it is
+# Linux-only, it fires when the starting *thread* ends rather than the process, and it
+# signals the child alone, not the processes the child starts in sessions of their own.
+# The watchdog polls its parent's pid, which changes (to init or a subreaper) when the
+# parent dies, and keeps the group's tree meanwhile.
+WATCH_INTERVAL_S = 1.0
 
 
 def watch_parent(parent: int, pgid: int, remove: Sequence[str] = ()) -> None:
@@ -335,6 +322,16 @@ def wait_for_port(proc: LoggedProcess, host: str, port: int, timeout: float, wha
                 f"{what} did not open {host}:{port} in {timeout:.0f} s:\n{proc.log_tail()}"
             )
         time.sleep(0.1)
+
+
+def wait_for_output(proc: LoggedProcess, text: str, timeout: float, what: str) -> None:
+    """Wait until ``proc`` has written ``text``, while it lives."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.log_tail(n_chars=1 << 20):
+        _fail_if_exited(proc, what)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not say {text!r} in {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.2)
 
 
 def wait_for_http(proc: LoggedProcess, url: str, timeout: float, what: str) -> None:
@@ -453,179 +450,12 @@ def browser_page(chromium_browser: Any) -> Iterator[WatchedPage]:
         context.close()
 
 
-# --------------------------------------------------------------------------- Ray
-
-
-@dataclasses.dataclass(frozen=True)
-class RayCluster:
-    """A running local Ray cluster: its GCS address, the head's ``ray start`` process
-    and the processes of the other nodes (:func:`run_ray_worker_node`)."""
-
-    address: str  # "127.0.0.1:<port>"
-    proc: LoggedProcess
-    temp_dir: str
-    workers: tuple[LoggedProcess, ...] = ()
-
-
-def ray_script() -> Path:
-    """The ``ray`` script of this interpreter's environment."""
-    return Path(sys.executable).parent / "ray"
-
-
-def _short_temp_root() -> str:
-    # Ray puts Unix sockets under --temp-dir and their paths must stay under ~107
-    # bytes, so a long $TMPDIR (macOS, some CI runners) is replaced by /tmp.
-    default = tempfile.gettempdir()
-    if len(default) <= 20 or not os.path.isdir("/tmp"):
-        return default
-    return "/tmp"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Give the whole session Ray's driver environment before any test imports ``ray``."""
-    os.environ.update(RAY_ENV)
-
-
-def _check_driver_stays_on_loopback() -> None:
-    # Fail loudly rather than let ray.init retry an unreachable address for minutes.
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and constants.ENABLE_RAY_CLUSTER:
-        raise RuntimeError(
-            "`ray` was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set, so "
-            "ray.init would turn 127.0.0.1 into this machine's outward address; load "
-            "realparts as a pytest plugin (its pytest_configure sets it) or set it first"
-        )
-
-
-@contextlib.contextmanager
-def ray_environment() -> Iterator[None]:
-    """Set :data:`RAY_ENV` in this process (the driver) for the duration."""
-    saved = {key: os.environ.get(key) for key in RAY_ENV}
-    os.environ.update(RAY_ENV)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _wait_for_output(proc: LoggedProcess, text: str, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in proc.log_tail():
-        _fail_if_exited(proc, what)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not say {text!r} in {timeout:.0f} s:\n{proc.log_tail()}")
-        time.sleep(0.2)
-
-
-RAY_NODE_READY = "ray worker node registered"
-
-
-def run_ray_worker_node(address: str, num_cpus: int, agent_port: int, timeout: float) -> None:
-    """Run in a process of its own: one more Ray node (its raylet) on 127.0.0.1 joined
-    to the head at ``address``, until SIGTERM (Ray's handler then stops its processes).
-
-    What ``ray start --address`` does (ray/scripts/scripts.py, its non-head branch),
-    whose refusal of a second node under ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` guards
-    nothing here: the setting only makes ``get_node_ip_address`` answer 127.0.0.1
-    (ray/_private/services.py), which is what this node must use.  Worker ports are
-    the OS's choice, as in ``ray.cluster_utils.Cluster.add_node``, so two raylets on one
-    machine do not hand out the same ones.
-    """
-    from ray._private import services
-    from ray._private.node import Node
-    from ray._private.parameter import RayParams
-
-    params = RayParams(
-        gcs_address=address,
-        node_ip_address=LOOPBACK,
-        num_cpus=num_cpus,
-        min_worker_port=0,
-        max_worker_port=0,
-        dashboard_agent_listen_port=agent_port,
-        include_log_monitor=False,  # the head's log monitor reads the shared temp dir
-    )
-    node = Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
-    services.wait_for_node(node.gcs_address, node.plasma_store_socket_name, timeout)
-    print(f"{RAY_NODE_READY}: {node.node_id}", flush=True)
-    while True:
-        time.sleep(3600)
-
-
-@contextlib.contextmanager
-def local_ray_cluster(
-    num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S, nodes: int = 1
-) -> Iterator[RayCluster]:
-    """Start a Ray cluster of ``nodes`` nodes (``num_cpus`` CPUs each) on 127.0.0.1,
-    yield it once every node has joined, stop it and its workers by process id.
-
-    ``ray.init(address=cluster.address)`` connects to it from inside the block, provided
-    :data:`RAY_ENV` was set before ``ray`` was imported (the plugin's pytest_configure
-    does that).  A driver still connected at the end is shut down first.  Each node's
-    processes die with this process even if it is killed (:func:`watched_process`).
-    """
-    script = ray_script()
-    if importlib.util.find_spec("ray") is None or not script.exists():
-        require_or_skip("ray", f"no `ray` package or script next to {Path(sys.executable).name}")
-    _check_driver_stays_on_loopback()
-    port = free_port()
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir=_short_temp_root())
-    argv = [
-        str(script), "start", "--head", "--block",
-        f"--node-ip-address={LOOPBACK}",
-        f"--port={port}",
-        f"--num-cpus={num_cpus}",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={temp_dir}",
-        # ports that otherwise default to fixed numbers, which parallel runs would share
-        # (no Ray Client server: it needs ray[client], which mlplab[ray] does not pull in)
-        f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-port={free_port()}",
-    ]  # fmt: skip
-    address = f"{LOOPBACK}:{port}"
-    env = {**os.environ, **RAY_CLUSTER_ENV}
-    with ray_environment(), contextlib.ExitStack() as stack:
-        stack.callback(shutil.rmtree, temp_dir, ignore_errors=True)
-        proc = stack.enter_context(watched_process(argv, env=env, remove=[temp_dir]))
-        wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
-        workers = []
-        for _ in range(nodes - 1):
-            node_argv = [sys.executable, __file__, "ray-node", address, str(num_cpus),
-                         str(free_port()), str(timeout)]  # fmt: skip
-            workers.append(stack.enter_context(watched_process(node_argv, env=env)))
-        for worker in workers:
-            _wait_for_output(worker, RAY_NODE_READY, timeout, what="a Ray worker node")
-        stack.callback(_shutdown_ray_driver)  # first of all at the end
-        yield RayCluster(address, proc, temp_dir, tuple(workers))
-
-
-def _shutdown_ray_driver() -> None:
-    ray_module = sys.modules.get("ray")
-    if ray_module is not None and ray_module.is_initialized():
-        ray_module.shutdown()
-
-
-@pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """``"127.0.0.1:<port>"`` of a local Ray cluster (2 CPUs) shared by the session."""
-    with local_ray_cluster() as cluster:
-        yield cluster.address
-
-
 def main(argv: Sequence[str]) -> None:
-    """The processes :func:`watched_process` and :func:`local_ray_cluster` start:
-    ``watch PARENT PGID [DIR...]`` and ``ray-node ADDRESS CPUS AGENT_PORT TIMEOUT``."""
+    """The watchdog :func:`watched_process` starts: ``watch PARENT PGID [DIR...]``."""
     command, *args = argv
-    if command == "watch":
-        watch_parent(int(args[0]), int(args[1]), args[2:])
-    elif command == "ray-node":
-        run_ray_worker_node(args[0], int(args[1]), int(args[2]), float(args[3]))
-    else:
-        raise SystemExit(f"realparts.py: unknown command {command!r}: watch or ray-node")
+    if command != "watch":
+        raise SystemExit(f"realparts.py: unknown command {command!r}: watch")
+    watch_parent(int(args[0]), int(args[1]), args[2:])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Smoke tests of the real parts: a loopback server seen in Chromium, a local Ray cluster."""
+"""Smoke tests of the real parts: a loopback server seen in Chromium, a local Ray cluster
+(tests/realray.py) that is stopped by id, and dies with the process that started it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from realparts import (
     WatchedPage,
     import_or_skip,
     is_running,
-    local_ray_cluster,
     process_group_alive,
     process_tree,
     require_or_skip,
@@ -24,6 +24,7 @@ from realparts import (
     start_process,
     stop_process,
 )
+from realray import local_ray_cluster
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>realparts</title><link rel="icon" href="data:,"></head>
@@ -100,7 +101,8 @@ def test_local_ray_cluster_runs_a_task_and_is_stopped_by_pid():
 # to be killed (as a CI timeout kills pytest: no teardown runs).
 KILLED_STARTER = """
 import dataclasses, json, time
-from realparts import local_ray_cluster, process_tree
+from realparts import process_tree
+from realray import local_ray_cluster
 
 with local_ray_cluster(num_cpus=1, nodes=2) as cluster:
     tree = [info for proc in (cluster.proc, *cluster.workers) for info in process_tree(proc.pid)]

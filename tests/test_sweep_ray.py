@@ -1,4 +1,4 @@
-"""The Ray backend on a real local Ray cluster (tests/realparts.py ``ray_address``: a head
+"""The Ray backend on a real local Ray cluster (tests/realray.py ``ray_address``: a head
 started by the test session on 127.0.0.1, stopped by its process ids): the same sweep
 gives the same runs as the local process pool, and on two Ray nodes it uses both."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realparts import local_ray_cluster
+from realray import local_ray_cluster
 from test_sweep_run import assert_same_runs, xor_sweep
 
 from mlplab.store.store import Store
