@@ -175,7 +175,7 @@ def local_ray_cluster(
         stack.callback(shutil.rmtree, temp_dir, ignore_errors=True)
         proc = stack.enter_context(watched_process(argv, env=env, remove=[temp_dir]))
         wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
-        workers = []
+        workers: list[LoggedProcess] = []
         for _ in range(nodes - 1):
             node_argv = [sys.executable, __file__, address, str(num_cpus),
                          str(free_port()), str(timeout)]  # fmt: skip

@@ -123,6 +123,7 @@ def _said(proc, timeout: float) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the processes in /proc")
 def test_a_ray_cluster_dies_with_the_process_that_started_it():
     path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
     starter = start_process([sys.executable, "-c", KILLED_STARTER],
