@@ -12,6 +12,7 @@ Then it prints each target of issue 24 as met or not, with the measured ratio.
     python bench/sweep_cost.py                        # 100 and 1000 runs, 10,000 synthetic
     python bench/sweep_cost.py --sizes 100 1000 10000 # a real 10,000-run sweep too (minutes)
     python bench/sweep_cost.py --ray --sizes 100 1000 --synthetic   # on a local Ray cluster
+    python bench/sweep_cost.py --ray --ray-nodes 2 --sizes 100 1000 --synthetic   # two Ray nodes
 
 ``--synthetic 10000`` (the default) makes a 10,000-run store from the 1000-run one (its
 index rows copied under new run ids, the run folders hard-linked) for the targets that
@@ -131,20 +132,17 @@ def synthetic_store(src: Path, dst: Path, times: int) -> Path:
 
 
 @contextlib.contextmanager
-def local_ray(cpus: int) -> Iterator[str]:
-    """A Ray cluster on 127.0.0.1 with ``cpus`` CPUs, started by this script and stopped
-    by process id: the test suite's helper (tests/realparts.py).
-
-    One node, not two: with the loopback-only setting every Ray test uses
-    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), ``ray start --address`` refuses to add a
-    second node, and with the switch on, the joining node replaces 127.0.0.1 by this
-    machine's outward address to reach the head (docs/performance.md).
+def local_ray(cpus: int, nodes: int = 1) -> Iterator[str]:
+    """A Ray cluster on 127.0.0.1 of ``nodes`` nodes (raylets) sharing ``cpus`` CPUs,
+    started by this script and stopped by process id: the test suite's helper
+    (tests/realray.py), whose second node joins the head the way ``ray start
+    --address`` would, on 127.0.0.1.
     """
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from realparts import RAY_ENV, local_ray_cluster
+    from realray import RAY_ENV, local_ray_cluster
 
     os.environ.update(RAY_ENV)              # the sweep's driver inherits it
-    with local_ray_cluster(num_cpus=cpus, timeout=180.0) as cluster:
+    with local_ray_cluster(num_cpus=cpus // nodes, timeout=180.0, nodes=nodes) as cluster:
         yield cluster.address
 
 
@@ -219,14 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--ray", action="store_true",
                    help="sweep on a local Ray cluster (--workers CPUs) that this script starts and stops")
+    p.add_argument("--ray-nodes", type=int, default=1,
+                   help="Ray nodes (raylets) on this machine that share the --workers CPUs")
     p.add_argument("--out", help="folder for the stores (default: a temporary one, removed)")
     p.add_argument("--json", help="also write the rows to this file")
     a = p.parse_args(argv)
+    if a.ray_nodes < 1 or a.workers % a.ray_nodes:
+        p.error(f"--ray-nodes {a.ray_nodes}: a divisor of --workers ({a.workers}), 1 or more")
     folder = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="mlplab-sweep-cost-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     try:
-        with local_ray(a.workers) if a.ray else contextlib.nullcontext() as address:
+        with local_ray(a.workers, a.ray_nodes) if a.ray else contextlib.nullcontext() as address:
             rows = [measure(n, folder, a.workers, address) for n in a.sizes]
         if 1000 in a.sizes:
             rows += [synthetic_row(folder / "store-1000", folder, n) for n in a.synthetic

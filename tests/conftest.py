@@ -1,6 +1,6 @@
 import os
 
-pytest_plugins = ["realparts"]
+pytest_plugins = ["realparts", "realray"]
 
 
 def pytest_configure(config):

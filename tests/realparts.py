@@ -1,12 +1,12 @@
-"""Real parts for tests: headless Chromium, a local Ray cluster, loopback servers.
+"""Real parts for tests: processes stopped by id, loopback servers, headless Chromium.
 
-Loaded as a pytest plugin from ``tests/conftest.py`` (``pytest_plugins = ["realparts"]``),
-which makes these fixtures available to every test:
+Loaded as a pytest plugin from ``tests/conftest.py`` (``pytest_plugins = ["realparts",
+"realray"]``; the local Ray cluster is :mod:`realray`), which makes these fixtures
+available to every test:
 
 - ``chromium_browser`` (session): a Playwright ``Browser`` on Debian's ``chromium``;
 - ``browser_page`` (function): a :class:`WatchedPage` (a fresh page plus the console
-  and page errors it has seen);
-- ``ray_address`` (session): ``"127.0.0.1:<port>"`` of a real local Ray cluster.
+  and page errors it has seen).
 
 Every process is started in its own process group and stopped by its id, and nothing
 listens anywhere but 127.0.0.1.  A part that is missing skips the test, except under
@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, NoReturn
@@ -49,20 +49,6 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-# Both the cluster and the driver must see these.  RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
-# keeps the driver on 127.0.0.1 (otherwise ray.init rewrites "127.0.0.1:port" to the
-# machine's outward address, where the loopback-only cluster does not listen); Ray reads
-# it when `ray` is first imported, so it is set in pytest_configure, before collection.
-RAY_ENV = {
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-}
-# Only for the cluster: on SIGTERM, `ray start` would first drain the node for up to
-# 30 s, for the sake of serving traffic a test cluster never has.
-RAY_CLUSTER_ENV = {**RAY_ENV, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
-
-RAY_START_TIMEOUT_S = 60.0
 SERVER_START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -222,28 +208,94 @@ def _wait_gone(tree: list[ProcessInfo], pgid: int, timeout: float) -> list[Proce
         time.sleep(0.1)
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
-    """Stop ``proc``, its process group and its descendants by id.
+def stop_tree(
+    pgid: int,
+    tree: list[ProcessInfo],
+    timeout: float = STOP_TIMEOUT_S,
+    reap: Callable[[float], object] | None = None,
+) -> list[ProcessInfo]:
+    """Stop process group ``pgid`` and the processes of ``tree`` by id; return survivors.
 
-    SIGTERM first, SIGKILL to whatever is left after ``timeout``.  ``proc`` must lead
-    its own group (``start_new_session=True``, as :func:`start_process` does).
-    Raises ``RuntimeError`` if anything survives SIGKILL.
+    SIGTERM first, SIGKILL to whatever is left after ``timeout``.  ``reap`` waits for
+    the group's leader where it is our child (``Popen.wait``), so it leaves no zombie.
     """
-    pgid = proc.pid
-    tree = process_tree(pgid)
     _signal_all(pgid, tree, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=timeout)
+    if reap is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            reap(timeout)
     left = _wait_gone(tree, pgid, deadline - time.monotonic())
-    if proc.poll() is None or left:
+    if left:
         _signal_all(pgid, tree + left, signal.SIGKILL)
-        proc.wait(timeout=timeout)
         left = _wait_gone(tree + left, pgid, timeout)
+    return left
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop ``proc``, its process group and its descendants by id (:func:`stop_tree`).
+
+    ``proc`` must lead its own group (``start_new_session=True``, as
+    :func:`start_process` does).  Raises ``RuntimeError`` if anything survives SIGKILL.
+    """
+    pgid = proc.pid
+    left = stop_tree(pgid, process_tree(pgid), timeout, reap=lambda t: proc.wait(timeout=t))
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
     if isinstance(proc, LoggedProcess):
         proc.log.close()
     if left:
         raise RuntimeError(f"processes {[info.pid for info in left]} of {pgid} survived SIGKILL")
+
+
+# A watchdog stops a group when the process that started it dies first (a CI timeout's
+# SIGKILL runs no fixture's teardown).  Not PR_SET_PDEATHSIG on the child: it is
+# Linux-only, it fires when the starting *thread* ends rather than the process, and it
+# signals the child alone, not the processes the child starts in sessions of their own.
+# The watchdog polls its parent's pid, which changes (to init or a subreaper) when the
+# parent dies, and keeps the group's tree meanwhile.
+WATCH_INTERVAL_S = 1.0
+
+
+def watch_parent(parent: int, pgid: int, remove: Sequence[str] = ()) -> None:
+    """Run in the watchdog process: while ``parent`` lives, note the processes of group
+    ``pgid`` and their descendants; once it is gone, stop them and remove ``remove``.
+    Returns early when the group is stopped another way."""
+    seen: dict[int, ProcessInfo] = {}
+    while os.getppid() == parent:
+        seen = {pid: info for pid, info in seen.items() if is_running(info)}
+        seen.update((info.pid, info) for info in process_tree(pgid))
+        if not seen:
+            return
+        time.sleep(WATCH_INTERVAL_S)
+    stop_tree(pgid, list(seen.values()))
+    for path in remove:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def watched_process(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, remove: Sequence[str] = ()
+) -> Iterator[LoggedProcess]:
+    """:func:`start_process` plus a watchdog (:func:`watch_parent`), so the process and
+    its descendants die with this process even when it is killed before the block ends;
+    both are stopped by id at the end."""
+    proc = start_process(argv, env=env)
+    try:
+        watchdog = start_process(
+            [sys.executable, __file__, "watch", str(os.getpid()), str(proc.pid), *remove]
+        )
+    except BaseException:
+        stop_process(proc)
+        raise
+    try:
+        yield proc
+    finally:
+        try:
+            stop_process(proc)
+        finally:
+            stop_process(watchdog)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -270,6 +322,16 @@ def wait_for_port(proc: LoggedProcess, host: str, port: int, timeout: float, wha
                 f"{what} did not open {host}:{port} in {timeout:.0f} s:\n{proc.log_tail()}"
             )
         time.sleep(0.1)
+
+
+def wait_for_output(proc: LoggedProcess, text: str, timeout: float, what: str) -> None:
+    """Wait until ``proc`` has written ``text``, while it lives."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.log_tail(n_chars=1 << 20):
+        _fail_if_exited(proc, what)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not say {text!r} in {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.2)
 
 
 def wait_for_http(proc: LoggedProcess, url: str, timeout: float, what: str) -> None:
@@ -388,107 +450,13 @@ def browser_page(chromium_browser: Any) -> Iterator[WatchedPage]:
         context.close()
 
 
-# --------------------------------------------------------------------------- Ray
+def main(argv: Sequence[str]) -> None:
+    """The watchdog :func:`watched_process` starts: ``watch PARENT PGID [DIR...]``."""
+    command, *args = argv
+    if command != "watch":
+        raise SystemExit(f"realparts.py: unknown command {command!r}: watch")
+    watch_parent(int(args[0]), int(args[1]), args[2:])
 
 
-@dataclasses.dataclass(frozen=True)
-class RayCluster:
-    """A running local Ray head: its GCS address and the ``ray start`` process."""
-
-    address: str  # "127.0.0.1:<port>"
-    proc: LoggedProcess
-    temp_dir: str
-
-
-def ray_script() -> Path:
-    """The ``ray`` script of this interpreter's environment."""
-    return Path(sys.executable).parent / "ray"
-
-
-def _short_temp_root() -> str:
-    # Ray puts Unix sockets under --temp-dir and their paths must stay under ~107
-    # bytes, so a long $TMPDIR (macOS, some CI runners) is replaced by /tmp.
-    default = tempfile.gettempdir()
-    if len(default) <= 20 or not os.path.isdir("/tmp"):
-        return default
-    return "/tmp"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Give the whole session Ray's driver environment before any test imports ``ray``."""
-    os.environ.update(RAY_ENV)
-
-
-def _check_driver_stays_on_loopback() -> None:
-    # Fail loudly rather than let ray.init retry an unreachable address for minutes.
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and constants.ENABLE_RAY_CLUSTER:
-        raise RuntimeError(
-            "`ray` was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set, so "
-            "ray.init would turn 127.0.0.1 into this machine's outward address; load "
-            "realparts as a pytest plugin (its pytest_configure sets it) or set it first"
-        )
-
-
-@contextlib.contextmanager
-def ray_environment() -> Iterator[None]:
-    """Set :data:`RAY_ENV` in this process (the driver) for the duration."""
-    saved = {key: os.environ.get(key) for key in RAY_ENV}
-    os.environ.update(RAY_ENV)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
-def local_ray_cluster(
-    num_cpus: int = 2, timeout: float = RAY_START_TIMEOUT_S
-) -> Iterator[RayCluster]:
-    """Start a Ray head on 127.0.0.1, yield it, stop it and its workers by process id.
-
-    ``ray.init(address=cluster.address)`` connects to it from inside the block, provided
-    :data:`RAY_ENV` was set before ``ray`` was imported (the plugin's pytest_configure
-    does that).  A driver still connected at the end is shut down first.
-    """
-    script = ray_script()
-    if importlib.util.find_spec("ray") is None or not script.exists():
-        require_or_skip("ray", f"no `ray` package or script next to {Path(sys.executable).name}")
-    _check_driver_stays_on_loopback()
-    port = free_port()
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir=_short_temp_root())
-    argv = [
-        str(script), "start", "--head", "--block",
-        f"--node-ip-address={LOOPBACK}",
-        f"--port={port}",
-        f"--num-cpus={num_cpus}",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={temp_dir}",
-        # ports that otherwise default to fixed numbers, which parallel runs would share
-        # (no Ray Client server: it needs ray[client], which mlplab[ray] does not pull in)
-        f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-port={free_port()}",
-    ]  # fmt: skip
-    with ray_environment():
-        proc = start_process(argv, env={**os.environ, **RAY_CLUSTER_ENV})
-        try:
-            wait_for_port(proc, LOOPBACK, port, timeout, what="ray start")
-            yield RayCluster(f"{LOOPBACK}:{port}", proc, temp_dir)
-        finally:
-            ray_module = sys.modules.get("ray")
-            if ray_module is not None and ray_module.is_initialized():
-                ray_module.shutdown()
-            stop_process(proc)
-            shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """``"127.0.0.1:<port>"`` of a local Ray cluster (2 CPUs) shared by the session."""
-    with local_ray_cluster() as cluster:
-        yield cluster.address
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,21 +1,30 @@
-"""Smoke tests of the real parts: a loopback server seen in Chromium, a local Ray cluster."""
+"""Smoke tests of the real parts: a loopback server seen in Chromium, a local Ray cluster
+(tests/realray.py) that is stopped by id, and dies with the process that started it."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from realparts import (
+    STOP_TIMEOUT_S,
+    ProcessInfo,
     WatchedPage,
     import_or_skip,
     is_running,
-    local_ray_cluster,
     process_group_alive,
     process_tree,
     require_or_skip,
     serve_subprocess,
+    start_process,
     stop_process,
 )
+from realray import local_ray_cluster
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>realparts</title><link rel="icon" href="data:,"></head>
@@ -86,6 +95,63 @@ def test_local_ray_cluster_runs_a_task_and_is_stopped_by_pid():
     assert cluster.proc.returncode is not None
     assert not process_group_alive(pid)
     assert [info for info in started if is_running(info)] == []
+
+
+# A test session that starts a two-node cluster, says which processes it has, and waits
+# to be killed (as a CI timeout kills pytest: no teardown runs).
+KILLED_STARTER = """
+import dataclasses, json, time
+from realparts import process_tree
+from realray import local_ray_cluster
+
+with local_ray_cluster(num_cpus=1, nodes=2) as cluster:
+    tree = [info for proc in (cluster.proc, *cluster.workers) for info in process_tree(proc.pid)]
+    print(json.dumps({"temp_dir": cluster.temp_dir,
+                      "processes": [dataclasses.astuple(info) for info in tree]}), flush=True)
+    time.sleep(600)
+"""
+
+
+def _said(proc, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        lines = [line for line in proc.log_tail(100_000).splitlines() if line.startswith("{")]
+        if lines:
+            return json.loads(lines[-1])
+        time.sleep(0.5)
+    raise AssertionError(f"the starter said nothing in {timeout} s:\n{proc.log_tail()}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the processes in /proc")
+def test_a_ray_cluster_dies_with_the_process_that_started_it():
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    starter = start_process([sys.executable, "-c", KILLED_STARTER],
+                            env={**os.environ, "PYTHONPATH": path})
+    cluster: list[ProcessInfo] = []
+    try:
+        said = _said(starter, timeout=180)
+        cluster = [ProcessInfo(*fields) for fields in said["processes"]]
+        assert {"gcs_server", "raylet"} <= {Path(os.readlink(f"/proc/{info.pid}/exe")).name
+                                            for info in cluster}
+        assert len({info.pgid for info in cluster}) >= 2       # the head and the second node
+        os.kill(starter.pid, signal.SIGKILL)    # no teardown runs
+        starter.wait(timeout=10)
+        temp_dir = Path(said["temp_dir"])
+
+        def left() -> list[object]:       # what the watchdogs have yet to stop or remove
+            running: list[object] = [info for info in cluster if is_running(info)]
+            return running + ([temp_dir] if temp_dir.exists() else [])
+
+        deadline = time.monotonic() + 3 * STOP_TIMEOUT_S       # the watchdogs' SIGTERM, then SIGKILL
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert left() == []
+    finally:
+        for info in cluster:     # whatever the watchdogs missed, so a failure leaks nothing
+            if is_running(info):
+                os.kill(info.pid, signal.SIGKILL)
+        stop_process(starter)
 
 
 def test_missing_part_skips_locally_and_fails_in_ci(monkeypatch):

@@ -257,10 +257,13 @@ class LocalExecutor:
 
 
 def _ray_unit(unit: Unit, device: str, compile: bool = False) -> UnitResult:
+    import ray
     import torch
 
     torch.set_num_threads(1)
-    return run_unit(unit, device, compile)
+    result = run_unit(unit, device, compile)
+    # the Ray node, not the host name: one machine may run several nodes
+    return replace(result, worker=f"{ray.get_runtime_context().get_node_id()}:{os.getpid()}")
 
 
 class RayExecutor:
