@@ -233,3 +233,22 @@ def test_a_damaged_run_json_is_named(store: Path, capsys):
     assert main(["check", str(store), "--json"]) == 1
     named = {(d["run_id"], d["file"]) for d in json.loads(capsys.readouterr().out)["damaged"]}
     assert named == {(run.name, "run.json")}
+
+
+def test_damaged_run_folders_are_rebuilt_as_damaged_naming_the_file(store: Path, capsys):
+    from test_store_check import _damage
+
+    a, b, c, d = _damage(store)
+    (d / "run.json").write_text("[]")
+    damage_index(store, "bytes in its middle")
+    assert main(["check", str(store), "--repair"]) == 0
+    out = capsys.readouterr().out
+    runs = {r.run_id: r for r in Store(store, readonly=True).runs()}
+    assert {k for k, r in runs.items() if r.status == "damaged"} == {a.name, b.name, c.name, d.name}
+    assert runs[a.name].error.startswith("metrics.parquet: ")
+    assert runs[b.name].error.startswith("attempt-0/best.safetensors: ")
+    assert runs[c.name].error.startswith("config.json: FileNotFoundError")
+    assert runs[d.name].error.startswith("run.json: ValueError: not a run record")
+    assert runs[d.name].config["train"]["lr"] in (0.05, 0.3)     # from its config.json
+    assert [r.status for k, r in runs.items() if k not in (a.name, b.name, c.name, d.name)] == ["done"]
+    assert "marked damaged" in out and main(["check", str(store)]) == 0

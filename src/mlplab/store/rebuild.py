@@ -153,7 +153,9 @@ def _old_record(folder: Path, doc: dict[str, Any]) -> dict[str, Any]:
                config_hash=config_hash(config), status="done",
                source=doc.get("source") or "engine",
                seed=(config.get("train") or {}).get("seed"), created=written, finished=written,
-               n_attempts=len(attempts) or None, summary={})
+               n_attempts=len(attempts) or None, summary={},
+               error=f"indexed from its files when the index was rebuilt (no {RECORD}: written"
+                     " before mlplab kept one): its numbers and attempts are unknown")
     return {"format": FORMAT, "run": run, "attempts": [], "files": {}}
 
 
@@ -197,9 +199,9 @@ def index_folders(store: Store, skip: set[str] = frozenset()) -> RebuildResult:
         if record is None:
             skipped.append((f"runs/{folder.name}", why or "unreadable"))
             continue
-        if why is not None and why != "old":      # run.json unreadable: what config.json says
-            record["run"]["error"] = why
-        (runs if why is None or why.startswith("config.json") else old).append(folder.name)
+        if why is not None and why != "old":      # a file unreadable: indexed as damaged
+            record["run"].update(status="damaged", error=why)
+        (old if why == "old" else runs).append(folder.name)
         entries.append((record, config, _curves(folder)))
     with store.transaction() as db:
         for record, config, curves in entries:

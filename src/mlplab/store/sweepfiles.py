@@ -4,8 +4,8 @@ what a rebuilt index recovers the sweep from (:mod:`mlplab.store.rebuild`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
-...     write_sweep_file(Path(d), {"sweep_id": "s-1", "name": "s", "config_json": '{"a": 1}',
-...                                "summary_json": None})
+...     path = write_sweep_file(Path(d), {"sweep_id": "s-1", "name": "s",
+...                                       "config_json": '{"a": 1}', "summary_json": None})
 ...     [(r["sweep_id"], r["config"]) for r in read_sweep_files(Path(d))[0]]
 [('s-1', {'a': 1})]
 """
