@@ -209,8 +209,9 @@ def check_store(root: str | Path, repair: bool = False, rebuild: bool = False) -
         why = index_damage(root) if root.is_dir() else None
         if why is not None and not rebuild:
             raise StoreError(f"the index '{root / INDEX}' {'is ' * (why == 'missing')}{why};"
-                             f" mlplab check {root} --repair keeps it aside and rebuilds the"
-                             " index from the run folders")
+                             f" mlplab check {root} --repair "
+                             + ("builds it" if why == "missing" else "keeps it aside and rebuilds it")
+                             + " from the run folders")
         if why is not None:
             rebuilt = rebuild_index(root, why)
     store = Store(root, readonly=not repair)
