@@ -97,6 +97,13 @@ def test_check_repair_rebuilds_a_damaged_index_as_it_was(store: Path, how: str, 
     err = capsys.readouterr().err
     assert code == 2 and "mlplab.sqlite" in err and "mlplab check --repair" in err, err
     assert main(["check", str(store)]) == 2 and "--repair" in capsys.readouterr().err
+    # a command that writes starts no new index over the run folders (a resumed sweep
+    # would train them all again)
+    assert main(["train", "--dataset", "xor", "--n", "40", "--epochs", "1", "--quiet",
+                 "--no-report", "--out", str(store)]) == 2
+    assert "mlplab check --repair" in capsys.readouterr().err
+    if how == "deleted":
+        assert not (store / "mlplab.sqlite").exists()
 
     assert main(["check", str(store), "--repair"]) == 0
     out = capsys.readouterr().out
@@ -174,9 +181,14 @@ def test_folders_written_before_run_json_are_indexed_from_what_they_have(store: 
 
 
 def test_run_folders_an_intact_index_lacks_are_indexed(store: Path, capsys):
+    import sqlite3
+
     before = snapshot(store)
-    (store / "mlplab.sqlite").unlink()
-    Store(store)                  # a command made a new, empty index over the old folders
+    lost = run_folders(store)[0].name          # its rows lost (an older copy of the index)
+    with sqlite3.connect(store / "mlplab.sqlite") as db:
+        for table in ("runs", "attempts", "curves", "digests"):
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (lost,))
+    assert lost not in snapshot(store)["runs"]
     assert main(["check", str(store), "--repair"]) == 0
     assert "run folders or sweeps it lacked indexed" in capsys.readouterr().out
     assert snapshot(store) == before

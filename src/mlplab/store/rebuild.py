@@ -36,7 +36,7 @@ from mlplab import strictjson
 from .curves import insert_curves
 from .rows import FORMAT, config_hash, insert_record, parse_record
 from .runfiles import RECORD
-from .store import INDEX, RUN_ID_RE, Store
+from .store import INDEX, RUN_ID_RE, Store, create_index
 from .sweepfiles import read_sweep_files
 
 TABLES = ("sweeps", "configs", "runs", "attempts")
@@ -239,6 +239,7 @@ def rebuild_index(root: str | Path, why: str) -> RebuildResult:
     the run folders and sweep files (``why``: what was wrong, from :func:`index_damage`)."""
     root = Path(root)
     moved = move_aside(root) if (root / INDEX).exists() else None
+    create_index(root)
     store = Store(root)
     found = index_folders(store)
     sweeps, no_spec, bad = recover_sweeps(store)

@@ -22,6 +22,7 @@ damaged index from them (:mod:`mlplab.store.rebuild`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -140,6 +141,12 @@ def _attempt_info(r: sqlite3.Row) -> AttemptInfo:
     return AttemptInfo(**d)
 
 
+def create_index(root: Path) -> None:
+    """A new index at ``root`` with empty tables (what a rebuild fills)."""
+    with contextlib.closing(sqlite3.connect(root / INDEX)) as db:
+        db.executescript(_SCHEMA + CURVES_SCHEMA + DIGESTS_SCHEMA)
+
+
 class Store:
     """A run store rooted at a directory (created on first write)."""
 
@@ -148,11 +155,15 @@ class Store:
         self.readonly = readonly
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"'{self.root}' is a file; a store is a directory")
+        index = self.root / INDEX
+        lost = not (index.is_file() and index.stat().st_size) and any(
+            not p.name.startswith(".") for p in (self.root / "runs").glob("*"))
+        if lost:          # never a new index over run folders: it would hide them (or retrain)
+            raise StoreError(f"'{self.root}' has run folders but "
+                             f"{'an empty' if index.is_file() else 'no'} index {INDEX}; {REPAIR_HINT}")
         if readonly:
-            if not (self.root / INDEX).is_file():
-                lost = (self.root / "runs").is_dir() and any((self.root / "runs").iterdir())
-                raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})"
-                                 + (f"; it has run folders: {REPAIR_HINT}" if lost else ""))
+            if not index.is_file():
+                raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})")
         else:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
         try:
