@@ -1,5 +1,6 @@
-"""A finished run's index rows as one record, kept twice: in the index, and in the run's
-folder as ``run.json`` (strict JSON), written with the other files before the index rows.
+"""The index's tables, and a finished run's rows in them as one record, kept twice: in
+the index, and in the run's folder as ``run.json`` (strict JSON), written with the other
+files before the index rows.
 
 The record holds the run's row (status, sweep id, its place in the sweep, timing, the
 kept attempt's numbers), its attempts' rows and each file's size and digest
@@ -36,9 +37,25 @@ if TYPE_CHECKING:
 FORMAT = 1          # of run.json: a reader refuses a newer one rather than misread it
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY, name TEXT, strategy TEXT, config_json TEXT,
+    status TEXT, created REAL, finished REAL, summary_json TEXT);
+CREATE TABLE IF NOT EXISTS configs (config_hash TEXT PRIMARY KEY, config_json TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, sweep_id TEXT, name TEXT, config_hash TEXT, status TEXT,
+    source TEXT, seed INTEGER, created REAL, finished REAL, wall_time REAL,
+    best_attempt INTEGER, n_attempts INTEGER, restarts INTEGER, end_reason TEXT,
+    target_met INTEGER, epochs INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
+    test_loss REAL, test_acc REAL, train_loss REAL, error TEXT, summary_json TEXT);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT, attempt INTEGER, seed INTEGER, end_reason TEXT, epochs INTEGER,
+    steps INTEGER, best_epoch INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
+    test_loss REAL, test_acc REAL, train_loss REAL, target_met INTEGER, wall_time REAL,
+    PRIMARY KEY (run_id, attempt));
+CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
 CREATE TABLE IF NOT EXISTS digests (
     run_id TEXT, file TEXT, size INTEGER, blake2b TEXT, PRIMARY KEY (run_id, file));
-"""
+"""       # the index's tables but the curves (curves.py)
 
 RUN_COLUMNS = ("run_id", "sweep_id", "name", "config_hash", "status", "source", "seed",
                "created", "finished", "wall_time", "best_attempt", "n_attempts", "restarts",

@@ -41,7 +41,7 @@ from mlplab import strictjson
 from .curves import SCHEMA as CURVES_SCHEMA
 from .curves import Curves, insert_curves, read_curves
 from .owners import UNFINISHED, folder_mode, owner_gone, this_process
-from .rows import SCHEMA as DIGESTS_SCHEMA
+from .rows import SCHEMA as _SCHEMA
 from .rows import config_hash as config_hash
 from .rows import insert_record, run_record, with_record
 from .runfiles import RunFiles, encode_with_curves, write_files
@@ -59,24 +59,6 @@ REPAIR_HINT = "mlplab check --repair rebuilds it from the run folders"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STATUSES = ("pending", "running", "done", "failed", "interrupted", "damaged")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sweeps (
-    sweep_id TEXT PRIMARY KEY, name TEXT, strategy TEXT, config_json TEXT,
-    status TEXT, created REAL, finished REAL, summary_json TEXT);
-CREATE TABLE IF NOT EXISTS configs (config_hash TEXT PRIMARY KEY, config_json TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, sweep_id TEXT, name TEXT, config_hash TEXT, status TEXT,
-    source TEXT, seed INTEGER, created REAL, finished REAL, wall_time REAL,
-    best_attempt INTEGER, n_attempts INTEGER, restarts INTEGER, end_reason TEXT,
-    target_met INTEGER, epochs INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
-    test_loss REAL, test_acc REAL, train_loss REAL, error TEXT, summary_json TEXT);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT, attempt INTEGER, seed INTEGER, end_reason TEXT, epochs INTEGER,
-    steps INTEGER, best_epoch INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
-    test_loss REAL, test_acc REAL, train_loss REAL, target_met INTEGER, wall_time REAL,
-    PRIMARY KEY (run_id, attempt));
-CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
-"""
 
 
 class StoreError(ValueError):
@@ -144,7 +126,7 @@ def _attempt_info(r: sqlite3.Row) -> AttemptInfo:
 def create_index(root: Path) -> None:
     """A new index at ``root`` with empty tables (what a rebuild fills)."""
     with contextlib.closing(sqlite3.connect(root / INDEX)) as db:
-        db.executescript(_SCHEMA + CURVES_SCHEMA + DIGESTS_SCHEMA)
+        db.executescript(_SCHEMA + CURVES_SCHEMA)
 
 
 class Store:
@@ -174,7 +156,7 @@ class Store:
                         raise StoreError(f"the index '{self.root / INDEX}' has no runs table"
                                          f" (emptied or truncated); {REPAIR_HINT}")
                 else:
-                    db.executescript(_SCHEMA + CURVES_SCHEMA + DIGESTS_SCHEMA)
+                    db.executescript(_SCHEMA + CURVES_SCHEMA)
         except sqlite3.DatabaseError as e:
             if "not a database" not in str(e):
                 raise
