@@ -29,7 +29,7 @@ def _runs(root: Path) -> list[Path]:
 
 def _damage(store: Path) -> list[Path]:
     """Three kinds of damage to the first three runs; the fourth stays intact."""
-    a, b, c, d = _runs(store)
+    a, b, c, d = _runs(store)[:4]
     metrics = a / "metrics.parquet"
     metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
     (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage

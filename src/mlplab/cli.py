@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check", help="verify every finished run's files against the index")
     ck.add_argument("dir")
-    ck.add_argument("--repair", action="store_true", help="mark the damaged runs 'damaged'")
+    ck.add_argument("--repair", action="store_true",
+                    help="mark the damaged runs 'damaged'; rebuild a missing or damaged index"
+                         " from the run folders (the damaged file is kept aside)")
     ck.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", help="(re)build report.html and PNG figures")
@@ -260,7 +262,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 def _cmd_check(a: argparse.Namespace) -> int:
     from mlplab.store.check import check_store
 
-    result = check_store(a.dir, repair=a.repair)
+    result = check_store(a.dir, repair=a.repair, rebuild=a.repair)
     print(dumps(result.to_dict()) if a.json else result.text())
     return 1 if result.damaged and not result.repaired else 0
 

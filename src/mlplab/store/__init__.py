@@ -4,6 +4,10 @@ resolved configuration, ``metrics.parquet`` and safetensors weights.
     store.py     :class:`Store`: the index, atomic writes, reading
     models.py    ``load_model``: a run back as a ``torch.nn.Module``
     runfiles.py  a finished run's files as bytes, encoded apart from the index
+    rows.py      the index's tables; a finished run's rows as one record (``run.json``)
+    sweepfiles.py each sweep's row as a file (``sweeps/<id>.json``)
+    check.py     ``mlplab check``: the index and every run's files verified, digests too
+    rebuild.py   a lost or damaged index rebuilt from the run folders (``check --repair``)
     curves.py    each finished run's epoch curves, kept in the index for the store figures
     table.py     the runs table: rows filtered, sorted and laid out as text
     groups.py    runs grouped over seeds (``--group-by``) and two groups compared

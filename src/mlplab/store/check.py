@@ -1,9 +1,13 @@
-"""``mlplab check STORE``: every finished run's files verified against the index, without
-loading them whole — its folder, ``config.json`` (parses, holds a config),
-``metrics.parquet`` (its footer reads) and each attempt's safetensors (its header reads;
-never a pickle). ``repair`` marks each damaged run ``damaged``, with the file and the
-reason, so ``runs``, the report and a resumed sweep treat it as unfinished instead of
-failing on it; everything intact stays as it is.
+"""``mlplab check STORE``: the index and every finished run's files verified — its folder,
+``config.json`` (parses, holds a config), ``metrics.parquet`` (its footer reads), each
+attempt's safetensors (its header reads; never a pickle), and each file against the size
+and digest recorded when it was written (:mod:`mlplab.store.rows`), which finds damage
+that keeps a file's size and still parses ("content changed since written"). ``repair``
+marks each damaged run ``damaged``, with the file and the reason, so ``runs``, the report
+and a resumed sweep treat it as unfinished instead of failing on it; everything intact
+stays as it is. ``rebuild`` (``mlplab check --repair``) also rebuilds a missing or damaged
+index from the run folders, and indexes run folders the index lacks
+(:mod:`mlplab.store.rebuild`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as out:
@@ -19,8 +23,12 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from .store import RunInfo, Store
+from .rebuild import RebuildResult, index_damage, index_folders, rebuild_index, recover_sweeps
+from .rows import parse_record, read_digests
+from .runfiles import RECORD, digest
+from .store import INDEX, RunInfo, Store, StoreError
 
 
 @dataclass(frozen=True)
@@ -41,15 +49,18 @@ class CheckResult:
     checked: int
     damaged: list[Damage] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)       # run ids marked damaged
+    rebuilt: RebuildResult | None = None      # the index rebuilt, or folders it lacked indexed
 
     def to_dict(self) -> dict:
         return {"store": str(self.root), "checked": self.checked,
                 "damaged": [{"run_id": d.run_id, "file": d.file, "reason": d.reason}
-                            for d in self.damaged], "repaired": self.repaired}
+                            for d in self.damaged], "repaired": self.repaired,
+                "index": None if self.rebuilt is None else self.rebuilt.to_dict()}
 
     def text(self) -> str:
         n = len({d.run_id for d in self.damaged})
-        lines = [f"{self.checked} finished runs checked in {self.root}: "
+        lines = [self.rebuilt.text()] if self.rebuilt is not None else []
+        lines += [f"{self.checked} finished runs checked in {self.root}: "
                  + (f"{n} damaged" if n else "all intact")]
         lines += [f"  {d.text()}" for d in self.damaged]
         if self.repaired:
@@ -64,8 +75,10 @@ def _reason(e: Exception) -> str:
     return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
-def check_run(folder: Path, run: RunInfo) -> list[Damage]:
-    """The damaged files of one finished run (empty: intact)."""
+def check_run(folder: Path, run: RunInfo,
+              recorded: dict[str, dict[str, Any]] | None = None) -> list[Damage]:
+    """The damaged files of one finished run (empty: intact). ``recorded``: each file's
+    size and digest as the index holds them; None: as its folder's ``run.json`` does."""
     import pyarrow.parquet as pq
     from safetensors import safe_open
 
@@ -95,6 +108,38 @@ def check_run(folder: Path, run: RunInfo) -> list[Damage]:
                     f.keys()
             except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
                 found.append(Damage(run.run_id, str(path.relative_to(folder)), _reason(e)))
+    return found + _changed(folder, run, recorded, {d.file for d in found})
+
+
+def _changed(folder: Path, run: RunInfo, recorded: dict[str, dict[str, Any]] | None,
+             named: set[str]) -> list[Damage]:
+    """The files whose size or digest differs from those recorded when they were written
+    (those in ``named`` are damaged already), and a missing or unreadable ``run.json``."""
+    found = []
+    try:
+        own = parse_record((folder / RECORD).read_bytes())["files"]
+    except FileNotFoundError:
+        own = {}
+        if recorded:         # written with one: without it the index cannot be rebuilt
+            found.append(Damage(run.run_id, RECORD, "missing"))
+    except (OSError, ValueError) as e:
+        own = {}
+        found.append(Damage(run.run_id, RECORD, _reason(e)))
+    for name, want in sorted((own if recorded is None else recorded).items()):
+        if name in named:
+            continue
+        try:
+            content = (folder / name).read_bytes()
+        except FileNotFoundError:
+            found.append(Damage(run.run_id, name, "missing"))
+            continue
+        except OSError as e:
+            found.append(Damage(run.run_id, name, _reason(e)))
+            continue
+        if len(content) != want.get("size") or digest(content) != want.get("blake2b"):
+            found.append(Damage(run.run_id, name, "content changed since written"
+                                + ("" if len(content) == want.get("size") else
+                                   f" ({len(content)} bytes, {want.get('size')} written)")))
     return found
 
 
@@ -152,21 +197,50 @@ def glance(store: Store, runs: list[RunInfo]) -> list[RunInfo]:
     return out
 
 
-def check_store(root: str | Path, repair: bool = False) -> CheckResult:
-    """Check every finished run of the store at ``root``; ``repair`` marks the damaged
-    ones ``damaged`` (their error names the file and the reason)."""
+def check_store(root: str | Path, repair: bool = False, rebuild: bool = False) -> CheckResult:
+    """Check the index and every finished run of the store at ``root``; ``repair`` marks
+    the damaged ones ``damaged`` (their error names the file and the reason). ``rebuild``
+    (with ``repair``: ``mlplab check --repair``) also rebuilds a missing or damaged index
+    from the run folders, and indexes the run folders it lacks; without it a damaged index
+    is a :class:`StoreError` that says so."""
+    root = Path(root)
+    rebuilt = None
+    if rebuild or not repair:
+        why = index_damage(root) if root.is_dir() else None
+        if why is not None and not rebuild:
+            raise StoreError(f"the index '{root / INDEX}' {'is ' * (why == 'missing')}{why};"
+                             f" mlplab check {root} --repair "
+                             + ("builds it" if why == "missing" else "keeps it aside and rebuilds it")
+                             + " from the run folders")
+        if why is not None:
+            rebuilt = rebuild_index(root, why)
     store = Store(root, readonly=not repair)
+    if rebuild and rebuilt is None:
+        rebuilt = _index_unknown_folders(store)
     done = store.runs(status="done")
-    damaged = [d for r in done for d in check_run(store.root / "runs" / r.run_id, r)]
+    with store.transaction() as db:
+        digests = read_digests(db)
+    damaged = [d for r in done
+               for d in check_run(store.root / "runs" / r.run_id, r, digests.get(r.run_id))]
     repaired = []
     if repair:
         by_run: dict[str, list[Damage]] = {}
         for d in damaged:
             by_run.setdefault(d.run_id, []).append(d)
-        for run in done:
-            if run.run_id in by_run:
-                store.mark(run.run_id, run.name, run.config, "damaged", sweep_id=run.sweep_id,
-                           error="; ".join(f"{d.file}: {d.reason}" for d in by_run[run.run_id]),
-                           source=run.source or "engine")
-                repaired.append(run.run_id)
-    return CheckResult(store.root, len(done), damaged, repaired)
+        with store.transaction() as db:        # the rest of their rows kept as they are
+            db.executemany("UPDATE runs SET status = 'damaged', error = ? WHERE run_id = ?",
+                           [("; ".join(f"{d.file}: {d.reason}" for d in ds), run_id)
+                            for run_id, ds in by_run.items()])
+        repaired = [r.run_id for r in done if r.run_id in by_run]
+    return CheckResult(store.root, len(done), damaged, repaired, rebuilt)
+
+
+def _index_unknown_folders(store: Store) -> RebuildResult | None:
+    """Index the run folders an intact index has no row for (written, then the index
+    replaced or its rows lost), and the sweeps it lacks; None when there are none."""
+    found = index_folders(store, skip={r.run_id for r in store.runs()})
+    sweeps, no_spec, bad = recover_sweeps(store)
+    if not (found.runs or found.old or found.skipped or sweeps or bad):
+        return None
+    return replace(found, why="intact; run folders or sweeps it lacked indexed",
+                   sweeps=sweeps, sweeps_without_spec=no_spec, skipped=found.skipped + bad)

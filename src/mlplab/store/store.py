@@ -5,10 +5,14 @@
     DIR/runs/<run-id>/metrics.parquet         the series (mlplab.metrics)
     DIR/runs/<run-id>/attempt-<n>/{init,best,last}.safetensors
     DIR/runs/<run-id>/attempt-<n>/boundary.safetensors
+    DIR/runs/<run-id>/run.json                its index rows and each file's digest (rows.py)
+    DIR/sweeps/<sweep-id>.json                a sweep's row, its spec included
 
 A run is written into a temporary folder and renamed into place, then indexed in one
 transaction, so a crash never leaves a half-written run marked ``done``. Records read
-from the store are frozen and never change under later writes.
+from the store are frozen and never change under later writes. The run folders and sweep
+files hold everything the index does: ``mlplab check --repair`` rebuilds a lost or
+damaged index from them (:mod:`mlplab.store.rebuild`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as root:
@@ -18,7 +22,7 @@ from the store are frozen and never change under later writes.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import math
 import os
@@ -27,7 +31,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -37,7 +41,11 @@ from mlplab import strictjson
 from .curves import SCHEMA as CURVES_SCHEMA
 from .curves import Curves, insert_curves, read_curves
 from .owners import UNFINISHED, folder_mode, owner_gone, this_process
+from .rows import SCHEMA as _SCHEMA
+from .rows import config_hash as config_hash
+from .rows import insert_record, run_record, with_record
 from .runfiles import RunFiles, encode_with_curves, write_files
+from .sweepfiles import write_sweep_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,27 +55,10 @@ if TYPE_CHECKING:
     from mlplab.record import RunRecord
 
 INDEX = "mlplab.sqlite"
+REPAIR_HINT = "mlplab check --repair rebuilds it from the run folders"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STATUSES = ("pending", "running", "done", "failed", "interrupted", "damaged")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sweeps (
-    sweep_id TEXT PRIMARY KEY, name TEXT, strategy TEXT, config_json TEXT,
-    status TEXT, created REAL, finished REAL, summary_json TEXT);
-CREATE TABLE IF NOT EXISTS configs (config_hash TEXT PRIMARY KEY, config_json TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, sweep_id TEXT, name TEXT, config_hash TEXT, status TEXT,
-    source TEXT, seed INTEGER, created REAL, finished REAL, wall_time REAL,
-    best_attempt INTEGER, n_attempts INTEGER, restarts INTEGER, end_reason TEXT,
-    target_met INTEGER, epochs INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
-    test_loss REAL, test_acc REAL, train_loss REAL, error TEXT, summary_json TEXT);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT, attempt INTEGER, seed INTEGER, end_reason TEXT, epochs INTEGER,
-    steps INTEGER, best_epoch INTEGER, best_value REAL, val_loss REAL, val_acc REAL,
-    test_loss REAL, test_acc REAL, train_loss REAL, target_met INTEGER, wall_time REAL,
-    PRIMARY KEY (run_id, attempt));
-CREATE INDEX IF NOT EXISTS runs_sweep ON runs (sweep_id);
-"""
 
 
 class StoreError(ValueError):
@@ -122,27 +113,20 @@ class RunInfo:
     config: dict[str, Any]
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """Stable hash of a config dict (the name is not part of it)."""
-    body = {k: v for k, v in config.items() if k not in ("name", "sweep")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:48] or "run"
-
-
-def _clean(v: Any) -> Any:
-    """JSON/SQLite-safe number: NaN and inf become None."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def _attempt_info(r: sqlite3.Row) -> AttemptInfo:
     d = {k: (math.nan if v is None and k not in ("end_reason",) else v) for k, v in dict(r).items()}
     d["target_met"] = bool(d["target_met"])
     return AttemptInfo(**d)
+
+
+def create_index(root: Path) -> None:
+    """A new index at ``root`` with empty tables (what a rebuild fills)."""
+    with contextlib.closing(sqlite3.connect(root / INDEX)) as db:
+        db.executescript(_SCHEMA + CURVES_SCHEMA)
 
 
 class Store:
@@ -153,21 +137,31 @@ class Store:
         self.readonly = readonly
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"'{self.root}' is a file; a store is a directory")
+        index = self.root / INDEX
+        lost = not (index.is_file() and index.stat().st_size) and any(
+            not p.name.startswith(".") for p in (self.root / "runs").glob("*"))
+        if lost:          # never a new index over run folders: it would hide them (or retrain)
+            raise StoreError(f"'{self.root}' has run folders but "
+                             f"{'an empty' if index.is_file() else 'no'} index {INDEX}; {REPAIR_HINT}")
         if readonly:
-            if not (self.root / INDEX).is_file():
+            if not index.is_file():
                 raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})")
         else:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
         try:
             with self._connect() as db:
                 if readonly:
-                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    if not db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'"
+                                      ).fetchone()[0]:
+                        raise StoreError(f"the index '{self.root / INDEX}' has no runs table"
+                                         f" (emptied or truncated); {REPAIR_HINT}")
                 else:
                     db.executescript(_SCHEMA + CURVES_SCHEMA)
         except sqlite3.DatabaseError as e:
             if "not a database" not in str(e):
                 raise
-            raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e})") from None
+            raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e});"
+                             f" {REPAIR_HINT}") from None
 
     # -- connections -------------------------------------------------------------
     @contextmanager
@@ -190,12 +184,17 @@ class Store:
             if type(e) is not sqlite3.DatabaseError:     # locked, no such table, ...: as they are
                 raise
             if "not a database" in str(e):
-                raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e})") from None
-            raise StoreError(f"the index '{self.root / INDEX}' is damaged ({e}); the run folders"
-                             f" under '{self.root / 'runs'}' are intact files: copy them out, or"
-                             " start a new store") from None
+                raise StoreError(f"'{self.root / INDEX}' is not an mlplab store index ({e});"
+                                 f" {REPAIR_HINT}") from None
+            raise StoreError(f"the index '{self.root / INDEX}' is damaged ({e}); {REPAIR_HINT}"
+                             f" (under '{self.root / 'runs'}'; the damaged file is kept aside)"
+                             ) from None
         finally:
             db.close()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction on the index (the store's own modules: check, rebuild)."""
+        return self._connect()
 
     # -- paths ---------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -261,15 +260,19 @@ class Store:
         for rec in records:
             if rec.run_id not in files:
                 files[rec.run_id], curves[rec.run_id] = encode_with_curves(rec)
-        paths = [self._write_files(rec, files[rec.run_id]) for rec in records]
-        self._index_runs(records, sweep_id, summaries or {}, curves)
+        now = time.time()       # each run's record (its index rows) goes into its folder too
+        kept = {rec.run_id: run_record(rec, sweep_id, (summaries or {}).get(rec.run_id, {}),
+                                       files[rec.run_id], now) for rec in records}
+        paths = [self._write_files(rec, with_record(files[rec.run_id], kept[rec.run_id]))
+                 for rec in records]
+        self._index_runs(records, kept, curves)
         return paths
 
-    def _index_runs(self, records: "list[RunRecord]", sweep_id: str | None,
-                    summaries: dict[str, dict[str, Any]], curves: "dict[str, Curves]") -> None:
+    def _index_runs(self, records: "list[RunRecord]", kept: dict[str, dict[str, Any]],
+                    curves: "dict[str, Curves]") -> None:
         with self._connect() as db:
             for rec in records:
-                self._insert_run(db, rec, sweep_id, summaries.get(rec.run_id, {}))
+                self._insert_run(db, kept[rec.run_id], rec.config)
                 insert_curves(db, rec.run_id, curves.get(rec.run_id, {}))
 
     def _write_files(self, rec: "RunRecord", files: "RunFiles") -> Path:
@@ -291,39 +294,29 @@ class Store:
         return final
 
     @staticmethod
-    def _insert_run(db: sqlite3.Connection, rec: "RunRecord", sweep_id: str | None,
-                    summary: dict[str, Any]) -> None:
-        best = rec.best
-        h = config_hash(rec.config)
-        now = time.time()
-        db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (h, json.dumps(rec.config)))
-        db.execute("DELETE FROM attempts WHERE run_id = ?", (rec.run_id,))
-        db.execute("DELETE FROM runs WHERE run_id = ?", (rec.run_id,))
-        db.execute(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rec.run_id, sweep_id, rec.name, h, "done", rec.source, rec.config["train"]["seed"],
-             now - rec.wall_time, now, rec.wall_time, rec.best_attempt, len(rec.attempts),
-             len(rec.attempts) - 1, best.end_reason, int(any(a.target_met for a in rec.attempts)),
-             sum(a.epochs for a in rec.attempts), _clean(best.best_value), _clean(best.val_loss),
-             _clean(best.val_acc), _clean(best.test_loss), _clean(best.test_acc),
-             _clean(best.train_loss), None, strictjson.dumps(summary)))
-        db.executemany(
-            "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(rec.run_id, a.attempt, a.seed, a.end_reason, a.epochs, a.steps, a.best_epoch,
-              _clean(a.best_value), _clean(a.val_loss), _clean(a.val_acc), _clean(a.test_loss),
-              _clean(a.test_acc), _clean(a.train_loss), int(a.target_met), a.wall_time)
-             for a in rec.attempts])
+    def _insert_run(db: sqlite3.Connection, record: dict[str, Any], config: dict[str, Any]) -> None:
+        """Index a finished run from its record (:func:`mlplab.store.rows.run_record`)."""
+        insert_record(db, record, config)
 
     # -- sweeps ------------------------------------------------------------------------
     def put_sweep(self, sweep_id: str, name: str, strategy: str, config: dict[str, Any],
                   status: str = "running", summary: dict[str, Any] | None = None) -> None:
+        """Insert or update a sweep's row, and write it, spec included, to
+        ``sweeps/<sweep-id>.json`` (what a rebuilt index recovers it from). A row rebuilt
+        without its spec gets it back here: the sweep id is a hash of the spec, so the file
+        that resumes the sweep is the one that started it."""
         with self._connect() as db:
             db.execute(
                 "INSERT INTO sweeps VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(sweep_id) DO UPDATE SET"
-                " status=excluded.status, finished=excluded.finished, summary_json=excluded.summary_json",
+                " status=excluded.status, finished=excluded.finished, summary_json=excluded.summary_json,"
+                " name=coalesce(sweeps.name, excluded.name),"
+                " strategy=coalesce(sweeps.strategy, excluded.strategy),"
+                " config_json=coalesce(sweeps.config_json, excluded.config_json)",
                 (sweep_id, name, strategy, json.dumps(config), status, time.time(),
                  time.time() if status == "done" else None,
                  strictjson.dumps(summary or {})))
+            row = dict(db.execute("SELECT * FROM sweeps WHERE sweep_id = ?", (sweep_id,)).fetchone())
+        write_sweep_file(self.root, row)
 
     def sweeps(self) -> list[dict[str, Any]]:
         rows = self._query("SELECT * FROM sweeps ORDER BY created")
