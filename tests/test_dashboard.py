@@ -416,13 +416,17 @@ def test_store_level_figures_show_sweep_lr_success_and_stages(built, root):
 
 
 def test_the_overview_shows_parallel_coordinates_and_importance_with_the_seed(built, root):
-    figures = _figures(overview.store_level(root, None, None)[5])
+    grid = overview.store_level(root, None, None)[5]
+    figures = _figures(grid)
     parallel = figures["fig-parallel"].data[0]
     keys = overview.snapshot(root).keys
     labels = [d.label.replace(" (log)", "") for d in parallel.dimensions]
     assert labels == [*keys, "median val_loss"]
     assert list(parallel.line.color) == list(parallel.dimensions[-1].values)
-    importance = figures["fig-importance"]
+    # the importance has its own callback: the overview holds a card that says it is
+    # being computed, and the callback's figure fills it
+    assert "fig-importance" not in figures and "being computed" in str(grid)
+    importance = overview.importance_figure(root)
     # a bar per key and the seed, per evaluator
     bars = [t for t in importance.data if t.type == "bar"]
     assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
@@ -561,6 +565,7 @@ def test_the_dashboard_never_writes_the_store(built, root):
     cb.table_view(root, "relu", "val_loss", True)
     overview.store_level(root, None, None)
     overview.param_figure(root, "auto", "val_loss", "model.activation")
+    overview.importance_figure(root)
     for run_id in [*built["sweep_runs"][:2], built["gauss"], built["running"]]:
         views.run_body(root, run_id)
     views.compare_body(root, built["sweep_runs"][:2])
