@@ -497,8 +497,14 @@ def test_the_overview_draws_the_reports_store_figure_data(built, root):
     lines = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
     medians = [t for t in lines if t.name in report.comparison.lines]
     assert len(medians) == len(report.comparison.curves)
-    per_seed = [t for t in lines if " seed " in t.name]      # each seed's curve drawn thin
-    assert len(per_seed) == sum(c.n_seeds for c in report.comparison.curves)
+    # each seed's curve drawn thin: one trace per line, a gap (NaN) after each seed's curve
+    per_seed = [t for t in lines if t.name.endswith(" seeds")]
+    assert len(per_seed) == len(report.comparison.curves)
+    assert sum(int(np.isnan(np.asarray(t.y, float)).sum()) for t in per_seed) == \
+        sum(c.n_seeds for c in report.comparison.curves)
+    # few plotly objects: four traces a line, the ties two a panel
+    assert len(figs["fig-comparison"].data) <= 4 * len(report.comparison.curves) + \
+        2 * len(report.comparison.panels)
     assert figs["fig-comparison"].layout.title.text.startswith(f"{report.comparison.metric} per epoch")
 
 

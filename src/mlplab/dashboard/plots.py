@@ -12,7 +12,7 @@ a measurement. Long series are thinned for the browser (drawing, not data).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -63,6 +63,19 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np
 def finite_list(a: np.ndarray) -> list:
     """JSON-safe values: nan/inf become gaps (None)."""
     return [float(v) if math.isfinite(v) else None for v in np.asarray(a, np.float64)]
+
+
+def finite_array(a: Any) -> np.ndarray:
+    """float64 values, nan/inf as NaN (a gap: plotly's JSON writes it null). Plotly checks
+    a numpy array in one step where it walks a list element by element (most of the cost
+    of building a figure of many points).
+
+    >>> finite_array([1.0, float("inf")])
+    array([ 1., nan])
+    """
+    x = np.array(a, dtype=np.float64)
+    x[~np.isfinite(x)] = np.nan
+    return x
 
 
 def decades(arrays: Sequence[np.ndarray]) -> float:
