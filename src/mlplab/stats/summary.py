@@ -27,6 +27,7 @@ from scipy import stats
 from mlplab.strictjson import jsonable
 
 N_RESAMPLES = 9999   # bootstrap resamples: the CI's ends move by well under 1 % of its width
+SMALL_N = 12         # up to this many values a median is taken by a sorting network (faster)
 
 
 def finite_values(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
@@ -142,15 +143,24 @@ def row_mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``np.median`` along ``axis`` by a sort: equal to it, and several times faster on the
-    bootstrap's many short rows ([rows, resamples, n] with n a handful of seeds).
+    """``np.median`` along ``axis``, equal to it and several times faster on the bootstrap's
+    many short rows ([rows, resamples, n], n a handful of seeds): up to SMALL_N values are
+    put in order by a sorting network of elementwise min / max over the whole array (odd-
+    even transposition: n rounds), more by ``np.sort``.
 
     >>> float(sorted_median(np.array([3.0, 1.0, 2.0, 10.0])))
     2.5
     """
-    s = np.moveaxis(np.sort(x, axis=axis), axis, -1)
-    n = s.shape[-1]
-    return s[..., (n - 1) // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    n = x.shape[-1]
+    if n > SMALL_N:
+        cols = list(np.moveaxis(np.sort(x, axis=-1), -1, 0))
+    else:
+        cols = [x[..., j] for j in range(n)]
+        for r in range(n):
+            for j in range(r % 2, n - 1, 2):
+                cols[j], cols[j + 1] = np.minimum(cols[j], cols[j + 1]), np.maximum(cols[j], cols[j + 1])
+    return cols[(n - 1) // 2] if n % 2 else (cols[n // 2 - 1] + cols[n // 2]) / 2
 
 
 # resampled values one vectorised bootstrap call may hold ([rows, n_resamples, n] float64);
@@ -211,35 +221,39 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
                    expand_n: int | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0
                    ) -> list[tuple[float, float, str]]:
     """:func:`bootstrap_ci` of each row of ``matrix`` ([rows, n], a one-sample statistic
-    such as :func:`row_mean`) by one vectorised BCa call. A row whose leave-one-out values
-    are all equal (BCa undefined) gets the percentile interval; one whose BCa interval is
-    not finite (scipy warns, and :func:`bootstrap_ci` tries its next method) gets
-    :func:`bootstrap_ci` alone."""
+    such as :func:`row_mean`) by one vectorised BCa call. The rows whose leave-one-out
+    values are all equal (BCa undefined) get the percentile interval, by one more call;
+    a row whose interval is still not finite (scipy warns, and :func:`bootstrap_ci` tries
+    its next method) gets :func:`bootstrap_ci` alone."""
     level = confidence if expand_n is None or expand_n < 2 else expanded_level(confidence, expand_n,
                                                                                n_resamples)
-    with warnings.catch_warnings():
-        # the rows where BCa is undefined come out NaN, and are redone one by one below
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = stats.bootstrap((matrix,), statistic, vectorized=True, axis=-1, confidence_level=level,
-                             n_resamples=n_resamples, method="BCa",
-                             random_state=np.random.default_rng(seed)).confidence_interval
-    lows, highs = np.atleast_1d(ci.low), np.atleast_1d(ci.high)          # [rows]
-    expanded = ", expanded for small n" if level != confidence else ""
     n = matrix.shape[-1]
     leave_one_out = np.array([np.delete(np.arange(n), j) for j in range(n)])   # [n, n-1]
     jackknife = statistic(matrix[:, leave_one_out], axis=-1)                  # [rows, n]
+    # BCa's acceleration is 0/0 where the jackknife is flat: what scipy makes of it depends
+    # on the last bits of its sums (and so on how many rows share a call); the percentile
+    # interval is the one BCa falls back to
+    flat = np.array([is_constant(j) for j in jackknife], bool)
+    low, high = np.full(len(matrix), np.nan), np.full(len(matrix), np.nan)
+    for method, rows in (("BCa", ~flat), ("percentile", flat)):
+        if not rows.any():
+            continue
+        with warnings.catch_warnings():
+            # rows where the method is undefined come out NaN, and are redone one by one below
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
+                                 confidence_level=level, n_resamples=n_resamples, method=method,
+                                 random_state=np.random.default_rng(seed)).confidence_interval
+        low[rows], high[rows] = ci.low, ci.high                             # [rows]
+    expanded = ", expanded for small n" if level != confidence else ""
     out = []
-    for row, lo, hi, jack in zip(matrix, lows, highs, jackknife):
-        if is_constant(jack):
-            # BCa's acceleration is 0/0: what scipy makes of it depends on the last bits of
-            # its sums (and so on how many rows share a call); the percentile interval is
-            # the one BCa falls back to
-            out.append(bootstrap_ci((row,), statistic, confidence=confidence, expand_n=expand_n,
-                                    n_resamples=n_resamples, seed=seed, methods=("percentile",)))
-        elif math.isfinite(lo) and math.isfinite(hi):
-            out.append((float(lo), float(hi), f"BCa bootstrap{expanded}"))
+    for row, lo, hi, is_flat in zip(matrix, low, high, flat):
+        if math.isfinite(lo) and math.isfinite(hi):
+            out.append((float(lo), float(hi),
+                        f"{'percentile' if is_flat else 'BCa'} bootstrap{expanded}"))
         else:
             out.append(bootstrap_ci((row,), statistic, confidence=confidence, expand_n=expand_n,
-                                    n_resamples=n_resamples, seed=seed))
+                                    n_resamples=n_resamples, seed=seed,
+                                    methods=("percentile",) if is_flat else ("BCa", "percentile")))
     return out
