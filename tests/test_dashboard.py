@@ -704,3 +704,25 @@ def test_plotly_success_and_comparison_figures_draw_intervals():
         assert list(final.error_y.arrayminus) == pytest.approx([c.final_median - c.final_low])
         dots = next(t for t in fig.data if t.name == f"{c.line}: final values")
         assert sorted(dots.y) == pytest.approx(sorted(c.final.tolist()))
+
+
+def test_plotly_stage_figure_draws_every_seed_and_interval_in_three_traces_a_stage(built, root):
+    from mlplab.dashboard import plots_store
+    from mlplab.figures.data_store import load_store_figdata
+
+    (info,) = load_store_figdata(Store(root, readonly=True)).stages
+    fig = plots_store.stage_figure(info)
+    assert len(fig.data) <= 3 * len(info.stages)
+    for k, stage in enumerate(info.stages):
+        axis = "x" if k == 0 else f"x{k + 1}"
+        mine = [t for t in fig.data if (t.xaxis or "x") == axis]
+        dots, *scores = mine
+        assert sorted(dots.y) == pytest.approx(sorted(v for c in stage.candidates for v in c.values))
+        for c in stage.candidates:
+            (score,) = [t for t in scores if (c.winner and "(winner)" in t.text[0])
+                        or (not c.winner and "(winner)" not in t.text[0])]
+            at = [i for i, text in enumerate(score.text) if text.startswith(c.label + "<br>")]
+            assert len(at) == 1
+            assert score.y[at[0]] == pytest.approx(c.score)
+            assert score.error_y.array[at[0]] == pytest.approx(max(c.ci_high - c.score, 0.0))
+            assert score.marker.color == ("#1e8e3e" if c.winner else "#7f8c99")

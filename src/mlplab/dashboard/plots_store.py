@@ -270,31 +270,48 @@ def success_figure(info: SuccessInfo) -> go.Figure:
 
 def stage_figure(info: StageInfo) -> go.Figure:
     """Per stage, every candidate's per-seed values and score with the 95 % interval of
-    its median; the winner in green, "= winner" on those tied with it."""
+    its median; the winner in green, "= winner" on those tied with it.
+
+    Few plotly objects: per stage one trace of every candidate's seeds and one of the
+    scores with their whiskers per colour (the winner's, the others')."""
     n = max(1, len(info.stages))
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.06,
                         subplot_titles=[f"stage {s.stage + 1}: {', '.join(map(short_axis_label, s.keys))}"
                                         f"<br>winner {s.winner_label}" for s in info.stages])
+    traces: list[dict] = []
+    cols: list[int] = []
     for k, stage in enumerate(info.stages, start=1):
         all_tied = len(stage.candidates) > 1 and all(c.tied for c in stage.candidates)
-        for cand in stage.candidates:
-            color = "#1e8e3e" if cand.winner else "#7f8c99"
-            label = cand.label + (" = winner" if cand.tied and not cand.winner and not all_tied else "")
-            fig.add_trace(go.Scatter(x=[label] * len(cand.values), y=finite_list(cand.values),
-                                     mode="markers", showlegend=False,
-                                     marker=dict(color=color, size=6, opacity=0.55),
-                                     hovertemplate=f"{cand.label}<br>one seed: %{{y:.4g}}<extra></extra>"),
-                          row=1, col=k)
-            plus, minus = _whisker(np.array([cand.score]), [cand.ci_low], [cand.ci_high])
-            fig.add_trace(go.Scatter(x=[label], y=finite_list([cand.score]), mode="markers",
-                                     showlegend=False, marker=dict(symbol="line-ew-open", size=26,
-                                                                   color=color, line=dict(width=3)),
-                                     error_y=dict(type="data", symmetric=False, array=plus,
-                                                  arrayminus=minus, color=color, thickness=1.5),
-                                     hovertemplate=f"{cand.label}<br>{info.statistic}: %{{y:.4g}} "
-                                                   f"[{cand.ci_low:.4g}, {cand.ci_high:.4g}]"
-                                                   f"{' (winner)' if cand.winner else ''}<extra></extra>"),
-                          row=1, col=k)
+        labels = [c.label + (" = winner" if c.tied and not c.winner and not all_tied else "")
+                  for c in stage.candidates]
+        color = ["#1e8e3e" if c.winner else "#7f8c99" for c in stage.candidates]
+        seeds = [(label, col, c) for label, col, c in zip(labels, color, stage.candidates)]
+        traces.append(dict(type="scatter", mode="markers", showlegend=False,
+                           x=[label for label, _, c in seeds for _ in c.values],
+                           y=np.concatenate([finite_array(c.values) for *_, c in seeds]),
+                           text=[c.label for *_, c in seeds for _ in c.values],
+                           marker=dict(color=[col for _, col, c in seeds for _ in c.values],
+                                       size=6, opacity=0.55),
+                           hovertemplate="%{text}<br>one seed: %{y:.4g}<extra></extra>"))
+        cols.append(k)
+        for winner in (False, True):
+            picked = [(label, c) for label, c in zip(labels, stage.candidates) if c.winner == winner]
+            if not picked:
+                continue
+            tone = "#1e8e3e" if winner else "#7f8c99"
+            score = np.array([c.score for _, c in picked], np.float64)
+            plus, minus = _whisker(score, [c.ci_low for _, c in picked], [c.ci_high for _, c in picked])
+            traces.append(dict(type="scatter", mode="markers", showlegend=False,
+                               x=[label for label, _ in picked], y=finite_array(score),
+                               marker=dict(symbol="line-ew-open", size=26, color=tone, line=dict(width=3)),
+                               error_y=dict(type="data", symmetric=False, array=plus,
+                                            arrayminus=minus, color=tone, thickness=1.5),
+                               text=[f"{c.label}<br>{info.statistic}: {c.score:.4g} "
+                                     f"[{c.ci_low:.4g}, {c.ci_high:.4g}]{' (winner)' if winner else ''}"
+                                     for _, c in picked],
+                               hovertemplate="%{text}<extra></extra>"))
+            cols.append(k)
+    fig.add_traces(traces, rows=[1] * len(traces), cols=cols)
     fig.update_yaxes(title_text=f"{info.metric} ({info.statistic} over seeds: bar, 95 % interval)", col=1)
     fig.update_xaxes(tickangle=-30)
     bayes_line(fig, info.bayes_limit)
