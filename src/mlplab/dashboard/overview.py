@@ -70,7 +70,7 @@ class StoreSnapshot:
 @functools.lru_cache(maxsize=2)
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
-    every = store.runs()
+    every = list(cb.runs_at(root, signature))
     keys = varying_keys([r.config for r in done_runs(every)])
     # the metric-vs-key curve of the key shown first only: each costs an interval per
     # configuration and value, and the others are computed when picked
