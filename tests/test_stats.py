@@ -146,8 +146,8 @@ def test_batched_intervals_equal_one_at_a_time() -> None:
 
 
 def test_sorted_median_is_numpys_median() -> None:
-    x = np.random.default_rng(8).normal(size=(50, 7, 12))
-    for n in (1, 2, 5, 12):
+    x = np.random.default_rng(8).normal(size=(50, 7, 21))
+    for n in (1, 2, 5, 12, 13, 20, 21):       # a sorting network up to 12, a sort past it
         assert np.array_equal(sorted_median(x[..., :n]), np.median(x[..., :n], axis=-1))
     assert np.array_equal(sorted_median(x, axis=1), np.median(x, axis=1))
 

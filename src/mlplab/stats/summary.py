@@ -146,7 +146,7 @@ def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``np.median`` along ``axis``, equal to it and several times faster on the bootstrap's
     many short rows ([rows, resamples, n], n a handful of seeds): up to SMALL_N values are
     put in order by a sorting network of elementwise min / max over the whole array (odd-
-    even transposition: n rounds), more by ``np.sort``.
+    even transposition: n rounds), more by a sort.
 
     >>> float(sorted_median(np.array([3.0, 1.0, 2.0, 10.0])))
     2.5
@@ -154,7 +154,10 @@ def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.moveaxis(np.asarray(x), axis, -1)
     n = x.shape[-1]
     if n > SMALL_N:
-        cols = list(np.moveaxis(np.sort(x, axis=-1), -1, 0))
+        # a C-ordered copy sorts up to 2x faster than scipy's resamples, whose rows are strided
+        s = np.array(x, dtype=np.float64, order="C", copy=True)
+        s.sort(axis=-1)
+        cols = list(np.moveaxis(s, -1, 0))
     else:
         cols = [x[..., j] for j in range(n)]
         for r in range(n):
