@@ -242,3 +242,17 @@ def test_processes_writing_and_reading_one_store_at_once_agree(tmp_path):
     assert not list((tmp_path / "cache").glob(".*.tmp"))                # no half-written file
     for s in (0, 1, 2):
         assert importance_info(cached_runs(rng_seed=s), "val_loss", tmp_path).shares == got[s]
+
+
+def test_the_reports_section_fills_the_cache_the_dashboard_reads(tmp_path, monkeypatch):
+    import mlplab.stats.importance as imp
+    from mlplab.dashboard.plots_sweep import store_importance_figure
+    from mlplab.report.sweep import hyperparameter_figures
+
+    runs = cached_runs()
+    _, info = hyperparameter_figures(runs, "val_loss", store_root=tmp_path)
+    assert info.shares and len(entries(tmp_path)) == 1
+    monkeypatch.setattr(imp, "param_importances", no_evaluation)
+    fig = store_importance_figure(tmp_path, runs, "val_loss")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [list(t.x) for t in bars] == [list(row) for row in info.shares]
