@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
@@ -28,6 +29,9 @@ LAYER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"
                 "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
               "#7f7f7f", "#bcbd22", "#17becf")
+# every figure's template, loaded (from plotly's JSON, about 0.3 s) when the dashboard is
+# imported rather than inside the first visitor's request
+TEMPLATE = pio.templates["plotly_white"]
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12.5)
 
 
@@ -88,7 +92,7 @@ def decades(arrays: Sequence[np.ndarray]) -> float:
 def base_layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
                       height=height, margin=dict(l=60, r=20, t=48, b=46), font=FONT,
-                      template="plotly_white", hovermode="closest", uirevision="keep",
+                      template=TEMPLATE, hovermode="closest", uirevision="keep",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     return fig
 
