@@ -416,13 +416,17 @@ def test_store_level_figures_show_sweep_lr_success_and_stages(built, root):
 
 
 def test_the_overview_shows_parallel_coordinates_and_importance_with_the_seed(built, root):
-    figures = _figures(overview.store_level(root, None, None)[5])
+    grid = overview.store_level(root, None, None)[5]
+    figures = _figures(grid)
     parallel = figures["fig-parallel"].data[0]
     keys = overview.snapshot(root).keys
     labels = [d.label.replace(" (log)", "") for d in parallel.dimensions]
     assert labels == [*keys, "median val_loss"]
     assert list(parallel.line.color) == list(parallel.dimensions[-1].values)
-    importance = figures["fig-importance"]
+    # the importance has its own callback: the overview holds a card that says it is
+    # being computed, and the callback's figure fills it
+    assert "fig-importance" not in figures and "being computed" in str(grid)
+    importance = overview.importance_figure(root)
     # a bar per key and the seed, per evaluator
     bars = [t for t in importance.data if t.type == "bar"]
     assert [t.name for t in bars] == ["fANOVA", "PED-ANOVA"]
@@ -493,8 +497,14 @@ def test_the_overview_draws_the_reports_store_figure_data(built, root):
     lines = [t for t in figs["fig-comparison"].data if t.mode == "lines" and t.fill is None]
     medians = [t for t in lines if t.name in report.comparison.lines]
     assert len(medians) == len(report.comparison.curves)
-    per_seed = [t for t in lines if " seed " in t.name]      # each seed's curve drawn thin
-    assert len(per_seed) == sum(c.n_seeds for c in report.comparison.curves)
+    # each seed's curve drawn thin: one trace per line, a gap (NaN) after each seed's curve
+    per_seed = [t for t in lines if t.name.endswith(" seeds")]
+    assert len(per_seed) == len(report.comparison.curves)
+    assert sum(int(np.isnan(np.asarray(t.y, float)).sum()) for t in per_seed) == \
+        sum(c.n_seeds for c in report.comparison.curves)
+    # few plotly objects: four traces a line, the ties two a panel
+    assert len(figs["fig-comparison"].data) <= 4 * len(report.comparison.curves) + \
+        2 * len(report.comparison.panels)
     assert figs["fig-comparison"].layout.title.text.startswith(f"{report.comparison.metric} per epoch")
 
 
@@ -561,6 +571,7 @@ def test_the_dashboard_never_writes_the_store(built, root):
     cb.table_view(root, "relu", "val_loss", True)
     overview.store_level(root, None, None)
     overview.param_figure(root, "auto", "val_loss", "model.activation")
+    overview.importance_figure(root)
     for run_id in [*built["sweep_runs"][:2], built["gauss"], built["running"]]:
         views.run_body(root, run_id)
     views.compare_body(root, built["sweep_runs"][:2])
@@ -693,3 +704,25 @@ def test_plotly_success_and_comparison_figures_draw_intervals():
         assert list(final.error_y.arrayminus) == pytest.approx([c.final_median - c.final_low])
         dots = next(t for t in fig.data if t.name == f"{c.line}: final values")
         assert sorted(dots.y) == pytest.approx(sorted(c.final.tolist()))
+
+
+def test_plotly_stage_figure_draws_every_seed_and_interval_in_three_traces_a_stage(built, root):
+    from mlplab.dashboard import plots_store
+    from mlplab.figures.data_store import load_store_figdata
+
+    (info,) = load_store_figdata(Store(root, readonly=True)).stages
+    fig = plots_store.stage_figure(info)
+    assert len(fig.data) <= 3 * len(info.stages)
+    for k, stage in enumerate(info.stages):
+        axis = "x" if k == 0 else f"x{k + 1}"
+        mine = [t for t in fig.data if (t.xaxis or "x") == axis]
+        dots, *scores = mine
+        assert sorted(dots.y) == pytest.approx(sorted(v for c in stage.candidates for v in c.values))
+        for c in stage.candidates:
+            (score,) = [t for t in scores if (c.winner and "(winner)" in t.text[0])
+                        or (not c.winner and "(winner)" not in t.text[0])]
+            at = [i for i, text in enumerate(score.text) if text.startswith(c.label + "<br>")]
+            assert len(at) == 1
+            assert score.y[at[0]] == pytest.approx(c.score)
+            assert score.error_y.array[at[0]] == pytest.approx(max(c.ci_high - c.score, 0.0))
+            assert score.marker.color == ("#1e8e3e" if c.winner else "#7f8c99")

@@ -146,3 +146,113 @@ def test_the_seed_explains_most_of_the_xor_seed_study(tmp_path):
     assert info.share("fANOVA", SEED_FACTOR) > 0.5, info.shares
     assert info.share("fANOVA", SEED_FACTOR) > max(info.share("fANOVA", k)
                                                    for k in ("train.lr", "model.init"))
+
+
+# ---- computed once per set of finished runs, kept in the store -------------------------------
+
+def cached_runs(**kw) -> list[SimpleNamespace]:
+    """Synthetic runs with ids (the cache's key names them) and an accuracy too."""
+    return [SimpleNamespace(run_id=f"r{i}", val_acc=0.5 - 0.1 * r.val_loss, **vars(r))
+            for i, r in enumerate(synthetic_runs(**kw))]
+
+
+def entries(root) -> list:
+    return sorted((root / "cache").glob("importance-*.json"))
+
+
+def no_evaluation(*_a, **_k):
+    raise AssertionError("the importance was evaluated again")
+
+
+def test_the_importance_is_computed_once_and_read_back_from_the_store(tmp_path, monkeypatch):
+    import mlplab.stats.importance as imp
+
+    runs = cached_runs()
+    first = importance_info(runs, "val_loss", tmp_path)
+    assert first == importance_info(runs, "val_loss") and len(entries(tmp_path)) == 1
+    monkeypatch.setattr(imp, "param_importances", no_evaluation)
+    assert importance_info(runs, "val_loss", tmp_path) == first       # read, not evaluated
+    # another metric value, another run, another metric: other inputs, evaluated again
+    for changed, metric in ((runs[:-1], "val_loss"), (runs, "val_acc")):
+        with pytest.raises(AssertionError, match="evaluated again"):
+            importance_info(changed, metric, tmp_path)
+    moved = [SimpleNamespace(**{**vars(r), "val_loss": r.val_loss + (i == 3)})
+             for i, r in enumerate(runs)]
+    with pytest.raises(AssertionError, match="evaluated again"):
+        importance_info(moved, "val_loss", tmp_path)
+
+
+@pytest.mark.parametrize("damage", [b"\x00\xff\xfe garbage \x80", b"{\"kind\": \"importance\"",
+                                    b"[1, 2, 3]", "shares out of range", "another digest", b""])
+def test_a_damaged_cache_entry_is_recomputed_never_trusted(tmp_path, damage):
+    import json
+
+    runs = cached_runs()
+    first = importance_info(runs, "val_loss", tmp_path)
+    (path,) = entries(tmp_path)
+    if damage == "shares out of range":
+        doc = json.loads(path.read_text())
+        doc["value"]["shares"][0][0] = 7.0
+        path.write_text(json.dumps(doc))
+    elif damage == "another digest":
+        doc = json.loads(path.read_text())
+        doc["digest"] = "0" * 64
+        path.write_text(json.dumps(doc))
+    else:
+        path.write_bytes(damage)
+    assert importance_info(runs, "val_loss", tmp_path) == first       # recomputed, same answer
+    assert json.loads(path.read_text())["value"]["shares"] == [list(r) for r in first.shares]
+
+
+def test_the_dashboard_reads_the_cache_but_never_writes_it(tmp_path, monkeypatch):
+    import mlplab.stats.importance as imp
+
+    runs = cached_runs()
+    info = importance_info(runs, "val_loss", tmp_path, write=False)
+    assert not (tmp_path / "cache").exists()
+    importance_info(runs, "val_loss", tmp_path)                        # the report fills it
+    monkeypatch.setattr(imp, "param_importances", no_evaluation)
+    assert importance_info(runs, "val_loss", tmp_path, write=False) == info
+
+
+def test_an_unwritable_store_still_gets_its_importance(tmp_path):
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    runs = cached_runs()
+    assert importance_info(runs, "val_loss", tmp_path) == importance_info(runs, "val_loss")
+
+
+def _compute_in_a_process(root: str, rng_seed: int) -> tuple:
+    info = importance_info(cached_runs(rng_seed=rng_seed), "val_loss", root)
+    return info.shares
+
+
+def test_processes_writing_and_reading_one_store_at_once_agree(tmp_path):
+    """Six real processes evaluate and store the importance of three sets of runs at once
+    (two writers per entry, racing on the same file and on pruning); every answer equals
+    the one computed without a cache, and what is left in the store reads back the same."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    seeds = [0, 1, 2] * 2
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = list(pool.map(_compute_in_a_process, [str(tmp_path)] * len(seeds), seeds))
+    for s, shares in zip(seeds, got):
+        assert shares == importance_info(cached_runs(rng_seed=s), "val_loss").shares
+    assert len(entries(tmp_path)) == 3
+    assert not list((tmp_path / "cache").glob(".*.tmp"))                # no half-written file
+    for s in (0, 1, 2):
+        assert importance_info(cached_runs(rng_seed=s), "val_loss", tmp_path).shares == got[s]
+
+
+def test_the_reports_section_fills_the_cache_the_dashboard_reads(tmp_path, monkeypatch):
+    import mlplab.stats.importance as imp
+    from mlplab.dashboard.plots_sweep import store_importance_figure
+    from mlplab.report.sweep import hyperparameter_figures
+
+    runs = cached_runs()
+    _, info = hyperparameter_figures(runs, "val_loss", store_root=tmp_path)
+    assert info.shares and len(entries(tmp_path)) == 1
+    monkeypatch.setattr(imp, "param_importances", no_evaluation)
+    fig = store_importance_figure(tmp_path, runs, "val_loss")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [list(t.x) for t in bars] == [list(row) for row in info.shares]

@@ -19,7 +19,7 @@ from scipy import stats as sp
 from mlplab.stats import (accuracy_noise, compare, difference_pvalue, holm, seeds_needed,
                           study_verdicts, success_rate, summarize, tost, ttest_power, verdict)
 from mlplab.stats.power import fewest_seeds
-from mlplab.stats.summary import expanded_level
+from mlplab.stats.summary import expanded_level, sorted_median, summarize_many
 
 N_STUDIES = 1000  # synthetic A/A studies: the 99 % range of a 5 % rate is 3.3 % to 6.8 %
 N_SEEDS = 10      # seeds per arm, as a study would run
@@ -105,6 +105,51 @@ def test_mean_interval_covers_95_percent() -> None:
     low, high = binomial_99(0.95, 200)
     assert low <= expanded <= high
     assert plain < expanded          # the plain BCa interval is too narrow at 10 seeds
+
+
+def test_batched_mean_intervals_cover_95_percent_as_one_at_a_time() -> None:
+    # many configurations of one study: those with the same number of seeds in one call
+    rng = np.random.default_rng(6)
+    draws = [rng.normal(3.0, 2.0, size=n) for n in rng.choice([N_SEEDS, N_SEEDS - 2], 300)]
+    batched = summarize_many(draws)
+    hits = np.mean([s.ci_low < 3.0 < s.ci_high for s in batched])
+    low, high = binomial_99(0.95, 300)
+    assert low <= hits <= high
+    assert batched == [summarize(x) for x in draws]          # the same intervals, bit for bit
+
+
+def test_batched_intervals_equal_one_at_a_time() -> None:
+    """Every row is resampled with the same seeded generator, as alone: means bit for bit,
+    medians to the last bits of scipy's BCa level; rows of tied values (BCa undefined: its
+    acceleration is 0/0) and rows too small to resample take the same fallback."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for k in range(240):
+        n = int(rng.integers(1, 14))
+        row = rng.choice([0.9, 0.95, 1.0], n) if k % 3 == 0 else rng.normal(0, 1, n)
+        rows.append(np.append(row, math.nan) if k % 7 == 0 else row)
+    rows += [np.array([]), np.array([math.nan, math.inf])]
+    for statistic in ("mean", "median"):
+        batched = summarize_many(rows, statistic=statistic)
+        alone = [summarize(r, statistic=statistic) for r in rows]
+        assert [(b.n, b.n_nonfinite, b.mean, b.median, b.method) for b in batched] == \
+            [(a.n, a.n_nonfinite, a.mean, a.median, a.method) for a in alone]
+        got = np.array([(b.ci_low, b.ci_high) for b in batched if b.n], np.float64)
+        want = np.array([(a.ci_low, a.ci_high) for a in alone if a.n], np.float64)
+        if statistic == "mean":
+            assert np.array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+        assert {b.method for b in batched} >= {"no spread: interval is the point",
+                                               "no finite values"}
+    assert any(b.method == "percentile bootstrap" for b in summarize_many(rows, statistic="median"))
+
+
+def test_sorted_median_is_numpys_median() -> None:
+    x = np.random.default_rng(8).normal(size=(50, 7, 21))
+    for n in (1, 2, 5, 12, 13, 20, 21):       # a sorting network up to 12, a sort past it
+        assert np.array_equal(sorted_median(x[..., :n]), np.median(x[..., :n], axis=-1))
+    assert np.array_equal(sorted_median(x, axis=1), np.median(x, axis=1))
 
 
 def test_comparison_intervals_cover_the_true_difference() -> None:

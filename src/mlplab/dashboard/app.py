@@ -262,6 +262,10 @@ def _register(app: dash.Dash, root: Path) -> None:
         return overview.store_level(root, cb.text_input(group, "lr-group"),
                                     cb.text_input(metric, "lr-metric"), cb.text_input(x_key, "param-x"))
 
+    @app.callback(Output("importance-card", "children"), Input("importance-key", "data"))
+    def importance(_key: Any) -> Any:
+        return layout.graph_in_card("fig-importance", overview.importance_figure(root))
+
     @app.callback(Output("lr-graph", "figure"), Input("param-x", "value"), Input("lr-group", "value"),
                   Input("lr-metric", "value"), Input("signature", "data"))
     def param_graph(x_key: Any, group: Any, metric: Any, _sig: Any) -> Any:

@@ -11,6 +11,7 @@ Route(page='run', run_id='xor-1a2b3c4d', reason='')
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import reprlib
@@ -165,7 +166,7 @@ def table_view(root: str | Path, filter_text: str | None = "", sort: str | None 
     """
     pairs, terms = split_filter(filter_text)
     sort = sort if sort in SORT_KEYS else "created"
-    runs = open_store(root).runs()                 # the one query
+    runs = run_infos(root)                         # the one query (shared)
     order = None if sort == "created" else ("-" if descending else "") + sort
     error = ""
     try:
@@ -239,8 +240,16 @@ def sweep_summaries(root: str | Path) -> list[dict[str, Any]]:
 
 
 def run_infos(root: str | Path) -> list[RunInfo]:
-    """Every run of the store (one SQL query), for the store-level figures."""
-    return open_store(root).runs()
+    """Every run of the store: one SQL query per state of the index, which the runs
+    table, the live line and the overview's figures share."""
+    return list(runs_at(str(root), store_signature(root)))
+
+
+@functools.lru_cache(maxsize=2)
+def runs_at(root: str, signature: str) -> tuple[RunInfo, ...]:
+    """Every run of the store at ``root`` when its index had ``signature``
+    (:func:`store_signature`); the store as it is now and the one before are kept."""
+    return tuple(open_store(root).runs())
 
 
 # -- one run -------------------------------------------------------------------------

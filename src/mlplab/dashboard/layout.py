@@ -109,8 +109,23 @@ def not_found_page(reason: str) -> html.Div:
 def graph_card(graph_id: str, figure: Any, wide: bool = False) -> html.Div:
     """One interactive figure in a card."""
     style = {"gridColumn": "1 / -1"} if wide else None
-    return html.Div(dcc.Graph(id=graph_id, figure=figure, config=GRAPH_CONFIG),
-                    className="card figure-card", style=style)
+    return html.Div(graph_in_card(graph_id, figure), className="card figure-card", style=style)
+
+
+def graph_in_card(graph_id: str, figure: Any) -> dcc.Graph:
+    """The interactive figure a card (:func:`graph_card`) holds."""
+    return dcc.Graph(id=graph_id, figure=figure, config=GRAPH_CONFIG)
+
+
+def importance_card(key: str) -> html.Div:
+    """Where the importance chart goes: a card that says it is being computed, filled by
+    its own callback (fired when this card appears; ``key`` is the store state it is of),
+    so the overview's other figures do not wait for it."""
+    pending = html.P("Hyper-parameter importance (fANOVA and PED-ANOVA, the seed included):"
+                     " being computed…", className="muted")
+    return html.Div([dcc.Store(id="importance-key", data=key),
+                     html.Div(pending, id="importance-card", className="card figure-card")],
+                    style={"gridColumn": "1 / -1"})
 
 
 def section(title: str, *children: Any) -> html.Div:
@@ -119,5 +134,5 @@ def section(title: str, *children: Any) -> html.Div:
 
 def validation_layout(store_name: str) -> html.Div:
     """Every component any page can hold, so Dash can check the callbacks up front."""
-    return html.Div([app_shell(store_name, ""), overview_page(), run_page(""),
-                     compare_page([], [])])
+    return html.Div([app_shell(store_name, ""), overview_page(), importance_card(""),
+                     run_page(""), compare_page([], [])])

@@ -6,7 +6,9 @@ for the comparison, success and stage records (and the default metric), and
 :func:`mlplab.figures.data_params.param_curve_info` for the metric against the key the
 reader picks. Both are computed once per state of the store's index (a reload, a second
 browser or a poll with nothing new costs nothing): the data of the last two states and
-the last 16 metric-vs-key figures are kept.
+the last 16 metric-vs-key figures are kept. The importance chart, which can take seconds
+to compute when the store's cache does not hold it, is filled in by a callback of its own
+(:func:`importance_figure`) after the rest of the overview shows.
 
 >>> GROUP_AUTO
 'auto'
@@ -15,6 +17,7 @@ the last 16 metric-vs-key figures are kept.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,20 +62,22 @@ class StoreSnapshot:
     sweeps: tuple[dict[str, Any], ...]
     keys: tuple[str, ...]               # config keys that vary among the finished runs
     figdata: StoreFigureData            # what the report's store figures draw
-    figures: dict[str, go.Figure]       # comparison, success, stages (those that apply)
+    figures: dict[str, go.Figure]       # comparison, success, stages, parallel (those that apply)
+    signature: str                      # the index's stamp this is of
 
 
 # keyed by the index's stamp: the store as it is now and the one before, no more
 @functools.lru_cache(maxsize=2)
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
-    every = store.runs()
+    every = list(cb.runs_at(root, signature))
     keys = varying_keys([r.config for r in done_runs(every)])
     # the metric-vs-key curve of the key shown first only: each costs an interval per
     # configuration and value, and the others are computed when picked
     figdata = load_store_figdata(store, runs=every, param_keys=[default_x(keys)])
     figures = {**store_figures(figdata), **plots_sweep.sweep_figures(every, figdata.metric)}
-    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata, figures)
+    return StoreSnapshot(tuple(every), tuple(store.sweeps()), tuple(keys), figdata, figures,
+                         signature)
 
 
 def snapshot(root: Path) -> StoreSnapshot:
@@ -109,10 +114,30 @@ def store_level(root: Path, group: str | None, metric: str | None, x_key: str | 
     metric = metric if metric in RUN_METRICS else snap.figdata.metric
     x_key = x_key if x_key in snap.keys else default_x(snap.keys)
     cards = [layout.graph_card(name, fig, wide=True) for name, fig in snap.figures.items()]
+    if "fig-parallel" in snap.figures:      # the importance of the same runs, filled in later
+        cards.append(layout.importance_card(snap.signature))
     return (html.Div([html.H2("Sweeps"), html.Div(sweeps, className="card")]) if sweeps else None,
             groups, group, [{"label": m, "value": m} for m in RUN_METRICS], metric,
             html.Div(cards, className="grid2") if cards else None,
             [{"label": k, "value": k} for k in snap.keys], x_key)
+
+
+# one importance computation at a time: a second browser waits for the first one's result
+_IMPORTANCE_LOCK = threading.Lock()
+
+
+def importance_figure(root: Path) -> go.Figure:
+    """The importance chart of the store's finished runs as they are now (the overview's
+    default metric): from the store's cache, else computed once per store change."""
+    signature = cb.store_signature(root)
+    with _IMPORTANCE_LOCK:
+        return _importance_figure(str(root), signature)
+
+
+@functools.lru_cache(maxsize=2)
+def _importance_figure(root: str, signature: str) -> go.Figure:
+    snap = _snapshot(root, signature)
+    return plots_sweep.store_importance_figure(Path(root), snap.runs, snap.figdata.metric)
 
 
 def param_figure(root: Path, group: str | None, metric: str | None,

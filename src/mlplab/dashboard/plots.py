@@ -12,10 +12,11 @@ a measurement. Long series are thinned for the browser (drawing, not data).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
@@ -28,6 +29,9 @@ LAYER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"
                 "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
               "#7f7f7f", "#bcbd22", "#17becf")
+# every figure's template, loaded (from plotly's JSON, about 0.3 s) when the dashboard is
+# imported rather than inside the first visitor's request
+TEMPLATE = pio.templates["plotly_white"]
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12.5)
 
 
@@ -65,6 +69,19 @@ def finite_list(a: np.ndarray) -> list:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(a, np.float64)]
 
 
+def finite_array(a: Any) -> np.ndarray:
+    """float64 values, nan/inf as NaN (a gap: plotly's JSON writes it null). Plotly checks
+    a numpy array in one step where it walks a list element by element (most of the cost
+    of building a figure of many points).
+
+    >>> finite_array([1.0, float("inf")])
+    array([ 1., nan])
+    """
+    x = np.array(a, dtype=np.float64)
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+
 def decades(arrays: Sequence[np.ndarray]) -> float:
     """How many powers of ten the positive finite values span (for log-axis ticks)."""
     vals = np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays]) if arrays else np.zeros(0)
@@ -75,7 +92,7 @@ def decades(arrays: Sequence[np.ndarray]) -> float:
 def base_layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
                       height=height, margin=dict(l=60, r=20, t=48, b=46), font=FONT,
-                      template="plotly_white", hovermode="closest", uirevision="keep",
+                      template=TEMPLATE, hovermode="closest", uirevision="keep",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     return fig
 

@@ -20,7 +20,7 @@ from mlplab.figures.data_limit import limit_label
 from mlplab.figures.data_params import ParamCurveInfo
 from mlplab.figures.data_store import ComparisonInfo, StageInfo, SuccessInfo
 from mlplab.figures.data_ties import TIE_RULE, tie_words
-from .plots import base_layout, finite_list, mix_alpha, run_color, thin
+from .plots import base_layout, finite_array, finite_list, mix_alpha, run_color, thin
 
 LIMIT_COLOR = "#c92a2a"
 TIE_COLOR = "#212529"
@@ -139,7 +139,10 @@ def comparison_figure(info: ComparisonInfo) -> go.Figure:
     """Per panel (e.g. init) one line per value (e.g. optimizer): median over seeds of
     the per-epoch metric with each seed's curve thin; at the right each seed's final value
     as a dot and the 95 % interval of the final median as a whisker; the best starred,
-    those tied with it ringed; the Bayes limit on an accuracy axis."""
+    those tied with it ringed; the Bayes limit on an accuracy axis.
+
+    Few plotly objects: per line of a panel its seed curves in one trace (gaps between
+    them), its median, its final values and its final median; the ties one trace a panel."""
     n = len(info.panels)
     cols = min(3, n)
     rows = math.ceil(n / cols)
@@ -150,51 +153,63 @@ def comparison_figure(info: ComparisonInfo) -> go.Figure:
     all_tied = len(info.curves) > 1 and n_tied == len(info.curves)
     rng = np.random.default_rng(0)
     seen: set[str] = set()
-    for panel in info.panels:
-        k = info.panels.index(panel)
+    traces: list[dict] = []
+    where: list[tuple[int, int]] = []              # (row, col) of each trace
+    for k, panel in enumerate(info.panels):
         row, col = k // cols + 1, k % cols + 1
         curves = [c for c in info.curves if c.panel == panel]
         last = max((len(c.epochs) for c in curves), default=1)
         few = sum(c.n_seeds for c in curves) <= MAX_SEED_CURVES
+        ends: list[tuple[float, float | None, bool, bool]] = []     # (x, final median, tied, best)
         for j, c in enumerate(curves):
             color = run_color(info.lines.index(c.line))
-            x = c.epochs
-            for s_row, seed in zip(c.per_seed if few else (), c.seed):
-                xs, ys = thin(x, s_row)
-                fig.add_trace(go.Scatter(x=finite_list(xs), y=finite_list(ys), mode="lines",
-                                         line=dict(color=mix_alpha(color, 0.3), width=1), showlegend=False,
-                                         legendgroup=c.line, name=f"{c.line} seed {seed}",
-                                         hovertemplate=f"{c.line} seed {seed}<br>epoch %{{x}}<br>%{{y:.4g}}"
-                                                       "<extra></extra>"), row=row, col=col)
-            xs, ys = thin(x, c.median)
-            fig.add_trace(go.Scatter(x=finite_list(xs), y=finite_list(ys), mode="lines",
-                                     name=c.line, legendgroup=c.line, showlegend=c.line not in seen,
-                                     line=dict(color=color, width=2),
-                                     hovertemplate=f"{c.label}<br>epoch %{{x}}<br>median %{{y:.4g}}"
-                                                   f"{' · diverged: ' + str(c.n_bad) if c.n_bad else ''}"
-                                                   "<extra></extra>"), row=row, col=col)
+            if few and len(c.seed):
+                parts = [thin(c.epochs, s_row) for s_row in c.per_seed]
+                # one trace, a gap (NaN) between seeds
+                xs = np.concatenate([np.append(finite_array(sx), np.nan) for sx, _ in parts])
+                ys = np.concatenate([np.append(finite_array(sy), np.nan) for _, sy in parts])
+                seeds = np.concatenate([np.full(len(sx) + 1, seed, np.int64)
+                                        for (sx, _), seed in zip(parts, c.seed)])
+                traces.append(dict(type="scatter", x=xs, y=ys, text=seeds, mode="lines",
+                                   line=dict(color=mix_alpha(color, 0.3), width=1), showlegend=False,
+                                   legendgroup=c.line, name=f"{c.line} seeds",
+                                   hovertemplate=f"{c.line} seed %{{text}}<br>epoch %{{x}}<br>%{{y:.4g}}"
+                                                 "<extra></extra>"))
+                where.append((row, col))
+            xs, ys = thin(c.epochs, c.median)
+            traces.append(dict(type="scatter", x=finite_array(xs), y=finite_array(ys), mode="lines",
+                               name=c.line, legendgroup=c.line, showlegend=c.line not in seen,
+                               line=dict(color=color, width=2),
+                               hovertemplate=f"{c.label}<br>epoch %{{x}}<br>median %{{y:.4g}}"
+                                             f"{' · diverged: ' + str(c.n_bad) if c.n_bad else ''}"
+                                             "<extra></extra>"))
             seen.add(c.line)
             x_end = last * (1.04 + 0.05 * j)
             ok = np.isfinite(c.final)
-            fig.add_trace(go.Scatter(x=finite_list(x_end + rng.uniform(-0.012, 0.012, ok.sum()) * last),
-                                     y=finite_list(c.final[ok]), mode="markers", showlegend=False,
-                                     legendgroup=c.line, name=f"{c.line}: final values",
-                                     marker=dict(color=color, size=5, opacity=0.55),
-                                     hovertemplate=f"{c.label}<br>one seed's final value %{{y:.4g}}"
-                                                   "<extra></extra>"), row=row, col=col)
+            traces.append(dict(type="scatter", mode="markers", showlegend=False, legendgroup=c.line,
+                               x=finite_array(x_end + rng.uniform(-0.012, 0.012, ok.sum()) * last),
+                               y=finite_array(c.final[ok]), name=f"{c.line}: final values",
+                               marker=dict(color=color, size=5, opacity=0.55),
+                               hovertemplate=f"{c.label}<br>one seed's final value %{{y:.4g}}"
+                                             "<extra></extra>"))
             plus, minus = _whisker(np.array([c.final_median]), [c.final_low], [c.final_high])
             tie = " ★ best" if c.best else (" = best" if c.tied and not all_tied else "")
-            fig.add_trace(go.Scatter(x=[x_end], y=finite_list([c.final_median]), mode="markers",
-                                     showlegend=False, legendgroup=c.line, name=f"{c.line}: final median",
-                                     marker=dict(color=color, size=8),
-                                     error_y=dict(type="data", symmetric=False, array=plus,
-                                                  arrayminus=minus, color=color, thickness=1.6),
-                                     hovertemplate=f"{c.label}{tie}<br>final median %{{y:.4g}} "
-                                                   f"[{c.final_low:.4g}, {c.final_high:.4g}]"
-                                                   "<extra>95 % interval</extra>"), row=row, col=col)
-            for trace in tie_traces([x_end], finite_list([c.final_median]), np.array([c.tied]),
-                                    np.array([c.best]), all_tied, showlegend=False):
-                fig.add_trace(trace, row=row, col=col)
+            traces.append(dict(type="scatter", x=[x_end], y=finite_list([c.final_median]),
+                               mode="markers", showlegend=False, legendgroup=c.line,
+                               name=f"{c.line}: final median", marker=dict(color=color, size=8),
+                               error_y=dict(type="data", symmetric=False, array=plus,
+                                            arrayminus=minus, color=color, thickness=1.6),
+                               hovertemplate=f"{c.label}{tie}<br>final median %{{y:.4g}} "
+                                             f"[{c.final_low:.4g}, {c.final_high:.4g}]"
+                                             "<extra>95 % interval</extra>"))
+            where += [(row, col)] * 3
+            ends.append((x_end, finite_list([c.final_median])[0], bool(c.tied), bool(c.best)))
+        for trace in tie_traces([e[0] for e in ends], [e[1] for e in ends],
+                                np.array([e[2] for e in ends], bool),
+                                np.array([e[3] for e in ends], bool), all_tied, showlegend=False):
+            traces.append(trace)
+            where.append((row, col))
+    fig.add_traces(traces, rows=[r for r, _ in where], cols=[c for _, c in where])
     fig.update_xaxes(title_text="epoch (first attempt); right: final values", row=rows)
     fig.update_yaxes(title_text=info.metric, col=1)
     bayes_line(fig, info.bayes_limit)
@@ -255,31 +270,48 @@ def success_figure(info: SuccessInfo) -> go.Figure:
 
 def stage_figure(info: StageInfo) -> go.Figure:
     """Per stage, every candidate's per-seed values and score with the 95 % interval of
-    its median; the winner in green, "= winner" on those tied with it."""
+    its median; the winner in green, "= winner" on those tied with it.
+
+    Few plotly objects: per stage one trace of every candidate's seeds and one of the
+    scores with their whiskers per colour (the winner's, the others')."""
     n = max(1, len(info.stages))
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.06,
                         subplot_titles=[f"stage {s.stage + 1}: {', '.join(map(short_axis_label, s.keys))}"
                                         f"<br>winner {s.winner_label}" for s in info.stages])
+    traces: list[dict] = []
+    cols: list[int] = []
     for k, stage in enumerate(info.stages, start=1):
         all_tied = len(stage.candidates) > 1 and all(c.tied for c in stage.candidates)
-        for cand in stage.candidates:
-            color = "#1e8e3e" if cand.winner else "#7f8c99"
-            label = cand.label + (" = winner" if cand.tied and not cand.winner and not all_tied else "")
-            fig.add_trace(go.Scatter(x=[label] * len(cand.values), y=finite_list(cand.values),
-                                     mode="markers", showlegend=False,
-                                     marker=dict(color=color, size=6, opacity=0.55),
-                                     hovertemplate=f"{cand.label}<br>one seed: %{{y:.4g}}<extra></extra>"),
-                          row=1, col=k)
-            plus, minus = _whisker(np.array([cand.score]), [cand.ci_low], [cand.ci_high])
-            fig.add_trace(go.Scatter(x=[label], y=finite_list([cand.score]), mode="markers",
-                                     showlegend=False, marker=dict(symbol="line-ew-open", size=26,
-                                                                   color=color, line=dict(width=3)),
-                                     error_y=dict(type="data", symmetric=False, array=plus,
-                                                  arrayminus=minus, color=color, thickness=1.5),
-                                     hovertemplate=f"{cand.label}<br>{info.statistic}: %{{y:.4g}} "
-                                                   f"[{cand.ci_low:.4g}, {cand.ci_high:.4g}]"
-                                                   f"{' (winner)' if cand.winner else ''}<extra></extra>"),
-                          row=1, col=k)
+        labels = [c.label + (" = winner" if c.tied and not c.winner and not all_tied else "")
+                  for c in stage.candidates]
+        color = ["#1e8e3e" if c.winner else "#7f8c99" for c in stage.candidates]
+        seeds = [(label, col, c) for label, col, c in zip(labels, color, stage.candidates)]
+        traces.append(dict(type="scatter", mode="markers", showlegend=False,
+                           x=[label for label, _, c in seeds for _ in c.values],
+                           y=np.concatenate([finite_array(c.values) for *_, c in seeds]),
+                           text=[c.label for *_, c in seeds for _ in c.values],
+                           marker=dict(color=[col for _, col, c in seeds for _ in c.values],
+                                       size=6, opacity=0.55),
+                           hovertemplate="%{text}<br>one seed: %{y:.4g}<extra></extra>"))
+        cols.append(k)
+        for winner in (False, True):
+            picked = [(label, c) for label, c in zip(labels, stage.candidates) if c.winner == winner]
+            if not picked:
+                continue
+            tone = "#1e8e3e" if winner else "#7f8c99"
+            score = np.array([c.score for _, c in picked], np.float64)
+            plus, minus = _whisker(score, [c.ci_low for _, c in picked], [c.ci_high for _, c in picked])
+            traces.append(dict(type="scatter", mode="markers", showlegend=False,
+                               x=[label for label, _ in picked], y=finite_array(score),
+                               marker=dict(symbol="line-ew-open", size=26, color=tone, line=dict(width=3)),
+                               error_y=dict(type="data", symmetric=False, array=plus,
+                                            arrayminus=minus, color=tone, thickness=1.5),
+                               text=[f"{c.label}<br>{info.statistic}: {c.score:.4g} "
+                                     f"[{c.ci_low:.4g}, {c.ci_high:.4g}]{' (winner)' if winner else ''}"
+                                     for _, c in picked],
+                               hovertemplate="%{text}<extra></extra>"))
+            cols.append(k)
+    fig.add_traces(traces, rows=[1] * len(traces), cols=cols)
     fig.update_yaxes(title_text=f"{info.metric} ({info.statistic} over seeds: bar, 95 % interval)", col=1)
     fig.update_xaxes(tickangle=-30)
     bayes_line(fig, info.bayes_limit)

@@ -10,6 +10,7 @@ importance of each swept key and of the seed, by fANOVA and PED-ANOVA.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -84,14 +85,20 @@ def importance_figure(info: ImportanceInfo) -> go.Figure:
 
 
 def sweep_figures(runs: Sequence["RunInfo"], metric: str) -> dict[str, go.Figure]:
-    """The overview's hyper-parameter figures of the finished ``runs``: the parallel
-    coordinates when a key varies, and the importance chart (or why there is none)."""
+    """The overview's parallel coordinates of the finished ``runs`` when a key varies (the
+    importance chart, which comes with it, has a callback of its own:
+    :func:`store_importance_figure`)."""
     runs = [r for r in runs if r.status == "done" and r.config]
     parallel = parallel_info(runs, metric) if len(runs) > 1 else None
-    if parallel is None:
-        return {}
-    return {"fig-parallel": parallel_figure(parallel),
-            "fig-importance": importance_figure(importance_info(runs, metric))}
+    return {} if parallel is None else {"fig-parallel": parallel_figure(parallel)}
 
 
-__all__ = ["importance_figure", "parallel_figure", "sweep_figures"]
+def store_importance_figure(root: Path, runs: Sequence["RunInfo"], metric: str) -> go.Figure:
+    """The importance chart (or why there is none) of the finished ``runs`` of the store
+    at ``root``, from the store's cache when the report has filled it; the dashboard
+    never writes the store, so a value it computes stays in its own memory."""
+    runs = [r for r in runs if r.status == "done" and r.config]
+    return importance_figure(importance_info(runs, metric, root, write=False))
+
+
+__all__ = ["importance_figure", "parallel_figure", "store_importance_figure", "sweep_figures"]

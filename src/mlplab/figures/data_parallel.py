@@ -24,7 +24,7 @@ import numpy as np
 from .arrays import frozen_array
 from .data_configs import config_id, flatten, metric_mode, run_metric, short_value, varying_keys
 from .data_params import axis_kind, category_order
-from .data_ties import median_interval
+from .data_ties import median_intervals
 
 if TYPE_CHECKING:
     from mlplab.store.store import RunInfo
@@ -81,7 +81,7 @@ def parallel_info(runs: Sequence["RunInfo"], metric: str) -> ParallelInfo | None
                                      tuple(short_value(v) for v in order)))
         else:
             axes.append(ParallelAxis(k, kind, frozen_array(column), ()))
-    stats = [median_interval([run_metric(r, metric) for r in g]) for g in groups.values()]
+    stats = median_intervals([[run_metric(r, metric) for r in g] for g in groups.values()])
     labels = tuple(" ".join(f"{k.split('.')[-1]}={short_value(f.get(k))}" for k in keys)
                    for f in firsts)
     return ParallelInfo(metric, metric_mode(metric), tuple(axes), labels,

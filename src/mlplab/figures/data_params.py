@@ -26,7 +26,7 @@ from mlplab.stats.ties import ties_with_best
 from .arrays import frozen_array
 from .data_configs import flatten, metric_mode, quartiles, run_metric, short_value, varying_keys
 from .data_limit import accuracy_limit
-from .data_ties import median_interval
+from .data_ties import median_intervals
 
 if TYPE_CHECKING:
     from mlplab.stats import BayesLimit
@@ -162,7 +162,7 @@ def param_curve_info(runs: Sequence["RunInfo"], x_key: str = "train.lr", metric:
         x, value = xs_of[k], values[k]
         grid = np.unique(x)
         stats = [quartiles(value[x == g]) for g in grid]
-        ci = [median_interval(value[x == g]) for g in grid]
+        ci = median_intervals([value[x == g] for g in grid])
         mine = [j for j, (kk, _) in enumerate(cells) if kk == k]
         out.append(ParamGroup(label, frozen_array(x), frozen_array(value), frozen_array(grid),
                               *(frozen_array([s[q] for s in stats]) for q in range(3)),

@@ -37,7 +37,7 @@ from .data_configs import short_value
 from .data_configs import varying_keys as varying_keys
 from .data_limit import accuracy_limit, runs_bayes_limit
 from .data_params import ParamCurveInfo, seed_of, store_param_curves
-from .data_ties import median_interval
+from .data_ties import median_intervals
 
 if TYPE_CHECKING:
     from mlplab.stats import BayesLimit, Rate
@@ -130,13 +130,14 @@ def comparison_info(runs: Sequence["RunInfo"], curves: Mapping[str, np.ndarray],
     seeds = [np.array([seed_of(flatten(r.config), i) for i, r in enumerate(group)]) for *_, group, _ in drawn]
     ties = ties_with_best([(s, m[:, -1]) for s, (*_, m) in zip(seeds, drawn)],
                           higher_is_better=sign < 0)
+    finals = median_intervals([matrix[:, -1] for *_, matrix in drawn])
     out = []
     for k, (line, panel, configs, group, matrix) in enumerate(drawn):
         med, q25, q75 = quartiles(matrix, axis=0)
         extra = config_label(group[0].config, vary) if vary and len(configs) > 1 else ""
         bad = int(np.sum(~np.isfinite(matrix[:, -1])))
         label = f"{line}" + (f" ({extra})" if extra else "") + f", {len(group)} seed{'s' * (len(group) != 1)}"
-        point, low, high = median_interval(matrix[:, -1])
+        point, low, high = finals[k]
         out.append(ComparisonCurve(line, panel, label, frozen_array(np.arange(1, matrix.shape[1] + 1)),
                                    frozen_array(med), frozen_array(q25), frozen_array(q75), len(group), bad,
                                    frozen_array(seeds[k], np.int64), frozen_array(matrix),
@@ -282,8 +283,9 @@ def stage_info(sweep: Mapping[str, Any], runs: Sequence["RunInfo"],
         winner_at = next((k for k, c in enumerate(found) if c[4]), None)
         ties = ties_with_best([(c[2], c[1]) for c in found], higher_is_better=higher, best=winner_at)
         cands = []
+        cis = median_intervals([c[1] for c in found], "mean" if statistic == "mean" else "median")
         for k, (label, vals, seeds, score, winner) in enumerate(found):
-            _, low, high = median_interval(vals, "mean" if statistic == "mean" else "median")
+            _, low, high = cis[k]
             cands.append(StageCandidate(label, frozen_array(vals), score, winner,
                                         frozen_array(seeds, np.int64), low, high, bool(ties.tied[k])))
         winner = st.get("winner") or {}

@@ -17,8 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from mlplab.stats import summarize
+from mlplab.stats.summary import summarize_many
 from mlplab.stats.ties import ALPHA, PAIRED_MIN
+
 
 def median_interval(values: Sequence[float] | np.ndarray,
                     statistic: str = "median") -> tuple[float, float, float]:
@@ -28,11 +29,25 @@ def median_interval(values: Sequence[float] | np.ndarray,
     >>> median_interval([1.0, 1.0, float("nan")])
     (1.0, 1.0, 1.0)
     """
-    s = summarize(values, statistic=statistic)
-    if s.n == 0:
-        return math.nan, math.nan, math.nan
-    point = s.median if statistic == "median" else s.mean
-    return float(point), float(s.ci_low), float(s.ci_high)
+    return median_intervals([values], statistic)[0]
+
+
+def median_intervals(rows: Sequence[Sequence[float] | np.ndarray],
+                     statistic: str = "median") -> list[tuple[float, float, float]]:
+    """:func:`median_interval` of each row (a figure's cells), the rows of one number of
+    seeds in one vectorised bootstrap (:func:`mlplab.stats.summary.summarize_many`).
+
+    >>> median_intervals([[1.0, 3.0], []])[1]
+    (nan, nan, nan)
+    """
+    out = []
+    for s in summarize_many(rows, statistic=statistic):
+        if s.n == 0:
+            out.append((math.nan, math.nan, math.nan))
+        else:
+            point = s.median if statistic == "median" else s.mean
+            out.append((float(point), float(s.ci_low), float(s.ci_high)))
+    return out
 
 
 def tie_words(n_tied: int, n: int) -> str:

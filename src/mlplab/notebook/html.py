@@ -72,7 +72,8 @@ def runs_html(view: Any) -> str:
                 sections.append(("Figures of the runs together",
                                  "".join(figure_html(f.path, title_of(f.name), f.caption)
                                          for f in files)))
-            sections.append(hyperparameter_section(done, Path(tmp) / "together"))
+            sections.append(hyperparameter_section(done, Path(tmp) / "together",
+                                                    store_root=view.store.root, write_cache=False))
         sections.append((f"Runs ({len(runs)})", runs_table([run_row(r) for r in runs], (),
                                                            best.run_id if best else None)))
         if best is not None:

@@ -88,7 +88,9 @@ class _RunsView:
         from mlplab.report.sweep import hyperparameter_figures
 
         done = self.done()
-        return self.summary_jobs() + hyperparameter_figures(done)[0] if len(done) > 1 else []
+        return (self.summary_jobs() + hyperparameter_figures(done, store_root=self.store.root,
+                                                                 write_cache=False)[0]
+                if len(done) > 1 else [])
 
     def figure(self, name: str, run: str | None = None) -> "Figure":
         """One figure as a matplotlib Figure: a figure of the runs together (``parallel``,

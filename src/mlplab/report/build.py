@@ -289,7 +289,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         if store_figs:
             body.append(("Figures of the runs together",
                          "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
-        body.append(hyperparameter_section(done, store.root / "figures"))
+        body.append(hyperparameter_section(done, store.root / "figures", store_root=store.root))
     if best is not None:
         best_figs = write_run_figures(load_run_figdata(store, best.run_id),
                                       store.run_dir(best.run_id) / "figures")

@@ -23,11 +23,15 @@ FIGURE_TITLES = {"parallel": "Parallel coordinates of the configurations",
                  "importance": "Hyper-parameter importance (the seed included)"}
 
 
-def hyperparameter_figures(runs: Sequence["RunInfo"], metric: str | None = None
+def hyperparameter_figures(runs: Sequence["RunInfo"], metric: str | None = None,
+                           store_root: Path | None = None, write_cache: bool = True
                            ) -> tuple[list[tuple[str, Callable[..., Any], Any]], "ImportanceInfo"]:
     """The figure jobs that apply to the finished ``runs`` (``parallel`` when a key varies,
     ``importance`` when two do) and the importance data (its ``reason`` when there is no
-    chart). ``metric`` defaults to the store figures' rule (:func:`default_metric`)."""
+    chart). ``metric`` defaults to the store figures' rule (:func:`default_metric`).
+    ``store_root``: the runs' store, whose cache keeps the importance (computed once per
+    set of finished runs, see :mod:`mlplab.figures.data_importance`); ``write_cache``
+    False reads it only (a notebook, which opens the store read-only)."""
     from mlplab.figures import draw_sweep
     from mlplab.figures.data_importance import importance_info
     from mlplab.figures.data_parallel import parallel_info
@@ -39,7 +43,7 @@ def hyperparameter_figures(runs: Sequence["RunInfo"], metric: str | None = None
     parallel = parallel_info(runs, metric)
     if parallel is not None:
         jobs.append(("parallel", draw_sweep.draw_parallel, parallel))
-    importance = importance_info(runs, metric)
+    importance = importance_info(runs, metric, store_root, write=write_cache)
     if importance.shares:
         jobs.append(("importance", draw_sweep.draw_importance, importance))
     return jobs, importance
@@ -64,13 +68,14 @@ def importance_text(info: "ImportanceInfo") -> str:
                     " whole spread.</p>")
 
 
-def hyperparameter_section(runs: Sequence["RunInfo"], out: Path, metric: str | None = None
+def hyperparameter_section(runs: Sequence["RunInfo"], out: Path, metric: str | None = None,
+                           store_root: Path | None = None, write_cache: bool = True
                            ) -> tuple[str, str]:
     """``(title, html)`` of the section, its PNGs written to ``out`` (``parallel.png``,
-    ``importance.png``)."""
+    ``importance.png``); ``store_root`` as :func:`hyperparameter_figures`."""
     from mlplab.figures.draw_run import save_figure
 
-    jobs, importance = hyperparameter_figures(runs, metric)
+    jobs, importance = hyperparameter_figures(runs, metric, store_root, write_cache)
     html = importance_text(importance)
     for name, draw, data in jobs:
         path = save_figure(draw(data), Path(out) / f"{name}.png")
