@@ -352,15 +352,12 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
         ran = None if compiled is None else compiled.run(live, lr_floor, perm)
         if ran is None:
             compiled = None                  # not compiled, or compiling failed: eagerly
-        block_traced: list[bool] = []       # the block's steps, for the trace
-        block_acts: list[bool] = []
         for i in range(1 if ran is None else ran.epochs):
             timeline.start_epoch(host.attempt_row, host.epoch)
             span = host.span()
             traced, acts = timeline.traced_steps(host.running_epochs(), span)
             if ran is not None:
-                block_traced += traced if probe else [False] * spe
-                block_acts += acts
+                ran.record(i, trace, (ge + i) * spe, traced if probe else [False] * spe, acts)
             else:
                 _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
                              trace if probe else None, cfg.train.clip_grad_norm,
@@ -373,8 +370,6 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
                 keep_snapshots(snaps, snap_slot, host.epoch, host.done,
                                live.flat if ran is None else ran.flats[i], span)
             host.advance()
-        if ran is not None:
-            ran.record(trace, ge * spe, block_traced, block_acts)
         ge += 1 if ran is None else ran.epochs
         synced = sync.should_sync(ge, 1 if ran is None else ran.epochs)
         if synced:

@@ -72,8 +72,8 @@ def make_block(epoch: Callable[..., tuple[Any, ...]], n: int) -> Callable[..., t
 
 
 class EpochsRun(NamedTuple):
-    """What one call of the compiled program did (``n`` epochs of ``S`` steps), for the
-    host to record."""
+    """What one call of the compiled program did, epoch by epoch (``n`` epochs of ``S``
+    steps), for the host to record in order."""
 
     rows: Tensor                 # [n * S, K, M] each step's loss and norms
     values: Tensor               # [n, 4, K] train loss, acc, val loss, acc
@@ -81,16 +81,17 @@ class EpochsRun(NamedTuple):
     afters: Tensor | None        # [S, K, P] minibatch: the parameters after each step
     active: Tensor               # [n, K] the models that trained in each epoch
     flats: Tensor                # [n, K, P] the parameters after each epoch
-    lr: Tensor | None            # [K] the epochs' lr (reduce-on-plateau only, n 1)
+    lr: Tensor | None            # [K] the epoch's lr (reduce-on-plateau only, n 1)
 
     @property
     def epochs(self) -> int:
         return len(self.values)
 
-    def record(self, trace: Trace, step: int, traced: Sequence[bool],
+    def record(self, i: int, trace: Trace, step: int, traced: Sequence[bool],
                acts: Sequence[bool]) -> None:
-        """The epochs into the trace, in order, as cohort steps ``step``, ``step + 1``, ..
-        (``traced``, ``acts``: :meth:`Trace.add_epoch`'s for each of the ``n * S`` steps,
-        from the host's epochs of each model)."""
-        trace.add_epoch(step, self.rows, traced, acts, self.act_rows, self.afters)
-        trace.record_epochs(self.values, self.active, self.lr)
+        """Epoch i into the trace, as cohort steps ``step``, ``step + 1``, ..
+        (``traced``, ``acts``: :meth:`Trace.add_epoch`'s, the host's for that epoch)."""
+        s = len(self.rows) // self.epochs
+        trace.add_epoch(step, self.rows[i * s:(i + 1) * s], traced, acts,
+                        None if self.act_rows is None else self.act_rows[i], self.afters)
+        trace.record_epoch(self.values[i], self.active[i], self.lr)

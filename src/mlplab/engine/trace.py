@@ -160,7 +160,7 @@ class Trace:
         self._segments = segment_sizes(spec)
         self.n = 0
         self._precomputed = False            # the open chunk's slots came by add_epoch
-        # add_epoch keeps the caller's fresh tensors (no copy): [s, K, M], [A, K, M_act]
+        # add_epoch keeps the caller's fresh tensors (no copy): [s, K, M], [1, K, M_act]
         # rows, [A, K, P] parameters
         self._norm_rows: list[Tensor] = []
         self._act_rows: list[Tensor] = []
@@ -224,14 +224,13 @@ class Trace:
         self._slot_steps, self._slot_act, self.n = [], [], 0
 
     def add_epoch(self, step: int, rows: Tensor, traced: Sequence[bool],
-                  acts: Sequence[bool], act_rows: Tensor | None = None,
+                  acts: Sequence[bool], act_row: Tensor | None = None,
                   afters: Tensor | None = None) -> None:
-        """The step metrics of S steps, already computed (``rows [S, K, M]``,
-        :meth:`step_columns`, as the compiled epoch gives them: an epoch's steps, or a
-        block of one-step epochs; cohort steps ``step``, ``step + 1``, ..): those
-        ``traced`` are kept, and for those in ``acts`` the activation statistics, either
-        computed (``act_rows [S, K, M_act]``, full-batch epochs) or from the parameters
-        after each step (``afters [S, K, P]``: at the flush). Kept
+        """The step metrics of an epoch's S steps, already computed (``rows [S, K, M]``,
+        :meth:`step_columns`, as the compiled epoch gives them; cohort steps ``step``,
+        ``step + 1``, ..): those ``traced`` are kept, and for those in ``acts`` the
+        activation statistics, either computed (``act_row [K, M_act]``, a one-step epoch)
+        or from the parameters after each step (``afters [S, K, P]``: at the flush). Kept
         as they are, not copied: the caller must not change them afterwards (the compiled
         epoch's outputs are new tensors every call). Flushed ``MAX_CHUNK`` steps at a
         time, so that the activation statistics run on many steps at once."""
@@ -245,10 +244,8 @@ class Trace:
         self._slot_steps += [step + j for j in js]
         self._slot_act += [acts[j] for j in js]
         self.n += len(js)
-        if act_rows is not None and any(acts):
-            some = [j for j in js if acts[j]]
-            self._act_rows.append(act_rows if len(some) == len(act_rows)
-                                  else act_rows[some])                     # [A, K, M_act]
+        if act_row is not None and acts[0]:
+            self._act_rows.append(act_row.unsqueeze(0))                    # [1, K, M_act]
         elif afters is not None and any(acts):
             self._afters.append(afters[[j for j in js if acts[j]]])         # [A, K, P]
 
@@ -283,33 +280,21 @@ class Trace:
                                                device=self.init.device), lr))
         self._epoch_i = 0
 
-    def record_epoch(self, values: list[Tensor], active: Tensor, lr: Tensor | None) -> None:
-        """Store train loss/acc, val loss/acc (each ``[K]``) and who trained this epoch."""
+    def record_epoch(self, values: list[Tensor] | Tensor, active: Tensor,
+                     lr: Tensor | None) -> None:
+        """Store train loss/acc, val loss/acc (each ``[K]``, or stacked ``[4, K]``) and who
+        trained this epoch."""
         if self._epoch_i == EPOCH_CHUNK:
             self._new_epoch_block()
         vals, act, lrs = self._epoch_blocks[-1]
-        torch.stack(values, out=vals[self._epoch_i])
+        if isinstance(values, Tensor):
+            vals[self._epoch_i].copy_(values)
+        else:
+            torch.stack(values, out=vals[self._epoch_i])
         act[self._epoch_i].copy_(active)
         if lrs is not None:
             lrs[self._epoch_i].copy_(lr)
         self._epoch_i += 1
-
-    def record_epochs(self, values: Tensor, active: Tensor, lr: Tensor | None) -> None:
-        """:meth:`record_epoch` of n epochs at once (a compiled block): ``values [n, 4,
-        K]``, ``active [n, K]``; ``lr [K]`` the same in each."""
-        done = 0
-        while done < len(values):
-            if self._epoch_i == EPOCH_CHUNK:
-                self._new_epoch_block()
-            vals, act, lrs = self._epoch_blocks[-1]
-            m = min(len(values) - done, EPOCH_CHUNK - self._epoch_i)
-            into = slice(self._epoch_i, self._epoch_i + m)
-            vals[into].copy_(values[done:done + m])
-            act[into].copy_(active[done:done + m])
-            if lrs is not None:
-                lrs[into].copy_(lr.expand(m, -1))
-            self._epoch_i += m
-            done += m
 
     def epoch_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``values [E, 4, K]`` (in the trace's dtype: to_frame makes them float64),
