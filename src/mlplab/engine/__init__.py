@@ -8,10 +8,8 @@ the trace a cohort keeps on the device, and the compiled epoch with its packages
     cohort.py       K configurations at once; cohort_state.py its state between steps,
                     host.py what the host knows of it and when it reads the device
     trace.py        what a cohort records while it trains; records.py the run records
-    compiled.py     one epoch of a cohort as one AOTInductor program; compiled_block.py
-                    several full-batch epochs to one call; aot_package.py the packages
-                    on disk
-    curvature.py    the curvature probe of an eager cohort
+    compiled.py     one epoch of a cohort as one AOTInductor program; aot_package.py
+                    the packages on disk
 
 Nothing here writes a store: an engine returns :class:`mlplab.record.RunRecord`s and
 :mod:`mlplab.run` (or a sweep) writes them.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import time
 from contextlib import contextmanager
@@ -43,13 +44,13 @@ from mlplab.model.stacked import StackedMLP, loss_and_grad
 from mlplab.optim.batched import BatchedOptimizer, make_optimizer, hyper_from_configs
 from mlplab.optim.inplace import StepPlan, plan_step, step_all_active
 from mlplab.optim.schedule import lr_scale, plateau_floor
+from mlplab.probe.curvature import MLPCurvature
 from mlplab.record import RunRecord
 from . import stopping
 from .grad_clip import clip_grad_norm_
 from .cohort_state import (CohortState, apply_stopping_rule, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
 from .compiled import CompiledEpoch
-from .curvature import CohortCurvature
 from .host import HostSync, HostView
 from .records import build_records
 from .reference import Tensors, batch_order_generator, batch_size_of, resolve_device, to_tensors
@@ -322,7 +323,7 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     plan = plan if plan.rule else None
     compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
         if compile else None
-    curv = CohortCurvature.of(cfg, spec, head, tensors, spe) if probe else None
+    curv = _Curvature.of(cfg, spec, head, tensors, spe) if probe else None
 
     def finish(ks: list[int]) -> None:
         """Copy the attempts models ``ks`` are in to the host, as ended."""
@@ -341,37 +342,31 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
                            spec)
         restart_rows(live, ks, new, opt)
 
-    # ---- the loop: one iteration per epoch of the cohort (or per compiled block of
-    # epochs), until every model is done --------------------------------------------------
-    all_active, loop_start, ge = True, time.perf_counter(), 0    # ge: the cohort's epochs
-    while True:
+    # ---- the loop: one iteration per epoch of the cohort, until every model is done ----
+    all_active, loop_start = True, time.perf_counter()
+    for ge in itertools.count():                          # ge: the cohort's epochs so far
         _set_lr(live, lr_tab, lr_col)
         perm = _batch_orders(gens, host.done, n, device) if bs < n else None
-        # compiled: the steps, the evaluation and the stopping rule of one epoch (or of a
-        # block of epochs, each folding the rule) as one program, recorded after it
-        ran = None if compiled is None else compiled.run(live, lr_floor, perm)
-        if ran is None:
+        timeline.start_epoch(host.attempt_row, host.epoch)
+        span = host.span()
+        traced, acts = timeline.traced_steps(host.running_epochs(), span)
+        # compiled: the steps, the evaluation and the stopping rule as one program
+        ran = compiled is not None and compiled.run(
+            live, trace, ge * spe, traced if probe else [False] * spe, acts, lr_floor,
+            perm) is not None
+        if not ran:
             compiled = None                  # not compiled, or compiling failed: eagerly
-        for i in range(1 if ran is None else ran.epochs):
-            timeline.start_epoch(host.attempt_row, host.epoch)
-            span = host.span()
-            traced, acts = timeline.traced_steps(host.running_epochs(), span)
-            if ran is not None:
-                ran.record(i, trace, (ge + i) * spe, traced if probe else [False] * spe, acts)
-            else:
-                _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
-                             trace if probe else None, cfg.train.clip_grad_norm,
-                             plan if all_active else None,
-                             None if curv is None else curv.at(live, ge, host.running_epochs()))
-                values = end_epoch(spec, head, tensors, data.val_is_train, live, trace,
-                                   keep_forward=perm is None)
-                apply_stopping_rule(live, values, cfg, lr_floor, max_epoch=span[1])
-            if snaps is not None:
-                keep_snapshots(snaps, snap_slot, host.epoch, host.done,
-                               live.flat if ran is None else ran.flats[i], span)
-            host.advance()
-        ge += 1 if ran is None else ran.epochs
-        synced = sync.should_sync(ge, 1 if ran is None else ran.epochs)
+            _epoch_steps(spec, head, live, opt, tensors, perm, bs, ge * spe, traced, acts,
+                         trace if probe else None, cfg.train.clip_grad_norm,
+                         plan if all_active else None,
+                         None if curv is None else curv.at(live, ge, host.running_epochs()))
+            values = end_epoch(spec, head, tensors, data.val_is_train, live, trace,
+                               keep_forward=perm is None)
+            apply_stopping_rule(live, values, cfg, lr_floor, max_epoch=span[1])
+        if snaps is not None:
+            keep_snapshots(snaps, snap_slot, host.epoch, host.done, live, span)
+        host.advance()
+        synced = sync.should_sync(ge + 1)
         if synced:
             ended = host.read(live)                       # who ended since, and why
             again = [k for k, reason in ended.items()
@@ -409,3 +404,50 @@ def _batch_orders(gens: list[torch.Generator], done: np.ndarray, n: int,
     generator as the engine draws it (none for a model that is done)."""
     return torch.stack([torch.randperm(n, generator=g) if not d else torch.arange(n)
                         for g, d in zip(gens, done)]).to(device)
+
+
+class _Curvature:
+    """The curvature probe of a cohort (``probe.curvature_every > 0``): after each step
+    where a running model is due (its attempt step a multiple of ``every``), every
+    model's curvature at once, batched (:class:`mlplab.probe.curvature.MLPCurvature`);
+    the records keep each model's due steps only."""
+
+    def __init__(self, every: int, spe: int, probe: MLPCurvature) -> None:
+        self.every, self.spe, self.probe = every, spe, probe
+        self.steps: list[int] = []             # cohort steps measured
+        self.values: list[Tensor] = []         # [K, M] each
+
+    @staticmethod
+    def of(cfg: RunConfig, spec: StackedMLP, head: Head, data: Tensors,
+           spe: int) -> "_Curvature | None":
+        if cfg.probe.curvature_every <= 0:
+            return None
+        return _Curvature(cfg.probe.curvature_every, spe, MLPCurvature(
+            spec, head, data.x_probe, data.y_train[:len(data.x_probe)], cfg.train.optimizer))
+
+    def at(self, live: CohortState, ge: int, running_epochs: np.ndarray
+           ) -> Callable[[int], None] | None:
+        """This epoch's callback for :func:`_epoch_steps`, None when no step is due."""
+        base = (np.unique(running_epochs) * self.spe).tolist()
+        due = {j for j in range(self.spe) if any((b + j) % self.every == 0 for b in base)}
+        if not due:
+            return None
+
+        def measure(j: int) -> None:
+            if j not in due:
+                return
+            hyper = live.hyper._asdict()
+            fields = live.opt_state._asdict()
+            state = {k: v[0] for k, v in fields.items() if isinstance(v, tuple) and v}
+            state["count"] = fields["count"]
+            values = self.probe.measure(live.flat, hyper, state)
+            self.steps.append(ge * self.spe + j)
+            self.values.append(torch.stack(list(values.values()), dim=1))   # [K, M]
+            self.names = list(values)
+        return measure
+
+    def recorded(self) -> tuple[list[int], np.ndarray, list[str]] | None:
+        """(cohort steps, values ``[S, K, M]``, metric names), None if none measured."""
+        if not self.steps:
+            return None
+        return self.steps, torch.stack(self.values).cpu().numpy(), self.names

@@ -161,21 +161,21 @@ def fold_epoch(state: EpochStop, flat: Tensor, values: tuple[Tensor, Tensor, Ten
 
 
 def keep_snapshots(snaps: Tensor, snap_slot: dict[int, int], host_epoch: np.ndarray,
-                   host_done: np.ndarray, flat: Tensor,
+                   host_done: np.ndarray, live: CohortState,
                    span: tuple[int, int] | None = None) -> None:
-    """Keep the parameters ``flat [K, P]`` of models at a boundary-snapshot epoch (drawn at
-    the end). ``span``: ``(min, max)`` of the running models' epochs, if known."""
+    """Keep the parameters of models at a boundary-snapshot epoch (drawn at the end).
+    ``span``: ``(min, max)`` of the running models' epochs, if known."""
     lo, hi = span if span is not None else (int(host_epoch.min()), int(host_epoch.max()))
     if lo == hi and lo not in snap_slot:       # the common case: one epoch, not a snapshot
         return
     if lo == hi and not host_done.any():       # every model at this snapshot: one copy
-        snaps[snap_slot[lo]].copy_(flat)
+        snaps[snap_slot[lo]].copy_(live.flat)
         return
     at = [(k, snap_slot[e]) for k, e in enumerate(host_epoch.tolist())
           if e in snap_slot and not host_done[k]]
     for s in sorted({s for _, s in at}):
-        idx = torch.tensor([k for k, t in at if t == s], device=flat.device)
-        snaps[s].index_copy_(0, idx, flat.index_select(0, idx))
+        idx = torch.tensor([k for k, t in at if t == s], device=live.flat.device)
+        snaps[s].index_copy_(0, idx, live.flat.index_select(0, idx))
 
 
 @torch.no_grad()

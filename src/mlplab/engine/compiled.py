@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -55,9 +55,8 @@ from mlplab.probe.norms import activation_stats
 from .aot_package import Package, leaves, obtain, rebuild, signature
 from .grad_clip import clip_grad_norm_
 from .cohort_state import CohortState, EpochStop, fold_epoch
-from .compiled_block import EpochsRun, epochs_per_call, make_block
 from .reference import Tensors
-from .trace import segment_sizes, step_norms_klast, step_norms_rows
+from .trace import Trace, segment_sizes, step_norms_klast, step_norms_rows
 
 
 # a minibatch epoch is compiled as its steps written out one after another: its build
@@ -253,14 +252,13 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
 
 
 def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
-         like: Tensor, batch: int | None = None, epochs: int = 1) -> tuple[Any, ...]:
+         like: Tensor, batch: int | None = None) -> tuple[Any, ...]:
     """What the epoch's program depends on beyond its tensors' shapes (restarts are the
-    host's business); ``batch``: the minibatch size, None for full batch; ``epochs``: per
-    call."""
+    host's business); ``batch``: the minibatch size, None for full batch."""
     t = cfg.train
     return (spec, head, t.optimizer, t.epochs, t.clip_grad_norm, t.schedule,
             replace(cfg.stopping, restarts=0), val_is_train, cfg.probe.batch, batch,
-            like.dtype, like.device.type) + ((epochs,) if epochs > 1 else ())
+            like.dtype, like.device.type)
 
 
 def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
@@ -300,7 +298,6 @@ class CompiledEpoch:
     data: Tensors
     hidden: bool                         # the network has hidden layers
     options: dict[str, Any] | None       # inductor settings of the build
-    epochs: int = 1                      # per call (make_block's n)
     compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
@@ -318,22 +315,20 @@ class CompiledEpoch:
             warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
             return None
         batch_or_none = None if batch >= n else batch
-        epochs = epochs_per_call(cfg, -(-n // batch))
-        fn = make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none)
-        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none,
-                                  epochs),
-                             fn if epochs == 1 else make_block(fn, epochs),
+        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none),
+                             make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none),
                              data, len(spec.sizes) > 1,
-                             None if batch_or_none is None else MINIBATCH_OPTIONS, epochs)
+                             None if batch_or_none is None else MINIBATCH_OPTIONS)
 
-    def run(self, live: CohortState, lr_floor: Tensor | None, perm: Tensor | None = None
-            ) -> EpochsRun | None:
-        """``self.epochs`` epochs of every model (one, or a full-batch block), each as the
-        eager ``_epoch_steps``, ``end_epoch`` and ``apply_stopping_rule`` (``perm [K, N]``:
-        each model's order of the training set, for a minibatch epoch): ``live`` is left
-        after the last, and what the trace records of each comes back for the host
-        (:meth:`EpochsRun.record`), or None if the epochs cannot run compiled (then
-        nothing changed: the caller trains eagerly)."""
+    def run(self, live: CohortState, trace: Trace, step: int, traced: Sequence[bool],
+            acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
+            ) -> Tensor | None:
+        """One epoch of every model, as the eager ``_epoch_steps``, ``end_epoch`` and
+        ``apply_stopping_rule`` (``traced[j]``: step j's probe metrics go to the trace, as
+        cohort step ``step + j``; ``acts[j]``: with activation statistics; ``perm [K, N]``:
+        each model's order of the training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
+        or None if the epoch cannot run compiled (then nothing changed: the caller trains
+        eagerly)."""
         d, stop = self.data, live.stop()
         state = (live.flat, live.init, live.opt_state, live.hyper, stop, lr_floor, perm)
         args = state + (d.x_train, d.y_train, d.x_val, d.y_val)
@@ -362,25 +357,18 @@ class CompiledEpoch:
             self._relaid.update(relaid)
         for i in self._relaid:
             flat[i] = flat[i].contiguous()
-        # the outputs' nest: act_row(s) (full batch, hidden layers), afters (minibatch);
-        # a block's per-epoch active masks and parameters
-        t = live.flat
-        out = rebuild((t, live.opt_state, stop._replace(ended=live.active), t, t,
-                       t if self.hidden and perm is None else None,
-                       t if perm is not None else None) + ((t, t) if self.epochs > 1 else ()),
-                      iter(c.run(*flat)))
+        # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch)
+        out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
+                       live.flat, live.flat if self.hidden and perm is None else None,
+                       live.flat if perm is not None else None), iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
-        new_flat, live.opt_state, stop, step_rows, values, act_rows, afters = out[:7]
-        lr = live.hyper.lr if live.lr_plateau is not None else None
-        if self.epochs > 1:
-            ran = EpochsRun(step_rows, values, act_rows, None, out[7], out[8], lr)
-        else:                                    # the one epoch's [K] masks and rows
-            ran = EpochsRun(step_rows, values.unsqueeze(0), None if act_rows is None else
-                            act_rows.unsqueeze(0), afters, live.active.unsqueeze(0),
-                            live.flat.unsqueeze(0), lr)
+        new_flat, live.opt_state, stop, step_rows, values, act_row, afters = out
         self._state = live.opt_state
         live.forward = None
+        trace.add_epoch(step, step_rows, traced, acts, act_row, afters)
+        trace.record_epoch(values, live.active,
+                           live.hyper.lr if live.lr_plateau is not None else None)
         live.flat.copy_(new_flat)                # live.params are views of it
         live.take_stop(stop)
-        return ran
+        return stop.ended

@@ -44,14 +44,9 @@ class HostSync:
         every = 1 if cfg.stopping.restarts > 0 or steps_per_epoch > 1 else CHECK_EVERY
         return HostSync(every, cfg.train.epochs, device.type == "cpu")
 
-    def should_sync(self, epoch: int, ran: int = 1) -> bool:
-        """Read the flags after the cohort's ``epoch``-th epoch (counted from 1), the last
-        of ``ran`` run in one go (a compiled block)? Yes when a read falls among them.
-
-        >>> HostSync(every=1, epochs=20, peek=True).should_sync(16, ran=8)
-        True
-        """
-        return epoch // self.every > (epoch - ran) // self.every or epoch >= self.epochs
+    def should_sync(self, epoch: int) -> bool:
+        """Read the flags after the cohort's ``epoch``-th epoch (counted from 1)?"""
+        return epoch % self.every == 0 or epoch >= self.epochs
 
     def all_active(self, synced: bool, view: "HostView", active: torch.Tensor) -> bool:
         """Whether every model is known to train next epoch (the eager step then updates
