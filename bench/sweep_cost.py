@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import shutil
 import sqlite3
@@ -180,7 +179,7 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None, with_report:
     args += ["--backend", "ray", "--address", ray] if ray else ["--workers", str(workers)]
     whole, peak, whole_cpu = mlplab(*args, *([] if with_report else ["--no-report"]))
     timing = sweep_timing(out)
-    report, _, report_cpu = mlplab("report", str(out)) if with_report else (math.nan, 0, math.nan)
+    report, _, report_cpu = mlplab("report", str(out)) if with_report else (None, 0, None)
     runs_s, _, runs_cpu = mlplab("runs", str(out))
     dash, dash_cpu = dashboard_load(out)
     row = {"runs": runs, "whole_s": whole, "whole_cpu_s": whole_cpu, "sweep_s": timing["wall_s"], "train_s": timing["train_s"],
@@ -191,8 +190,9 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None, with_report:
            "backend": "ray" if ray else "local", "with_report": with_report}
     print(f"{runs:>6} runs  whole {whole:6.1f} s  sweep {row['sweep_s']:6.1f} s  training "
           f"{row['train_s']:6.1f} s ({row['train_share']:.0%})  encoding {row['encode_s']:5.1f} s  "
-          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  report {report:5.1f} s (cpu {report_cpu:.1f})"
-          f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})",
+          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  "
+          + (f"report {report:5.1f} s (cpu {report_cpu:.1f})" if with_report else "no report")
+          + f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})",
           flush=True)
     return row
 
