@@ -58,13 +58,37 @@ def grid_file(runs: int, folder: Path) -> Path:
     return path
 
 
+def group_peak_mb(pgid: int, peak: dict[int, int]) -> None:
+    """Fold into ``peak`` (pid -> MB) the high-water mark of the resident set (VmHWM) of
+    every live process of group ``pgid``. A sweep's pool workers are the forkserver's
+    children, and the server outlives the driver, so the command's rusage does not count
+    them: read their own peaks while they live."""
+    for name in os.listdir("/proc"):
+        try:
+            if not name.isdigit() or os.getpgid(int(name)) != pgid:
+                continue
+            text = Path(f"/proc/{name}/status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):     # kB
+                peak[int(name)] = max(peak.get(int(name), 0), int(line.split()[1]) // 1024)
+
+
 def mlplab(*args: str) -> tuple[float, int, float]:
     """Run ``python -m mlplab ARGS``: (wall seconds, peak RSS in MB of the largest of it
-    and its descendants, CPU seconds of it and its descendants)."""
+    and its descendants, CPU seconds of it and its waited-for descendants)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)      # the rusage of it and its children
+        proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], stdout=out, stderr=err,
+                                start_new_session=True)     # its group: see group_peak_mb
+        peak: dict[int, int] = {}
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)   # the rusage of it and its children
+            if pid:
+                break
+            group_peak_mb(proc.pid, peak)
+            time.sleep(0.5)       # VmHWM is a high-water mark: sampling finds each peak
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -72,7 +96,7 @@ def mlplab(*args: str) -> tuple[float, int, float]:
         if proc.returncode:
             raise SystemExit(f"mlplab {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{err.read().decode()[-3000:]}")
-        return wall, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
+        return wall, max(usage.ru_maxrss // 1024, *peak.values(), 0), usage.ru_utime + usage.ru_stime
 
 
 def dashboard_load(root: Path) -> tuple[float, float]:
@@ -146,14 +170,14 @@ def local_ray(cpus: int, nodes: int = 1) -> Iterator[str]:
         yield cluster.address
 
 
-def measure(runs: int, folder: Path, workers: int, ray: str | None) -> dict:
+def measure(runs: int, folder: Path, workers: int, ray: str | None, with_report: bool = True) -> dict:
     out = folder / f"store-{runs}"
     shutil.rmtree(out, ignore_errors=True)
     args = ["sweep", str(grid_file(runs, folder)), "--out", str(out), "--quiet"]
     args += ["--backend", "ray", "--address", ray] if ray else ["--workers", str(workers)]
-    whole, peak, whole_cpu = mlplab(*args)
+    whole, peak, whole_cpu = mlplab(*args, *([] if with_report else ["--no-report"]))
     timing = sweep_timing(out)
-    report, _, report_cpu = mlplab("report", str(out))
+    report, _, report_cpu = mlplab("report", str(out)) if with_report else (None, 0, None)
     runs_s, _, runs_cpu = mlplab("runs", str(out))
     dash, dash_cpu = dashboard_load(out)
     row = {"runs": runs, "whole_s": whole, "whole_cpu_s": whole_cpu, "sweep_s": timing["wall_s"], "train_s": timing["train_s"],
@@ -161,11 +185,12 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None) -> dict:
            "train_share": timing["train_share"], "store_mb": store_mb(out), "peak_mb": peak,
            "report_s": report, "report_cpu_s": report_cpu, "runs_s": runs_s, "runs_cpu_s": runs_cpu,
            "dashboard_s": dash, "dashboard_cpu_s": dash_cpu,
-           "backend": "ray" if ray else "local"}
+           "backend": "ray" if ray else "local", "with_report": with_report}
     print(f"{runs:>6} runs  whole {whole:6.1f} s  sweep {row['sweep_s']:6.1f} s  training "
           f"{row['train_s']:6.1f} s ({row['train_share']:.0%})  encoding {row['encode_s']:5.1f} s  "
-          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  report {report:5.1f} s (cpu {report_cpu:.1f})"
-          f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})",
+          f"store {row['store_mb']:6.1f} MB  peak {peak} MB  "
+          + (f"report {report:5.1f} s (cpu {report_cpu:.1f})" if with_report else "no report")
+          + f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f})",
           flush=True)
     return row
 
@@ -188,11 +213,13 @@ def targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
     for r in rows:
         if "whole_s" in r:
             limit = 1.5 * r["train_s"] / r["workers"]
-            out.append((f"whole command on {r['runs']} runs <= 1.5 x training / workers",
+            what = "whole command" if r.get("with_report", True) else "sweep --no-report"
+            out.append((f"{what} on {r['runs']} runs <= 1.5 x training / workers",
                         r["whole_s"] <= limit, f"{r['whole_s']:.1f} s = {r['whole_s'] / limit * 1.5:.2f} x"))
     r1000 = by.get((1000, False))
     if r1000:
-        out.append(("report on 1000 runs <= 3 s", r1000["report_s"] <= 3, f"{r1000['report_s']:.1f} s"))
+        if r1000.get("with_report", True):
+            out.append(("report on 1000 runs <= 3 s", r1000["report_s"] <= 3, f"{r1000['report_s']:.1f} s"))
         out.append(("dashboard overview first load on 1000 runs <= 1 s", r1000["dashboard_s"] <= 1,
                     f"{r1000['dashboard_s']:.2f} s"))
     r10k = by.get((10000, False)) or by.get((10000, True))
@@ -219,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="sweep on a local Ray cluster (--workers CPUs) that this script starts and stops")
     p.add_argument("--ray-nodes", type=int, default=1,
                    help="Ray nodes (raylets) on this machine that share the --workers CPUs")
+    p.add_argument("--no-report", action="store_true",
+                   help="sweeps without their report (`mlplab sweep --no-report`), none measured"
+                        " alone: the sweep's own time and peak memory")
     p.add_argument("--out", help="folder for the stores (default: a temporary one, removed)")
     p.add_argument("--json", help="also write the rows to this file")
     a = p.parse_args(argv)
@@ -229,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     try:
         with local_ray(a.workers, a.ray_nodes) if a.ray else contextlib.nullcontext() as address:
-            rows = [measure(n, folder, a.workers, address) for n in a.sizes]
+            rows = [measure(n, folder, a.workers, address, not a.no_report) for n in a.sizes]
         if 1000 in a.sizes:
             rows += [synthetic_row(folder / "store-1000", folder, n) for n in a.synthetic
                      if n not in a.sizes]

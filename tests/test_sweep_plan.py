@@ -150,6 +150,7 @@ class FakeDriver:
 
     def __init__(self, loss, spec):
         self.loss, self.spec, self.outcomes, self.trained, self.seeds = loss, spec, {}, [], {}
+        self._planned = {}                  # runs_of's plans, as the real driver keeps them
         self.bar = ProgressBar(0, quiet=True)
 
     def execute(self, runs):
@@ -282,6 +283,20 @@ def test_units_spread_over_workers_and_respect_memory():
     assert [len(u) for u in plan_units(runs, workers=1)] == [8]
     assert [len(u) for u in plan_units(runs, workers=2)] == [4, 4]
     assert [len(u) for u in plan_units(runs, workers=1, memory=1)] == [1] * 8
+
+
+def test_units_balance_the_workers_where_cohorts_stay_large():
+    # bench/sweep-1000.yaml's shape: 5 cohort groups of 200 runs (one per optimizer)
+    spec = spec_of({"seeds": 20, "grid": {"train.lr": [0.01 * i for i in range(1, 11)],
+                                          "train.optimizer": ["sgd", "momentum", "rmsprop", "adam",
+                                                              "adagrad"]}})
+    runs = seed_runs(plan_grid(spec, BASE), spec.seeds, "u")
+    two = plan_units(runs, workers=2)
+    assert [len(u) for u in two] == [100] * 10            # 5 units each, not 600 runs against 400
+    # cohorts are not cut below BALANCE_MIN_COHORT to balance: 4 workers still get 200-run
+    # groups cut in two (ten units), not in four
+    assert [len(u) for u in plan_units(runs, workers=4)] == [100] * 10
+    assert {len(u) for u in plan_units(runs, workers=1)} == {200}
 
 
 def test_split_sizes():

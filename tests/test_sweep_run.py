@@ -27,7 +27,7 @@ from mlplab.config import from_dict
 import mlplab.engine.cohort
 from mlplab.store.store import Store, StoreError
 from mlplab.sweep import load_sweep, run_sweep
-from mlplab.sweep.executors import run_unit
+from mlplab.sweep.executors import LocalExecutor, run_unit, worker_context
 from mlplab.sweep.plan import plan_grid, seed_runs, sweep_id_for
 from mlplab.sweep.units import plan_units
 
@@ -82,6 +82,50 @@ def test_one_and_two_workers_give_the_same_runs(tmp_path: Path):
     assert_same_runs(tmp_path / "w1", tmp_path / "w2")
     assert one.data["configs"] == two.data["configs"]
     assert one.data["best"] == two.data["best"]
+
+
+def test_forkserver_workers_see_the_drivers_environment_as_it_is_now(monkeypatch):
+    # the forkserver starts with the first pool of a process and keeps that process's
+    # environment: a later pool's workers must still see the driver's environment of now
+    assert worker_context().get_start_method() == "forkserver"
+    first = LocalExecutor(1)
+    try:
+        first.start()
+        server_pid = first._get_pool().submit(os.getppid).result(timeout=120)
+    finally:
+        first.close()
+    assert server_pid != os.getpid()               # forked by the server, not by this process
+    monkeypatch.setenv("MLPLAB_TEST_MARK", "set after the forkserver started")
+    monkeypatch.delenv("MLPLAB_CACHE_DIR", raising=False)
+    later = LocalExecutor(1)
+    try:
+        pool = later._get_pool()
+        assert pool.submit(os.getenv, "MLPLAB_TEST_MARK").result(timeout=120) \
+            == "set after the forkserver started"
+        assert pool.submit(os.getenv, "MLPLAB_CACHE_DIR").result(timeout=120) is None
+        assert pool.submit(os.getppid).result(timeout=120) == server_pid   # the same server
+    finally:
+        later.close()
+
+
+def test_a_pool_whose_workers_die_while_starting_is_an_error_not_a_loop():
+    # the units never start, so none is charged a try: without a limit the pool would be
+    # rebuilt for ever
+    from concurrent.futures import ProcessPoolExecutor
+
+    class DyingAtStart(LocalExecutor):
+        def _new_pool(self) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(1, mp_context=worker_context(), initializer=os._exit,
+                                       initargs=(3,))
+
+    base, spec = load_sweep(xor_sweep({"grid": {"train.lr": [0.01, 0.3]}}))
+    units = plan_units(seed_runs(plan_grid(spec, base), 1, "u"), 1)
+    ex = DyingAtStart(1)
+    try:
+        with pytest.raises(RuntimeError, match="broke 3 times in a row"):
+            list(ex.map_unordered(units))
+    finally:
+        ex.close()
 
 
 @pytest.mark.slow
@@ -173,16 +217,18 @@ def wait_until(cond, timeout: float, proc=None, what: str = "") -> None:
 
 
 def spawned_workers(pid: int) -> list[int]:
-    """The pool's worker processes of driver ``pid`` (not its resource tracker)."""
-    out = []
-    for info in process_tree(pid):
+    """The pool's worker processes of driver ``pid``: the children of its forkserver (not
+    the server itself, nor the resource tracker)."""
+    def cmdline(p: int) -> str:
         try:
-            cmd = Path(f"/proc/{info.pid}/cmdline").read_bytes().decode(errors="replace")
+            return Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
-            continue
-        if info.ppid == pid and "spawn_main" in cmd:
-            out.append(info.pid)
-    return out
+            return ""
+
+    tree = process_tree(pid)
+    servers = {info.pid for info in tree
+               if info.ppid == pid and "multiprocessing.forkserver" in cmdline(info.pid)}
+    return [info.pid for info in tree if info.ppid in servers]
 
 
 def check_complete(out: Path, n: int) -> None:

@@ -88,9 +88,12 @@ def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
 
 def write_files(files: RunFiles, folder: Path) -> None:
     """Write ``files`` under ``folder`` (a fresh temporary folder the caller renames)."""
+    made = {folder}                   # one mkdir per folder, not per file: a slow syscall
     for name, content in files.items():
         path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
         path.write_bytes(content)
 
 

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from mlplab.config import ConfigError, get_dotted
 from .store import RunInfo, Store
@@ -62,6 +64,19 @@ def matches(r: RunInfo, row: dict[str, Any], key: str, want: str) -> bool:
     return str(have) == want
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection inside: the rows of 10,000 runs are ~20 objects each, none
+    in a cycle, and the collections their number sets off took a quarter of the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def run_rows(store_dir: str | Path, sort: str | None = None,
              filters: Iterable[str] = ()) -> list[dict[str, Any]]:
     """Rows of the runs table; ``filters`` are ``key=value`` (columns or config keys). A
@@ -70,7 +85,8 @@ def run_rows(store_dir: str | Path, sort: str | None = None,
     from .check import glance
 
     store = Store(store_dir, readonly=True)
-    return select_rows(glance(store, store.runs()), sort, filters)
+    with gc_paused():             # rows for every run: see gc_paused
+        return select_rows(glance(store, store.runs()), sort, filters)
 
 
 def filter_runs(runs: Iterable[RunInfo], filters: Iterable[str] = ()) -> list[RunInfo]:

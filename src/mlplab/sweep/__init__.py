@@ -21,10 +21,25 @@ resumable, summarised per configuration.
 
 from __future__ import annotations
 
-from .driver import SweepResult as SweepResult
-from .driver import load_sweep as load_sweep
-from .driver import run_sweep as run_sweep
-from .spec import SweepConfig as SweepConfig
-from .spec import parse_sweep as parse_sweep
+import importlib
+from typing import Any
+
+# public name -> module that defines it: loaded when first used, so that a sweep's worker
+# process, which imports the executors module of this package, does not import the
+# driver (and, through its summaries, scipy) that only the driver process needs
+_EXPORTS = {"SweepConfig": "spec", "parse_sweep": "spec", "SweepResult": "driver",
+            "load_sweep": "driver", "run_sweep": "driver"}
 
 __all__ = ["SweepConfig", "SweepResult", "load_sweep", "parse_sweep", "run_sweep"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlplab.sweep' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -36,13 +36,26 @@ class Driver:
     train_s: float = 0.0
     encode_s: float = 0.0
     best: float = math.nan
+    # id(candidate) -> (candidate, its config id, its planned runs): holding the candidate
+    # keeps its id from being reused
+    _planned: dict[int, tuple[Candidate, str, list[PlannedRun]]] = field(default_factory=dict,
+                                                                         repr=False)
 
     def runs_of(self, candidates: Sequence[Candidate]) -> list[PlannedRun]:
         """The planned runs of ``candidates``: ``spec.seeds`` each, or as many as racing
-        gave the configuration."""
-        return [r for c in candidates
-                for r in seed_runs([c], self.seeds.get(config_id(c.config), self.spec.seeds),
-                                   self.sweep_id)]
+        gave the configuration (planned once per candidate and number of seeds: hashing
+        each run's config is most of the cost of a sweep's summary)."""
+        out = []
+        for c in candidates:
+            known = self._planned.get(id(c))
+            if known is None or known[0] is not c:
+                known = (c, config_id(c.config), [])
+            seeds = self.seeds.get(known[1], self.spec.seeds)
+            if len(known[2]) != seeds:
+                known = (c, known[1], seed_runs([c], seeds, self.sweep_id))
+            self._planned[id(c)] = known
+            out.extend(known[2])
+        return out
 
     def load_done(self) -> None:
         """Outcomes of the runs a previous driver finished (resume)."""

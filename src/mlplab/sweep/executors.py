@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -116,18 +117,59 @@ class Executor(Protocol):
 # --------------------------------------------------------------------------- local
 
 
-def _watch_parent(parent: int) -> None:
-    # A driver killed with SIGKILL cannot stop its pool; its workers notice and leave.
-    while os.getppid() == parent:
-        time.sleep(0.5)
+# What a worker needs, imported once by the forkserver process that forks the workers
+# (see worker_context): each worker then starts in milliseconds instead of importing
+# torch itself, and a pool rebuilt after a worker died starts as fast.
+WORKER_PRELOAD = ("torch", "numpy", "pandas", "pyarrow.compute", "pyarrow.parquet",
+                  "safetensors.torch", "mlplab.engine.cohort", "mlplab.store.runfiles",
+                  "mlplab.sweep.executors")
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The start method of the local pool's workers: ``forkserver`` with
+    :data:`WORKER_PRELOAD` imported in the server, where the platform has it; ``spawn``
+    elsewhere. Never plain ``fork``: the driver has torch's threads running."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(WORKER_PRELOAD))   # no effect once the server runs
+    return ctx
+
+
+def _watch_driver(driver: int) -> None:
+    """Leave when the driver is gone: a driver killed with SIGKILL cannot stop its pool.
+    Not by the parent's pid: a forkserver worker's parent is the server, which outlives
+    the driver while any worker lives."""
+    try:
+        fd = os.pidfd_open(driver)            # readable once the driver has exited
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):         # no pidfd (not Linux 5.3+): poll the pid
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while True:
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            time.sleep(0.5)
     os._exit(1)
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(driver: int, env: dict[str, str]) -> None:
+    # The forkserver started with the environment of the first pool of this driver
+    # process: a worker takes the driver's environment as it is now.
+    os.environ.clear()
+    os.environ.update(env)
     import torch
 
     # what writing a unit's runs needs, imported while the worker starts (with torch,
-    # before any unit) rather than inside the first unit's encoding
+    # before any unit) rather than inside the first unit's encoding; already imported
+    # where the forkserver preloaded them
     import pandas  # noqa: F401
     import pyarrow.compute  # noqa: F401
     import pyarrow.parquet  # noqa: F401
@@ -137,7 +179,7 @@ def _init_worker(parent: int) -> None:
 
     torch.set_num_threads(1)      # one core per worker: workers = cores
     freeze_imports()              # the worker is mlplab's own process
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
     # Results are flushed before interpreter shutdown; skipping torch's slow teardown
     # makes closing the pool take a fraction of a second instead of seconds.
     atexit.register(os._exit, 0)
@@ -165,7 +207,7 @@ def died_by_itself(exitcode: int | None) -> bool:
 
 
 class LocalExecutor:
-    """A pool of ``workers`` spawned processes, each with one torch thread.
+    """A pool of ``workers`` processes (:func:`worker_context`), each with one torch thread.
 
     A worker that dies (killed, out of memory) breaks the pool; the pool is rebuilt and
     the units that were in flight are tried again. Only a unit whose own worker died is
@@ -178,24 +220,38 @@ class LocalExecutor:
         self.workers = int(workers) if workers else default_workers()
         self.device, self.compile = device, compile
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None      # see start()
         self._markers = Path(tempfile.mkdtemp(prefix="mlplab-units-"))
 
     def _get_pool(self) -> ProcessPoolExecutor:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(os.getpid(),))
+            self._pool = self._new_pool()
         return self._pool
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=worker_context(),
+                                   initializer=_init_worker, initargs=(os.getpid(), dict(os.environ)))
+
     def start(self) -> None:
-        """Start every worker now (importing torch takes seconds), so that their start
-        overlaps the driver's own preparations."""
-        pool = self._get_pool()
-        for _ in range(self.workers):
-            pool.submit(_ready)
+        """Start every worker now, in the background: the forkserver's imports (torch:
+        seconds) overlap the driver's own preparations, which this call does not wait for
+        (starting a worker waits for the server's imports)."""
+        def start_all() -> None:
+            pool = self._pool = self._new_pool()
+            for _ in range(self.workers):
+                pool.submit(_ready)
+
+        if self._pool is None and self._starting is None:
+            self._starting = threading.Thread(target=start_all, name="mlplab-pool-start", daemon=True)
+            self._starting.start()
 
     def map_unordered(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
         pending = {u.index: u for u in units}
         tries = {i: 0 for i in pending}
+        fruitless = 0        # pools in a row that broke before any unit finished or was charged
         while pending:
             pool = self._get_pool()
             workers = pool._processes     # pid -> Process (the pool's own table): exit codes
@@ -207,13 +263,14 @@ class LocalExecutor:
             while waiting:
                 done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    unit = futures[fut]
+                    unit = futures.pop(fut)     # a done future holds its result: let it go
                     try:
                         result = fut.result()
                     except BrokenProcessPool:
                         broken = True
                         if not self._its_worker_died(unit, workers):
                             continue          # in a worker the pool stopped, or not started
+                        fruitless = -1
                         tries[unit.index] += 1
                         if tries[unit.index] >= MAX_UNIT_TRIES:
                             del pending[unit.index]
@@ -223,8 +280,13 @@ class LocalExecutor:
                     except Exception as e:   # noqa: BLE001 - e.g. a record that cannot be sent
                         result = failed_result(unit, describe(e))
                     del pending[unit.index]
+                    fruitless = -1
                     yield result
             if broken:
+                fruitless += 1
+                if fruitless >= MAX_UNIT_TRIES:   # e.g. a worker's start-up (initializer) fails
+                    raise RuntimeError(f"the local pool broke {fruitless} times in a row before its"
+                                       " workers took any unit; their errors are above")
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
@@ -247,6 +309,9 @@ class LocalExecutor:
         return died_by_itself(proc.exitcode)
 
     def close(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -22,6 +22,7 @@ seeds nothing separates and every configuration is tied.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Mapping, Sequence
 
@@ -34,8 +35,15 @@ def interval(values: Sequence[float | None], statistic: str) -> tuple[float, flo
     """The 95 % bootstrap interval of the median (``statistic`` median) or else the mean
     over seeds; ``(nan, nan)`` with no finite value (summarize drops the non-finite ones:
     a failed seed is None here)."""
-    s = summarize([math.nan if v is None else v for v in values],
-                  statistic="median" if statistic == "median" else "mean")
+    return _interval(tuple(math.nan if v is None else float(v) for v in values),
+                     "median" if statistic == "median" else "mean")
+
+
+@functools.lru_cache(maxsize=65536)
+def _interval(values: tuple[float, ...], statistic: str) -> tuple[float, float]:
+    # The same values come back (a sweep's entries are made after each round and again
+    # for its summary), and a bootstrap of fixed seed costs ~3 ms: computed once each.
+    s = summarize(values, statistic=statistic)
     return (math.nan, math.nan) if s.n == 0 else (s.ci_low, s.ci_high)
 
 
