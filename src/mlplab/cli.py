@@ -276,11 +276,15 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
-    from mlplab.engine.reference import resolve_device
+    from mlplab.sweep.spec import load_sweep
+
+    load_sweep(a.file)      # a mistake in the file is answered before torch and scipy load
+    if a.backend == "local":
+        from mlplab.engine.reference import resolve_device
+
+        resolve_device(a.device, "--device")
     from mlplab.sweep import run_sweep
 
-    if a.backend == "local":
-        resolve_device(a.device, "--device")
     result = run_sweep(a.file, out=a.out, workers=a.workers, backend=a.backend,
                        address=a.address, resume=a.resume, quiet=a.quiet or a.json,
                        device=a.device, report=not a.no_report, compile=a.compile)

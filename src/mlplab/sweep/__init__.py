@@ -2,7 +2,7 @@
 repeated over seeds, trained in cohorts on a local process pool or a Ray cluster,
 resumable, summarised per configuration.
 
-    spec.py           the strict ``sweep:`` block
+    spec.py           the strict ``sweep:`` block, and a sweep file read (load_sweep)
     plan.py           planners: spec + base config -> configurations and runs
     units.py          runs grouped into cohorts that fit a worker
     executors.py      local process pool, Ray tasks
@@ -28,7 +28,7 @@ from typing import Any
 # process, which imports the executors module of this package, does not import the
 # driver (and, through its summaries, scipy) that only the driver process needs
 _EXPORTS = {"SweepConfig": "spec", "parse_sweep": "spec", "SweepResult": "driver",
-            "load_sweep": "driver", "run_sweep": "driver"}
+            "load_sweep": "spec", "run_sweep": "driver"}
 
 __all__ = ["SweepConfig", "SweepResult", "load_sweep", "parse_sweep", "run_sweep"]
 

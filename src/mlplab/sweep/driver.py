@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from mlplab.config import ConfigError, RunConfig, from_dict, to_dict
-from mlplab.config_file import load_config, yaml_line
+from mlplab.config import RunConfig, to_dict
 from mlplab.progress import ProgressBar
 from mlplab.store.store import Store, StoreError
 from .commit import Driver
@@ -24,37 +23,9 @@ from .lock import sweep_lock
 from .plan import (Candidate, cap_candidates, config_id, hand_over, plan_grid, plan_random,
                    plan_stage, planned_total, stage_grid, stage_winner_params,
                    sweep_id_for)
-from .spec import SweepConfig, parse_sweep
+from .spec import SweepConfig, load_sweep
 from .select import has_interval, overlaps, tied_with
 from .summary import best_run, config_entry, format_summary, jsonable, pick_best
-
-
-def load_sweep(source: str | Path | Mapping[str, Any]) -> tuple[RunConfig, SweepConfig]:
-    """Read a sweep file (or mapping): the base run config and its checked ``sweep:`` block.
-
-    >>> base, spec = load_sweep({"name": "s", "sweep": {"grid": {"train.lr": [0.1]}}})
-    >>> base.name, spec.strategy
-    ('s', 'grid')
-    """
-    if isinstance(source, Mapping):
-        base, where = from_dict(source), ""
-    else:
-        path = Path(source)
-        base, where = load_config(path), path.name
-        if base.name == "run":                       # unnamed: the file's name
-            base = replace(base, name=path.stem)
-    if base.sweep is None:
-        raise ConfigError("sweep", None, "a sweep: block (strategy grid, random, staged or optuna)",
-                          where)
-    try:
-        spec = parse_sweep(base.sweep, replace(base, sweep=None))
-    except ConfigError as e:
-        if not where:
-            raise
-
-        line = yaml_line(Path(source), e.key) if str(source).endswith((".yaml", ".yml")) else None
-        raise ConfigError(e.key, e.value, e.allowed, f"{where}, line {line}" if line else where) from None
-    return base, spec
 
 
 @dataclass(frozen=True)

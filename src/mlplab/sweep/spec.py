@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Mapping
 
-from mlplab.config import ConfigError, RunConfig, with_overrides
+from mlplab.config import ConfigError, RunConfig, from_dict, with_overrides
+from mlplab.config_file import load_config, yaml_line
 
 STRATEGIES = ("grid", "random", "staged", "optuna")
 STATISTICS = ("mean", "median", "worst", "mean_minus_std")
@@ -371,3 +373,31 @@ def parse_sweep(raw: Any, base: RunConfig) -> SweepConfig:
     spec = SweepConfig(**fields)
     check_plan(spec, base)
     return spec
+
+
+def load_sweep(source: str | Path | Mapping[str, Any]) -> tuple[RunConfig, SweepConfig]:
+    """Read a sweep file (or mapping): the base run config and its checked ``sweep:`` block.
+
+    >>> base, spec = load_sweep({"name": "s", "sweep": {"grid": {"train.lr": [0.1]}}})
+    >>> base.name, spec.strategy
+    ('s', 'grid')
+    """
+    if isinstance(source, Mapping):
+        base, where = from_dict(source), ""
+    else:
+        path = Path(source)
+        base, where = load_config(path), path.name
+        if base.name == "run":                       # unnamed: the file's name
+            base = replace(base, name=path.stem)
+    if base.sweep is None:
+        raise ConfigError("sweep", None, "a sweep: block (strategy grid, random, staged or optuna)",
+                          where)
+    try:
+        spec = parse_sweep(base.sweep, replace(base, sweep=None))
+    except ConfigError as e:
+        if not where:
+            raise
+
+        line = yaml_line(Path(source), e.key) if str(source).endswith((".yaml", ".yml")) else None
+        raise ConfigError(e.key, e.value, e.allowed, f"{where}, line {line}" if line else where) from None
+    return base, spec
