@@ -36,7 +36,7 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert out.returncode == 0
     for command in ("train", "runs", "sweep", "report", "diagnose", "dashboard", "bench", "demo"):
         assert command in out.stdout
-    code = ("import sys, mlplab.cli; mlplab.cli._parser(); "
+    code = ("import sys, mlplab.cli; mlplab.cli.build_parser(); "
             "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'matplotlib', 'dash', 'ray')"
             " if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
