@@ -2,8 +2,6 @@
 ``data_*`` module of this package reads weights and series through.
 
 >>> import numpy as np
-
-from mlplab.metrics import natural_key
 >>> w = layer_weights({"0.weight": np.ones((4, 2)), "0.bias": np.zeros(4)}, ["layer1"])
 >>> w[0][0], w[0][1].shape
 ('layer1', (4, 2))

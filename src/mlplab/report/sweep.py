@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mlplab.figures.data_importance import ImportanceInfo
     from mlplab.store.store import RunInfo
 
+    from .figfiles import FigureFile
+
 TITLE = "Hyper-parameters: parallel coordinates and importance"
 FIGURE_TITLES = {"parallel": "Parallel coordinates of the configurations",
                  "importance": "Hyper-parameter importance (the seed included)"}
@@ -67,15 +69,19 @@ def importance_text(info: "ImportanceInfo") -> str:
 def hyperparameter_section(runs: Sequence["RunInfo"], out: Path, metric: str | None = None
                            ) -> tuple[str, str]:
     """``(title, html)`` of the section, its PNGs written to ``out`` (``parallel.png``,
-    ``importance.png``)."""
-    from mlplab.figures.draw_run import save_figure
+    ``importance.png``; drawn again only when their data changed)."""
+    from .figfiles import draw_all
 
     jobs, importance = hyperparameter_figures(runs, metric)
+    return hyperparameter_html(importance, draw_all(jobs, Path(out), prune=False))
+
+
+def hyperparameter_html(importance: "ImportanceInfo", figures: Sequence["FigureFile"]) -> tuple[str, str]:
+    """``(title, html)`` of the section from the importance data and its written figures."""
     html = importance_text(importance)
-    for name, draw, data in jobs:
-        path = save_figure(draw(data), Path(out) / f"{name}.png")
-        html += figure_html(path, FIGURE_TITLES[name], caption_of(draw))
+    for f in figures:
+        html += figure_html(f.path, FIGURE_TITLES[f.name], f.caption)
     return TITLE, html
 
 
-__all__ = ["hyperparameter_figures", "hyperparameter_section", "importance_text"]
+__all__ = ["hyperparameter_figures", "hyperparameter_section", "hyperparameter_html", "importance_text"]
