@@ -19,7 +19,7 @@ from mlplab.figures.draw_run import save_figure
 from mlplab.config import from_dict
 from mlplab.engine.reference import train
 from mlplab.report.build import ReportSection, build_report, run_findings
-from mlplab.report.figfiles import FigureFile, in_two
+from mlplab.report.figfiles import in_two
 from mlplab.store.store import Store, StoreError
 
 import figstores
@@ -178,15 +178,15 @@ def test_a_new_run_redraws_what_it_changes(many_copy: Path) -> None:
 
 
 def test_in_two_runs_both_and_raises_the_childs_error_here(tmp_path: Path) -> None:
-    def child() -> list[FigureFile]:
+    def child() -> list[str]:
         (tmp_path / f"from-{os.getpid()}").touch()
-        return [FigureFile("a", tmp_path / "a.png", "caption")]
+        return ["drawn", str(tmp_path / "a.png")]
 
-    files, result = in_two(child, lambda: os.getpid())
-    assert files == [FigureFile("a", tmp_path / "a.png", "caption")] and result == os.getpid()
+    handed, result = in_two(child, lambda: os.getpid())
+    assert handed == ["drawn", str(tmp_path / "a.png")] and result == os.getpid()
     assert len(list(tmp_path.glob("from-*"))) == 1 and not (tmp_path / f"from-{os.getpid()}").exists()
 
-    def fails() -> list[FigureFile]:
+    def fails() -> None:
         raise ValueError("bad record")
 
     with pytest.raises(ValueError, match="bad record"):    # run again here, so raised here

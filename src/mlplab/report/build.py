@@ -26,7 +26,7 @@ from .html import caption_of as caption_of   # defined beside figure_html; repor
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
-from .figfiles import draw_all, draw_all_in_two, in_two
+from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:
@@ -236,35 +236,30 @@ def _subtitle(store: Store) -> str:
     return f"store {store.root.resolve().name} · written {time.strftime('%Y-%m-%d %H:%M')}"
 
 
-def _best_run_figures(store: Store, best: RunInfo | None) -> list[FigureFile]:
-    """The best run's figures in its folder (none without a best run)."""
+def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., list[FigureFile]] = draw_all
+                      ) -> list[FigureFile]:
+    """The best run's figures in its folder, written by ``draw`` (none without a best run)."""
     from mlplab.figures.data_run import load_run_figdata
 
     if best is None:
         return []
-    return draw_all(run_figure_jobs(load_run_figdata(store, best.run_id)),
-                    store.run_dir(best.run_id) / "figures")
+    return draw(run_figure_jobs(load_run_figdata(store, best.run_id)), store.run_dir(best.run_id) / "figures")
 
 
-def _store_figures(store: Store, done: Sequence[RunInfo], best: RunInfo | None
-                   ) -> tuple[list[FigureFile], tuple[str, str] | None, list[dict[str, Any]] | None]:
+def _store_figures(store: Store, done: Sequence[RunInfo]) -> dict[str, Any]:
     """The store-level figures (the hyper-parameter section's too: one folder, pruned
-    once), the hyper-parameter section and the best run's findings."""
+    once) as JSON data (:func:`in_two`): ``figures`` and the hyper-parameter ``section``."""
     from mlplab.figures.data_store import load_store_figdata
 
     from .sweep import hyperparameter_figures, hyperparameter_html
 
-    figures: list[FigureFile] = []
-    section = None
-    if len(done) > 1:
-        hyper_jobs, importance = hyperparameter_figures(done)
-        figures = draw_all(store_figure_jobs(load_store_figdata(store)) + hyper_jobs,
-                           store.root / "figures")
-        hyper = {name for name, _, _ in hyper_jobs}
-        section = hyperparameter_html(importance, [f for f in figures if f.name in hyper])
-        figures = [f for f in figures if f.name not in hyper]
-    findings = None if best is None else run_findings(store.root, best.run_id)
-    return figures, section, findings
+    if len(done) <= 1:
+        return {"figures": [], "section": None}
+    hyper_jobs, importance = hyperparameter_figures(done)
+    figures = draw_all(store_figure_jobs(load_store_figdata(store)) + hyper_jobs, store.root / "figures")
+    hyper = {name for name, _, _ in hyper_jobs}
+    return {"figures": files_json([f for f in figures if f.name not in hyper]),
+            "section": hyperparameter_html(importance, [f for f in figures if f.name in hyper])}
 
 
 def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
@@ -293,15 +288,18 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         body.append(("Damaged runs", "<p>Left out of the figures (<code>mlplab check</code> lists"
                      " them):</p><ul>" + "".join(f"<li><code>{esc(d.text())}</code></li>"
                                                   for d in damage) + "</ul>"))
-    # the best run's figures (a child process) and the store's (this one) at once; both
-    # read metrics tables, so pandas is imported once, before the fork
-    import pandas  # noqa: F401
-    store_side = lambda: _store_figures(store, done, best)  # noqa: E731
+    # the store's figures in a forked child (they need no torch, see in_two) while this
+    # process computes the best run's (its network is evaluated with torch) and draws them
     if best is not None and len(done) > 1:
-        best_figs, (store_figs, hyper_section, findings) = in_two(
-            lambda: _best_run_figures(store, best), store_side)
+        store_side, (best_figs, findings) = in_two(
+            lambda: _store_figures(store, done),
+            lambda: (_best_run_figures(store, best), run_findings(store.root, best.run_id)))
     else:
-        best_figs, (store_figs, hyper_section, findings) = _best_run_figures(store, best), store_side()
+        store_side = _store_figures(store, done)
+        best_figs = _best_run_figures(store, best, draw_all_in_two)    # no store figures: split the run's
+        findings = None if best is None else run_findings(store.root, best.run_id)
+    store_figs = files_from_json(store_side["figures"])
+    hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
     if store_figs:
         body.append(("Figures of the runs together",
                      "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))

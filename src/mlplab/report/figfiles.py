@@ -117,26 +117,39 @@ def draw_all_in_two(jobs: Sequence[Job], out: Path) -> list[FigureFile]:
     out = Path(out)
     stale = [j for j in jobs if not is_current(out / f"{j[0]}.png", figure_key(*j))]
     if len(stale) > 1:
-        in_two(lambda: draw_all(stale[1::2], out, prune=False),
+        in_two(lambda: bool(draw_all(stale[1::2], out, prune=False)),
                lambda: draw_all(stale[0::2], out, prune=False))
     return draw_all(jobs, out)
 
 
-def in_two(first: Callable[[], list[FigureFile]], second: Callable[[], Any]
-           ) -> tuple[list[FigureFile], Any]:
+def files_json(files: Sequence[FigureFile]) -> list[list[str]]:
+    """``files`` as JSON lists, for :func:`in_two`'s child to hand back."""
+    return [[f.name, str(f.path), f.caption] for f in files]
+
+
+def files_from_json(listed: Sequence[Sequence[str]]) -> list[FigureFile]:
+    return [FigureFile(name, Path(path), caption) for name, path, caption in listed]
+
+
+def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
     """``(first(), second())``, ``first`` run in a forked child process while this one
-    runs ``second``. Where there is no fork, or the child fails, ``first`` runs here
-    (so its error, if any, is raised here as it would be without a child)."""
+    runs ``second``; ``first`` returns plain JSON data (it is handed back through a pipe
+    as JSON). Where there is no fork, or the child fails, ``first`` runs here (so its
+    error, if any, is raised here as it would be without a child).
+
+    ``first`` must not use torch: a child forked after this process ran torch's thread
+    pool can hang in it, so the drawing of records goes to the child and whatever needs
+    torch (a trained network's figure data) stays here."""
     if not hasattr(os, "fork"):
-        return first(), second()
+        return json.loads(dumps(first())), second()
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:                                 # the child: draw, report the files, leave
+    if pid == 0:                                 # the child: do it, hand back the result, leave
         os.close(read)
         try:
-            message = dumps([[f.name, str(f.path), f.caption] for f in first()])
+            message = dumps({"result": first()})
         except BaseException:                   # noqa: BLE001 - the parent runs it again
-            message = "null"
+            message = "{}"
         with os.fdopen(write, "w", encoding="utf-8") as pipe:
             pipe.write(message)
         os._exit(0)
@@ -147,11 +160,11 @@ def in_two(first: Callable[[], list[FigureFile]], second: Callable[[], Any]
         with os.fdopen(read, encoding="utf-8") as pipe:
             message = pipe.read()
         os.waitpid(pid, 0)
-    listed = json.loads(message) if message else None
-    if listed is None:
-        return first(), result
-    return [FigureFile(name, Path(path), caption) for name, path, caption in listed], result
+    handed = json.loads(message) if message else {}
+    if "result" not in handed:
+        return json.loads(dumps(first())), result
+    return handed["result"], result
 
 
 __all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all", "draw_all_in_two",
-           "in_two", "KEY_SUFFIX"]
+           "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]
