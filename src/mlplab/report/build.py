@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import caption_of as caption_of   # defined beside figure_html; report.sweep uses it
+from .html import caption_of as caption_of   # defined beside figure_html; figfiles uses it
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .html import caption_of, esc, figure_html
+from .html import esc, figure_html
 
 if TYPE_CHECKING:
     from mlplab.figures.data_importance import ImportanceInfo
