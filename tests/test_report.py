@@ -4,7 +4,9 @@ real headless Chromium opens it without console errors (a screenshot is taken)."
 from __future__ import annotations
 
 import base64
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,7 +16,10 @@ from matplotlib.image import imread
 
 from mlplab.cli import main
 from mlplab.figures.draw_run import save_figure
+from mlplab.config import from_dict
+from mlplab.engine.reference import train
 from mlplab.report.build import ReportSection, build_report, run_findings
+from mlplab.report.figfiles import in_two
 from mlplab.store.store import Store, StoreError
 
 import figstores
@@ -121,6 +126,71 @@ def test_cli_report_of_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "0 runs: no runs yet." in report.read_text()
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "neither an mlplab store" in capsys.readouterr().err
+
+
+def drawn_at(store: Path) -> dict[str, int]:
+    """Every PNG of the store's report (its own and the best run's) and when it was written."""
+    pngs = [*(store / "figures").glob("*.png"), *(store / "runs").glob("*/figures/*.png")]
+    return {str(p.relative_to(store)): p.stat().st_mtime_ns for p in pngs}
+
+
+def redrawn(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {name for name, t in after.items() if before.get(name) != t}
+
+
+@pytest.fixture
+def many_copy(many_report: Path, tmp_path: Path) -> Path:
+    """A copy of the reported "many" store (the copy keeps the files' times)."""
+    return Path(shutil.copytree(many_report.parent, tmp_path / "store"))
+
+
+def test_an_unchanged_store_redraws_nothing(many_copy: Path) -> None:
+    before = drawn_at(many_copy)
+    assert len(before) == 8 + 10
+    build_report(many_copy)
+    assert redrawn(before, drawn_at(many_copy)) == set()
+
+
+def test_a_missing_or_damaged_figure_is_redrawn_alone(many_copy: Path) -> None:
+    figures = many_copy / "figures"
+    (figures / "comparison.png").unlink()                            # missing
+    (figures / "parallel.png").write_bytes(b"\x89PNG not really")     # damaged
+    (figures / "lr_curve.key.json").write_text("{not json")            # its key damaged
+    (figures / "success.key.json").unlink()                          # its key missing
+    before = drawn_at(many_copy)
+    build_report(many_copy)
+    after = drawn_at(many_copy)
+    assert redrawn(before, after) == {f"figures/{n}.png" for n in
+                                      ("comparison", "parallel", "lr_curve", "success")}
+    assert imread(figures / "parallel.png").shape[2] in (3, 4)       # a real PNG again
+
+
+def test_a_new_run_redraws_what_it_changes(many_copy: Path) -> None:
+    before = drawn_at(many_copy)
+    best_pngs = {n for n in before if n.startswith("runs/")}
+    raw = {"name": "one-more", "data": {"name": "xor", "n": 48}, "model": {"hidden": [4]},
+           "train": {"optimizer": "sgd", "lr": 0.001, "epochs": 3, "batch_size": 0, "seed": 7}}
+    Store(many_copy).write_run(train(from_dict(raw), run_id="run-new"))
+    build_report(many_copy)
+    changed = redrawn(before, drawn_at(many_copy))
+    assert "figures/lr_curve.png" in changed and "figures/parallel.png" in changed
+    assert not changed & best_pngs                # the best run is the same: none of its figures
+
+
+def test_in_two_runs_both_and_raises_the_childs_error_here(tmp_path: Path) -> None:
+    def child() -> list[str]:
+        (tmp_path / f"from-{os.getpid()}").touch()
+        return ["drawn", str(tmp_path / "a.png")]
+
+    handed, result = in_two(child, lambda: os.getpid())
+    assert handed == ["drawn", str(tmp_path / "a.png")] and result == os.getpid()
+    assert len(list(tmp_path.glob("from-*"))) == 1 and not (tmp_path / f"from-{os.getpid()}").exists()
+
+    def fails() -> None:
+        raise ValueError("bad record")
+
+    with pytest.raises(ValueError, match="bad record"):    # run again here, so raised here
+        in_two(fails, lambda: None)
 
 
 @pytest.mark.slow

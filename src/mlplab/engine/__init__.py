@@ -17,7 +17,22 @@ Nothing here writes a store: an engine returns :class:`mlplab.record.RunRecord`s
 
 from __future__ import annotations
 
-from .cohort import train_cohort as train_cohort
-from .reference import train as train
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cohort import train_cohort as train_cohort
+    from .reference import train as train
 
 __all__ = ["train", "train_cohort"]
+
+
+def __getattr__(name: str) -> Any:
+    # the loops load torch: imported when first used, so that reading a stopping rule
+    # (engine.stopping, e.g. for a report) does not
+    if name == "train":
+        from .reference import train
+        return train
+    if name == "train_cohort":
+        from .cohort import train_cohort
+        return train_cohort
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

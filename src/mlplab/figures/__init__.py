@@ -10,6 +10,7 @@ records.
     data_parallel.py, data_importance.py   a sweep's parallel coordinates, key importance
     draw_run.py, draw_model.py, draw_store.py, draw_sweep.py   the matplotlib PNGs of those records
     arrays.py        the read-only numpy arrays the records hold
+    digest.py        a record's digest (what the report keys its PNGs by)
     data_ties.py     intervals over seeds and the words for ties with the best
     data_limit.py    the Bayes limit of the runs' dataset, for accuracy axes
 """

@@ -1,9 +1,8 @@
 """Stored tensors as read-only numpy arrays, for the frozen figure records: what every
-``data_*`` module of this package reads weights and series through.
+``data_*`` module of this package reads weights and series through; and
+:func:`envelope`, which thins a long series to what a figure's width can show.
 
 >>> import numpy as np
-
-from mlplab.metrics import natural_key
 >>> w = layer_weights({"0.weight": np.ones((4, 2)), "0.bias": np.zeros(4)}, ["layer1"])
 >>> w[0][0], w[0][1].shape
 ('layer1', (4, 2))
@@ -12,6 +11,8 @@ from mlplab.metrics import natural_key
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
+
+import math
 
 import numpy as np
 
@@ -53,3 +54,25 @@ def layer_weights(state: Mapping[str, Any], layers: Sequence[str]) -> list[tuple
         bias = key[: -len("weight")] + "bias"
         out.append((layer, arr(state[key]), arr(state[bias]) if bias in state else None))
     return out
+
+
+def envelope(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``max_points`` points that draw like ``(x, y)`` at figure width: each
+    bucket of neighbours keeps its lowest and its highest point (so spikes stay).
+
+    >>> envelope(np.arange(8.0), np.array([0, 5, 1, 1, 2, 9, 3, 3.0]), 4)[1].tolist()
+    [0.0, 5.0, 2.0, 9.0]
+    """
+    n = len(y)
+    if n <= max_points:
+        return x, y
+    k = math.ceil(n / (max_points // 2))
+    m = n // k * k
+    ys = y[:m].reshape(-1, k)
+    lo = np.argmin(np.where(np.isnan(ys), np.inf, ys), axis=1)
+    hi = np.argmax(np.where(np.isnan(ys), -np.inf, ys), axis=1)
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    base = np.arange(len(ys)) * k
+    idx = np.stack([base + first, base + second], axis=1).ravel()
+    idx = np.concatenate([idx, np.arange(m, n)])
+    return x[idx], y[idx]

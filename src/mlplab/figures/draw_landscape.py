@@ -60,7 +60,7 @@ def draw_slice(plane: PlaneInfo) -> "Figure":
     the centre."""
     from matplotlib.colors import LogNorm
 
-    fig, axes = new_figure(6.4, 5.4)
+    fig, axes = new_figure(6.4, 5.4, layout="constrained")       # its colorbar
     ax = axes[0, 0]
     loss = np.where(np.isfinite(plane.loss), plane.loss, np.nan)
     finite = loss[np.isfinite(loss) & (loss > 0)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .arrays import envelope
 from .data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
                        LossInfo)
 
@@ -79,19 +80,39 @@ def styled(draw: Callable[..., "Figure"]) -> Callable[..., "Figure"]:
 
 
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1,
-               **kwargs: Any) -> tuple["Figure", Any]:
-    """A figure of ``width x height`` inches with a grid of axes (constrained layout)."""
+               layout: str | None = None, **kwargs: Any) -> tuple["Figure", Any]:
+    """A figure of ``width x height`` inches with a grid of axes, its margins fitted when
+    saved (:func:`fit_layout`) unless ``layout`` names matplotlib's own."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
 
 
+def fit_layout(fig: "Figure") -> None:
+    """Fit the margins to the labels in one measuring pass (tight layout; constrained
+    layout measures twice and draws once more, most of a figure's cost); constrained
+    layout where that cannot fit them (matplotlib warns) or the figure asked for it."""
+    import contextlib
+    import warnings
+
+    if fig.get_layout_engine() is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            try:
+                fig.tight_layout(pad=0.6, h_pad=0.8, w_pad=0.8)
+            except UserWarning:
+                with contextlib.suppress(RuntimeError):     # a colorbar made for no engine
+                    fig.set_layout_engine("constrained")
+
+
 def save_figure(fig: "Figure", path: str | Path) -> Path:
-    """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels; returns the path."""
+    """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels (its margins fitted by
+    :func:`fit_layout`); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fit_layout(fig)
     fig.savefig(path, dpi=DPI, format="png")
     return path
 
@@ -124,30 +145,22 @@ def positive_log(ax: "Axes", values: Sequence[np.ndarray], what: str = "values",
         subs = tuple(range(1, 10)) if span < 4 else (1.0, 2.0, 5.0)
         target.set_major_locator(LogLocator(subs=subs))
         target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        target.set_minor_formatter(NullFormatter())
+    else:               # decades as 10⁻³ in plain text: mathtext's parser costs more than the rest
+        target.set_major_formatter(FuncFormatter(power_of_ten))
+    target.set_minor_formatter(NullFormatter())
     return True
 
 
-def envelope(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """At most about ``max_points`` points that draw like ``(x, y)`` at figure width: each
-    bucket of neighbours keeps its lowest and its highest point (so spikes stay).
+def power_of_ten(v: float, _: Any = None) -> str:
+    """A tick label on a log axis: ``10⁻³`` for a power of ten, else the plain number.
 
-    >>> envelope(np.arange(8.0), np.array([0, 5, 1, 1, 2, 9, 3, 3.0]), 4)[1].tolist()
-    [0.0, 5.0, 2.0, 9.0]
+    >>> power_of_ten(0.001), power_of_ten(100.0), power_of_ten(0.5)
+    ('10⁻³', '10²', '0.5')
     """
-    n = len(y)
-    if n <= max_points:
-        return x, y
-    k = math.ceil(n / (max_points // 2))
-    m = n // k * k
-    ys = y[:m].reshape(-1, k)
-    lo = np.argmin(np.where(np.isnan(ys), np.inf, ys), axis=1)
-    hi = np.argmax(np.where(np.isnan(ys), -np.inf, ys), axis=1)
-    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
-    base = np.arange(len(ys)) * k
-    idx = np.stack([base + first, base + second], axis=1).ravel()
-    idx = np.concatenate([idx, np.arange(m, n)])
-    return x[idx], y[idx]
+    e = round(math.log10(v)) if v > 0 else 0
+    if v > 0 and math.isclose(v, 10.0 ** e, rel_tol=1e-9):
+        return "10" + str(e).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{v:g}"
 
 
 def integer_ticks(ax: "Axes") -> None:

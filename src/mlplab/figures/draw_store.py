@@ -196,6 +196,7 @@ def draw_comparison(info: ComparisonInfo) -> "Figure":
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     fig, axes = new_figure(4.7 * ncols + 0.4, 3.9 * nrows + 0.9, nrows, ncols, sharey=True)
+    from matplotlib.collections import LineCollection
     from matplotlib.ticker import MaxNLocator
 
     colors = series_colors(list(info.lines))
@@ -213,9 +214,9 @@ def draw_comparison(info: ComparisonInfo) -> "Figure":
         thin = sum(c.n_seeds for c in curves) <= MAX_SEED_CURVES
         for j, c in enumerate(curves):
             color = colors[c.line]
-            if thin:
-                for row in c.per_seed:
-                    ax.plot(c.epochs, row, color=color, lw=0.6, alpha=0.3)
+            if thin:     # one artist for the seeds of a line
+                ax.add_collection(LineCollection([np.column_stack([c.epochs, row]) for row in c.per_seed],
+                                                 colors=color, linewidths=0.6, alpha=0.3))
             bad = f"; {c.n_bad} diverged" if c.n_bad else ""
             ax.plot(c.epochs, c.median, color=color, lw=1.9,
                     label=c.label + bad + tie_suffix(c.best, c.tied, all_tied))
@@ -268,7 +269,7 @@ def draw_success(info: SuccessInfo) -> "Figure":
     whose successes are not distinguishable from its (paired over seeds, Holm-adjusted
     p ≥ 0.05); an accuracy target is set against the dataset's Bayes limit."""
     n = len(info.bars)
-    fig, axes = new_figure(11, 1.5 + 0.42 * n)
+    fig, axes = new_figure(11, 1.5 + 0.42 * n, layout="constrained")   # the legend sits below
     ax = axes[0][0]
     y = np.arange(n)[::-1]
     first = np.array([100 * b.first_try / b.n_runs for b in info.bars])

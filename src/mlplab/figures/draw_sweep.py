@@ -55,7 +55,7 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
     from matplotlib.colors import Normalize
 
     names = [a.key for a in info.axes] + [info.metric]
-    fig, axes = new_figure(max(6.0, 1.9 * len(names) + 1.5), 4.6)
+    fig, axes = new_figure(max(6.0, 1.9 * len(names) + 1.5), 4.6, layout="constrained")  # its colorbar
     ax = axes[0, 0]
     cols = [_unit(a.values, a.kind, len(a.ticks)) for a in info.axes]
     finite = np.isfinite(info.median)

@@ -3,6 +3,7 @@
     build.py  what goes on the page: figures, findings, configuration, runs table
     html.py   the HTML itself: escaped text, embedded PNGs, tables, inline CSS
     sweep.py  a store's hyper-parameter section: parallel coordinates and importance
+    figfiles.py  the PNG files: kept until their figure record changes, drawn two at a time
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from .html import caption_of as caption_of   # defined beside figure_html; report.sweep uses it
+from .html import caption_of as caption_of   # defined beside figure_html; figfiles uses it
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
+from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
+from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:
@@ -43,15 +45,6 @@ class ReportSection:
     title: str
     text: str
     figures: list[Path] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class FigureFile:
-    """A written PNG and the words that go with it."""
-
-    name: str
-    path: Path
-    caption: str
 
 
 # What each figure file shows, as its heading in the report.
@@ -80,26 +73,9 @@ def title_of(name: str) -> str:
     return TITLES.get(name, name.replace("_", " "))
 
 
-def draw_all(jobs: Sequence[tuple[str, Callable[..., "Figure"], Any]], out: Path) -> list[FigureFile]:
-    """Draw each ``(name, draw, info)`` to ``out/<name>.png``; removes PNGs of earlier
-    reports that this one no longer draws."""
-    from mlplab.figures.draw_run import save_figure
-
-    files = []
-    for name, draw, arg in jobs:
-        fig = draw(arg)
-        files.append(FigureFile(name, save_figure(fig, out / f"{name}.png"), caption_of(draw)))
-    if out.is_dir():
-        keep = {f.path.name for f in files}
-        for old in out.glob("*.png"):
-            if old.name not in keep:
-                old.unlink()
-    return files
-
-
 def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
-    """Every figure of one run as PNGs in ``out``."""
-    return draw_all(run_figure_jobs(data), out)
+    """Every figure of one run as PNGs in ``out`` (those whose data changed, on two processes)."""
+    return draw_all_in_two(run_figure_jobs(data), out)
 
 
 def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
@@ -125,7 +101,7 @@ def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Fig
 
 
 def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
-    """The store-level figures that apply, as PNGs in ``out``."""
+    """The store-level figures that apply, as PNGs in ``out`` (those whose data changed)."""
     return draw_all(store_figure_jobs(data), out)
 
 
@@ -238,15 +214,20 @@ def run_sections(store: Store, run: RunInfo, figures: list[FigureFile],
 
 
 
+_NOT_GIVEN: Any = object()
+
+
 def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | None,
-                figures: list[FigureFile] | None = None) -> Path:
+                figures: list[FigureFile] | None = None,
+                findings: list[dict[str, Any]] | None = _NOT_GIVEN) -> Path:
     from mlplab.figures.data_run import load_run_figdata
 
     run_dir = store.run_dir(run.run_id)
     if figures is None:
         figures = write_run_figures(load_run_figdata(store, run.run_id), run_dir / "figures")
-    body = _extra_sections(sections) + run_sections(store, run, figures,
-                                                     run_findings(store.root, run.run_id))
+    if findings is _NOT_GIVEN:
+        findings = run_findings(store.root, run.run_id)
+    body = _extra_sections(sections) + run_sections(store, run, figures, findings)
     html = page(f"mlplab report: run {run.run_id}", _subtitle(store), body)
     return _write_atomic(run_dir / "report.html", html)
 
@@ -255,13 +236,36 @@ def _subtitle(store: Store) -> str:
     return f"store {store.root.resolve().name} · written {time.strftime('%Y-%m-%d %H:%M')}"
 
 
-def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
+def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., list[FigureFile]] = draw_all
+                      ) -> list[FigureFile]:
+    """The best run's figures in its folder, written by ``draw`` (none without a best run)."""
     from mlplab.figures.data_run import load_run_figdata
-    from mlplab.figures.data_store import load_store_figdata, varying_keys
-    from mlplab.store.table import run_row
 
+    if best is None:
+        return []
+    return draw(run_figure_jobs(load_run_figdata(store, best.run_id)), store.run_dir(best.run_id) / "figures")
+
+
+def _store_figures(store: Store, done: Sequence[RunInfo]) -> dict[str, Any]:
+    """The store-level figures (the hyper-parameter section's too: one folder, pruned
+    once) as JSON data (:func:`in_two`): ``figures`` and the hyper-parameter ``section``."""
+    from mlplab.figures.data_store import load_store_figdata
+
+    from .sweep import hyperparameter_figures, hyperparameter_html
+
+    if len(done) <= 1:
+        return {"figures": [], "section": None}
+    hyper_jobs, importance = hyperparameter_figures(done, store_root=store.root)
+    figures = draw_all(store_figure_jobs(load_store_figdata(store)) + hyper_jobs, store.root / "figures")
+    hyper = {name for name, _, _ in hyper_jobs}
+    return {"figures": files_json([f for f in figures if f.name not in hyper]),
+            "section": hyperparameter_html(importance, [f for f in figures if f.name in hyper])}
+
+
+def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
+    from mlplab.figures.data_store import varying_keys
     from mlplab.store.check import check_store
-    from .sweep import hyperparameter_section
+    from mlplab.store.table import run_row
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
@@ -284,22 +288,31 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         body.append(("Damaged runs", "<p>Left out of the figures (<code>mlplab check</code> lists"
                      " them):</p><ul>" + "".join(f"<li><code>{esc(d.text())}</code></li>"
                                                   for d in damage) + "</ul>"))
-    if len(done) > 1:
-        store_figs = write_store_figures(load_store_figdata(store), store.root / "figures")
-        if store_figs:
-            body.append(("Figures of the runs together",
-                         "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
-        body.append(hyperparameter_section(done, store.root / "figures", store_root=store.root))
+    # the store's figures in a forked child (they need no torch, see in_two) while this
+    # process computes the best run's (its network is evaluated with torch) and draws them
+    if best is not None and len(done) > 1:
+        store_side, (best_figs, findings) = in_two(
+            lambda: _store_figures(store, done),
+            lambda: (_best_run_figures(store, best), run_findings(store.root, best.run_id)))
+    else:
+        store_side = _store_figures(store, done)
+        best_figs = _best_run_figures(store, best, draw_all_in_two)    # no store figures: split the run's
+        findings = None if best is None else run_findings(store.root, best.run_id)
+    store_figs = files_from_json(store_side["figures"])
+    hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
+    if store_figs:
+        body.append(("Figures of the runs together",
+                     "".join(figure_html(f.path, title_of(f.name), f.caption) for f in store_figs)))
+    if hyper_section is not None:
+        body.append(hyper_section)
     if best is not None:
-        best_figs = write_run_figures(load_run_figdata(store, best.run_id),
-                                      store.run_dir(best.run_id) / "figures")
-        _run_report(store, best, None, best_figs)
+        _run_report(store, best, None, best_figs, findings)
     linked = {r.run_id for r in runs if (store.run_dir(r.run_id) / "report.html").is_file()}
     body.append((f"Runs ({len(runs)})", runs_table([run_row(r) for r in runs], linked,
                                                   best.run_id if best else None)))
     if best is not None:
         heading = "Best run: " + best.run_id if len(done) > 1 else "Run " + best.run_id
-        body += run_sections(store, best, best_figs, run_findings(store.root, best.run_id), heading)
+        body += run_sections(store, best, best_figs, findings, heading)
     html = page(f"mlplab report: {store.root.resolve().name}", _subtitle(store), body)
     return _write_atomic(store.root / "report.html", html)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .html import caption_of, esc, figure_html
+from .html import esc, figure_html
 
 if TYPE_CHECKING:
     from mlplab.figures.data_importance import ImportanceInfo
     from mlplab.store.store import RunInfo
+
+    from .figfiles import FigureFile
 
 TITLE = "Hyper-parameters: parallel coordinates and importance"
 FIGURE_TITLES = {"parallel": "Parallel coordinates of the configurations",
@@ -72,15 +74,20 @@ def hyperparameter_section(runs: Sequence["RunInfo"], out: Path, metric: str | N
                            store_root: Path | None = None, write_cache: bool = True
                            ) -> tuple[str, str]:
     """``(title, html)`` of the section, its PNGs written to ``out`` (``parallel.png``,
-    ``importance.png``); ``store_root`` as :func:`hyperparameter_figures`."""
-    from mlplab.figures.draw_run import save_figure
+    ``importance.png``; drawn again only when their data changed); ``store_root`` and
+    ``write_cache`` as :func:`hyperparameter_figures`."""
+    from .figfiles import draw_all
 
     jobs, importance = hyperparameter_figures(runs, metric, store_root, write_cache)
+    return hyperparameter_html(importance, draw_all(jobs, Path(out), prune=False))
+
+
+def hyperparameter_html(importance: "ImportanceInfo", figures: Sequence["FigureFile"]) -> tuple[str, str]:
+    """``(title, html)`` of the section from the importance data and its written figures."""
     html = importance_text(importance)
-    for name, draw, data in jobs:
-        path = save_figure(draw(data), Path(out) / f"{name}.png")
-        html += figure_html(path, FIGURE_TITLES[name], caption_of(draw))
+    for f in figures:
+        html += figure_html(f.path, FIGURE_TITLES[f.name], f.caption)
     return TITLE, html
 
 
-__all__ = ["hyperparameter_figures", "hyperparameter_section", "importance_text"]
+__all__ = ["hyperparameter_figures", "hyperparameter_section", "hyperparameter_html", "importance_text"]
