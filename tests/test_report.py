@@ -193,6 +193,20 @@ def test_in_two_runs_both_and_raises_the_childs_error_here(tmp_path: Path) -> No
         in_two(fails, lambda: None)
 
 
+def test_in_two_forks_no_process_that_runs_other_threads(tmp_path: Path) -> None:
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        handed, result = in_two(lambda: os.getpid(), lambda: os.getpid())
+    finally:
+        release.set()
+        other.join()
+    assert handed == result == os.getpid()      # both here: no child held a lock it never frees
+
+
 @pytest.mark.slow
 def test_report_opens_in_chromium(many_report: Path, run_report: Path, browser_page, tmp_path: Path) -> None:
     page = browser_page.page

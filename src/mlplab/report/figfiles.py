@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -139,8 +140,11 @@ def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, An
 
     ``first`` must not use torch: a child forked after this process ran torch's thread
     pool can hang in it, so the drawing of records goes to the child and whatever needs
-    torch (a trained network's figure data) stays here."""
-    if not hasattr(os, "fork"):
+    torch (a trained network's figure data) stays here. Nor is a process forked while it
+    runs other Python threads (a sweep driver's pool or Ray client, a notebook's kernel):
+    a lock one of them held at the fork would stay held in the child for good; there
+    both run here, one after the other."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
         return json.loads(dumps(first())), second()
     read, write = os.pipe()
     pid = os.fork()
