@@ -4,9 +4,11 @@ real headless Chromium opens it without console errors (a screenshot is taken)."
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -177,14 +179,26 @@ def test_a_new_run_redraws_what_it_changes(many_copy: Path) -> None:
     assert not changed & best_pngs                # the best run is the same: none of its figures
 
 
-def test_in_two_runs_both_and_raises_the_childs_error_here(tmp_path: Path) -> None:
-    def child() -> list[str]:
-        (tmp_path / f"from-{os.getpid()}").touch()
-        return ["drawn", str(tmp_path / "a.png")]
+_IN_TWO = """import json, os, sys
+from pathlib import Path
+from mlplab.report.figfiles import in_two
+d = Path(sys.argv[1])
+def child():
+    (d / f"from-{os.getpid()}").touch()
+    return ["drawn", str(d / "a.png")]
+handed, result = in_two(child, lambda: os.getpid())
+print(json.dumps([handed, result, os.getpid()]))
+"""
 
-    handed, result = in_two(child, lambda: os.getpid())
-    assert handed == ["drawn", str(tmp_path / "a.png")] and result == os.getpid()
-    assert len(list(tmp_path.glob("from-*"))) == 1 and not (tmp_path / f"from-{os.getpid()}").exists()
+
+def test_in_two_runs_both_and_raises_the_childs_error_here(tmp_path: Path) -> None:
+    # in a process of its own: this one may run other tests' threads, and then nothing forks
+    out = subprocess.run([sys.executable, "-c", _IN_TWO, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    handed, result, pid = json.loads(out.stdout)
+    assert handed == ["drawn", str(tmp_path / "a.png")] and result == pid
+    assert len(list(tmp_path.glob("from-*"))) == 1 and not (tmp_path / f"from-{pid}").exists()
 
     def fails() -> None:
         raise ValueError("bad record")
