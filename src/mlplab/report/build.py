@@ -15,7 +15,6 @@ from the table); a run folder's report shows that run.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,8 @@ from .html import caption_of as caption_of   # defined beside figure_html; figfi
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
-from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
+from .figfiles import (draw_all, draw_all_in_two, files_from_json, files_json, in_two,
+                       write_atomic)
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:
@@ -170,18 +170,6 @@ def run_findings(root: Path, run_id: str) -> list[dict[str, Any]] | None:
     return [f.to_dict() for f in diagnose_path(root, run_id, attempt="all")]
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def _extra_sections(sections: Sequence[ReportSection] | None) -> list[tuple[str, str]]:
     out = []
     for s in sections or ():
@@ -229,7 +217,7 @@ def _run_report(store: Store, run: RunInfo, sections: Sequence[ReportSection] | 
         findings = run_findings(store.root, run.run_id)
     body = _extra_sections(sections) + run_sections(store, run, figures, findings)
     html = page(f"mlplab report: run {run.run_id}", _subtitle(store), body)
-    return _write_atomic(run_dir / "report.html", html)
+    return write_atomic(run_dir / "report.html", html)
 
 
 def _subtitle(store: Store) -> str:
@@ -314,7 +302,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         heading = "Best run: " + best.run_id if len(done) > 1 else "Run " + best.run_id
         body += run_sections(store, best, best_figs, findings, heading)
     html = page(f"mlplab report: {store.root.resolve().name}", _subtitle(store), body)
-    return _write_atomic(store.root / "report.html", html)
+    return write_atomic(store.root / "report.html", html)
 
 
 def _best_text(r: RunInfo) -> str:

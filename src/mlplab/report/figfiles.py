@@ -78,11 +78,13 @@ def write_png(fig: "Figure", png: Path, key: str) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
-    _write_text(key_path(png), dumps({"figure": key, "png": digest}))
+    write_atomic(key_path(png), dumps({"figure": key, "png": digest}))
     return png
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place (a
+    reader sees the old file or the new one, never half of one)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -90,6 +92,7 @@ def _write_text(path: Path, text: str) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+    return path
 
 
 def draw_all(jobs: Sequence[Job], out: Path, prune: bool = True) -> list[FigureFile]:
@@ -170,5 +173,5 @@ def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, An
     return handed["result"], result
 
 
-__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all", "draw_all_in_two",
-           "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]
+__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "write_atomic", "draw_all",
+           "draw_all_in_two", "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]
