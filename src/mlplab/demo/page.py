@@ -6,11 +6,11 @@ its figures (embedded, so the file opens from disk offline); and ``out/summary.j
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from mlplab.report.html import esc, figure_html, page
+from mlplab.store.atomic import write_atomic
 from mlplab.strictjson import dumps
 from .trainer import SectionResult
 
@@ -73,8 +73,5 @@ def write_demo_report(out: Path, sections: Sequence[SectionResult], wall_time: f
     doc = page("mlplab seed study", subtitle, parts)
     data = {"wall_time": wall_time, "quick": quick, "sections": [s.to_dict() for s in sections]}
     for name, text in (("report.html", doc), ("summary.json", dumps(data, indent=2))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, out / name)
+        write_atomic(out / name, text)
     return out / "report.html"

@@ -27,7 +27,6 @@ The numbers go to ``RUN/landscape.json`` (strict JSON) and the figures to
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import torch
 
 from mlplab import strictjson
 from mlplab.config import ConfigError, from_dict
+from mlplab.store.atomic import write_atomic
 from mlplab.store.groups import config_key
 from mlplab.store.models import locate_run
 from mlplab.store.store import Store, StoreError
@@ -227,9 +227,7 @@ def landscape(run: str | Path, run_id: str | None = None, seeds_of: str | None =
                             directions)}
     folder = store.run_dir(rid)
     doc = strictjson.jsonable(doc)
-    tmp = folder / f".{FILE}.tmp"
-    tmp.write_text(strictjson.dumps(doc, indent=1))
-    os.replace(tmp, folder / FILE)
+    write_atomic(folder / FILE, strictjson.dumps(doc, indent=1))
     if figures:
         from mlplab.figures.data_landscape import landscape_info
         from mlplab.figures.draw_landscape import write_landscape_figures

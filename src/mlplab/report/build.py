@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from mlplab.store.atomic import write_atomic
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
 from .html import caption_of as caption_of   # defined beside figure_html; figfiles uses it
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
-from .figfiles import (draw_all, draw_all_in_two, files_from_json, files_json, in_two,
-                       write_atomic)
+from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:

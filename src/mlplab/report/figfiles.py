@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from mlplab.store.atomic import replacing, write_atomic
 from mlplab.strictjson import dumps
 
 from .html import caption_of
@@ -70,29 +71,11 @@ def write_png(fig: "Figure", png: Path, key: str) -> Path:
     from mlplab.figures.draw_run import save_figure
 
     png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(f".{png.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(png) as tmp:
         save_figure(fig, tmp)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        os.replace(tmp, png)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     write_atomic(key_path(png), dumps({"figure": key, "png": digest}))
     return png
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place (a
-    reader sees the old file or the new one, never half of one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def draw_all(jobs: Sequence[Job], out: Path, prune: bool = True) -> list[FigureFile]:
@@ -173,5 +156,5 @@ def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, An
     return handed["result"], result
 
 
-__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "write_atomic", "draw_all",
+__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all",
            "draw_all_in_two", "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]

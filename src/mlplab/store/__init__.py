@@ -6,6 +6,7 @@ resolved configuration, ``metrics.parquet`` and safetensors weights.
     runfiles.py  a finished run's files as bytes, encoded apart from the index
     rows.py      the index's tables; a finished run's rows as one record (``run.json``)
     sweepfiles.py each sweep's row as a file (``sweeps/<id>.json``)
+    atomic.py    a file written whole or not at all (temporary file, then a rename)
     check.py     ``mlplab check``: the index and every run's files verified, digests too
     rebuild.py   a lost or damaged index rebuilt from the run folders (``check --repair``)
     curves.py    each finished run's epoch curves, kept in the index for the store figures

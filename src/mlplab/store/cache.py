@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mlplab.strictjson import dumps
+from .atomic import write_atomic
 
 CACHE_DIR = "cache"
 KEEP = 16               # entries of one kind kept (older states of the store are dropped)
@@ -82,14 +81,7 @@ def write_entry(root: str | Path, kind: str, digest: str, value: Any) -> bool:
     text = dumps({"kind": kind, "digest": digest, "value": value})
     try:
         path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)
         _prune(path.parent, kind)
     except OSError:
         return False

@@ -13,12 +13,12 @@ what a rebuilt index recovers the sweep from (:mod:`mlplab.store.rebuild`).
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from mlplab import strictjson
+from .atomic import write_atomic
 
 SWEEPS = "sweeps"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -33,11 +33,7 @@ def write_sweep_file(root: Path, row: dict[str, Any]) -> Path:
     doc = {**{k: v for k, v in row.items() if not k.endswith("_json")},
            "config": json.loads(row.get("config_json") or "null"),
            "summary": json.loads(row.get("summary_json") or "{}")}
-    tmp = folder / f".{row['sweep_id']}.json.tmp"
-    tmp.write_text(strictjson.dumps(doc, indent=1))
-    path = folder / f"{row['sweep_id']}.json"
-    os.replace(tmp, path)
-    return path
+    return write_atomic(folder / f"{row['sweep_id']}.json", strictjson.dumps(doc, indent=1))
 
 
 def read_sweep_files(root: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
