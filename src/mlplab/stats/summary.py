@@ -46,15 +46,18 @@ def is_constant(x: np.ndarray) -> bool:
     return len(x) == 0 or float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.max(np.abs(x))))
 
 
-def expanded_level(confidence: float, n: int, n_resamples: int = N_RESAMPLES) -> float:
-    """The level to ask the bootstrap for so that its interval has ``confidence`` at ``n``.
+def expanded_level(confidence: float, n: int | None, n_resamples: int = N_RESAMPLES) -> float:
+    """The level to ask the bootstrap for so that its interval has ``confidence`` at ``n``
+    (``confidence`` itself when there is no ``n`` to expand for: None, or under 2).
 
     Hesterberg's expansion: alpha' / 2 = Phi(-sqrt(n / (n - 1)) t_{alpha/2, n-1}); capped so
     that the tails still hold a resample each.
 
-    >>> round(expanded_level(0.95, 10), 4)
-    0.9829
+    >>> round(expanded_level(0.95, 10), 4), expanded_level(0.95, None)
+    (0.9829, 0.95)
     """
+    if n is None or n < 2:
+        return confidence
     alpha = 1.0 - confidence
     tail = stats.norm.cdf(-math.sqrt(n / (n - 1)) * stats.t.ppf(1 - alpha / 2, n - 1))
     return float(min(1.0 - 2.0 * tail, 1.0 - 2.0 / n_resamples))
@@ -76,8 +79,7 @@ def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any],
     >>> (1 < lo < 2.5 < hi < 4, how)
     (True, 'BCa bootstrap')
     """
-    level = confidence if expand_n is None or expand_n < 2 else expanded_level(confidence, expand_n,
-                                                                               n_resamples)
+    level = expanded_level(confidence, expand_n, n_resamples)
     for method in methods:
         with warnings.catch_warnings():
             # a degenerate bootstrap distribution, or a 0/0 in BCa's acceleration: try the next method
@@ -228,8 +230,7 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
     values are all equal (BCa undefined) get the percentile interval, by one more call;
     a row whose interval is still not finite (scipy warns, and :func:`bootstrap_ci` tries
     its next method) gets :func:`bootstrap_ci` alone."""
-    level = confidence if expand_n is None or expand_n < 2 else expanded_level(confidence, expand_n,
-                                                                               n_resamples)
+    level = expanded_level(confidence, expand_n, n_resamples)
     n = matrix.shape[-1]
     leave_one_out = np.array([np.delete(np.arange(n), j) for j in range(n)])   # [n, n-1]
     jackknife = statistic(matrix[:, leave_one_out], axis=-1)                  # [rows, n]
