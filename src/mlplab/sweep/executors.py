@@ -12,6 +12,7 @@ driver is the only writer of the store).
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import select
@@ -165,15 +166,12 @@ def _init_worker(driver: int, env: dict[str, str]) -> None:
     # process: a worker takes the driver's environment as it is now.
     os.environ.clear()
     os.environ.update(env)
+    # what training and writing a unit's runs need, imported while the worker starts
+    # rather than inside its first unit: a no-op where the forkserver preloaded them,
+    # the imports themselves under spawn
+    for name in WORKER_PRELOAD:
+        importlib.import_module(name)
     import torch
-
-    # what writing a unit's runs needs, imported while the worker starts (with torch,
-    # before any unit) rather than inside the first unit's encoding; already imported
-    # where the forkserver preloaded them
-    import pandas  # noqa: F401
-    import pyarrow.compute  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-    import safetensors.torch  # noqa: F401
 
     from mlplab.engine.cohort import freeze_imports
 
