@@ -19,7 +19,6 @@ index from the run folders, and indexes run folders the index lacks
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from .rebuild import RebuildResult, index_damage, index_folders, rebuild_index, recover_sweeps
 from .rows import parse_record, read_digests
-from .runfiles import RECORD, digest
+from .runfiles import RECORD, digest, read_config_doc
 from .store import INDEX, RunInfo, Store, StoreError
 
 
@@ -86,9 +85,7 @@ def check_run(folder: Path, run: RunInfo,
         return [Damage(run.run_id, ".", "the run's folder is missing")]
     found = []
     try:
-        doc = json.loads((folder / "config.json").read_text())
-        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
-            raise ValueError("no config in it")
+        read_config_doc(folder)
     except (OSError, ValueError) as e:
         found.append(Damage(run.run_id, "config.json", _reason(e)))
     try:

@@ -35,7 +35,7 @@ from mlplab import strictjson
 
 from .curves import insert_curves
 from .rows import FORMAT, config_hash, insert_record, parse_record
-from .runfiles import RECORD
+from .runfiles import RECORD, read_config_doc
 from .store import INDEX, RUN_ID_RE, Store, create_index
 from .sweepfiles import read_sweep_files
 
@@ -164,9 +164,7 @@ def _read_folder(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
     config (None: unreadable), and why it is only partly read (None: fully)."""
     config, why = None, None
     try:
-        doc = json.loads((folder / "config.json").read_text())
-        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
-            raise ValueError("no config in it")
+        doc = read_config_doc(folder)
         config = doc["config"]
     except (OSError, ValueError) as e:
         doc, why = None, f"config.json: {type(e).__name__}: {e}"

@@ -27,9 +27,10 @@ another in the driver.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlplab import strictjson
 
@@ -42,6 +43,15 @@ if TYPE_CHECKING:
 
 RunFiles = dict[str, bytes]      # path inside the run's folder -> content
 RECORD = "run.json"              # the run's record (mlplab.store.rows), beside its files
+
+
+def read_config_doc(folder: Path) -> dict[str, Any]:
+    """A run folder's ``config.json`` (its resolved config under ``config``, and its info);
+    ``OSError`` when it cannot be read, ``ValueError`` when it is not JSON or holds no config."""
+    doc = json.loads((folder / "config.json").read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise ValueError("no config in it")
+    return doc
 
 
 def digest(content: bytes) -> str:
