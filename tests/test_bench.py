@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlplab.bench import BenchResult, _median_times, run_bench, workloads
+from mlplab.bench import BenchResult, run_bench
+from mlplab.bench.workloads import median_times, workloads
 
 
 def test_quick_bench_result_structure():
@@ -80,13 +81,13 @@ def test_median_times_alternates_and_runs_until_the_rounds_had_their_time():
             return next(clock)
         return go
 
-    first, medians, rounds = _median_times([run("a", 0.01), run("b", 0.005)], 2, 0.1)
+    first, medians, rounds = median_times([run("a", 0.01), run("b", 0.005)], 2, 0.1)
     assert calls[:4] == ["a", "b", "a", "b"]           # alternating, a before b
     assert calls.count("a") == calls.count("b") == rounds
     assert 3 <= rounds <= 7                             # 0.1 s at most 0.015 s a round
     assert first == 0                                   # the first result of runs[0]
     assert medians[0] >= 0.01 and 0.005 <= medians[1] < medians[0]
-    _, _, rounds = _median_times([run("a", 0.0)], 3)
+    _, _, rounds = median_times([run("a", 0.0)], 3)
     assert rounds == 3                                  # repeats when no time is asked
 
 

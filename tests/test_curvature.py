@@ -311,7 +311,7 @@ def test_curvature_figure_only_when_measured(tmp_path):
 
 
 def test_bench_measures_the_curvature_cost():
-    from mlplab.bench import CURVATURE_EVERY, curvature_cost
+    from mlplab.bench.curvature import CURVATURE_EVERY, curvature_cost
 
     cost = curvature_cost(torch.device("cpu"), quick=True)
     assert cost.every == CURVATURE_EVERY and cost.measurements >= 1

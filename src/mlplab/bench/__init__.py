@@ -26,14 +26,17 @@ from __future__ import annotations
 import gc
 import math
 import platform
-import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import torch
-from torch import nn
+
+from .userloop import time_user_loop, user_net
+from .workloads import Workload, median_times, workloads
+
+if TYPE_CHECKING:
+    from .curvature import CurvatureCost
 
 # (a) and (b) differ only in float32 rounding (batched kernels sum in another order); it
 # stays ~1e-7 for most models but can grow along a long run where training is chaotic
@@ -46,16 +49,6 @@ AGREE_RTOL = 1e-4     # a model "agrees" when its final losses are this close
 COHORT_REPEATS = 7
 COHORT_SECONDS = 5.0
 LOSS_RTOL = 2e-2      # and every model must be this close
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One benchmark workload: the K configs and how the user loop trains one of them."""
-
-    name: str
-    description: str
-    configs: list                     # list[RunConfig], one per model
-    baseline_models: list[int]        # which of the K the per-model loop trains (timed)
 
 
 @dataclass(frozen=True)
@@ -171,76 +164,6 @@ def _rate(r: float) -> str:
     return f"{r / 1e6:.2f}M/s" if r >= 1e6 else f"{r / 1e3:.1f}k/s"
 
 
-def workloads(quick: bool = False) -> list[Workload]:
-    """W1 and W2 (``quick``: a few models and steps, for tests)."""
-    from mlplab.config import from_dict
-
-    k1, steps1, sub1 = (8, 20, 2) if quick else (256, 1000, 16)
-    k2, epochs2, n2, sub2 = (4, 2, 200, 2) if quick else (64, 100, 1000, 8)
-    never = {"restarts": 0, "patience": 10 ** 9}
-    w1 = [from_dict({"name": f"w1-seed{s}",
-                     "data": {"name": "xor", "n": 4, "noise": 0.0, "split": [1.0, 0.0, 0.0]},
-                     "model": {"hidden": [4], "activation": "relu", "init": "xavier_uniform"},
-                     "train": {"loss": "mse", "optimizer": "momentum", "lr": 0.02,
-                               "momentum": 0.9, "batch_size": 0, "epochs": steps1, "seed": s},
-                     "stopping": never}) for s in range(k1)]
-    w2 = [from_dict({"name": f"w2-lr{lr:.2e}", "data": {"name": "gaussians", "k": 5, "n": n2},
-                     "model": {"hidden": [16, 16], "activation": "relu"},
-                     "train": {"loss": "ce", "optimizer": "adam", "lr": float(lr),
-                               "batch_size": 64, "epochs": epochs2, "seed": 0},
-                     "stopping": never}) for lr in np.logspace(-4, -1, k2)]
-    return [Workload("W1", f"XOR 4 points, 2-4-1 ReLU/sigmoid, Xavier-uniform, MSE, SGD momentum "
-                           f"0.9, lr 0.02, full batch, {steps1} steps, K={k1} seeds", w1,
-                     list(range(sub1))),
-            Workload("W2", f"5-class Gaussian mixture of {n2} points, 2-16-16-5 ReLU, CE, Adam, "
-                           f"minibatch 64, {epochs2} epochs, K={k2} lrs log-spaced 1e-4..1e-1",
-                     w2, list(range(0, k2, k2 // sub2)))]
-
-
-def _user_net(sizes: list[tuple[int, int]], sigmoid: bool) -> nn.Sequential:
-    """The network as a user writes it."""
-    modules: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(sizes):
-        modules.append(nn.Linear(fan_in, fan_out))
-        if i < len(sizes) - 1:
-            modules.append(nn.ReLU())
-    if sigmoid:
-        modules.append(nn.Sigmoid())
-    return nn.Sequential(*modules)
-
-
-def _user_loop(cfg: Any, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
-    """(a): train one model the ordinary way; returns the last step's loss."""
-    from mlplab.engine.reference import batch_order_generator, batch_size_of
-    from mlplab.model.mlp import build_mlp, linear_layers, resolve_head
-
-    head = resolve_head(cfg.model, cfg.train.loss, int(y.max()) + 1)
-    init = build_mlp(cfg.model, head, x.shape[1], cfg.train.seed)        # same initial weights
-    sizes = [(m.in_features, m.out_features) for _, m in linear_layers(init)]
-    net = _user_net(sizes, head.output == "sigmoid").to(device)
-    net.load_state_dict(init.state_dict())
-    hp = cfg.train
-    if hp.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=hp.lr)
-    else:
-        opt = torch.optim.SGD(net.parameters(), lr=hp.lr, momentum=hp.momentum or 0.0)
-    loss_fn: Callable = (lambda out, t: nn.functional.mse_loss(out[:, 0], t.float())) \
-        if head.output == "sigmoid" else nn.functional.cross_entropy
-    n, order = len(y), batch_order_generator(cfg.train.seed)    # the cohort's minibatch order
-    bs = batch_size_of(cfg, n)
-    history: list[tuple[float, list[float]]] = []
-    for _ in range(hp.epochs):
-        perm = torch.randperm(n, generator=order).to(device) if bs < n else None
-        for lo in range(0, n, bs):
-            idx = perm[lo:lo + bs] if perm is not None else slice(None)
-            loss = loss_fn(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            history.append((loss.item(), [p.grad.norm().item() for p in net.parameters()]))
-            opt.step()
-    return history[-1][0]
-
-
 def _peak_reset(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -261,39 +184,6 @@ def _peak_mb(device: torch.device) -> float | None:
     return peak / 2 ** 20 if platform.system() == "Darwin" else peak / 2 ** 10
 
 
-def _median_times(runs: Sequence[Callable[[], Any]], repeats: int, min_seconds: float = 0.0
-                  ) -> tuple[Any, list[float], int]:
-    """Call ``runs`` in turn, at least ``repeats`` rounds and until the rounds have taken
-    ``min_seconds`` in all: the first result of ``runs[0]``, each one's median wall time
-    and the number of rounds (later results are dropped at once: a cohort's records are
-    large)."""
-    times: list[list[float]] = [[] for _ in runs]
-    result = None
-    while len(times[0]) < repeats or sum(map(sum, times)) < min_seconds:
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
-            out = run()
-            times[i].append(time.perf_counter() - start)
-            if result is None and i == 0:
-                result = out
-            del out
-    return result, [float(np.median(t)) for t in times], len(times[0])
-
-
-def time_user_loop(w: Workload, models: Sequence[int],
-                   device: torch.device) -> tuple[list[float], float]:
-    """(a), the per-model loop, for ``models`` of ``w`` one after another: each model's
-    last loss and the seconds all of them took (the data is loaded before the clock)."""
-    from mlplab.data import load_data
-
-    data = load_data(w.configs[0].data)
-    x = torch.as_tensor(data.x_train, device=device)
-    y = torch.as_tensor(data.y_train, device=device)
-    start = time.perf_counter()
-    losses = [_user_loop(w.configs[k], x, y, device) for k in models]
-    return losses, time.perf_counter() - start
-
-
 def _run_workload(w: Workload, device: torch.device, repeats: int,
                   compile: bool = False, min_seconds: float = 0.0) -> WorkloadResult:
     from mlplab.engine.aot_package import compiled_calls, packages
@@ -312,7 +202,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if compile:                 # the first run compiles: timed apart from the medians
-            _, (first_seconds,), _ = _median_times([cohort(True)], 1)
+            _, (first_seconds,), _ = median_times([cohort(True)], 1)
             built = any(p.how == "built" for p in packages()[loaded:])
             if built:
                 # a build imports torch's compiler for good: its objects out of the
@@ -320,7 +210,7 @@ def _run_workload(w: Workload, device: torch.device, repeats: int,
                 # (without it, the timed runs after a build paid full collections: W1's
                 # probe cost read 1.60x)
                 gc.freeze()
-        records, (cohort_seconds, noprobe_seconds), runs = _median_times(
+        records, (cohort_seconds, noprobe_seconds), runs = median_times(
             [cohort(True), cohort(False)], repeats, min_seconds)
     cohort_peak = _peak_mb(device)
     compiled = compiled_calls() > calls
@@ -357,7 +247,7 @@ def _warm_up(device: torch.device) -> None:
     """One-time costs (lazy imports of torch.optim, first kernels) before any timing."""
     from mlplab.engine.cohort import train_cohort
 
-    net = _user_net([(2, 2), (2, 1)], True).to(device)
+    net = user_net([(2, 2), (2, 1)], True).to(device)
     for opt in (torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9),
                 torch.optim.Adam(net.parameters())):
         net(torch.zeros(1, 2, device=device)).sum().backward()
@@ -376,7 +266,7 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
     spinning on tiny tensors slow the cohort down several times, and (a) never uses more.
     ``compile``: (b) with compiled epochs (:mod:`mlplab.engine.compiled`: W1's full-batch
     epoch, W2's 11 minibatch steps); the first run's compile (or package load) time is
-    reported apart. ``curvature``: also :func:`curvature_cost`, the probe with and without
+    reported apart. ``curvature``: also :func:`mlplab.bench.curvature.curvature_cost`, the probe with and without
     curvature every ``CURVATURE_EVERY`` steps on W2's cohort.
     """
     from mlplab.engine.reference import resolve_device
@@ -390,7 +280,11 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
         results = tuple(_run_workload(w, dev, 1 if quick else COHORT_REPEATS, compile,
                                       0.0 if quick else COHORT_SECONDS)
                         for w in workloads(quick))
-        curv = curvature_cost(dev, quick) if curvature else None
+        curv = None
+        if curvature:
+            from .curvature import curvature_cost
+
+            curv = curvature_cost(dev, quick)
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
@@ -399,56 +293,6 @@ def run_bench(quick: bool = False, device: str = "cpu", *,
                        machine=f"{platform.machine()}, {_cpu_count()} CPUs",
                        repeats=1 if quick else COHORT_REPEATS, compile=compile,
                        curvature=curv)
-
-
-# ---- the curvature probe's cost (mlplab bench --curvature) ----------------------------
-CURVATURE_EVERY = 10         # steps between curvature records in the measurement
-CURVATURE_EPOCHS = 10        # W2's cohort for this many epochs (110 steps): seconds
-
-
-@dataclass(frozen=True)
-class CurvatureCost:
-    """The cohort with the probe, with and without curvature every ``every`` steps."""
-
-    workload: str
-    models: int
-    steps: int                        # per model
-    every: int
-    measurements: int                 # curvature records per model
-    probe_seconds: float              # median, probe on, curvature off
-    curvature_seconds: float          # median, probe on, curvature every `every` steps
-    ratio: float                      # curvature_seconds / probe_seconds
-    ms_per_measurement: float         # the extra time per curvature record (all K models)
-    runs: int
-
-    def summary(self) -> str:
-        return (f"curvature: {self.workload} cohort (K={self.models}, {self.steps} steps) with "
-                f"the probe and curvature every {self.every} steps took {self.ratio:.2f}x the "
-                f"probe alone ({self.curvature_seconds:.2f} s against {self.probe_seconds:.2f} s,"
-                f" median of {self.runs}); {self.ms_per_measurement:.1f} ms per curvature record"
-                f" of all {self.models} models (sharpness, Hessian trace, noise scale, "
-                "stability).")
-
-
-def curvature_cost(device: torch.device, quick: bool = False, repeats: int = 3
-                   ) -> CurvatureCost:
-    """Time W2's cohort (``CURVATURE_EPOCHS`` epochs) with the probe, with and without
-    ``probe.curvature_every = CURVATURE_EVERY``, alternately; the medians count."""
-    from mlplab.config import with_overrides
-    from mlplab.engine.cohort import train_cohort
-
-    w = workloads(quick)[1]
-    epochs = 2 if quick else CURVATURE_EPOCHS
-    base = [with_overrides(c, {"train.epochs": epochs}) for c in w.configs]
-    curv = [with_overrides(c, {"probe.curvature_every": CURVATURE_EVERY}) for c in base]
-    records, (plain, with_curv), runs = _median_times(
-        [lambda: train_cohort(curv, device=device), lambda: train_cohort(base, device=device)],
-        1 if quick else repeats)
-    steps = records[0].attempts[0].steps
-    measured = -(-steps // CURVATURE_EVERY)
-    with_curv, plain = plain, with_curv           # runs[0] was the curvature cohort
-    return CurvatureCost(w.name, len(base), steps, CURVATURE_EVERY, measured, plain, with_curv,
-                         with_curv / plain, 1e3 * (with_curv - plain) / measured, runs)
 
 
 def _cpu_count() -> int:
