@@ -16,7 +16,8 @@ import time
 import warnings
 
 from mlplab import bench
-from mlplab.engine.cohort import freeze_imports, train_cohort
+from mlplab.engine.cohort import train_cohort
+from mlplab.engine.process import freeze_imports
 
 
 def main() -> None:

@@ -619,7 +619,9 @@ def test_trace_rows_grow_past_their_first_capacity_and_keep_every_block(dtype):
 def test_keep_freed_memory_asks_glibc_and_says_so():
     import platform
 
-    assert cohort_mod.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    from mlplab.engine.process import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
     a = np.ones(5 * 2 ** 20)                                     # allocation still works
     assert a.sum() == 5 * 2 ** 20
 

@@ -18,11 +18,11 @@ OWN_PROCESS = [False]       # [True] once main() runs as the console script (mlp
 def _ready_to_train() -> None:
     """The command's input is checked and it trains next: in mlplab's own process, move
     what the imports made out of the garbage collector's sight
-    (:func:`mlplab.engine.cohort.freeze_imports`). Not before the input is checked, so a
+    (:func:`mlplab.engine.process.freeze_imports`). Not before the input is checked, so a
     mistake in it is answered without importing torch. (A sweep's driver trains nothing:
     its workers do this themselves.)"""
     if OWN_PROCESS[0]:
-        from mlplab.engine.cohort import freeze_imports
+        from mlplab.engine.process import freeze_imports
 
         freeze_imports()
 

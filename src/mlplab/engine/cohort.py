@@ -23,14 +23,12 @@ True
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +50,7 @@ from .cohort_state import (CohortState, apply_stopping_rule, end_epoch, finish_a
                            keep_snapshots, new_state, restart_rows)
 from .compiled import CompiledEpoch
 from .host import HostSync, HostView
+from .process import cpu_threads
 from .records import build_records
 from .reference import Tensors, batch_order_generator, batch_size_of, resolve_device, to_tensors
 from .trace import FinishedAttempt, Timeline, Trace, recorded_steps
@@ -202,55 +201,6 @@ def _epoch_steps(spec: StackedMLP, head: Head, live: CohortState, opt: BatchedOp
             curvature(j)
 
 
-def freeze_imports() -> None:
-    """For a process of mlplab's own (the console script, a sweep worker): move what the
-    imports made (torch's ~400k objects) out of the garbage collector's sight, so its full
-    collections scan only what training makes. Without this one lands every few cohorts
-    and adds ~150 ms to it (W1 compiled: 366-504 ms cohorts among 210-250 ms ones);
-    imported modules are never garbage anyway. Also :func:`keep_freed_memory`. Not for a
-    process mlplab is a library in."""
-    gc.freeze()
-    keep_freed_memory()
-
-
-# glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory(trim_mb: int = 256, mmap_mb: int = 32) -> bool:
-    """Have glibc's malloc keep freed memory for reuse instead of handing it back to the
-    kernel at once: blocks up to ``mmap_mb`` come from the heap (not a mapping of their
-    own, unmapped when freed), and the heap is trimmed only when more than ``trim_mb`` at
-    its top are free. A cohort's records are a few large arrays (W1's step rows: 17.6
-    MB); given back and asked for again, every later cohort of the process pays a page
-    fault per 4 KiB it writes fresh (W1 compiled with the probe: ~4700 faults, ~2 us
-    each on the development machine, against none). True if set; False where the C
-    library has no mallopt (nothing changes)."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):          # no C library to ask, or no mallopt in it
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_mb * 2 ** 20)) and \
-        bool(mallopt(_M_TRIM_THRESHOLD, trim_mb * 2 ** 20))
-
-
-@contextmanager
-def _cpu_threads(threads: int | None, device: torch.device) -> Iterator[None]:
-    """torch's intra-op CPU threads set to ``threads`` inside, restored after."""
-    before = torch.get_num_threads()
-    if threads is None or device.type != "cpu" or threads == before:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  *, probe: bool = True, threads: int | None = CPU_THREADS,
@@ -277,7 +227,7 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     # inference mode: no version counters or autograd keys on the cohort's tensors (13%
     # less time on W1); the records are built outside it, from normal tensors
     dev = resolve_device(device)
-    with _cpu_threads(threads, dev), torch.inference_mode():
+    with cpu_threads(threads, dev), torch.inference_mode():
         return _train(configs, run_ids, dev, dtype, probe, compile)
 
 

@@ -173,7 +173,7 @@ def _init_worker(driver: int, env: dict[str, str]) -> None:
         importlib.import_module(name)
     import torch
 
-    from mlplab.engine.cohort import freeze_imports
+    from mlplab.engine.process import freeze_imports
 
     torch.set_num_threads(1)      # one core per worker: workers = cores
     freeze_imports()              # the worker is mlplab's own process
