@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.report.build import RUN_KIND, STORE_KIND, build_report
+from mlplab.report.build import FINDINGS_KIND, RUN_KIND, STORE_KIND, build_report
 from mlplab.report.kept import code_version, recall, run_inputs
 from mlplab.store.store import Store
 
@@ -53,7 +53,7 @@ def test_an_unchanged_store_is_reported_from_what_was_kept(store: Path) -> None:
     assert "torch" in report_in_a_process(store)           # drawn from nothing: the network
     first = page_text(store)
     assert {p.name.split("-")[0] for p in (store / "cache").glob("report_*.json")} == \
-        {RUN_KIND, STORE_KIND}
+        {RUN_KIND, STORE_KIND, FINDINGS_KIND}
     assert report_in_a_process(store) == []                # again: nothing computed or drawn
     assert page_text(store) == first
 

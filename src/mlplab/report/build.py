@@ -237,28 +237,40 @@ def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., li
 
 
 def _best_run_side(store: Store, best: RunInfo, draw: Callable[..., list[FigureFile]] = draw_all
-                   ) -> tuple[list[FigureFile], list[dict[str, Any]] | None]:
-    """The best run's figures (drawn by ``draw``) and findings; those of the last report
-    when its folder, the code and the PNGs are unchanged (:mod:`.kept`: no figure data
-    computed, no torch imported)."""
+                   ) -> list[FigureFile]:
+    """The best run's figures (drawn by ``draw``); those of the last report when its
+    folder, the code and the PNGs are unchanged (:mod:`.kept`: no figure data computed,
+    no torch imported)."""
     from .kept import keep, recall, run_inputs
 
     out = store.run_dir(best.run_id) / "figures"
     inputs = run_inputs(store.root, best.run_id, best.config)
     kept = None if inputs is None else recall(store.root, RUN_KIND, inputs)
-    if isinstance(kept, dict):
-        return [FigureFile(name, out / f"{name}.png", caption) for name, caption in kept["figures"]], \
-            kept["findings"]
+    if isinstance(kept, list):
+        return [FigureFile(name, out / f"{name}.png", caption) for name, caption in kept]
     figures = _best_run_figures(store, best, draw)
+    if inputs is not None:
+        keep(store.root, RUN_KIND, inputs, [[f.name, f.caption] for f in figures], figures)
+    return figures
+
+
+def _best_run_findings(store: Store, best: RunInfo) -> list[dict[str, Any]] | None:
+    """:func:`run_findings` of the best run; those of the last report when its folder and
+    the code are unchanged (:mod:`.kept`)."""
+    from .kept import keep, recall, run_inputs
+
+    inputs = run_inputs(store.root, best.run_id, best.config)
+    kept = None if inputs is None else recall(store.root, FINDINGS_KIND, inputs)
+    if isinstance(kept, dict):
+        return kept["findings"]
     findings = run_findings(store.root, best.run_id)
     if inputs is not None:
-        keep(store.root, RUN_KIND, inputs,
-             {"figures": [[f.name, f.caption] for f in figures], "findings": findings}, figures)
-    return figures, findings
+        keep(store.root, FINDINGS_KIND, inputs, {"findings": findings}, [])
+    return findings
 
 
 # the kinds of the store cache's entries that keep each half of a store's report (.kept)
-RUN_KIND, STORE_KIND = "report_run", "report_store"
+RUN_KIND, STORE_KIND, FINDINGS_KIND = "report_run", "report_store", "report_findings"
 
 
 def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo]) -> dict[str, Any]:
@@ -279,10 +291,17 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
     else:
         from mlplab.figures.data_store import load_store_figdata
 
-        from .sweep import hyperparameter_figures
+        from .sweep import hyperparameter_figures, hyperparameter_importance
 
-        hyper_jobs, importance = hyperparameter_figures(done, store_root=store.root)
-        figures = draw_all(store_figure_jobs(load_store_figdata(store)) + hyper_jobs, out)
+        # the importance (most of this half's time: fANOVA's forest) in one more process,
+        # forked once this one has imported what both use; the OS shares the two cores
+        # among three processes, whichever half is longer
+        computed, data = in_two(
+            lambda: dataclasses.asdict(hyperparameter_importance(done, store_root=store.root)),
+            lambda: load_store_figdata(store))
+        hyper_jobs, importance = hyperparameter_figures(
+            done, store_root=store.root, importance=_importance_from_json(computed))
+        figures = draw_all(store_figure_jobs(data) + hyper_jobs, out)
         hyper = {name for name, _, _ in hyper_jobs}
         keep(store.root, STORE_KIND, inputs,
              {"figures": [[f.name, f.caption] for f in figures], "hyper": sorted(hyper),
@@ -325,15 +344,22 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         body.append(("Damaged runs", "<p>Left out of the figures (<code>mlplab check</code> lists"
                      " them):</p><ul>" + "".join(f"<li><code>{esc(d.text())}</code></li>"
                                                   for d in damage) + "</ul>"))
-    # the store's figures in a forked child (they need no torch, see in_two) while this
-    # process computes the best run's (its network is evaluated with torch) and draws them
+    # the store's figures and the best run's findings in a forked child (they need no
+    # torch, see in_two; the findings share the child's statistics imports) while this
+    # process computes the best run's figure data (its network is evaluated with torch)
+    # and draws them, in two processes too (the drawing needs no torch): four processes
+    # in all (the child forks one for the importance) that the OS shares out on the cores
     if best is not None and len(done) > 1:
-        store_side, (best_figs, findings) = in_two(
-            lambda: _store_figures(store, runs, done), lambda: _best_run_side(store, best))
+        child, best_figs = in_two(
+            lambda: {"store": _store_figures(store, runs, done),
+                     "findings": _best_run_findings(store, best)},
+            lambda: _best_run_side(store, best, draw_all_in_two))
+        store_side, findings = child["store"], child["findings"]
     else:
         store_side = _store_figures(store, runs, done)
-        best_figs, findings = ([], None) if best is None else \
-            _best_run_side(store, best, draw_all_in_two)    # no store figures: split the run's
+        best_figs, findings = ([], None) if best is None else (
+            _best_run_side(store, best, draw_all_in_two),    # no store figures: split the run's
+            _best_run_findings(store, best))
     store_figs = files_from_json(store_side["figures"])
     hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
     if store_figs:
