@@ -85,3 +85,26 @@ def test_damage_to_the_kept_best_run_is_found_and_shown(store: Path) -> None:
 
 def test_the_code_version_is_one_digest_per_source() -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", code_version()) and code_version() == code_version()
+
+
+_PROBE_DATA = """import sys
+from mlplab.figures.data_run import load_run_figdata
+from mlplab.store.store import Store
+store = Store(sys.argv[1], readonly=True)
+data = load_run_figdata(store, store.runs()[0].run_id)
+print(data.init is not None and data.network is None, "torch" in sys.modules)
+"""
+
+
+def test_the_figure_data_of_a_probe_run_reads_its_weights_without_torch(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    store = figstores.built(tmp_path_factory, "probe")
+    out = subprocess.run([sys.executable, "-c", _PROBE_DATA, str(store)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]      # its initial weights drawn, no torch
+    s = Store(store, readonly=True)
+    run_id = s.runs()[0].run_id
+    arrays, tensors = s.arrays(run_id, 0, "init"), s.weights(run_id, 0, "init")
+    assert arrays.keys() == tensors.keys()
+    assert all((arrays[k] == tensors[k].numpy()).all() for k in arrays)
