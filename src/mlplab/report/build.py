@@ -254,6 +254,23 @@ def _best_run_side(store: Store, best: RunInfo, draw: Callable[..., list[FigureF
     return figures
 
 
+def _best_run_kept(store: Store, best: RunInfo) -> bool:
+    """Whether the best run's figures are those the last report kept (nothing to draw)."""
+    from .kept import recall, run_inputs
+
+    inputs = run_inputs(store.root, best.run_id, best.config)
+    return inputs is not None and recall(store.root, RUN_KIND, inputs) is not None
+
+
+def _preload_drawing() -> None:
+    """Import what every process of a report that draws uses (matplotlib with its font
+    list, pandas) before forking them: once, not once in each of three processes."""
+    import pandas  # noqa: F401
+    from matplotlib import font_manager  # noqa: F401 - loads the font list
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib import figure  # noqa: F401
+
+
 def _best_run_findings(store: Store, best: RunInfo) -> list[dict[str, Any]] | None:
     """:func:`run_findings` of the best run; those of the last report when its folder and
     the code are unchanged (:mod:`.kept`)."""
@@ -350,6 +367,8 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     # and draws them, in two processes too (the drawing needs no torch): four processes
     # in all (the child forks one for the importance) that the OS shares out on the cores
     if best is not None and len(done) > 1:
+        if not _best_run_kept(store, best):
+            _preload_drawing()
         child, best_figs = in_two(
             lambda: {"store": _store_figures(store, runs, done),
                      "findings": _best_run_findings(store, best)},
