@@ -108,3 +108,16 @@ def test_the_figure_data_of_a_probe_run_reads_its_weights_without_torch(
     arrays, tensors = s.arrays(run_id, 0, "init"), s.weights(run_id, 0, "init")
     assert arrays.keys() == tensors.keys()
     assert all((arrays[k] == tensors[k].numpy()).all() for k in arrays)
+
+
+def test_a_malformed_kept_entry_is_computed_again_not_an_error(store: Path) -> None:
+    build_report(store)
+    first = page_text(store)
+    entries = sorted((store / "cache").glob("report_*.json"))
+    for path in entries:                     # well-formed entries whose values make no sense
+        doc = json.loads(path.read_text())
+        doc["value"] = {"figures": [[1]], "importance": None} if "store" in path.name else 7
+        path.write_text(json.dumps(doc))
+    build_report(store)
+    assert page_text(store) == first
+    assert all(json.loads(p.read_text())["value"] != 7 for p in entries)    # kept anew

@@ -245,9 +245,11 @@ def _best_run_side(store: Store, best: RunInfo, draw: Callable[..., list[FigureF
 
     out = store.run_dir(best.run_id) / "figures"
     inputs = run_inputs(store.root, best.run_id, best.config)
-    kept = None if inputs is None else recall(store.root, RUN_KIND, inputs)
-    if isinstance(kept, list):
-        return [FigureFile(name, out / f"{name}.png", caption) for name, caption in kept]
+    kept = None if inputs is None else recall(
+        store.root, RUN_KIND, inputs,
+        lambda value: [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value])
+    if kept is not None:
+        return kept
     figures = _best_run_figures(store, best, draw)
     if inputs is not None:
         keep(store.root, RUN_KIND, inputs, [[f.name, f.caption] for f in figures], figures)
@@ -277,9 +279,10 @@ def _best_run_findings(store: Store, best: RunInfo) -> list[dict[str, Any]] | No
     from .kept import keep, recall, run_inputs
 
     inputs = run_inputs(store.root, best.run_id, best.config)
-    kept = None if inputs is None else recall(store.root, FINDINGS_KIND, inputs)
-    if isinstance(kept, dict):
-        return kept["findings"]
+    kept = None if inputs is None else recall(store.root, FINDINGS_KIND, inputs,
+                                              lambda value: (value["findings"],))
+    if kept is not None:
+        return kept[0]
     findings = run_findings(store.root, best.run_id)
     if inputs is not None:
         keep(store.root, FINDINGS_KIND, inputs, {"findings": findings}, [])
@@ -301,10 +304,11 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
         return {"figures": [], "section": None}
     out = store.root / "figures"
     inputs = store_inputs(store, runs)
-    kept = recall(store.root, STORE_KIND, inputs)
-    if isinstance(kept, dict):
-        figures = [FigureFile(name, out / f"{name}.png", caption) for name, caption in kept["figures"]]
-        importance, hyper = _importance_from_json(kept["importance"]), set(kept["hyper"])
+    kept = recall(store.root, STORE_KIND, inputs, lambda value: (
+        [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value["figures"]],
+        _importance_from_json(value["importance"]), set(value["hyper"])))
+    if kept is not None:
+        figures, importance, hyper = kept
     else:
         from mlplab.figures.data_store import load_store_figdata
 

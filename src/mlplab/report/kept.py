@@ -27,10 +27,11 @@ import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from .figfiles import FigureFile, is_current, key_path
 
+T = TypeVar("T")
 VERSION = 1            # of what an entry holds: a change here invalidates every entry
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "torch", "safetensors", "matplotlib",
              "optuna", "scikit-learn")
@@ -60,8 +61,11 @@ def _inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return {"version": VERSION, "code": code_version(), "drawing": drawing_version(), **inputs}
 
 
-def recall(root: Path, kind: str, inputs: dict[str, Any]) -> Any | None:
-    """The value kept for ``inputs`` when every PNG it names is still current, else None."""
+def recall(root: Path, kind: str, inputs: dict[str, Any],
+           decode: Callable[[Any], T] = lambda value: value) -> T | None:
+    """``decode`` of the value kept for ``inputs`` when every PNG it names is still
+    current; None when there is none, or a PNG changed, or ``decode`` finds the value
+    malformed (KeyError, TypeError, ValueError): a damaged entry costs time, never an error."""
     from mlplab.store.cache import digest_of, read_entry
 
     entry = read_entry(root, kind, digest_of(_inputs(inputs)))
@@ -71,7 +75,10 @@ def recall(root: Path, kind: str, inputs: dict[str, Any]) -> Any | None:
         if not (isinstance(item, list) and len(item) == 2 and all(isinstance(s, str) for s in item)
                 and is_current(root / item[0], item[1])):
             return None
-    return entry["value"]
+    try:
+        return decode(entry["value"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def keep(root: Path, kind: str, inputs: dict[str, Any], value: Any,
