@@ -99,12 +99,19 @@ def keep(root: Path, kind: str, inputs: dict[str, Any], value: Any,
 
 def run_inputs(root: Path, run_id: str, config: dict[str, Any]) -> dict[str, Any] | None:
     """What a finished run's figures and findings depend on besides the code; None when
-    its ``run.json`` cannot be read (then nothing is kept)."""
+    its ``run.json`` cannot be read or records no digest of its config and metrics (then
+    nothing is kept: only files whose digests it holds are known not to have changed)."""
+    from mlplab.store.rows import parse_record
+
     folder = root / "runs" / run_id
     try:
-        record = hashlib.sha256((folder / "run.json").read_bytes()).hexdigest()
-    except OSError:
+        text = (folder / "run.json").read_bytes()
+        files = parse_record(text)["files"]
+    except (OSError, ValueError):
         return None
+    if not {"config.json", "metrics.parquet"} <= set(files):   # a file no digest vouches for
+        return None
+    record = hashlib.sha256(text).hexdigest()
     inputs: dict[str, Any] = {"run_id": run_id, "record": record}
     name = str((config.get("data") or {}).get("name", ""))
     if name.startswith("csv:"):          # the data the boundary figure draws, read again
