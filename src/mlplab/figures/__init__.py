@@ -17,9 +17,27 @@ records.
 
 from __future__ import annotations
 
-from .data_run import RunFigureData as RunFigureData
-from .data_run import load_run_figdata as load_run_figdata
-from .data_store import StoreFigureData as StoreFigureData
-from .data_store import load_store_figdata as load_store_figdata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .data_run import RunFigureData as RunFigureData
+    from .data_run import load_run_figdata as load_run_figdata
+    from .data_store import StoreFigureData as StoreFigureData
+    from .data_store import load_store_figdata as load_store_figdata
+
+# the names re-exported here are imported when first asked for: a reader of one module of
+# this package (the report of an unchanged store reads digest.py only) does not pay for
+# data_store's statistics (scipy, half a second)
+_EXPORTS = {"RunFigureData": "data_run", "load_run_figdata": "data_run",
+            "StoreFigureData": "data_store", "load_store_figdata": "data_store"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
 
 __all__ = ["RunFigureData", "StoreFigureData", "load_run_figdata", "load_store_figdata"]

@@ -166,6 +166,10 @@ def boundary_and_network(store: "Store", run_id: str, attempt: int,
                          doc: Mapping[str, Any]) -> tuple[BoundaryInfo | None, NetworkInfo | None]:
     """Both records for a run of an mlplab MLP (``None, None`` for a Probe run on a
     user's model, whose architecture the store does not know)."""
+    info, config = doc.get("info", {}), doc.get("config", {})
+    if doc.get("source") == "probe" or "head" not in info:
+        return None, None
+    # both records evaluate the network: torch, with the model's own layers and head
     import torch
 
     from mlplab.config import ConfigError, from_dict
@@ -174,9 +178,6 @@ def boundary_and_network(store: "Store", run_id: str, attempt: int,
     from mlplab.model.loss import accuracy
     from mlplab.model.mlp import Head
 
-    info, config = doc.get("info", {}), doc.get("config", {})
-    if doc.get("source") == "probe" or "head" not in info:
-        return None, None
     cfg = from_dict(config)
     try:
         data = load_data(cfg.data)

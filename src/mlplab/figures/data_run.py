@@ -424,7 +424,7 @@ def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
     model = config.get("model")
     kept = run.best_attempt or 0
     try:
-        init_state = store.weights(run_id, kept, "init")
+        init_state = store.arrays(run_id, kept, "init")
     except StoreError:
         init_state = None
     boundary, network = boundary_and_network(store, run_id, kept, doc)

@@ -4,6 +4,7 @@
     html.py   the HTML itself: escaped text, embedded PNGs, tables, inline CSS
     sweep.py  a store's hyper-parameter section: parallel coordinates and importance
     figfiles.py  the PNG files: kept until their figure record changes, drawn two at a time
+    kept.py   each half of a store's report kept for the next one (unchanged store: nothing computed)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from the table); a run folder's report shows that run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .landscape import landscape_sections
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from mlplab.figures.data_importance import ImportanceInfo
     from mlplab.figures.data_run import RunFigureData
     from mlplab.figures.data_store import StoreFigureData
 
@@ -234,24 +236,111 @@ def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., li
     return draw(run_figure_jobs(load_run_figdata(store, best.run_id)), store.run_dir(best.run_id) / "figures")
 
 
-def _store_figures(store: Store, done: Sequence[RunInfo]) -> dict[str, Any]:
-    """The store-level figures (the hyper-parameter section's too: one folder, pruned
-    once) as JSON data (:func:`in_two`): ``figures`` and the hyper-parameter ``section``."""
-    from mlplab.figures.data_store import load_store_figdata
+def _best_run_side(store: Store, best: RunInfo, draw: Callable[..., list[FigureFile]] = draw_all
+                   ) -> list[FigureFile]:
+    """The best run's figures (drawn by ``draw``); those of the last report when its
+    folder, the code and the PNGs are unchanged (:mod:`.kept`: no figure data computed,
+    no torch imported)."""
+    from .kept import keep, recall, run_inputs
 
-    from .sweep import hyperparameter_figures, hyperparameter_html
+    out = store.run_dir(best.run_id) / "figures"
+    inputs = run_inputs(store.root, best.run_id, best.config)
+    kept = None if inputs is None else recall(
+        store.root, RUN_KIND, inputs,
+        lambda value: [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value])
+    if kept is not None:
+        return kept
+    figures = _best_run_figures(store, best, draw)
+    if inputs is not None:
+        keep(store.root, RUN_KIND, inputs, [[f.name, f.caption] for f in figures], figures)
+    return figures
+
+
+def _best_run_kept(store: Store, best: RunInfo) -> bool:
+    """Whether the best run's figures are those the last report kept (nothing to draw)."""
+    from .kept import recall, run_inputs
+
+    inputs = run_inputs(store.root, best.run_id, best.config)
+    return inputs is not None and recall(store.root, RUN_KIND, inputs) is not None
+
+
+def _preload_drawing() -> None:
+    """Import what every process of a report that draws uses (matplotlib with its font
+    list, pandas) before forking them: once, not once in each of three processes."""
+    import pandas  # noqa: F401
+    from matplotlib import font_manager  # noqa: F401 - loads the font list
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib import figure  # noqa: F401
+
+
+def _best_run_findings(store: Store, best: RunInfo) -> list[dict[str, Any]] | None:
+    """:func:`run_findings` of the best run; those of the last report when its folder and
+    the code are unchanged (:mod:`.kept`)."""
+    from .kept import keep, recall, run_inputs
+
+    inputs = run_inputs(store.root, best.run_id, best.config)
+    kept = None if inputs is None else recall(store.root, FINDINGS_KIND, inputs,
+                                              lambda value: (value["findings"],))
+    if kept is not None:
+        return kept[0]
+    findings = run_findings(store.root, best.run_id)
+    if inputs is not None:
+        keep(store.root, FINDINGS_KIND, inputs, {"findings": findings}, [])
+    return findings
+
+
+# the kinds of the store cache's entries that keep each half of a store's report (.kept)
+RUN_KIND, STORE_KIND, FINDINGS_KIND = "report_run", "report_store", "report_findings"
+
+
+def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo]) -> dict[str, Any]:
+    """The store-level figures (the hyper-parameter section's too: one folder, pruned
+    once) as JSON data (:func:`in_two`): ``figures`` and the hyper-parameter ``section``;
+    those of the last report when the index and the PNGs are unchanged (:mod:`.kept`)."""
+    from .kept import keep, recall, store_inputs
+    from .sweep import hyperparameter_html
 
     if len(done) <= 1:
         return {"figures": [], "section": None}
-    hyper_jobs, importance = hyperparameter_figures(done, store_root=store.root)
-    figures = draw_all(store_figure_jobs(load_store_figdata(store)) + hyper_jobs, store.root / "figures")
-    hyper = {name for name, _, _ in hyper_jobs}
+    out = store.root / "figures"
+    inputs = store_inputs(store, runs)
+    kept = recall(store.root, STORE_KIND, inputs, lambda value: (
+        [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value["figures"]],
+        _importance_from_json(value["importance"]), set(value["hyper"])))
+    if kept is not None:
+        figures, importance, hyper = kept
+    else:
+        from mlplab.figures.data_store import load_store_figdata
+
+        from .sweep import hyperparameter_figures, hyperparameter_importance
+
+        # the importance (most of this half's time: fANOVA's forest) in one more process,
+        # forked once this one has imported what both use; the OS shares the two cores
+        # among three processes, whichever half is longer
+        computed, data = in_two(
+            lambda: dataclasses.asdict(hyperparameter_importance(done, store_root=store.root)),
+            lambda: load_store_figdata(store))
+        hyper_jobs, importance = hyperparameter_figures(
+            done, store_root=store.root, importance=_importance_from_json(computed))
+        figures = draw_all(store_figure_jobs(data) + hyper_jobs, out)
+        hyper = {name for name, _, _ in hyper_jobs}
+        keep(store.root, STORE_KIND, inputs,
+             {"figures": [[f.name, f.caption] for f in figures], "hyper": sorted(hyper),
+              "importance": dataclasses.asdict(importance)}, figures)
     return {"figures": files_json([f for f in figures if f.name not in hyper]),
             "section": hyperparameter_html(importance, [f for f in figures if f.name in hyper])}
 
 
+def _importance_from_json(d: dict[str, Any]) -> "ImportanceInfo":
+    from mlplab.figures.data_importance import ImportanceInfo
+
+    return ImportanceInfo(d["metric"], tuple(d["factors"]), tuple(d["evaluators"]),
+                          tuple(tuple(float(s) for s in row) for row in d["shares"]),
+                          int(d["n_runs"]), int(d["n_dropped"]), d["reason"])
+
+
 def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
-    from mlplab.figures.data_store import varying_keys
+    from mlplab.figures.data_configs import varying_keys
     from mlplab.store.check import check_store
     from mlplab.store.table import run_row
 
@@ -276,16 +365,24 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         body.append(("Damaged runs", "<p>Left out of the figures (<code>mlplab check</code> lists"
                      " them):</p><ul>" + "".join(f"<li><code>{esc(d.text())}</code></li>"
                                                   for d in damage) + "</ul>"))
-    # the store's figures in a forked child (they need no torch, see in_two) while this
-    # process computes the best run's (its network is evaluated with torch) and draws them
+    # the store's figures and the best run's findings in a forked child (they need no
+    # torch, see in_two; the findings share the child's statistics imports) while this
+    # process computes the best run's figure data (its network is evaluated with torch)
+    # and draws them, in two processes too (the drawing needs no torch): four processes
+    # in all (the child forks one for the importance) that the OS shares out on the cores
     if best is not None and len(done) > 1:
-        store_side, (best_figs, findings) = in_two(
-            lambda: _store_figures(store, done),
-            lambda: (_best_run_figures(store, best), run_findings(store.root, best.run_id)))
+        if not _best_run_kept(store, best):
+            _preload_drawing()
+        child, best_figs = in_two(
+            lambda: {"store": _store_figures(store, runs, done),
+                     "findings": _best_run_findings(store, best)},
+            lambda: _best_run_side(store, best, draw_all_in_two))
+        store_side, findings = child["store"], child["findings"]
     else:
-        store_side = _store_figures(store, done)
-        best_figs = _best_run_figures(store, best, draw_all_in_two)    # no store figures: split the run's
-        findings = None if best is None else run_findings(store.root, best.run_id)
+        store_side = _store_figures(store, runs, done)
+        best_figs, findings = ([], None) if best is None else (
+            _best_run_side(store, best, draw_all_in_two),    # no store figures: split the run's
+            _best_run_findings(store, best))
     store_figs = files_from_json(store_side["figures"])
     hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
     if store_figs:

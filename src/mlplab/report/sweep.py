@@ -26,29 +26,48 @@ FIGURE_TITLES = {"parallel": "Parallel coordinates of the configurations",
 
 
 def hyperparameter_figures(runs: Sequence["RunInfo"], metric: str | None = None,
-                           store_root: Path | None = None, write_cache: bool = True
+                           store_root: Path | None = None, write_cache: bool = True,
+                           importance: "ImportanceInfo | None" = None
                            ) -> tuple[list[tuple[str, Callable[..., Any], Any]], "ImportanceInfo"]:
     """The figure jobs that apply to the finished ``runs`` (``parallel`` when a key varies,
     ``importance`` when two do) and the importance data (its ``reason`` when there is no
     chart). ``metric`` defaults to the store figures' rule (:func:`default_metric`).
     ``store_root``: the runs' store, whose cache keeps the importance (computed once per
     set of finished runs, see :mod:`mlplab.figures.data_importance`); ``write_cache``
-    False reads it only (a notebook, which opens the store read-only)."""
+    False reads it only (a notebook, which opens the store read-only). ``importance``:
+    :func:`hyperparameter_importance` of these runs when the caller computed it already
+    (the report, in a process of its own)."""
     from mlplab.figures import draw_sweep
-    from mlplab.figures.data_importance import importance_info
     from mlplab.figures.data_parallel import parallel_info
-    from mlplab.figures.data_store import default_metric
 
-    runs = [r for r in runs if r.status == "done" and r.config]
-    metric = default_metric(runs) if metric is None else metric
+    runs, metric = _finished(runs, metric)
     jobs: list[tuple[str, Callable[..., Any], Any]] = []
     parallel = parallel_info(runs, metric)
     if parallel is not None:
         jobs.append(("parallel", draw_sweep.draw_parallel, parallel))
-    importance = importance_info(runs, metric, store_root, write=write_cache)
+    if importance is None:
+        importance = hyperparameter_importance(runs, metric, store_root, write_cache)
     if importance.shares:
         jobs.append(("importance", draw_sweep.draw_importance, importance))
     return jobs, importance
+
+
+def hyperparameter_importance(runs: Sequence["RunInfo"], metric: str | None = None,
+                              store_root: Path | None = None, write_cache: bool = True
+                              ) -> "ImportanceInfo":
+    """The importance data of :func:`hyperparameter_figures` (same arguments)."""
+    from mlplab.figures.data_importance import importance_info
+
+    runs, metric = _finished(runs, metric)
+    return importance_info(runs, metric, store_root, write=write_cache)
+
+
+def _finished(runs: Sequence["RunInfo"], metric: str | None) -> tuple[list["RunInfo"], str]:
+    """The finished runs with a config, and ``metric`` or the store figures' default."""
+    from mlplab.figures.data_store import default_metric
+
+    runs = [r for r in runs if r.status == "done" and r.config]
+    return runs, default_metric(runs) if metric is None else metric
 
 
 def importance_text(info: "ImportanceInfo") -> str:
@@ -90,4 +109,4 @@ def hyperparameter_html(importance: "ImportanceInfo", figures: Sequence["FigureF
     return TITLE, html
 
 
-__all__ = ["hyperparameter_figures", "hyperparameter_section", "hyperparameter_html", "importance_text"]
+__all__ = ["hyperparameter_figures", "hyperparameter_importance", "hyperparameter_section", "hyperparameter_html", "importance_text"]

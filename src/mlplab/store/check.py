@@ -77,42 +77,63 @@ def _reason(e: Exception) -> str:
 def check_run(folder: Path, run: RunInfo,
               recorded: dict[str, dict[str, Any]] | None = None) -> list[Damage]:
     """The damaged files of one finished run (empty: intact). ``recorded``: each file's
-    size and digest as the index holds them; None: as its folder's ``run.json`` does."""
-    import pyarrow.parquet as pq
-    from safetensors import safe_open
+    size and digest as the index holds them; None: as its folder's ``run.json`` does.
 
+    Every file is read whole and compared with its recorded digest first; a file whose
+    size and digest are those written is intact, so only the others (and files with no
+    recorded digest) are parsed, for the reason to give (a parse error names it better
+    than "content changed")."""
     if not folder.is_dir():
         return [Damage(run.run_id, ".", "the run's folder is missing")]
+    changed, intact = _changed(folder, run, recorded)
+    found = _unreadable(folder, run, intact)
+    named = {d.file for d in found}
+    return found + [d for d in changed if d.file not in named]
+
+
+def _unreadable(folder: Path, run: RunInfo, intact: set[str]) -> list[Damage]:
+    """The files that do not parse (or are missing: the kept attempt's ``best``), among
+    those not in ``intact``: ``config.json`` (holds a config), ``metrics.parquet`` (its
+    footer reads), each attempt's safetensors (its header reads; never a pickle)."""
     found = []
-    try:
-        read_config_doc(folder)
-    except (OSError, ValueError) as e:
-        found.append(Damage(run.run_id, "config.json", _reason(e)))
-    try:
-        pq.read_metadata(folder / "metrics.parquet")
-    except Exception as e:  # noqa: BLE001 - pyarrow raises its own kinds for a bad file
-        found.append(Damage(run.run_id, "metrics.parquet", _reason(e)))
+    if "config.json" not in intact:
+        try:
+            read_config_doc(folder)
+        except (OSError, ValueError) as e:
+            found.append(Damage(run.run_id, "config.json", _reason(e)))
+    if "metrics.parquet" not in intact:
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(folder / "metrics.parquet")
+        except Exception as e:  # noqa: BLE001 - pyarrow raises its own kinds for a bad file
+            found.append(Damage(run.run_id, "metrics.parquet", _reason(e)))
     kept = run.best_attempt or 0
     for attempt in range(max(run.n_attempts or 0, kept + 1)):
         for which in ("init", "best", "last"):
-            path = folder / f"attempt-{attempt}" / f"{which}.safetensors"
+            name = f"attempt-{attempt}/{which}.safetensors"
+            if name in intact:
+                continue
+            path = folder / name
             if not path.exists():
                 if attempt == kept and which == "best":
-                    found.append(Damage(run.run_id, str(path.relative_to(folder)), "missing"))
+                    found.append(Damage(run.run_id, name, "missing"))
                 continue
+            from safetensors import safe_open
+
             try:
                 with safe_open(str(path), framework="np") as f:
                     f.keys()
             except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
-                found.append(Damage(run.run_id, str(path.relative_to(folder)), _reason(e)))
-    return found + _changed(folder, run, recorded, {d.file for d in found})
+                found.append(Damage(run.run_id, name, _reason(e)))
+    return found
 
 
-def _changed(folder: Path, run: RunInfo, recorded: dict[str, dict[str, Any]] | None,
-             named: set[str]) -> list[Damage]:
-    """The files whose size or digest differs from those recorded when they were written
-    (those in ``named`` are damaged already), and a missing or unreadable ``run.json``."""
-    found = []
+def _changed(folder: Path, run: RunInfo, recorded: dict[str, dict[str, Any]] | None
+             ) -> tuple[list[Damage], set[str]]:
+    """The files whose size or digest differs from those recorded when they were written,
+    and a missing or unreadable ``run.json``; and the names of the files that match."""
+    found, intact = [], set()
     try:
         own = parse_record((folder / RECORD).read_bytes())["files"]
     except FileNotFoundError:
@@ -123,8 +144,6 @@ def _changed(folder: Path, run: RunInfo, recorded: dict[str, dict[str, Any]] | N
         own = {}
         found.append(Damage(run.run_id, RECORD, _reason(e)))
     for name, want in sorted((own if recorded is None else recorded).items()):
-        if name in named:
-            continue
         try:
             content = (folder / name).read_bytes()
         except FileNotFoundError:
@@ -137,7 +156,9 @@ def _changed(folder: Path, run: RunInfo, recorded: dict[str, dict[str, Any]] | N
             found.append(Damage(run.run_id, name, "content changed since written"
                                 + ("" if len(content) == want.get("size") else
                                    f" ({len(content)} bytes, {want.get('size')} written)")))
-    return found
+        else:
+            intact.add(name)
+    return found, intact
 
 
 def _read_at(path: str, start: int, n: int) -> tuple[bytes, int]:

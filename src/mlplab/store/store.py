@@ -399,14 +399,27 @@ class Store:
         """A state dict from safetensors (never pickle); default: the kept attempt."""
         from safetensors.torch import load_file
 
+        return load_file(str(self._weights_path(run_id, attempt, which)))
+
+    def arrays(self, run_id: str, attempt: int | None = None,
+               which: str = "best") -> dict[str, "np.ndarray"]:
+        """:meth:`weights` as numpy arrays, read without torch (a figure of the weights);
+        a dtype numpy lacks (bfloat16) is read through torch, as float32."""
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(self._weights_path(run_id, attempt, which)))
+        except (TypeError, ValueError):
+            return {k: v.float().numpy() for k, v in self.weights(run_id, attempt, which).items()}
+
+    def _weights_path(self, run_id: str, attempt: int | None, which: str) -> Path:
         if which not in ("init", "best", "last"):
             raise StoreError(f"which={which!r}: allowed init, best, last")
-        if attempt is None:
-            attempt = self.run(run_id).best_attempt or 0
+        attempt = (self.run(run_id).best_attempt or 0) if attempt is None else attempt
         path = self.run_dir(run_id) / f"attempt-{attempt}" / f"{which}.safetensors"
         if not path.is_file():
             raise StoreError(f"no {which} weights for run '{run_id}' attempt {attempt}")
-        return load_file(str(path))
+        return path
 
     def boundary(self, run_id: str, attempt: int | None = None) -> dict[str, "torch.Tensor"] | None:
         """The attempt's decision-boundary snapshots (:mod:`mlplab.model.boundary`), with the
