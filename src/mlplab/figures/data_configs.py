@@ -53,19 +53,18 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return dict(_entry(config)[1])          # a copy: the caller may change it
 
 
-def _flatten(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flatten(config: Mapping[str, Any], prefix: str, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {} if out is None else out          # one dict filled down the nesting, no merges
     for k, v in config.items():
-        key = f"{prefix}{k}"
         # configs come from JSON, so a plain dict check suffices (and is ~10x cheaper
         # than the typing.Mapping ABC check on a 1000-run store)
-        if isinstance(v, dict) and k != "layer_init":
-            out.update(_flatten(v, key + "."))
-        elif k == "sweep":
-            continue
-        else:
-            out[key] = tuple(v) if isinstance(v, list) else (json.dumps(v, sort_keys=True)
-                                                             if isinstance(v, dict) else v)
+        if isinstance(v, dict):
+            if k != "layer_init":
+                _flatten(v, f"{prefix}{k}.", out)
+            else:                             # a leaf: per-layer settings, as one text
+                out[prefix + k] = json.dumps(v, sort_keys=True) if v else "{}"
+        elif k != "sweep":
+            out[prefix + k] = tuple(v) if isinstance(v, list) else v
     return out
 
 
@@ -131,7 +130,9 @@ def config_id(config: Mapping[str, Any]) -> str:
     """The configuration a run repeats: its config without seed and name."""
     entry = _entry(config)
     if entry[2] is None:
-        entry[2] = json.dumps({k: repr(v) for k, v in sorted(entry[1].items()) if k not in SEED_KEYS})
+        # the reprs tell 1 from 1.0 and True; one repr of the sorted pairs (the keys are
+        # unique, so no value is compared) costs a fraction of a JSON text of them
+        entry[2] = repr(tuple(kv for kv in sorted(entry[1].items()) if kv[0] not in SEED_KEYS))
     return entry[2]
 
 
