@@ -130,9 +130,7 @@ def config_id(config: Mapping[str, Any]) -> str:
     """The configuration a run repeats: its config without seed and name."""
     entry = _entry(config)
     if entry[2] is None:
-        # the reprs tell 1 from 1.0 and True; one repr of the sorted pairs (the keys are
-        # unique, so no value is compared) costs a fraction of a JSON text of them
-        entry[2] = repr(tuple(kv for kv in sorted(entry[1].items()) if kv[0] not in SEED_KEYS))
+        entry[2] = json.dumps({k: repr(v) for k, v in sorted(entry[1].items()) if k not in SEED_KEYS})
     return entry[2]
 
 
