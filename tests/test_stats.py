@@ -18,6 +18,7 @@ from scipy import stats as sp
 
 from mlplab.stats import (accuracy_noise, compare, difference_pvalue, holm, seeds_needed,
                           study_verdicts, success_rate, summarize, tost, ttest_power, verdict)
+from mlplab.stats import summary
 from mlplab.stats.power import fewest_seeds
 from mlplab.stats.summary import (expanded_level, resampled_medians, sorted_median,
                                   summarize_many)
@@ -173,6 +174,17 @@ def test_median_intervals_are_scipys_bca_of_the_median() -> None:
                           random_state=np.random.default_rng(0)).confidence_interval
         assert s.method == "BCa bootstrap"
         assert (s.ci_low, s.ci_high) == pytest.approx((ci.low, ci.high), rel=0, abs=1e-12)
+
+
+def test_rows_split_over_several_calls_get_the_same_intervals(monkeypatch) -> None:
+    # past MAX_RESAMPLED the rows of one size are bootstrapped a few at a time
+    rng = np.random.default_rng(11)
+    rows = [rng.normal(size=30) for _ in range(7)]
+    for statistic in ("mean", "median"):
+        whole = summarize_many(rows, statistic=statistic, n_resamples=500)
+        monkeypatch.setattr(summary, "MAX_RESAMPLED", 2000)     # 2 or 4 rows a call
+        assert summarize_many(rows, statistic=statistic, n_resamples=500) == whole
+        monkeypatch.undo()
 
 
 def test_comparison_intervals_cover_the_true_difference() -> None:

@@ -53,7 +53,8 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return dict(_entry(config)[1])          # a copy: the caller may change it
 
 
-def _flatten(config: Mapping[str, Any], prefix: str, out: dict[str, Any] | None = None) -> dict[str, Any]:
+def _flatten(config: Mapping[str, Any], prefix: str,
+             out: dict[str, Any] | None = None) -> dict[str, Any]:
     out = {} if out is None else out          # one dict filled down the nesting, no merges
     for k, v in config.items():
         # configs come from JSON, so a plain dict check suffices (and is ~10x cheaper

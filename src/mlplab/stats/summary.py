@@ -272,11 +272,13 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
     would compute) and scipy makes the interval from it."""
     n = matrix.shape[-1]
     resampled = RESAMPLED.get(statistic)
-    step = max(1, MAX_RESAMPLED // (max(n_resamples, n * (n - 1)) if resampled else n_resamples * n))
+    per_row = max(n_resamples, n * (n - 1)) if resampled else n_resamples * n
+    step = max(1, MAX_RESAMPLED // per_row)
     if len(matrix) > step:
         return [ci for start in range(0, len(matrix), step)
-                for ci in bootstrap_rows(matrix[start:start + step], statistic, confidence=confidence,
-                                         expand_n=expand_n, n_resamples=n_resamples, seed=seed)]
+                for ci in bootstrap_rows(matrix[start:start + step], statistic,
+                                         confidence=confidence, expand_n=expand_n,
+                                         n_resamples=n_resamples, seed=seed)]
     level = expanded_level(confidence, expand_n, n_resamples)
     leave_one_out = np.array([np.delete(np.arange(n), j) for j in range(n)])   # [n, n-1]
     jackknife = statistic(matrix[:, leave_one_out], axis=-1)                  # [rows, n]
