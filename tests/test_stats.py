@@ -20,8 +20,8 @@ from mlplab.stats import (accuracy_noise, compare, difference_pvalue, holm, seed
                           study_verdicts, success_rate, summarize, tost, ttest_power, verdict)
 from mlplab.stats import summary
 from mlplab.stats.power import fewest_seeds
-from mlplab.stats.summary import (expanded_level, resampled_medians, sorted_median,
-                                  summarize_many)
+from mlplab.stats.medians import leave_one_out_medians, resampled_medians, sorted_median
+from mlplab.stats.summary import expanded_level, summarize_many
 
 N_STUDIES = 1000  # synthetic A/A studies: the 99 % range of a 5 % rate is 3.3 % to 6.8 %
 N_SEEDS = 10      # seeds per arm, as a study would run
@@ -163,6 +163,14 @@ def test_resampled_medians_are_scipys_bootstrap_distribution() -> None:
         res = sp.bootstrap((x,), sorted_median, vectorized=True, axis=-1, n_resamples=999,
                            method="percentile", random_state=np.random.default_rng(4))
         assert np.array_equal(resampled_medians(x, 999, seed=4), res.bootstrap_distribution)
+
+
+def test_leave_one_out_medians_are_the_jackknifes() -> None:
+    rng = np.random.default_rng(12)
+    for n in (2, 3, 4, 12, 13, 14, 41):
+        x = rng.normal(size=(5, n)).round(1)              # ties too
+        drop = np.arange(n - 1)[None] + (np.arange(n - 1)[None] >= np.arange(n)[:, None])
+        assert np.array_equal(leave_one_out_medians(x), np.median(x[:, drop], axis=-1))
 
 
 def test_median_intervals_are_scipys_bca_of_the_median() -> None:

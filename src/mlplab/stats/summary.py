@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mlplab.stats.medians import leave_one_out_medians, resampled_medians, sorted_median
 from mlplab.strictjson import jsonable
 
 N_RESAMPLES = 9999   # bootstrap resamples: the CI's ends move by well under 1 % of its width
-SMALL_N = 12         # up to this many values a median is taken by a sorting network (faster)
 
 
 def finite_values(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
@@ -145,72 +145,15 @@ def row_mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, axis, -1)).mean(axis=-1)
 
 
-def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``np.median`` along ``axis``, equal to it and several times faster on the bootstrap's
-    many short rows ([rows, resamples, n], n a handful of seeds): up to SMALL_N values are
-    put in order by a sorting network of elementwise min / max over the whole array (odd-
-    even transposition: n rounds), more by a sort.
-
-    >>> float(sorted_median(np.array([3.0, 1.0, 2.0, 10.0])))
-    2.5
-    """
-    x = np.moveaxis(np.asarray(x), axis, -1)
-    n = x.shape[-1]
-    if n > SMALL_N:
-        # a C-ordered copy sorts up to 2x faster than scipy's resamples, whose rows are strided
-        s = np.array(x, dtype=np.float64, order="C", copy=True)
-        s.sort(axis=-1)
-        cols = list(np.moveaxis(s, -1, 0))
-    else:
-        cols = [x[..., j] for j in range(n)]
-        for r in range(n):
-            for j in range(r % 2, n - 1, 2):
-                cols[j], cols[j + 1] = np.minimum(cols[j], cols[j + 1]), np.maximum(cols[j], cols[j + 1])
-    return cols[(n - 1) // 2] if n % 2 else (cols[n // 2 - 1] + cols[n // 2]) / 2
-
-
-def resampled_medians(matrix: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0
-                      ) -> np.ndarray:
-    """``[rows, n_resamples]``: the median of each bootstrap resample of each row of
-    ``matrix`` ([rows, n], finite), the resamples drawn as ``scipy.stats.bootstrap`` draws
-    them for a generator seeded ``seed`` (one set of indices for every row): its bootstrap
-    distribution of :func:`sorted_median`, bit for bit, without its ``[rows, n_resamples,
-    n]`` float copies. Each row's values are replaced by their ranks (small integers, one
-    row at a time in one reused buffer), each resample of ranks is sorted, and its middle
-    rank(s) name the values: a sort of 2-byte ranks is several times faster than one of
-    8-byte values, and there is no value copy to make per row.
-
-    >>> d = resampled_medians(np.array([[1.0, 2.0, 9.0]]), n_resamples=4)
-    >>> d.shape, bool(np.isin(d, [1.0, 2.0, 9.0]).all())
-    ((1, 4), True)
-    """
-    rows, n = matrix.shape
-    picks = np.random.default_rng(seed).integers(0, n, (n_resamples, n))     # scipy's draw
-    order = np.argsort(matrix, axis=-1, kind="stable")
-    ordered = np.take_along_axis(matrix, order, axis=-1)                    # [rows, n]
-    rank_type = np.int16 if n <= np.iinfo(np.int16).max else np.int32
-    ranks = np.empty((rows, n), rank_type)
-    np.put_along_axis(ranks, order, np.arange(n, dtype=rank_type)[None], axis=-1)
-    lo, hi = (n - 1) // 2, n // 2
-    resample = np.empty((n_resamples, n), rank_type)                       # reused per row
-    out = np.empty((rows, n_resamples))
-    for r in range(rows):
-        np.take(ranks[r], picks, out=resample)
-        resample.sort(axis=-1)
-        # as sorted_median: the middle value, or the two middle ones' (a + b) / 2
-        out[r] = ordered[r, resample[:, lo]] if lo == hi else \
-            (ordered[r, resample[:, lo]] + ordered[r, resample[:, hi]]) / 2
-    return out
-
-
-# statistics whose bootstrap distribution is computed here rather than by scipy resampling
-# (the same numbers, less work); scipy then makes the interval from it
-RESAMPLED: dict[Callable[..., Any], Callable[[np.ndarray, int, int], np.ndarray]] = {
-    sorted_median: resampled_medians}
+# statistics whose bootstrap distribution and jackknife are computed here rather than by
+# scipy's resampling (the same numbers, less work); scipy then makes the interval from them
+SHORTCUTS: dict[Callable[..., Any], tuple[Callable[[np.ndarray, int, int], np.ndarray],
+                                          Callable[[np.ndarray], np.ndarray]]] = {
+    sorted_median: (resampled_medians, leave_one_out_medians)}
 
 # float64 values one bootstrap call may hold: scipy's resamples ([rows, n_resamples, n]),
-# or, for a statistic of RESAMPLED, the distribution ([rows, n_resamples]) and the
-# jackknife ([rows, n, n - 1]); more rows are split into several calls (64 MB each)
+# or, for a statistic of SHORTCUTS, scipy's jackknife ([rows, n, n - 1]); more rows are
+# split into several calls (64 MB each)
 MAX_RESAMPLED = 8_000_000
 
 
@@ -267,44 +210,46 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
     such as :func:`row_mean`) by one vectorised BCa call (several past MAX_RESAMPLED). The
     rows whose leave-one-out values are all equal (BCa undefined) get the percentile
     interval, by one more call; a row whose interval is still not finite (scipy warns, and
-    :func:`bootstrap_ci` tries its next method) gets :func:`bootstrap_ci` alone. The
-    bootstrap distribution of a statistic of RESAMPLED is computed here (the one scipy
-    would compute) and scipy makes the interval from it."""
+    :func:`bootstrap_ci` tries its next method) gets :func:`bootstrap_ci` alone. For a
+    statistic of SHORTCUTS the bootstrap distribution (the one scipy would draw) and the
+    leave-one-out values are computed here, and scipy makes the interval from them."""
     n = matrix.shape[-1]
-    resampled = RESAMPLED.get(statistic)
-    per_row = max(n_resamples, n * (n - 1)) if resampled else n_resamples * n
-    step = max(1, MAX_RESAMPLED // per_row)
-    if len(matrix) > step:
-        return [ci for start in range(0, len(matrix), step)
-                for ci in bootstrap_rows(matrix[start:start + step], statistic,
-                                         confidence=confidence, expand_n=expand_n,
-                                         n_resamples=n_resamples, seed=seed)]
-    level = expanded_level(confidence, expand_n, n_resamples)
-    leave_one_out = np.array([np.delete(np.arange(n), j) for j in range(n)])   # [n, n-1]
-    jackknife = statistic(matrix[:, leave_one_out], axis=-1)                  # [rows, n]
+    shortcut = SHORTCUTS.get(statistic)
+    if shortcut is None:
+        leave_one_out = np.arange(n - 1)[None] + (np.arange(n - 1)[None] >= np.arange(n)[:, None])
+        jackknife = statistic(matrix[:, leave_one_out], axis=-1)          # [rows, n]
+        distribution = None
+    else:
+        jackknife = shortcut[1](matrix)                                    # [rows, n]
+        distribution = shortcut[0](matrix, n_resamples, seed)              # [rows, n_resamples]
     # BCa's acceleration is 0/0 where the jackknife is flat: what scipy makes of it depends
     # on the last bits of its sums (and so on how many rows share a call); the percentile
     # interval is the one BCa falls back to
     flat = np.array([is_constant(j) for j in jackknife], bool)
-    distribution = None if resampled is None else resampled(matrix, n_resamples, seed)  # [rows, B]
+    step = max(1, MAX_RESAMPLED // (n_resamples * n if shortcut is None else n * (n - 1)))
+    level = expanded_level(confidence, expand_n, n_resamples)
     low, high = np.full(len(matrix), np.nan), np.full(len(matrix), np.nan)
-    for method, rows in (("BCa", ~flat), ("percentile", flat)):
-        if not rows.any():
-            continue
-        with warnings.catch_warnings():
-            # rows where the method is undefined come out NaN, and are redone one by one below
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if distribution is None:
-                ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
-                                     confidence_level=level, n_resamples=n_resamples, method=method,
-                                     random_state=np.random.default_rng(seed)).confidence_interval
-            else:   # no resampling left to scipy: the interval of the given distribution
-                given = SimpleNamespace(bootstrap_distribution=distribution[rows])
-                ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
-                                     confidence_level=level, n_resamples=0, method=method,
-                                     bootstrap_result=given).confidence_interval
-        low[rows], high[rows] = ci.low, ci.high                             # [rows]
+    for method, chosen in (("BCa", ~flat), ("percentile", flat)):
+        for start in range(0, len(matrix), step):
+            rows = np.zeros(len(matrix), bool)
+            rows[start:start + step] = chosen[start:start + step]
+            if not rows.any():
+                continue
+            with warnings.catch_warnings():
+                # rows where the method is undefined come out NaN, and are redone one by one below
+                warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if distribution is None:
+                    ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
+                                         confidence_level=level, n_resamples=n_resamples,
+                                         method=method, random_state=np.random.default_rng(seed)
+                                         ).confidence_interval
+                else:   # no resampling left to scipy: the interval of the given distribution
+                    given = SimpleNamespace(bootstrap_distribution=distribution[rows])
+                    ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
+                                         confidence_level=level, n_resamples=0, method=method,
+                                         bootstrap_result=given).confidence_interval
+            low[rows], high[rows] = ci.low, ci.high                         # [rows]
     expanded = ", expanded for small n" if level != confidence else ""
     out = []
     for row, lo, hi, is_flat in zip(matrix, low, high, flat):
