@@ -109,6 +109,16 @@ def test_mean_interval_covers_95_percent() -> None:
     assert plain < expanded          # the plain BCa interval is too narrow at 10 seeds
 
 
+@pytest.mark.parametrize("n", [10, 50])
+def test_median_interval_covers_95_percent(n: int) -> None:
+    # a skewed metric (lognormal, true median 1): the BCa interval of the median, unexpanded
+    draws = np.random.default_rng(13 + n).lognormal(0.0, 1.0, size=(400, n))
+    hits = np.mean([s.ci_low < 1.0 < s.ci_high
+                    for s in summarize_many(list(draws), statistic="median")])
+    low, high = binomial_99(0.95, 400)
+    assert low <= hits <= high
+
+
 def test_batched_mean_intervals_cover_95_percent_as_one_at_a_time() -> None:
     # many configurations of one study: those with the same number of seeds in one call
     rng = np.random.default_rng(6)
