@@ -18,8 +18,10 @@ from scipy import stats as sp
 
 from mlplab.stats import (accuracy_noise, compare, difference_pvalue, holm, seeds_needed,
                           study_verdicts, success_rate, summarize, tost, ttest_power, verdict)
+from mlplab.stats import summary
 from mlplab.stats.power import fewest_seeds
-from mlplab.stats.summary import expanded_level, sorted_median, summarize_many
+from mlplab.stats.medians import leave_one_out_medians, resampled_medians, sorted_median
+from mlplab.stats.summary import expanded_level, summarize_many
 
 N_STUDIES = 1000  # synthetic A/A studies: the 99 % range of a 5 % rate is 3.3 % to 6.8 %
 N_SEEDS = 10      # seeds per arm, as a study would run
@@ -107,6 +109,16 @@ def test_mean_interval_covers_95_percent() -> None:
     assert plain < expanded          # the plain BCa interval is too narrow at 10 seeds
 
 
+@pytest.mark.parametrize("n", [10, 50])
+def test_median_interval_covers_95_percent(n: int) -> None:
+    # a skewed metric (lognormal, true median 1): the BCa interval of the median, unexpanded
+    draws = np.random.default_rng(13 + n).lognormal(0.0, 1.0, size=(400, n))
+    hits = np.mean([s.ci_low < 1.0 < s.ci_high
+                    for s in summarize_many(list(draws), statistic="median")])
+    low, high = binomial_99(0.95, 400)
+    assert low <= hits <= high
+
+
 def test_batched_mean_intervals_cover_95_percent_as_one_at_a_time() -> None:
     # many configurations of one study: those with the same number of seeds in one call
     rng = np.random.default_rng(6)
@@ -150,6 +162,47 @@ def test_sorted_median_is_numpys_median() -> None:
     for n in (1, 2, 5, 12, 13, 20, 21):       # a sorting network up to 12, a sort past it
         assert np.array_equal(sorted_median(x[..., :n]), np.median(x[..., :n], axis=-1))
     assert np.array_equal(sorted_median(x, axis=1), np.median(x, axis=1))
+
+
+def test_resampled_medians_are_scipys_bootstrap_distribution() -> None:
+    """The medians of the resamples scipy draws (its indices for a generator of the same
+    seed), bit for bit: odd and even n, tied values, either side of the sorting network."""
+    rng = np.random.default_rng(9)
+    for n in (2, 3, 7, 12, 13, 40, 201):
+        x = rng.normal(size=(3, n)).round(1)              # rounded: many ties
+        res = sp.bootstrap((x,), sorted_median, vectorized=True, axis=-1, n_resamples=999,
+                           method="percentile", random_state=np.random.default_rng(4))
+        assert np.array_equal(resampled_medians(x, 999, seed=4), res.bootstrap_distribution)
+
+
+def test_leave_one_out_medians_are_the_jackknifes() -> None:
+    rng = np.random.default_rng(12)
+    for n in (2, 3, 4, 12, 13, 14, 41):
+        x = rng.normal(size=(5, n)).round(1)              # ties too
+        drop = np.arange(n - 1)[None] + (np.arange(n - 1)[None] >= np.arange(n)[:, None])
+        assert np.array_equal(leave_one_out_medians(x), np.median(x[:, drop], axis=-1))
+
+
+def test_median_intervals_are_scipys_bca_of_the_median() -> None:
+    # the interval summarize_many gives a median is scipy's own BCa bootstrap of np.median
+    rng = np.random.default_rng(10)
+    rows = [rng.normal(size=n) for n in (5, 13, 60, 60, 150)]
+    for row, s in zip(rows, summarize_many(rows, statistic="median")):
+        ci = sp.bootstrap((row,), np.median, vectorized=True, axis=-1, method="BCa",
+                          random_state=np.random.default_rng(0)).confidence_interval
+        assert s.method == "BCa bootstrap"
+        assert (s.ci_low, s.ci_high) == pytest.approx((ci.low, ci.high), rel=0, abs=1e-12)
+
+
+def test_rows_split_over_several_calls_get_the_same_intervals(monkeypatch) -> None:
+    # past MAX_RESAMPLED the rows of one size are bootstrapped a few at a time
+    rng = np.random.default_rng(11)
+    rows = [rng.normal(size=30) for _ in range(7)]
+    for statistic in ("mean", "median"):
+        whole = summarize_many(rows, statistic=statistic, n_resamples=500)
+        monkeypatch.setattr(summary, "MAX_RESAMPLED", 2000)     # 2 or 4 rows a call
+        assert summarize_many(rows, statistic=statistic, n_resamples=500) == whole
+        monkeypatch.undo()
 
 
 def test_comparison_intervals_cover_the_true_difference() -> None:

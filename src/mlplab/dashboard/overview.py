@@ -69,6 +69,11 @@ class StoreSnapshot:
 # keyed by the index's stamp: the store as it is now and the one before, no more
 @functools.lru_cache(maxsize=2)
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
+    with cb.collector_paused():      # many long-lived objects: see collector_paused
+        return _build_snapshot(root, signature)
+
+
+def _build_snapshot(root: str, signature: str) -> StoreSnapshot:
     store = cb.open_store(root)
     every = list(cb.runs_at(root, signature))
     keys = varying_keys([r.config for r in done_runs(every)])

@@ -53,19 +53,19 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return dict(_entry(config)[1])          # a copy: the caller may change it
 
 
-def _flatten(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flatten(config: Mapping[str, Any], prefix: str,
+             out: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {} if out is None else out          # one dict filled down the nesting, no merges
     for k, v in config.items():
-        key = f"{prefix}{k}"
         # configs come from JSON, so a plain dict check suffices (and is ~10x cheaper
         # than the typing.Mapping ABC check on a 1000-run store)
-        if isinstance(v, dict) and k != "layer_init":
-            out.update(_flatten(v, key + "."))
-        elif k == "sweep":
-            continue
-        else:
-            out[key] = tuple(v) if isinstance(v, list) else (json.dumps(v, sort_keys=True)
-                                                             if isinstance(v, dict) else v)
+        if isinstance(v, dict):
+            if k != "layer_init":
+                _flatten(v, f"{prefix}{k}.", out)
+            else:                             # a leaf: per-layer settings, as one text
+                out[prefix + k] = json.dumps(v, sort_keys=True) if v else "{}"
+        elif k != "sweep":
+            out[prefix + k] = tuple(v) if isinstance(v, list) else v
     return out
 
 

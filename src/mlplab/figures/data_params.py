@@ -158,12 +158,14 @@ def param_curve_info(runs: Sequence["RunInfo"], x_key: str = "train.lr", metric:
     cells = [(k, g) for k, x in enumerate(xs_of) for g in np.unique(x)]
     ties = ties_with_best([(seeds[k][xs_of[k] == g], values[k][xs_of[k] == g]) for k, g in cells],
                           higher_is_better=metric_mode(metric) == "max")
+    # every cell's interval in one call: the cells of one size share one bootstrap
+    intervals = median_intervals([values[k][xs_of[k] == g] for k, g in cells])
     for k, (label, _) in enumerate(ordered):
         x, value = xs_of[k], values[k]
         grid = np.unique(x)
         stats = [quartiles(value[x == g]) for g in grid]
-        ci = median_intervals([value[x == g] for g in grid])
         mine = [j for j, (kk, _) in enumerate(cells) if kk == k]
+        ci = [intervals[j] for j in mine]
         out.append(ParamGroup(label, frozen_array(x), frozen_array(value), frozen_array(grid),
                               *(frozen_array([s[q] for s in stats]) for q in range(3)),
                               frozen_array([int(np.sum(~np.isfinite(value[x == g]))) for g in grid],

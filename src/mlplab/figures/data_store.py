@@ -181,12 +181,17 @@ class SuccessInfo:
     bayes_limit: float | None = None  # an accuracy target above it can only be met by chance
 
 
+def target_runs(runs: Sequence["RunInfo"]) -> list["RunInfo"]:
+    """The finished runs with a ``stopping.target``: those :func:`success_info` counts."""
+    return [r for r in runs if r.config and r.status == "done"
+            and isinstance(r.config.get("stopping", {}).get("target"), (int, float))]
+
+
 def success_info(runs: Sequence["RunInfo"], attempts: Mapping[str, Sequence["AttemptInfo"]],
                  limit: "BayesLimit | None" = None) -> SuccessInfo | None:
     """``None`` when no finished run has a ``stopping.target``. Configurations are ranked by
     their success with restarts (then on the first attempt)."""
-    runs = [r for r in runs if r.config and r.status == "done"
-            and isinstance(r.config.get("stopping", {}).get("target"), (int, float))]
+    runs = target_runs(runs)
     if not runs:
         return None
     vary = varying_keys([r.config for r in runs])
@@ -373,7 +378,8 @@ def load_store_figdata(store: "Store", metric: str | None = None,
             if r.config and r.status == "done"]
     metric = default_metric(runs) if metric is None else metric
     curves = first_attempt_curves(store, [r.run_id for r in runs], metric) if len(runs) > 1 else {}
-    every = store.all_attempts()
+    # every attempt of the store is read only when the success figure has runs to count
+    every = store.all_attempts() if target_runs(runs) else {}
     attempts = {r.run_id: every.get(r.run_id, []) for r in runs}
     limit = runs_bayes_limit(runs)
     stages = tuple(s for s in (stage_info(sw, runs, limit) for sw in store.sweeps()) if s is not None)

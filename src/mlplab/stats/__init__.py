@@ -9,6 +9,7 @@ needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
 (:func:`bayes_limit`, :func:`against_limit`).
 
     summary.py      a metric over seeds: n, mean, median, BCa bootstrap interval
+    medians.py      medians for the bootstrap: of resamples and leave-one-out samples at once
     rates.py        success rates (Wilson) and the noise floor of an accuracy on m points
     comparison.py   A vs B: difference, P(A better), permutation / Mann-Whitney p, Holm
     power.py        t-test power and the seeds a difference needs

@@ -19,15 +19,16 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from mlplab.stats.medians import leave_one_out_medians, resampled_medians, sorted_median
 from mlplab.strictjson import jsonable
 
 N_RESAMPLES = 9999   # bootstrap resamples: the CI's ends move by well under 1 % of its width
-SMALL_N = 12         # up to this many values a median is taken by a sorting network (faster)
 
 
 def finite_values(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
@@ -144,32 +145,15 @@ def row_mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, axis, -1)).mean(axis=-1)
 
 
-def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``np.median`` along ``axis``, equal to it and several times faster on the bootstrap's
-    many short rows ([rows, resamples, n], n a handful of seeds): up to SMALL_N values are
-    put in order by a sorting network of elementwise min / max over the whole array (odd-
-    even transposition: n rounds), more by a sort.
+# statistics whose bootstrap distribution and jackknife are computed here rather than by
+# scipy's resampling (the same numbers, less work); scipy then makes the interval from them
+SHORTCUTS: dict[Callable[..., Any], tuple[Callable[[np.ndarray, int, int], np.ndarray],
+                                          Callable[[np.ndarray], np.ndarray]]] = {
+    sorted_median: (resampled_medians, leave_one_out_medians)}
 
-    >>> float(sorted_median(np.array([3.0, 1.0, 2.0, 10.0])))
-    2.5
-    """
-    x = np.moveaxis(np.asarray(x), axis, -1)
-    n = x.shape[-1]
-    if n > SMALL_N:
-        # a C-ordered copy sorts up to 2x faster than scipy's resamples, whose rows are strided
-        s = np.array(x, dtype=np.float64, order="C", copy=True)
-        s.sort(axis=-1)
-        cols = list(np.moveaxis(s, -1, 0))
-    else:
-        cols = [x[..., j] for j in range(n)]
-        for r in range(n):
-            for j in range(r % 2, n - 1, 2):
-                cols[j], cols[j + 1] = np.minimum(cols[j], cols[j + 1]), np.maximum(cols[j], cols[j + 1])
-    return cols[(n - 1) // 2] if n % 2 else (cols[n // 2 - 1] + cols[n // 2]) / 2
-
-
-# resampled values one vectorised bootstrap call may hold ([rows, n_resamples, n] float64);
-# more rows are split into several calls (64 MB each)
+# float64 values one bootstrap call may hold: scipy's resamples ([rows, n_resamples, n]),
+# or, for a statistic of SHORTCUTS, scipy's jackknife ([rows, n, n - 1]); more rows are
+# split into several calls (64 MB each)
 MAX_RESAMPLED = 8_000_000
 
 
@@ -211,14 +195,11 @@ def summarize_many(rows: Sequence[Sequence[float] | np.ndarray], *, statistic: s
     for n, group in spread.items():
         expand_n = n if expand and statistic == "mean" else None
         matrix = np.stack([x for _, x, _ in group])                           # [R, n]
-        step = max(1, MAX_RESAMPLED // (n_resamples * n))
-        for start in range(0, len(group), step):
-            part = group[start:start + step]
-            cis = bootstrap_rows(matrix[start:start + step], fn, confidence=confidence,
-                                 expand_n=expand_n, n_resamples=n_resamples, seed=seed)
-            for (i, x, dropped), (low, high, method) in zip(part, cis):
-                out[i] = MetricSummary(n, float(x.mean()), float(np.median(x)), low, high,
-                                       statistic, method, dropped, confidence)
+        cis = bootstrap_rows(matrix, fn, confidence=confidence, expand_n=expand_n,
+                             n_resamples=n_resamples, seed=seed)
+        for (i, x, dropped), (low, high, method) in zip(group, cis):
+            out[i] = MetricSummary(n, float(x.mean()), float(np.median(x)), low, high,
+                                   statistic, method, dropped, confidence)
     return out   # type: ignore[return-value]   (every row filled above)
 
 
@@ -226,30 +207,49 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
                    expand_n: int | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0
                    ) -> list[tuple[float, float, str]]:
     """:func:`bootstrap_ci` of each row of ``matrix`` ([rows, n], a one-sample statistic
-    such as :func:`row_mean`) by one vectorised BCa call. The rows whose leave-one-out
-    values are all equal (BCa undefined) get the percentile interval, by one more call;
-    a row whose interval is still not finite (scipy warns, and :func:`bootstrap_ci` tries
-    its next method) gets :func:`bootstrap_ci` alone."""
-    level = expanded_level(confidence, expand_n, n_resamples)
+    such as :func:`row_mean`) by one vectorised BCa call (several past MAX_RESAMPLED). The
+    rows whose leave-one-out values are all equal (BCa undefined) get the percentile
+    interval, by one more call; a row whose interval is still not finite (scipy warns, and
+    :func:`bootstrap_ci` tries its next method) gets :func:`bootstrap_ci` alone. For a
+    statistic of SHORTCUTS the bootstrap distribution (the one scipy would draw) and the
+    leave-one-out values are computed here, and scipy makes the interval from them."""
     n = matrix.shape[-1]
-    leave_one_out = np.array([np.delete(np.arange(n), j) for j in range(n)])   # [n, n-1]
-    jackknife = statistic(matrix[:, leave_one_out], axis=-1)                  # [rows, n]
+    shortcut = SHORTCUTS.get(statistic)
+    if shortcut is None:
+        leave_one_out = np.arange(n - 1)[None] + (np.arange(n - 1)[None] >= np.arange(n)[:, None])
+        jackknife = statistic(matrix[:, leave_one_out], axis=-1)          # [rows, n]
+        distribution = None
+    else:
+        jackknife = shortcut[1](matrix)                                    # [rows, n]
+        distribution = shortcut[0](matrix, n_resamples, seed)              # [rows, n_resamples]
     # BCa's acceleration is 0/0 where the jackknife is flat: what scipy makes of it depends
     # on the last bits of its sums (and so on how many rows share a call); the percentile
     # interval is the one BCa falls back to
     flat = np.array([is_constant(j) for j in jackknife], bool)
+    step = max(1, MAX_RESAMPLED // (n_resamples * n if shortcut is None else n * (n - 1)))
+    level = expanded_level(confidence, expand_n, n_resamples)
     low, high = np.full(len(matrix), np.nan), np.full(len(matrix), np.nan)
-    for method, rows in (("BCa", ~flat), ("percentile", flat)):
-        if not rows.any():
-            continue
-        with warnings.catch_warnings():
-            # rows where the method is undefined come out NaN, and are redone one by one below
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
-                                 confidence_level=level, n_resamples=n_resamples, method=method,
-                                 random_state=np.random.default_rng(seed)).confidence_interval
-        low[rows], high[rows] = ci.low, ci.high                             # [rows]
+    for method, chosen in (("BCa", ~flat), ("percentile", flat)):
+        for start in range(0, len(matrix), step):
+            rows = np.zeros(len(matrix), bool)
+            rows[start:start + step] = chosen[start:start + step]
+            if not rows.any():
+                continue
+            with warnings.catch_warnings():
+                # rows where the method is undefined come out NaN, and are redone one by one below
+                warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if distribution is None:
+                    ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
+                                         confidence_level=level, n_resamples=n_resamples,
+                                         method=method, random_state=np.random.default_rng(seed)
+                                         ).confidence_interval
+                else:   # no resampling left to scipy: the interval of the given distribution
+                    given = SimpleNamespace(bootstrap_distribution=distribution[rows])
+                    ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
+                                         confidence_level=level, n_resamples=0, method=method,
+                                         bootstrap_result=given).confidence_interval
+            low[rows], high[rows] = ci.low, ci.high                         # [rows]
     expanded = ", expanded for small n" if level != confidence else ""
     out = []
     for row, lo, hi, is_flat in zip(matrix, low, high, flat):
