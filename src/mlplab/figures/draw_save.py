@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -108,16 +108,69 @@ def in_view_locator() -> type:
     return InViewLocator
 
 
+def unlabelled_minor_ticks(fig: "Figure") -> list[tuple[Any, Any, Any]]:
+    """Take the minor ticks that carry no label (a log axis's 2..9 of each decade, dozens
+    an axis) off every axis of ``fig`` before its layout, for :func:`mark_minor_ticks` to
+    draw back after it as one artist an axis; returns what that needs: ``(axis, locator,
+    a tick)`` each. Minor ticks with a label or a grid line stay as they are."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    taken = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if (not ax.axison or not axis.get_visible() or isinstance(axis.minor.locator, NullLocator)
+                    or not isinstance(axis.minor.formatter, NullFormatter)):
+                continue
+            tick = axis.get_minor_ticks(1)[0]
+            if not tick.gridline.get_visible():
+                taken.append((axis, axis.minor.locator, tick))
+    for axis, _, _ in taken:
+        axis.minor.locator = NullLocator()          # shared axes share it: after every look
+    return taken
+
+
+def mark_minor_ticks(taken: Sequence[tuple[Any, Any, Any]]) -> None:
+    """Draw the minor ticks :func:`unlabelled_minor_ticks` took, each axis's as one line of
+    tick markers styled as its ticks, at the locations its locator gives in the final layout
+    (a log locator's depend on the axis's length) inside the view."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
+
+    for axis, locator, tick in taken:
+        axis.minor.locator = locator
+        locs = axis.get_minorticklocs()              # without those on a major tick
+        axis.minor.locator = NullLocator()
+        to_screen = axis.get_transform()
+        lo, hi = sorted(to_screen.transform(np.asarray(axis.get_view_interval(), np.float64)))
+        t = to_screen.transform(np.asarray(locs, np.float64)) if len(locs) else np.zeros(0)
+        slack = 1e-10 * (hi - lo)                    # matplotlib's own test of a tick in view
+        locs = np.asarray(locs)[(t >= lo - slack) & (t <= hi + slack)]
+        for line in (tick.tick1line, tick.tick2line):
+            if not line.get_visible() or not len(locs):
+                continue
+            at = np.full(len(locs), (line.get_xdata() if axis.axis_name == "y" else line.get_ydata())[0])
+            mark = Line2D(*((at, locs) if axis.axis_name == "y" else (locs, at)))
+            mark.update_from(line)                   # style and transform (data x axes)
+            mark.set_zorder(axis.get_zorder())
+            mark.set_in_layout(False)
+            axis.axes.add_artist(mark)
+            mark.set_clip_on(False)                  # ticks lie outside the axes
+
+
 def save_figure(fig: "Figure", path: str | Path) -> Path:
     """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels, its margins fitted by
-    :func:`fit_layout` and only its ticks in view made (:func:`ticks_in_view`); returns
-    the path."""
+    :func:`fit_layout`, only its ticks in view made (:func:`ticks_in_view`) and its
+    unlabelled minor ticks drawn as one artist an axis (:func:`unlabelled_minor_ticks`);
+    returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ticks_in_view(fig)
+    minor = unlabelled_minor_ticks(fig)
     fit_layout(fig)
+    mark_minor_ticks(minor)
     fig.savefig(path, dpi=DPI, format="png", pil_kwargs={"compress_level": PNG_COMPRESSION})
     return path
 
 
-__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "ticks_in_view", "save_figure"]
+__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "ticks_in_view", "unlabelled_minor_ticks",
+           "mark_minor_ticks", "save_figure"]
