@@ -30,28 +30,42 @@ PNG_COMPRESSION = 1
 
 
 def fit_layout(fig: "Figure") -> None:
-    """Fit the margins to the labels in one measuring pass (tight layout; constrained
-    layout measures twice and draws once more, most of a figure's cost); constrained
-    layout where that cannot fit them (matplotlib warns) or the figure asked for it."""
+    """Fit the margins to the labels in one measuring pass (tight layout), or by
+    constrained layout where that cannot fit them (matplotlib warns) or the figure asked
+    for it, run once here; the figure is left with no layout engine, since savefig draws a
+    figure that has one once more without output (running the engine again) before it
+    renders it."""
     import contextlib
     import warnings
 
     import matplotlib
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    if fig.get_layout_engine() is not None:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        try:
-            fig.tight_layout(pad=0.6, h_pad=0.8, w_pad=0.8)
-        except UserWarning:
-            with contextlib.suppress(RuntimeError):     # a colorbar made for no engine
-                fig.set_layout_engine("constrained")
-            return
-    # tight_layout leaves a placeholder engine, and savefig draws a figure that has an
-    # engine once more (without output) before it renders it: a fifth of the cost
+    if fig.get_layout_engine() is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            try:
+                fig.tight_layout(pad=0.6, h_pad=0.8, w_pad=0.8)
+            except UserWarning:
+                with contextlib.suppress(RuntimeError):     # a colorbar made for no engine
+                    fig.set_layout_engine("constrained")
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.execute(fig)
     with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)
+
+
+def settle_legends(fig: "Figure", renderer: Any) -> None:
+    """Pin every axes' legend where it is now: a legend at ``loc="best"`` searches all the
+    axes' data for its place each time it is measured or drawn; pinned, the render does
+    not search again. A legend anchored to a point (not a box) is left as it is."""
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        anchor = None if legend is None else legend.get_bbox_to_anchor()
+        if legend is not None and legend.get_visible() and anchor.width > 0 and anchor.height > 0:
+            box = legend.get_window_extent(renderer)              # placed as it would be
+            legend.set_loc(((box.x0 - anchor.x0) / anchor.width, (box.y0 - anchor.y0) / anchor.height))
 
 
 def ticks_in_view(fig: "Figure") -> None:
@@ -159,18 +173,29 @@ def mark_minor_ticks(taken: Sequence[tuple[Any, Any, Any]]) -> None:
 
 def save_figure(fig: "Figure", path: str | Path) -> Path:
     """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels, its margins fitted by
-    :func:`fit_layout`, only its ticks in view made (:func:`ticks_in_view`) and its
-    unlabelled minor ticks drawn as one artist an axis (:func:`unlabelled_minor_ticks`);
-    returns the path."""
+    :func:`fit_layout`, only its ticks in view made (:func:`ticks_in_view`), its unlabelled
+    minor ticks drawn as one artist an axis (:func:`unlabelled_minor_ticks`) and its
+    legends placed once (:func:`settle_legends`); RGB when it is opaque (every figure
+    here: a white face), else RGBA. Returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fig.get_dpi() != DPI:
+        fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)                   # one renderer for layout and render
     ticks_in_view(fig)
     minor = unlabelled_minor_ticks(fig)
     fit_layout(fig)
     mark_minor_ticks(minor)
-    fig.savefig(path, dpi=DPI, format="png", pil_kwargs={"compress_level": PNG_COMPRESSION})
+    settle_legends(fig, canvas.get_renderer())
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())                                   # [H, W, 4]
+    image = Image.fromarray(rgba[..., :3] if rgba[..., 3].min() == 255 else rgba)
+    image.save(path, format="png", compress_level=PNG_COMPRESSION, dpi=(DPI, DPI))
     return path
 
 
-__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "ticks_in_view", "unlabelled_minor_ticks",
+__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "settle_legends", "ticks_in_view", "unlabelled_minor_ticks",
            "mark_minor_ticks", "save_figure"]
