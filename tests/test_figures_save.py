@@ -1,4 +1,4 @@
-"""save_figure's short cuts (ticks only in view, unlabelled minor ticks as one artist an
+"""save_figure's short cuts (ticks only in view, textless minor ticks as one artist an
 axis, legends pinned after the layout, the layout run once, RGB PNGs) draw the very pixels
 matplotlib's own savefig draws of the same figure."""
 

@@ -93,13 +93,23 @@ def in_view_locator() -> type:
 
     class InViewLocator(Locator):
         """The locations of ``base`` inside the axis's view, with a margin of a millionth
-        of it: a superset of those matplotlib shows (it allows 1e-10)."""
+        of it: a superset of those matplotlib shows (it allows 1e-10); kept while the
+        view and the axes' place in the figure stay the same (what a locator depends on)."""
 
         def __init__(self, base: Any, axis: Any) -> None:
             self.base = base
             self.set_axis(axis)
+            self._key: tuple[float, ...] = ()
+            self._locs = np.zeros(0)
 
         def __call__(self) -> Any:
+            # asked a dozen times a save (layout, labels, render) for the same answer
+            key = (*self.axis.get_view_interval(), *self.axis.axes.bbox.bounds)
+            if key != self._key:
+                self._key, self._locs = key, self._in_view()
+            return self._locs
+
+        def _in_view(self) -> Any:
             locs = np.asarray(self.base(), dtype=np.float64)
             if not len(locs):
                 return locs
@@ -122,49 +132,57 @@ def in_view_locator() -> type:
     return InViewLocator
 
 
-def unlabelled_minor_ticks(fig: "Figure") -> list[tuple[Any, Any, Any]]:
-    """Take the minor ticks that carry no label (a log axis's 2..9 of each decade, dozens
-    an axis) off every axis of ``fig`` before its layout, for :func:`mark_minor_ticks` to
-    draw back after it as one artist an axis; returns what that needs: ``(axis, locator,
-    a tick)`` each. Minor ticks with a label or a grid line stay as they are."""
+def textless_ticks(fig: "Figure") -> list[tuple[Any, tuple[bool, bool], Any]]:
+    """Turn off, before the layout, the minor ticks of every axis that shows neither
+    text nor a grid line for them (a log axis's 2..9 of each decade, dozens an axis, each
+    a tick of five artists); :func:`mark_textless_ticks` draws them back after the layout
+    as one line of markers an axis and side. Only where major ticks are drawn in the view,
+    at least as long: the layout counts the longest tick into the axes' extent. Returns
+    what that needs: ``(axis, (tick1 on, tick2 on), a minor tick)`` each."""
     from matplotlib.ticker import NullFormatter, NullLocator
 
     taken = []
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if (not ax.axison or not axis.get_visible() or isinstance(axis.minor.locator, NullLocator)
-                    or not isinstance(axis.minor.formatter, NullFormatter)):
+                    or isinstance(axis.major.locator, NullLocator) or not len(axis.get_majorticklocs())):
                 continue
-            tick = axis.get_minor_ticks(1)[0]
-            if not tick.gridline.get_visible():
-                taken.append((axis, axis.minor.locator, tick))
+            tick, major = axis.get_minor_ticks(1)[0], axis.get_major_ticks(1)[0]
+            sides = (tick.tick1line.get_visible(), tick.tick2line.get_visible())
+            textless = (isinstance(axis.minor.formatter, NullFormatter)
+                        or not (tick.label1.get_visible() or tick.label2.get_visible()))
+            shorter = all(not on or (m.get_visible() and m.get_marker() == t.get_marker()
+                                     and m.get_markersize() >= t.get_markersize())
+                          for on, t, m in zip(sides, (tick.tick1line, tick.tick2line),
+                                              (major.tick1line, major.tick2line)))
+            if textless and shorter and any(sides) and not tick.gridline.get_visible():
+                taken.append((axis, sides, tick))
     for axis, _, _ in taken:
-        axis.minor.locator = NullLocator()          # shared axes share it: after every look
+        axis.set_tick_params(which="minor", tick1On=False, tick2On=False, label1On=False,
+                             label2On=False, gridOn=False)
     return taken
 
 
-def mark_minor_ticks(taken: Sequence[tuple[Any, Any, Any]]) -> None:
-    """Draw the minor ticks :func:`unlabelled_minor_ticks` took, each axis's as one line of
-    tick markers styled as its ticks, at the locations its locator gives in the final layout
-    (a log locator's depend on the axis's length) inside the view."""
+def mark_textless_ticks(taken: Sequence[tuple[Any, tuple[bool, bool], Any]]) -> None:
+    """Draw the minor ticks :func:`textless_ticks` turned off as one line of tick markers
+    an axis and side, styled as its ticks, where matplotlib would put them in the final
+    layout (a log locator's depend on the axis's length): in the view, not on a major one."""
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import NullLocator
 
-    for axis, locator, tick in taken:
-        axis.minor.locator = locator
-        locs = axis.get_minorticklocs()              # without those on a major tick
-        axis.minor.locator = NullLocator()
+    for axis, sides, tick in taken:
+        locs = np.asarray(axis.get_minorticklocs(), np.float64)      # without those on a major
         to_screen = axis.get_transform()
         lo, hi = sorted(to_screen.transform(np.asarray(axis.get_view_interval(), np.float64)))
-        t = to_screen.transform(np.asarray(locs, np.float64)) if len(locs) else np.zeros(0)
+        t = to_screen.transform(locs) if len(locs) else locs
         slack = 1e-10 * (hi - lo)                    # matplotlib's own test of a tick in view
-        locs = np.asarray(locs)[(t >= lo - slack) & (t <= hi + slack)]
-        for line in (tick.tick1line, tick.tick2line):
-            if not line.get_visible() or not len(locs):
+        locs = locs[(t >= lo - slack) & (t <= hi + slack)]
+        for line, on in zip((tick.tick1line, tick.tick2line), sides):
+            if not on or not len(locs):
                 continue
             at = np.full(len(locs), (line.get_xdata() if axis.axis_name == "y" else line.get_ydata())[0])
             mark = Line2D(*((at, locs) if axis.axis_name == "y" else (locs, at)))
             mark.update_from(line)                   # style and transform (data x axes)
+            mark.set_visible(True)
             mark.set_zorder(axis.get_zorder())
             mark.set_in_layout(False)
             axis.axes.add_artist(mark)
@@ -173,8 +191,8 @@ def mark_minor_ticks(taken: Sequence[tuple[Any, Any, Any]]) -> None:
 
 def save_figure(fig: "Figure", path: str | Path) -> Path:
     """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels, its margins fitted by
-    :func:`fit_layout`, only its ticks in view made (:func:`ticks_in_view`), its unlabelled
-    minor ticks drawn as one artist an axis (:func:`unlabelled_minor_ticks`) and its
+    :func:`fit_layout`, only its ticks in view made (:func:`ticks_in_view`), its minor
+    ticks without text drawn as one artist an axis (:func:`textless_ticks`) and its
     legends placed once (:func:`settle_legends`); RGB when it is opaque (every figure
     here: a white face), else RGBA. Returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -186,9 +204,9 @@ def save_figure(fig: "Figure", path: str | Path) -> Path:
         fig.set_dpi(DPI)
     canvas = FigureCanvasAgg(fig)                   # one renderer for layout and render
     ticks_in_view(fig)
-    minor = unlabelled_minor_ticks(fig)
+    textless = textless_ticks(fig)
     fit_layout(fig)
-    mark_minor_ticks(minor)
+    mark_textless_ticks(textless)
     settle_legends(fig, canvas.get_renderer())
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())                                   # [H, W, 4]
@@ -197,5 +215,5 @@ def save_figure(fig: "Figure", path: str | Path) -> Path:
     return path
 
 
-__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "settle_legends", "ticks_in_view", "unlabelled_minor_ticks",
-           "mark_minor_ticks", "save_figure"]
+__all__ = ["DPI", "PNG_COMPRESSION", "fit_layout", "settle_legends", "ticks_in_view", "textless_ticks",
+           "mark_textless_ticks", "save_figure"]
