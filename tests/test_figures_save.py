@@ -122,3 +122,14 @@ def test_ticks_outside_the_view_are_not_made() -> None:
     ticks_in_view(fig)
     lo, hi = ax.get_xlim()
     assert all(lo <= t <= hi for t in ax.get_xticks())
+
+
+def test_drawing_keeps_earlier_objects_out_of_full_collections() -> None:
+    import gc
+
+    from mlplab.report.figfiles import objects_kept_out_of_gc
+
+    before = gc.get_freeze_count()
+    with objects_kept_out_of_gc():
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == before

@@ -172,5 +172,5 @@ def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, An
     return handed["result"], result
 
 
-__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all",
+__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all", "objects_kept_out_of_gc",
            "draw_all_in_two", "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]
