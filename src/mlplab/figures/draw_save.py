@@ -1,5 +1,8 @@
 """How a figure becomes a PNG: its margins fitted to its labels, only the ticks in view
-made, and one render at :data:`DPI`, so a PNG is exactly ``figsize * DPI`` pixels.
+made, and one render at :data:`DPI`, so a PNG is exactly ``figsize * DPI`` pixels. Its short
+cuts (one layout pass, no dry draw, minor ticks as one artist, legends placed once) draw
+the very pixels matplotlib's ``tight_layout`` and ``savefig`` draw, in 0.5-0.6 of the CPU
+(``tests/test_figures_save.py``, ``bench/draw_cost.py``).
 
 Importing this module imports no matplotlib (a report whose PNGs are all current draws
 nothing).
@@ -24,8 +27,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 100
-# zlib level of the PNGs: 1 writes them about three times as fast as the default 6 and
-# makes them 5-25 % larger (flat colours and lines compress well at any level)
+# zlib level of the PNGs: 1 encodes them in two thirds of the time of matplotlib's 6; written
+# as RGB (not RGBA), they are about as large as before (flat colours compress well anyway)
 PNG_COMPRESSION = 1
 
 
