@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -26,12 +25,13 @@ import numpy as np
 from .arrays import envelope
 from .data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
                        LossInfo)
+from .draw_save import DPI
+from .draw_save import save_figure as save_figure       # re-exported: where the figures' users look
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-DPI = 100
 STYLE = {
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8.5,
     "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 12.5,
@@ -82,39 +82,12 @@ def styled(draw: Callable[..., "Figure"]) -> Callable[..., "Figure"]:
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1,
                layout: str | None = None, **kwargs: Any) -> tuple["Figure", Any]:
     """A figure of ``width x height`` inches with a grid of axes, its margins fitted when
-    saved (:func:`fit_layout`) unless ``layout`` names matplotlib's own."""
+    saved (:func:`~mlplab.figures.draw_save.fit_layout`) unless ``layout`` names matplotlib's own."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
-
-
-def fit_layout(fig: "Figure") -> None:
-    """Fit the margins to the labels in one measuring pass (tight layout; constrained
-    layout measures twice and draws once more, most of a figure's cost); constrained
-    layout where that cannot fit them (matplotlib warns) or the figure asked for it."""
-    import contextlib
-    import warnings
-
-    if fig.get_layout_engine() is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", UserWarning)
-            try:
-                fig.tight_layout(pad=0.6, h_pad=0.8, w_pad=0.8)
-            except UserWarning:
-                with contextlib.suppress(RuntimeError):     # a colorbar made for no engine
-                    fig.set_layout_engine("constrained")
-
-
-def save_figure(fig: "Figure", path: str | Path) -> Path:
-    """Write ``fig`` as a PNG of exactly ``figsize * DPI`` pixels (its margins fitted by
-    :func:`fit_layout`); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fit_layout(fig)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
 
 
 def note(ax: "Axes", text: str, loc: str = "center") -> None:

@@ -65,10 +65,11 @@ def mark_ties(ax: "Axes", x: np.ndarray, y: np.ndarray, tied: np.ndarray, best: 
     point is tied: the title says so instead)."""
     ok = np.isfinite(x) & np.isfinite(y)
     star = ok & best
-    ax.scatter(x[star], y[star], s=230, marker="*", facecolors="none", edgecolors=TIE_COLOR,
-               linewidths=1.3, zorder=6)
-    if not all_tied:
-        ring = ok & tied & ~best
+    ring = ok & tied & ~best & (not all_tied)
+    if star.any():          # an empty scatter draws nothing and costs an artist
+        ax.scatter(x[star], y[star], s=230, marker="*", facecolors="none", edgecolors=TIE_COLOR,
+                   linewidths=1.3, zorder=6)
+    if ring.any():
         ax.scatter(x[ring], y[ring], s=150, marker="o", facecolors="none", edgecolors=TIE_COLOR,
                    linewidths=1.3, zorder=6)
 

@@ -14,6 +14,7 @@ variance, by fANOVA and PED-ANOVA side by side).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
     (log where they span a decade), categories at evenly spaced ticks."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
 
     names = [a.key for a in info.axes] + [info.metric]
@@ -67,11 +69,20 @@ def draw_parallel(info: ParallelInfo) -> "Figure":
             if finite.any() else Normalize(0, 1))
     order = np.argsort(np.where(finite, info.median, -np.inf if info.mode == "min" else np.inf))
     order = order[::-1] if info.mode == "min" else order   # the best drawn last, on top
-    for c in order:
-        if finite[c]:
-            ax.plot(x, ys[c], color=cmap(norm(info.median[c])), lw=1.6, alpha=0.85)
+    # one artist for each run of lines of one kind, in the drawing order (hundreds of
+    # plot calls cost a Line2D each); styled as plot styles a line
+    for nan_run, run in itertools.groupby(order, key=lambda c: not finite[c]):
+        run = list(run)
+        if nan_run:
+            ax.add_collection(LineCollection([np.column_stack([x[:-1], ys[c, :-1]]) for c in run],
+                                             colors=NAN_COLOR, linewidths=1.0, linestyles="--",
+                                             alpha=0.8, capstyle="butt", joinstyle="round"),
+                              autolim=False)
         else:
-            ax.plot(x[:-1], ys[c, :-1], color=NAN_COLOR, lw=1.0, ls="--", alpha=0.8)
+            ax.add_collection(LineCollection([np.column_stack([x, ys[c]]) for c in run],
+                                             colors=[cmap(norm(info.median[c])) for c in run],
+                                             linewidths=1.6, alpha=0.85, capstyle="projecting",
+                                             joinstyle="round"), autolim=False)
     for i, a in enumerate(info.axes):
         ax.axvline(i, color=GUIDE_COLOR, lw=0.8, zorder=0)
         if a.kind == "category":
