@@ -56,10 +56,10 @@ class UnitResult:
         """This result with every run's folder encoded (:func:`mlplab.store.runfiles.encode_run`)
         and epoch curves, and the records slimmed to what the index needs: the worker does the encoding,
         the driver only writes bytes."""
-        from mlplab.store.runfiles import encode_with_curves, slim
+        from mlplab.store.runfiles import encode_runs, slim
 
         start = time.perf_counter()
-        encoded = {rec.run_id: encode_with_curves(rec) for rec in self.records}
+        encoded = {rec.run_id: e for rec, e in zip(self.records, encode_runs(self.records))}
         return replace(self, records=[slim(rec) for rec in self.records],
                        files={r: e[0] for r, e in encoded.items()},
                        curves={r: e[1] for r, e in encoded.items()},
