@@ -120,7 +120,7 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     from mlplab.sweep.spec import load_sweep
 
     load_sweep(a.file)      # a mistake in the file is answered before torch and scipy load
-    if a.backend == "local":
+    if a.backend == "local" and a.device != "cpu":     # (the driver itself needs no torch)
         from mlplab.engine.reference import resolve_device
 
         resolve_device(a.device, "--device")

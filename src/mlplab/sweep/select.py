@@ -26,8 +26,6 @@ import functools
 import math
 from typing import Any, Mapping, Sequence
 
-from mlplab.stats import summarize
-from mlplab.stats.ties import ties_with_best
 
 
 
@@ -43,6 +41,8 @@ def interval(values: Sequence[float | None], statistic: str) -> tuple[float, flo
 def _interval(values: tuple[float, ...], statistic: str) -> tuple[float, float]:
     # The same values come back (a sweep's entries are made after each round and again
     # for its summary), and a bootstrap of fixed seed costs ~3 ms: computed once each.
+    from mlplab.stats import summarize      # (scipy: see mlplab.sweep.driver.run_sweep)
+
     s = summarize(values, statistic=statistic)
     return (math.nan, math.nan) if s.n == 0 else (s.ci_low, s.ci_high)
 
@@ -81,6 +81,8 @@ def tied_with(lead: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
     value of every entry is seed index i)."""
     samples = [(range(len(e["values"])), [math.nan if v is None else v for v in e["values"]])
                for e in entries]
+    from mlplab.stats.ties import ties_with_best
+
     ties = ties_with_best(samples, higher_is_better=(mode == "max"),
                           best=next(i for i, e in enumerate(entries) if e is lead))
     return [lead] + [e for e, tied in zip(entries, ties.tied) if tied and e is not lead]
