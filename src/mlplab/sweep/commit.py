@@ -16,8 +16,8 @@ from mlplab.store.store import Store
 from .executors import Executor, UnitResult
 from .plan import Candidate, PlannedRun, config_id, seed_runs
 from .spec import SweepConfig
-from .summary import (RunOutcome, failed_outcome, is_better, jsonable, outcome_from_info,
-                      outcome_from_record, run_value)
+from .summary import (RunOutcome, config_entry, failed_outcome, is_better, jsonable,
+                      outcome_from_info, outcome_from_record, run_value)
 from .units import plan_units
 
 
@@ -110,6 +110,17 @@ class Driver:
         self.train_s += result.train_s
         self.encode_s += result.encode_s
         self.bar.update(len(result.records) + len(result.failures), best=self.best)
+        self._settle([planned[r.run_id].candidate for r in result.records])
+
+    def _settle(self, candidates: Sequence[Candidate]) -> None:
+        """The summary entry of each of ``candidates`` whose seeds are all in, made now,
+        while the other units train: its interval (a bootstrap, a few ms; cached by
+        :func:`mlplab.sweep.select.interval`) is then ready for the entries made after the
+        last unit, instead of all of them being drawn there, one after another."""
+        for c in {id(c): c for c in candidates}.values():
+            runs = self.runs_of([c])
+            if all(r.run_id in self.outcomes for r in runs):
+                config_entry(c, runs, self.outcomes, self.spec.select)
 
 
 def run_summary(r: PlannedRun) -> dict[str, Any]:
