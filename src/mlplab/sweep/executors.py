@@ -137,6 +137,18 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def start_forkserver() -> None:
+    """Start the local pool's forkserver now, where :func:`worker_context` uses one: its
+    imports (:data:`WORKER_PRELOAD`: torch, a second or more) are under way while the
+    driver reads the sweep file and claims the store, and the pool's workers fork from it
+    later. This call does not wait for them; a driver that stops first (a mistake in the
+    file) leaves nothing behind, the server exits with it."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _watch_driver(driver: int) -> None:
     """Leave when the driver is gone: a driver killed with SIGKILL cannot stop its pool.
     Not by the parent's pid: a forkserver worker's parent is the server, which outlives
