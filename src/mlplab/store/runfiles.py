@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -123,13 +124,15 @@ def safetensors_bytes(state: "Mapping[str, torch.Tensor]", metadata: dict[str, s
 
 def write_files(files: RunFiles, folder: Path) -> None:
     """Write ``files`` under ``folder`` (a fresh temporary folder the caller renames)."""
-    made = {folder}                   # one mkdir per folder, not per file: a slow syscall
+    base = os.fspath(folder)        # plain strings: a run's 7 files, a sweep's thousands
+    made = {""}                     # one mkdir per folder, not per file: a slow syscall
     for name, content in files.items():
-        path = folder / name
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_bytes(content)
+        parent = os.path.dirname(name)
+        if parent not in made:
+            os.makedirs(os.path.join(base, parent), exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(content)
 
 
 def slim(rec: "RunRecord") -> "RunRecord":
