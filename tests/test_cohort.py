@@ -15,7 +15,8 @@ import torch
 from mlplab.config import ConfigError, RunConfig, from_dict
 from mlplab.engine import cohort as cohort_mod
 from mlplab.engine import stopping
-from mlplab.engine.cohort import check_cohort, cohort_key, train_cohort
+from mlplab.engine.cohort import train_cohort
+from mlplab.engine.cohort_members import check_cohort, cohort_key
 from mlplab.engine.cohort_state import CohortState, restart_rows
 from mlplab.engine.reference import train
 from mlplab.model.mlp import build_mlp, count_parameters, init_flat_, resolve_head

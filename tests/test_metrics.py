@@ -107,3 +107,33 @@ def test_to_frame_equals_a_sort_of_every_record_by_its_strings() -> None:
                             ignore_index=True)
     pd.testing.assert_frame_equal(frame, want, check_exact=True)
     assert len(frame) == 40 + 6 + 15 + 8
+
+
+def test_to_tables_of_logs_alike_and_not_equals_each_logs_frame() -> None:
+    """Logs with the same rows share one sort in to_tables; a log whose steps, scalar
+    rows or series differ is sorted apart; each table reads back as the log's frame."""
+    from mlplab.metrics import parquet_bytes, to_tables
+
+    rng = np.random.default_rng(1)
+    columns = [("layer1", "grad_norm_w"), ("", "loss")]
+    step = np.array([3, 1, 2])
+
+    def log_of(steps: np.ndarray, final: float, series=columns) -> MetricsLog:
+        log = MetricsLog()
+        log.add_block(np.zeros(3), steps, np.zeros(3), "step", series,
+                      rng.normal(size=(len(series), 3)))
+        log.add(0, 3, 0, "final", "", "test_loss", final)
+        return log
+
+    logs = [log_of(step, 0.1), log_of(step.copy(), 0.2), log_of(step[::-1], 0.3),
+            log_of(step, 0.4, columns[::-1]), MetricsLog(), log_of(step, 0.5)]
+    other = MetricsLog()
+    other.add(1, 0, 0, "final", "", "test_acc", 0.5)     # a scalar row that differs
+    logs[1].extend(MetricsLog())
+    logs.append(other)
+    tables = to_tables(logs)
+    assert len(tables) == len(logs)
+    for log, table in zip(logs, tables):
+        frame = log.to_frame()
+        pd.testing.assert_frame_equal(table.to_pandas(), frame, check_exact=True)
+        assert parquet_bytes(table) == parquet_bytes(frame)

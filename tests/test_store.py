@@ -235,7 +235,7 @@ def test_a_crash_mid_write_leaves_no_run_that_reads_as_complete(tmp_path, rec, m
         raise OSError("disk full (simulated)")
 
     if where == "first weights":         # encoding fails
-        monkeypatch.setattr(safetensors.torch, "save", _crash)
+        monkeypatch.setattr(runfiles_mod, "safetensors_bytes", _crash)
     elif where == "third file":          # writing fails after two files
         monkeypatch.setattr(store_mod, "write_files", write_two_then_crash)
     elif where == "parquet":
@@ -361,3 +361,28 @@ def test_run_folders_have_the_modes_of_the_rest_of_the_store(tmp_path):
         os.umask(old)
     (run,) = (tmp_path / "s" / "runs").iterdir()
     assert run.stat().st_mode & 0o777 == (tmp_path / "s" / "runs").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool", "bfloat16"])
+def test_safetensors_bytes_are_safetensors_torch_save(dtype: str) -> None:
+    """The numpy writer (bfloat16: the torch writer) writes what torch's would: the same
+    header (as JSON: safetensors orders the metadata as its hash map does) and data."""
+    import json
+
+    import torch
+
+    def parts(raw: bytes) -> tuple[dict, bytes]:
+        (n,) = struct.unpack("<Q", raw[:8])
+        return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+    stacked = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    grad = dtype not in ("int64", "bool")
+    state = {"b.weight": stacked[1].to(getattr(torch, dtype)),      # a view into a stack
+             "a.bias": torch.ones(3, dtype=getattr(torch, dtype)).requires_grad_(grad)}
+    meta = {"run_id": "r", "attempt": "0", "seed": "1"}
+    expect = safetensors.torch.save({k: v.detach().contiguous() for k, v in state.items()},
+                                    metadata=meta)
+    got = runfiles_mod.safetensors_bytes(state, meta)
+    assert len(got) == len(expect) and parts(got) == parts(expect)
+    loaded = safetensors.torch.load(got)
+    assert all(torch.equal(loaded[k], v.detach()) for k, v in state.items())

@@ -456,3 +456,17 @@ def test_a_second_driver_on_the_same_sweep_is_refused_and_the_lock_dies_with_the
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     check_complete(out, 8)                          # every run once: none trained twice
+
+
+def test_the_driver_of_a_local_cpu_sweep_never_imports_torch(tmp_path: Path):
+    """Only the workers train: the driver process (the command line's) plans, writes and
+    summarises without torch (its import, and its teardown at exit, cost seconds)."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}, "seeds": 2})))
+    code = ("import sys; from mlplab.cli import main; "
+            "rc = main(['sweep', sys.argv[1], '--out', sys.argv[2], '--workers', '2', '--quiet',"
+            " '--no-report']); print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(sweep), str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "False 0", out.stderr
+    assert len(Store(tmp_path / "o").runs(status="done")) == 4

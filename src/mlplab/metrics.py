@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -222,13 +222,23 @@ class MetricsLog:
         """The numeric columns, and the string columns as (codes, strings), with rows by
         attempt, step, scope, metric, layer (stable): one lexsort on integer keys (the
         strings as their rank), 5x faster than DataFrame.sort_values on the strings."""
+        order, cols, texts = self._keys()
+        return {**cols, "value": self._values()[order]}, texts
+
+    def _keys(self) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, list[str]]]]:
+        """The rows' sort order (see :meth:`_sorted`) and, in that order, every column but
+        the values."""
         cols = {c: np.concatenate([_column(ch, c) for ch in self._chunks])
-                for c in COLUMNS if c not in _TEXT}
+                for c in COLUMNS if c not in _TEXT and c != "value"}
         texts = {c: _text_codes(self._chunks, c) for c in _TEXT}        # codes, strings
         order = np.lexsort([_ranks(texts[c][1])[texts[c][0]] for c in ("layer", "metric", "scope")]
                            + [cols["step"], cols["attempt"]])
-        return ({c: v[order] for c, v in cols.items()},
+        return (order, {c: v[order] for c, v in cols.items()},
                 {c: (codes[order], words) for c, (codes, words) in texts.items()})
+
+    def _values(self) -> np.ndarray:
+        """The value column, float64, in the order the chunks were added."""
+        return np.concatenate([_column(ch, "value") for ch in self._chunks])
 
     def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
@@ -242,18 +252,63 @@ class MetricsLog:
     def to_table(self) -> "pa.Table":
         """:meth:`to_frame` as an Arrow table, built without pandas (what
         :func:`parquet_bytes` writes: the same file, in about half the time)."""
-        import pyarrow as pa
+        return to_tables([self])[0]
 
+    def _layout(self) -> tuple:
+        """What rows the log holds, short of its columns' contents: each chunk's kind and
+        size (a block's series, a chunk's one string)."""
         self._flush()
-        if not self._chunks:
-            return pa.Table.from_pandas(empty_frame(), preserve_index=False)
-        schema = _arrow_schema()
-        cols, texts = self._sorted()
-        arrays = [pa.DictionaryArray.from_arrays(pa.array(texts[c][0], pa.int32()),
-                                                 pa.array(texts[c][1], schema.field(c).type))
-                  .cast(schema.field(c).type) if c in _TEXT else pa.array(cols[c])
-                  for c in COLUMNS]
-        return pa.Table.from_arrays(arrays, schema=schema)
+        return tuple((ch["scope"], tuple(ch["block"]), ch["by_step"], ch["value"].shape)
+                     if "block" in ch else
+                     (_size(ch),) + tuple(ch[c] if isinstance(ch[c], str) else None for c in _TEXT)
+                     for ch in self._chunks)
+
+    def _same_rows(self, other: "MetricsLog") -> bool:
+        """Whether ``other``, of the same :meth:`_layout`, has the same rows as this log
+        (all columns but the values alike)."""
+        return all(a[c] is b[c] or np.array_equal(a[c], b[c])
+                   for a, b in zip(self._chunks, other._chunks)
+                   for c in ("attempt", "step", "epoch") + (() if "block" in a else _TEXT))
+
+
+def to_tables(logs: "Sequence[MetricsLog]") -> "list[pa.Table]":
+    """:meth:`MetricsLog.to_table` of each of ``logs``. Logs with the same rows (the same
+    series at the same attempt, step and epoch: the models of a cohort that all trained
+    every epoch) are sorted once and share their key columns; each gathers only its
+    values. For a cohort of 100 such runs of ``bench/sweep-1000.yaml``: 0.1 ms a run
+    instead of 0.9 ms.
+
+    >>> logs = [MetricsLog(), MetricsLog()]
+    >>> for i, log in enumerate(logs):
+    ...     log.add_block([0, 0], [2, 1], [0, 0], "step", [("", "loss")], [[i, i + 0.5]])
+    >>> [(t["step"].to_pylist(), t["value"].to_pylist()) for t in to_tables(logs)]
+    [([1, 2], [0.5, 0.0]), ([1, 2], [1.5, 1.0])]
+    """
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    shared: dict[tuple, list[tuple[MetricsLog, np.ndarray, list]]] = {}
+    tables = []
+    for log in logs:
+        log._flush()
+        if not log._chunks:
+            tables.append(pa.Table.from_pandas(empty_frame(), preserve_index=False))
+            continue
+        layout = log._layout()
+        like = next((x for x in shared.get(layout, []) if x[0]._same_rows(log)), None)
+        if like is None:
+            order, cols, texts = log._keys()
+            arrays = [pa.DictionaryArray.from_arrays(pa.array(texts[c][0], pa.int32()),
+                                                     pa.array(texts[c][1], schema.field(c).type))
+                      .cast(schema.field(c).type) if c in _TEXT else
+                      None if c == "value" else pa.array(cols[c]) for c in COLUMNS]
+            like = (log, order, arrays)
+            shared.setdefault(layout, []).append(like)
+        _, order, arrays = like
+        values = pa.array(log._values()[order])
+        tables.append(pa.Table.from_arrays([values if a is None else a for a in arrays],
+                                           schema=schema))
+    return tables
 
 
 @functools.lru_cache(maxsize=1)
@@ -291,7 +346,9 @@ def parquet_bytes(frame: "pd.DataFrame | pa.Table") -> bytes:
     # of examples/xor.yaml, and the file is 13% larger
     table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
         frame, preserve_index=False, nthreads=1)
-    pq.write_table(table, sink, use_dictionary=list(_TEXT))
+    # No column statistics: no reader filters on them (every reader reads a run's file
+    # whole), and they are a quarter of the writing time
+    pq.write_table(table, sink, use_dictionary=list(_TEXT), write_statistics=False)
     return sink.getvalue().to_pybytes()
 
 

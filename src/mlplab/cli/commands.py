@@ -117,10 +117,14 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
+    if a.backend == "local":
+        from mlplab.sweep.executors import start_forkserver
+
+        start_forkserver()      # the workers' imports take longest: first
     from mlplab.sweep.spec import load_sweep
 
     load_sweep(a.file)      # a mistake in the file is answered before torch and scipy load
-    if a.backend == "local":
+    if a.backend == "local" and a.device != "cpu":     # (the driver itself needs no torch)
         from mlplab.engine.reference import resolve_device
 
         resolve_device(a.device, "--device")
@@ -130,6 +134,13 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
                        address=a.address, resume=a.resume, quiet=a.quiet or a.json,
                        device=a.device, report=not a.no_report, compile=a.compile)
     print(dumps(result.to_dict()) if a.json else result.summary())
+    if OWN_PROCESS[0]:
+        # the process exits next: out of the collector's sight, the sweep's objects are not
+        # walked once more by the collection at exit (half of its teardown: ~0.3 s after
+        # a 1000-run sweep)
+        import gc
+
+        gc.freeze()
     return 0
 
 

@@ -131,7 +131,8 @@ class Trainer:
 
     def cohort(self, key: str, configs: Sequence[RunConfig]) -> list[RunRecord]:
         """Train ``configs`` as cohorts (grouped by shape) and write them to ``out/key``."""
-        from mlplab.engine.cohort import cohort_key, train_cohort
+        from mlplab.engine.cohort import train_cohort
+        from mlplab.engine.cohort_members import cohort_key
 
         store = self.store(key)
         groups: dict[str, list[int]] = {}

@@ -6,7 +6,8 @@ the trace a cohort keeps on the device, and the compiled epoch with its packages
     stopping.py     plateau, targets, why an attempt ended (both loops call it)
     grad_clip.py    gradient clipping by global norm (both loops and the compiled epoch)
     cohort.py       K configurations at once; cohort_state.py its state between steps,
-                    host.py what the host knows of it and when it reads the device
+                    host.py what the host knows of it and when it reads the device;
+                    cohort_members.py which configurations can be one cohort (no torch)
     trace.py        what a cohort records while it trains; records.py the run records
     compiled.py     one epoch of a cohort as one AOTInductor program; aot_package.py
                     the packages on disk

@@ -23,18 +23,15 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import time
-from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mlplab.config import ConfigError, RunConfig, optimizer_hyper, to_dict
+from mlplab.config import ConfigError, RunConfig, optimizer_hyper
 from mlplab.data import load_data
 from mlplab.model import boundary
 from mlplab.model.mlp import Head, build_mlp, derive_seed, init_flat_, resolve_head
@@ -48,6 +45,7 @@ from . import stopping
 from .grad_clip import clip_grad_norm_
 from .cohort_state import (CohortState, apply_stopping_rule, end_epoch, finish_attempts,
                            keep_snapshots, new_state, restart_rows)
+from .cohort_members import check_cohort
 from .compiled import CompiledEpoch
 from .host import HostSync, HostView
 from .process import cpu_threads
@@ -55,79 +53,10 @@ from .records import build_records
 from .reference import Tensors, batch_order_generator, batch_size_of, resolve_device, to_tensors
 from .trace import FinishedAttempt, Timeline, Trace, recorded_steps
 
-# keys that may differ inside one cohort (everything else must be equal)
-PER_MODEL_KEYS = ("name", "sweep", "train.seed", "train.lr", "train.momentum", "train.dampening",
-                  "train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.alpha",
-                  "train.lr_decay", "model.init", "model.bias_init", "model.layer_init")
 # intra-op CPU threads while a cohort trains. The batched kernels are small enough that
 # torch's OpenMP/MKL parallel regions cost more than they give, and on a shared machine
 # they stall: a small cohort measured 55x slower with 2 threads than with 1 on 2 busy cores.
 CPU_THREADS = 1
-
-
-def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = prefix + key
-        if isinstance(value, dict) and name not in PER_MODEL_KEYS:
-            out.update(_dotted(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _shared_part(cfg: RunConfig) -> dict[str, Any]:
-    return {k: v for k, v in _dotted(to_dict(cfg)).items() if k not in PER_MODEL_KEYS}
-
-
-def cohort_key(cfg: RunConfig) -> str:
-    """Configs with equal keys can train as one cohort: they may differ only in the
-    ``PER_MODEL_KEYS`` (name, seed, lr, the optimizer's numeric hyper-parameters, init).
-
-    >>> from mlplab.config import from_dict
-    >>> a, b = from_dict({"train": {"lr": 0.1}}), from_dict({"train": {"batch_size": 8}})
-    >>> cohort_key(a) == cohort_key(from_dict({"train": {"lr": 0.3, "seed": 5}})), \\
-    ...     cohort_key(a) == cohort_key(b)
-    (True, False)
-    """
-    text = json.dumps(_shared_part(cfg), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _blanked(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with every per-model key set to None: equal for configs of one cohort."""
-    groups: dict[str, dict[str, None]] = {}
-    for key in PER_MODEL_KEYS:
-        top, _, leaf = key.partition(".")
-        groups.setdefault(top, {})[leaf] = None
-    parts = {top: None if "" in leaves else replace(getattr(cfg, top), **leaves)
-             for top, leaves in groups.items()}
-    return replace(cfg, **parts)
-
-
-def check_cohort(configs: Sequence[RunConfig]) -> None:
-    """Raise :class:`ConfigError` naming the first key where a config leaves the cohort.
-
-    >>> from mlplab.config import from_dict
-    >>> check_cohort([from_dict({}), from_dict({"model": {"hidden": [8]}})])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    mlplab.config.ConfigError: config key 'model.hidden': got [8]; allowed: [4] as in ...
-    """
-    if not configs:
-        raise ConfigError("configs", [], "at least one configuration")
-    blank = _blanked(configs[0])
-    first = None
-    for i, cfg in enumerate(configs[1:], start=1):
-        if _blanked(cfg) == blank:
-            continue
-        first = first or _shared_part(configs[0])
-        other = _shared_part(cfg)
-        for key in first:
-            if first[key] != other[key]:
-                raise ConfigError(key, other[key],
-                                  f"{first[key]!r} as in configs[0] (configs[{i}] differs): a "
-                                  "cohort shares everything but " + ", ".join(PER_MODEL_KEYS))
 
 
 def _new_rows(configs: Sequence[RunConfig], ks: Sequence[int], attempts: Sequence[int],

@@ -50,12 +50,16 @@ def epoch_curves(table: "pa.Table", attempts: Iterable[int] = (0,)) -> "dict[tup
     keep = pc.and_(pc.equal(table["scope"], "epoch"),
                    pc.is_in(table["attempt"], pa.array(list(attempts), table.schema.field("attempt").type)))
     rows = table.filter(keep)                  # [R] the epoch rows only, then as arrays
-    attempt, metric = rows["attempt"].to_numpy(), np.asarray(rows["metric"].to_pylist(), object)
-    epoch, value = rows["epoch"].to_numpy(), rows["value"].to_numpy().astype(np.float64)
+    names = rows["metric"].combine_chunks().dictionary_encode()     # codes: no string per row
+    metric, words = names.indices.to_numpy(), names.dictionary.to_pylist()
+    attempt, epoch = rows["attempt"].to_numpy(), rows["epoch"].to_numpy()
+    value = rows["value"].to_numpy().astype(np.float64)
+    n = max(len(words), 1)
+    key = attempt.astype(np.int64) * n + metric                  # (attempt, metric) as one code
     out = {}
-    for a, m in sorted(set(zip(attempt.tolist(), metric.tolist()))):
-        at = (attempt == a) & (metric == m)
-        out[(int(a), str(m))] = value[at][np.argsort(epoch[at], kind="stable")]
+    for k in sorted(np.unique(key).tolist(), key=lambda k: (k // n, words[k % n])):
+        at = key == k
+        out[(int(k // n), str(words[k % n]))] = value[at][np.argsort(epoch[at], kind="stable")]
     return out
 
 

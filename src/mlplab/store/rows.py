@@ -108,7 +108,8 @@ def file_digests(files: RunFiles) -> dict[str, dict[str, Any]]:
 
 def with_record(files: RunFiles, record: Mapping[str, Any]) -> RunFiles:
     """``files`` and the record as ``run.json``."""
-    return {**files, RECORD: strictjson.dumps(record, indent=1).encode()}
+    # one line: json's C encoder (an indented dump is Python's, ~0.15 ms a run in the driver)
+    return {**files, RECORD: strictjson.dumps(record).encode()}
 
 
 def parse_record(text: str | bytes) -> dict[str, Any]:

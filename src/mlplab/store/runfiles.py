@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from mlplab import strictjson
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import torch
 
     from mlplab.record import RunRecord
 
@@ -68,17 +70,23 @@ def digest(content: bytes) -> str:
 def encode_with_curves(rec: "RunRecord") -> "tuple[RunFiles, Curves]":
     """:func:`encode_run` and the run's epoch curves for the index
     (:func:`mlplab.store.curves.epoch_curves`), from one metrics table."""
+    return encode_runs([rec])[0]
+
+
+def encode_runs(records: "Sequence[RunRecord]") -> "list[tuple[RunFiles, Curves]]":
+    """:func:`encode_with_curves` of each of ``records`` (a unit's), their metrics tables
+    built together (:func:`mlplab.metrics.to_tables`: a cohort's runs share one sort)."""
+    from mlplab.metrics import to_tables
+
     from .curves import epoch_curves
 
-    table = rec.metrics.to_table()
-    return encode_run(rec, table), epoch_curves(table)
+    tables = to_tables([rec.metrics for rec in records])
+    return [(encode_run(rec, table), epoch_curves(table)) for rec, table in zip(records, tables)]
 
 
 def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
     """Every file of ``rec``'s folder, by relative path (nothing is written); ``table``:
     ``rec.metrics.to_table()`` when the caller has it already."""
-    from safetensors.torch import save
-
     from mlplab.metrics import parquet_bytes
 
     doc = {"run_id": rec.run_id, "name": rec.name, "config": rec.config, "info": rec.info,
@@ -91,20 +99,40 @@ def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
                    "boundary": a.boundary or {}}
         for which, state in tensors.items():
             if state:
-                files[f"attempt-{a.attempt}/{which}.safetensors"] = save(
-                    {k: v.detach().contiguous().cpu() for k, v in state.items()}, metadata=meta)
+                files[f"attempt-{a.attempt}/{which}.safetensors"] = safetensors_bytes(state, meta)
     return files
+
+
+def safetensors_bytes(state: "Mapping[str, torch.Tensor]", metadata: dict[str, str]) -> bytes:
+    """``safetensors.torch.save(state, metadata)``, the same bytes: through safetensors'
+    numpy writer where every tensor has a numpy dtype (a third of the time: the torch
+    writer's checks for shared and aliased storage cost more than a small network's
+    bytes), through the torch writer otherwise (bfloat16, float8)."""
+    import torch
+
+    tensors = {k: v.detach().cpu() for k, v in state.items()}
+    numpy_dtypes = (torch.float64, torch.float32, torch.float16, torch.int64, torch.int32,
+                    torch.int16, torch.int8, torch.uint8, torch.bool)
+    if all(v.dtype in numpy_dtypes for v in tensors.values()):
+        from safetensors.numpy import save
+
+        return save({k: v.numpy() for k, v in tensors.items()}, metadata=metadata)
+    from safetensors.torch import save as save_torch
+
+    return save_torch({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
 def write_files(files: RunFiles, folder: Path) -> None:
     """Write ``files`` under ``folder`` (a fresh temporary folder the caller renames)."""
-    made = {folder}                   # one mkdir per folder, not per file: a slow syscall
+    base = os.fspath(folder)        # plain strings: a run's 7 files, a sweep's thousands
+    made = {""}                     # one mkdir per folder, not per file: a slow syscall
     for name, content in files.items():
-        path = folder / name
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_bytes(content)
+        parent = os.path.dirname(name)
+        if parent not in made:
+            os.makedirs(os.path.join(base, parent), exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(content)
 
 
 def slim(rec: "RunRecord") -> "RunRecord":

@@ -8,6 +8,7 @@ everything else runs again under the same deterministic run ids.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -241,24 +242,27 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     out = Path(out) if out is not None else Path("runs") / base.name
     sweep_id = sweep_id_for(base.name, base, block)
     check_backend(backend, workers, address)
-    if backend == "local":      # (a Ray cluster's workers may have GPUs the driver lacks)
-        from mlplab.engine.reference import resolve_device
+    if backend == "local" and device != "cpu":   # a Ray cluster's workers may have GPUs the
+        from mlplab.engine.reference import resolve_device  # driver lacks; cpu needs no torch
 
         resolve_device(device)
     store = Store(out)
     with sweep_lock(store.root, sweep_id):      # one driver per sweep: a second is refused
         _claim(store, sweep_id, base.name, resume, out)
-        if resume:   # folders a killed driver was writing (never indexed, never done)
-            for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
-        store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
-                        status="running")
-        bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
-                          best_label=f"best {spec.select.metric}")
         executor = make_executor(backend, workers, address, device, compile)
-        status, summary = "interrupted", {}
+        executor.start()    # local: the workers import torch (a second or more) meanwhile
+        status, summary, bar = "interrupted", {}, None
         try:
-            executor.start()
+            # the summaries' statistics (scipy: half a second), loaded while the workers
+            # start rather than after the last unit, where they are first used
+            importlib.import_module("mlplab.stats")
+            if resume:   # folders a killed driver was writing (never indexed, never done)
+                for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            store.put_sweep(sweep_id, base.name, spec.strategy, {"base": to_dict(base), "sweep": block},
+                            status="running")
+            bar = ProgressBar(planned_total(spec, base), "runs", quiet=quiet,
+                              best_label=f"best {spec.select.metric}")
             driver = Driver(store, sweep_id, executor, spec, bar, max_cohort)
             driver.load_done()
             info: dict[str, Any] = {}
@@ -272,7 +276,8 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
             summary = build_summary(driver, spec, base, candidates, info, out, timing)
             status = "done"
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
             executor.close()
             store.put_sweep(sweep_id, base.name, spec.strategy,
                             {"base": to_dict(base), "sweep": block}, status=status, summary=summary)

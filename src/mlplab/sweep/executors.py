@@ -56,10 +56,10 @@ class UnitResult:
         """This result with every run's folder encoded (:func:`mlplab.store.runfiles.encode_run`)
         and epoch curves, and the records slimmed to what the index needs: the worker does the encoding,
         the driver only writes bytes."""
-        from mlplab.store.runfiles import encode_with_curves, slim
+        from mlplab.store.runfiles import encode_runs, slim
 
         start = time.perf_counter()
-        encoded = {rec.run_id: encode_with_curves(rec) for rec in self.records}
+        encoded = {rec.run_id: e for rec, e in zip(self.records, encode_runs(self.records))}
         return replace(self, records=[slim(rec) for rec in self.records],
                        files={r: e[0] for r, e in encoded.items()},
                        curves={r: e[1] for r, e in encoded.items()},
@@ -135,6 +135,18 @@ def worker_context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(WORKER_PRELOAD))   # no effect once the server runs
     return ctx
+
+
+def start_forkserver() -> None:
+    """Start the local pool's forkserver now, where :func:`worker_context` uses one: its
+    imports (:data:`WORKER_PRELOAD`: torch, a second or more) are under way while the
+    driver reads the sweep file and claims the store, and the pool's workers fork from it
+    later. This call does not wait for them; a driver that stops first (a mistake in the
+    file) leaves nothing behind, the server exits with it."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _watch_driver(driver: int) -> None:

@@ -26,9 +26,8 @@ import functools
 import math
 from typing import Any, Mapping, Sequence
 
-from mlplab.stats import summarize
-from mlplab.stats.ties import ties_with_best
-
+# mlplab.stats (scipy) is imported where used: the sweep's driver loads it while its
+# workers start (mlplab.sweep.driver.run_sweep); checking a sweep file never does
 
 
 def interval(values: Sequence[float | None], statistic: str) -> tuple[float, float]:
@@ -43,6 +42,8 @@ def interval(values: Sequence[float | None], statistic: str) -> tuple[float, flo
 def _interval(values: tuple[float, ...], statistic: str) -> tuple[float, float]:
     # The same values come back (a sweep's entries are made after each round and again
     # for its summary), and a bootstrap of fixed seed costs ~3 ms: computed once each.
+    from mlplab.stats import summarize
+
     s = summarize(values, statistic=statistic)
     return (math.nan, math.nan) if s.n == 0 else (s.ci_low, s.ci_high)
 
@@ -79,6 +80,8 @@ def tied_with(lead: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
     """The entries not distinguishable from ``lead`` (itself included), by the one tie rule
     of :func:`mlplab.stats.ties.ties_with_best` (per-seed values in seed order: the i-th
     value of every entry is seed index i)."""
+    from mlplab.stats.ties import ties_with_best
+
     samples = [(range(len(e["values"])), [math.nan if v is None else v for v in e["values"]])
                for e in entries]
     ties = ties_with_best(samples, higher_is_better=(mode == "max"),

@@ -311,7 +311,7 @@ def check_plan(spec: SweepConfig, base: RunConfig, limit: int = 4096) -> None:
     mlplab.config.ConfigError: config key 'sweep.grid': got {'train.loss': 'bce'}; allowed: ...
     """
     from mlplab.data import load_data
-    from mlplab.model.mlp import resolve_head
+    from mlplab.model.head import resolve_head
 
     where, grid = _swept_values(spec)
     keys = [key for key, _ in grid]

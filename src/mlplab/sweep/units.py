@@ -1,9 +1,9 @@
 """Work units: a sweep's runs grouped into cohorts that one worker trains together.
 
-Runs whose configs share a :func:`mlplab.engine.cohort.cohort_key` (data, shape, batch size,
-optimizer, epochs, stopping, probe) can be one vectorized cohort. Each group is cut into
-units no bigger than what fits a worker's memory, and small enough that every worker
-gets work; the largest units come first so the pool ends evenly.
+Runs whose configs share a :func:`mlplab.engine.cohort_members.cohort_key` (data, shape,
+batch size, optimizer, epochs, stopping, probe) can be one vectorized cohort. Each group
+is cut into units no bigger than what fits a worker's memory, and small enough that
+every worker gets work; the largest units come first so the pool ends evenly.
 
 >>> split_sizes(10, 4)
 [4, 3, 3]
@@ -98,7 +98,7 @@ def plan_units(runs: Sequence[PlannedRun], workers: int, max_cohort: int | None 
     :data:`UNITS_PER_WORKER` units per worker, so that no worker trains a last big unit
     alone (five units of 200 on two workers: 600 runs on one, 400 on the other).
     """
-    from mlplab.engine.cohort import cohort_key
+    from mlplab.engine.cohort_members import cohort_key
 
     groups: dict[str, list[PlannedRun]] = {}
     for r in runs:
