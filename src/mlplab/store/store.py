@@ -32,7 +32,6 @@ import sqlite3
 import tempfile
 import time
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -40,6 +39,7 @@ from mlplab import strictjson
 
 from .curves import SCHEMA as CURVES_SCHEMA
 from .curves import Curves, insert_curves, read_curves
+from .info import AttemptInfo, RunInfo
 from .owners import UNFINISHED, folder_mode, owner_gone, this_process
 from .rows import SCHEMA as _SCHEMA
 from .rows import config_hash as config_hash
@@ -63,54 +63,6 @@ STATUSES = ("pending", "running", "done", "failed", "interrupted", "damaged")
 
 class StoreError(ValueError):
     """A store or run that does not exist or cannot be read."""
-
-
-@dataclass(frozen=True)
-class AttemptInfo:
-    run_id: str
-    attempt: int
-    seed: int
-    end_reason: str
-    epochs: int
-    steps: int
-    best_epoch: int
-    best_value: float
-    val_loss: float
-    val_acc: float
-    test_loss: float
-    test_acc: float
-    train_loss: float
-    target_met: bool
-    wall_time: float
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    sweep_id: str | None
-    name: str
-    config_hash: str
-    status: str
-    source: str
-    seed: int
-    created: float
-    finished: float | None
-    wall_time: float | None
-    best_attempt: int | None
-    n_attempts: int | None
-    restarts: int | None
-    end_reason: str | None
-    target_met: bool | None
-    epochs: int | None
-    best_value: float | None
-    val_loss: float | None
-    val_acc: float | None
-    test_loss: float | None
-    test_acc: float | None
-    train_loss: float | None
-    error: str | None
-    summary: dict[str, Any]
-    config: dict[str, Any]
 
 
 def slug(text: str) -> str:
