@@ -120,9 +120,14 @@ class Executor(Protocol):
 
 # What a worker needs, imported once by the forkserver process that forks the workers
 # (see worker_context): each worker then starts in milliseconds instead of importing
-# torch itself, and a pool rebuilt after a worker died starts as fast.
+# torch itself, and a pool rebuilt after a worker died starts as fast. It includes what
+# the first cohort would otherwise import inside its timed training call: scipy (through
+# mlplab.stats, for the run's Bayes limit in engine.reference.run_info) and sympy (torch's
+# symbolic shapes, first used when a network is built on the meta device), ~1 s a
+# worker that the sweep's training time would count as training.
 WORKER_PRELOAD = ("torch", "numpy", "pandas", "pyarrow.compute", "pyarrow.parquet",
                   "safetensors.torch", "mlplab.engine.cohort", "mlplab.store.runfiles",
+                  "mlplab.stats", "torch.fx.experimental.symbolic_shapes",
                   "mlplab.sweep.executors")
 
 
@@ -335,6 +340,8 @@ def _ray_unit(unit: Unit, device: str, compile: bool = False) -> UnitResult:
     import ray
     import torch
 
+    for name in WORKER_PRELOAD:   # a Ray worker's first unit: its imports are not training
+        importlib.import_module(name)
     torch.set_num_threads(1)
     result = run_unit(unit, device, compile)
     # the Ray node, not the host name: one machine may run several nodes
