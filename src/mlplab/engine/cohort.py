@@ -13,6 +13,7 @@ epoch loop reads the ``[K]`` stopping flags back is :class:`mlplab.engine.host.H
 decision (once an epoch, or every few epochs in full-batch cohorts without restarts).
 
 >>> from mlplab.config import from_dict
+>>> from mlplab.engine.cohort_members import cohort_key
 >>> cfgs = [from_dict({"data": {"name": "xor", "n": 40}, "train": {"epochs": 3, "seed": s,
 ...                    "lr": lr}, "stopping": {"restarts": 0}}) for s, lr in [(0, .1), (1, .2)]]
 >>> cohort_key(cfgs[0]) == cohort_key(cfgs[1])
