@@ -194,6 +194,14 @@ SLOW_SWEEP = {  # eight cohorts (one per width), each a fraction of a second
 }
 
 
+def long_sweep(epochs: int = 15000) -> dict:
+    """SLOW_SWEEP with cohorts of ``epochs`` epochs that run them all (no early stop): each
+    ~4 s on the development machine (1500 epochs took 1-3 s before the cohorts got
+    faster, then 0.4 s, and a test that had to act while they ran lost the race)."""
+    return {**SLOW_SWEEP, "train": {**SLOW_SWEEP["train"], "epochs": epochs},
+            "stopping": {**SLOW_SWEEP["stopping"], "patience": epochs}}
+
+
 def sweep_cmd(path: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "mlplab", "sweep", str(path), "--out", str(out),
             "--quiet", "--no-report", *extra]
@@ -292,10 +300,10 @@ def test_the_sweep_survives_a_killed_worker(tmp_path: Path):
 
 @pytest.mark.slow
 def test_three_worker_deaths_charge_only_the_units_that_were_in_them(tmp_path: Path):
-    # eight cohorts of a few seconds on two workers; a worker is killed three times, as the
+    # eight cohorts of seconds each on two workers; a worker is killed three times, as the
     # OOM killer would: before, the third break failed every unit left, started or not
     f, out = tmp_path / "slow.yaml", tmp_path / "out"
-    f.write_text(yaml.safe_dump({**SLOW_SWEEP, "train": {**SLOW_SWEEP["train"], "epochs": 1500}}))
+    f.write_text(yaml.safe_dump(long_sweep()))
     proc = start_process(sweep_cmd(f, out, "--workers", "2"))
     try:
         killed: set[int] = set()
@@ -438,7 +446,7 @@ def test_results_do_not_depend_on_the_process(tmp_path: Path):
 def test_a_second_driver_on_the_same_sweep_is_refused_and_the_lock_dies_with_the_first(tmp_path: Path):
     f, out = tmp_path / "slow.yaml", tmp_path / "out"
     # each cohort a few seconds: the first driver is still at work when the second starts
-    f.write_text(yaml.safe_dump({**SLOW_SWEEP, "train": {**SLOW_SWEEP["train"], "epochs": 3000}}))
+    f.write_text(yaml.safe_dump(long_sweep()))
     proc = start_process(sweep_cmd(f, out, "--workers", "1"))
     try:
         wait_until(lambda: len(done_ids(out)) >= 1, 240, proc, "a finished run")
