@@ -10,7 +10,8 @@ first used, so ``import mlplab`` and the CLI start fast.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import sys
+from typing import Any, Callable
 
 __version__ = "0.1.0"
 
@@ -31,13 +32,27 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
+def lazy_exports(package: str, table: dict[str, str]) -> tuple[Callable[[str], Any],
+                                                                 Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` (PEP 562) for the names ``table`` maps to
+    the submodule that defines each: a name's module is imported when the name is first
+    used, so importing the package (or a light module of it) imports none of them.
+
+    >>> import mlplab
+    >>> "Store" in dir(mlplab), mlplab.Store.__module__
+    (True, 'mlplab.store.store')
+    """
+    def get(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{table[name]}", package), name)
+        setattr(sys.modules[package], name, value)
         return value
-    raise AttributeError(f"module 'mlplab' has no attribute {name!r}")
+
+    def names() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(table))
+
+    return get, names
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,8 +10,7 @@ models (one flat parameter tensor, one forward for all), and decision-boundary g
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlplab import lazy_exports
 
 # public name -> module that defines it: loaded when first used, so that importing a
 # torch-free module of this package (head.py) does not import torch
@@ -20,13 +19,4 @@ _EXPORTS = {"Head": "head", "resolve_head": "head", "build_mlp": "mlp", "Stacked
 __all__ = ["Head", "StackedMLP", "build_mlp", "resolve_head"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlplab.model' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,8 +14,7 @@ and the CLI start fast; the batched names load torch when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlplab import lazy_exports
 
 from .table import OPTIMIZERS as OPTIMIZERS
 from .table import OptimizerSpec as OptimizerSpec
@@ -25,9 +24,4 @@ _TORCH_EXPORTS = {"BatchedOptimizer": "batched", "make_optimizer": "batched"}
 __all__ = ["OPTIMIZERS", "BatchedOptimizer", "OptimizerSpec", "make_optimizer"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _TORCH_EXPORTS:
-        value = getattr(importlib.import_module(f".{_TORCH_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlplab.optim' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _TORCH_EXPORTS)

@@ -21,8 +21,7 @@ resumable, summarised per configuration.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlplab import lazy_exports
 
 # public name -> module that defines it: loaded when first used, so that a sweep's worker
 # process, which imports the executors module of this package, does not import the
@@ -33,13 +32,4 @@ _EXPORTS = {"SweepConfig": "spec", "parse_sweep": "spec", "SweepResult": "driver
 __all__ = ["SweepConfig", "SweepResult", "load_sweep", "parse_sweep", "run_sweep"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlplab.sweep' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
