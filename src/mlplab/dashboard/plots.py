@@ -19,8 +19,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from mlplab.figures.data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
-                                     LossInfo)
+from mlplab.figures.data_curvature import CurvatureInfo
+from mlplab.figures.data_run import ActivationInfo, InitDistInfo, LayerSeriesInfo, LossInfo
+from mlplab.figures.data_spans import AttemptSpan
 
 MAX_POINTS = 1500        # per drawn curve; the browser stays quick with many runs
 TRAIN, VAL = "#1f77b4", "#ff7f0e"

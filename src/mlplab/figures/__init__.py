@@ -3,12 +3,15 @@ from drawing them. The report's PNGs and the dashboard's Plotly views draw the s
 records.
 
     data_run.py      one run: loss, per-layer series, activations, initial weights
+    data_spans.py    a run's attempts laid end to end (the x axes of a run with restarts)
+    data_curvature.py  one run's curvature probe against its optimizer's stability bound
     data_model.py    what needs the trained network: decision boundary, network diagram
     data_configs.py  a set of runs' configurations: which keys vary, labels
     data_params.py   a metric against any swept key
     data_store.py    a set of runs: comparisons over seeds, success rates, stages
     data_parallel.py, data_importance.py   a sweep's parallel coordinates, key importance
     draw_run.py, draw_model.py, draw_store.py, draw_sweep.py   the matplotlib PNGs of those records
+    draw_save.py     how a figure becomes a PNG (layout once, then one render)
     arrays.py        the read-only numpy arrays the records hold
     digest.py        a record's digest (what the report keys its PNGs by)
     data_ties.py     intervals over seeds and the words for ties with the best
@@ -17,7 +20,9 @@ records.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlplab import lazy_exports
 
 if TYPE_CHECKING:
     from .data_run import RunFigureData as RunFigureData
@@ -32,12 +37,6 @@ _EXPORTS = {"RunFigureData": "data_run", "load_run_figdata": "data_run",
             "StoreFigureData": "data_store", "load_store_figdata": "data_store"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
 __all__ = ["RunFigureData", "StoreFigureData", "load_run_figdata", "load_store_figdata"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

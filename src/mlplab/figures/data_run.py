@@ -29,11 +29,12 @@ from mlplab.config import parse_init
 from mlplab.metrics import natural_key
 
 from .arrays import frozen_array, layer_weights
+from .data_spans import AttemptSpan, attempt_spans
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlplab.store.store import AttemptInfo, Store
+    from mlplab.store.store import Store
 
 # Update ratios above this come from dividing by a zero previous weight (zero-initialised
 # biases clamp the denominator to the smallest float); they are undefined and left out.
@@ -52,54 +53,6 @@ FAMILIES: dict[str, tuple[str, str, str, bool, float | None]] = {
                      "‖ΔW‖ / ‖W‖ (log scale)", "‖Δb‖ / ‖b‖ (log scale)", True, UPDATE_RATIO_REFERENCE),
     "dist_init": ("Distance from initialisation per layer", "‖W − W₀‖", "‖b − b₀‖", False, None),
 }
-
-
-@dataclass(frozen=True)
-class AttemptSpan:
-    """Where one attempt lies on the all-attempts axes and how it ended."""
-
-    attempt: int
-    start_epoch: int          # epochs trained by earlier attempts
-    start_step: int           # steps taken by earlier attempts
-    epochs: int
-    steps: int
-    end_reason: str           # plateau, diverged, target, max_epochs, ...
-    best_epoch: int           # within the attempt (0-based; -1: none)
-    best_value: float
-    target_met: bool
-    kept: bool                # the run's kept (best) attempt
-
-
-def attempt_spans(frame: "pd.DataFrame", attempts: Sequence["AttemptInfo"],
-                  best_attempt: int | None = None) -> tuple[AttemptSpan, ...]:
-    """The attempts laid end to end; lengths from ``attempts``, else from the frame."""
-    by_number = {a.attempt: a for a in attempts}
-    numbers = sorted(set(by_number) | set(int(a) for a in frame["attempt"].unique()))
-    spans, epoch0, step0 = [], 0, 0
-    for n in numbers:
-        rows = frame[frame["attempt"] == n]
-        a = by_number.get(n)
-        epochs = a.epochs if a is not None else (int(rows["epoch"].max()) + 1 if len(rows) else 0)
-        steps = a.steps if a is not None else _steps_taken(rows)
-        spans.append(AttemptSpan(
-            attempt=n, start_epoch=epoch0, start_step=step0, epochs=epochs, steps=steps,
-            end_reason=a.end_reason if a is not None else "",
-            best_epoch=a.best_epoch if a is not None else -1,
-            best_value=a.best_value if a is not None else math.nan,
-            target_met=bool(a.target_met) if a is not None else False,
-            kept=n == (best_attempt if best_attempt is not None else numbers[-1])))
-        epoch0, step0 = epoch0 + epochs, step0 + steps
-    return tuple(spans)
-
-
-def _steps_taken(rows: "pd.DataFrame") -> int:
-    """Steps of an attempt from its rows: step records are numbered from 0, epoch and
-    final records carry the number of steps taken so far."""
-    if not len(rows):
-        return 0
-    per_step = rows[rows["scope"].isin(["step", "act"])]["step"]
-    after = rows[~rows["scope"].isin(["step", "act"])]["step"]
-    return int(max(per_step.max() + 1 if len(per_step) else 0, after.max() if len(after) else 0))
 
 
 # ----------------------------------------------------------------------------- loss
@@ -343,52 +296,6 @@ def init_dist_info(state: Mapping[str, Any], layers: Sequence[str], attempt: int
                         tuple(frozen_array(w.ravel()) for _, w, _ in found), tuple(expected), tuple(kinds))
 
 
-# ----------------------------------------------------------------------------- curvature
-
-
-@dataclass(frozen=True)
-class CurvatureCurve:
-    """One attempt's curvature series (``probe.curvature_every``), NaN where not measured."""
-
-    attempt: int
-    x: np.ndarray                 # [T] steps over all attempts
-    sharpness: np.ndarray         # [T] top Hessian eigenvalue
-    stability: np.ndarray         # [T] lr x (preconditioned) sharpness
-    hess_trace: np.ndarray        # [T]
-    grad_noise_scale: np.ndarray  # [T]
-
-
-@dataclass(frozen=True)
-class CurvatureInfo:
-    """The curvature probe's series and the optimizer's bound on lr x sharpness."""
-
-    bound: float | None           # stability bound (2 for gradient descent), None: unknown
-    curves: tuple[CurvatureCurve, ...]
-    spans: tuple[AttemptSpan, ...]
-
-
-def curvature_info(frame: "pd.DataFrame", spans: Sequence[AttemptSpan],
-                   bound: float | None = None) -> CurvatureInfo | None:
-    """The curvature series by attempt, None when the run measured none."""
-    from mlplab.metrics import CURVATURE_METRICS
-
-    rows = frame[(frame["scope"] == "step") & (frame["layer"] == "")
-                 & frame["metric"].isin(CURVATURE_METRICS)]
-    if rows.empty:
-        return None
-    start = {s.attempt: s.start_step for s in spans}
-    curves = []
-    for attempt, part in rows.groupby("attempt", sort=True):
-        table = part.pivot_table(index="step", columns="metric", values="value",
-                                 aggfunc="last", dropna=False).sort_index()
-        col = lambda m: frozen_array(table[m].to_numpy(np.float64) if m in table  # noqa: E731
-                                     else np.full(len(table), math.nan))
-        x = table.index.to_numpy(np.float64) + start.get(int(attempt), 0)
-        curves.append(CurvatureCurve(int(attempt), frozen_array(x), *(col(m) for m in
-                                                                      CURVATURE_METRICS)))
-    return CurvatureInfo(None if bound is None else float(bound), tuple(curves), tuple(spans))
-
-
 # ----------------------------------------------------------------------------- bundle
 
 
@@ -411,6 +318,7 @@ def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
     """Read one finished run from ``store`` and compute all its figure data."""
     from mlplab.store.store import StoreError
     from mlplab.store.table import config_summary
+    from .data_curvature import curvature_info, stability_bound_of
     from .data_model import boundary_and_network
 
     run = store.run(run_id)
@@ -436,20 +344,9 @@ def load_run_figdata(store: "Store", run_id: str) -> RunFigureData:
         activations=activation_info(frame, layers, (model or {}).get("activation", ""), spans),
         init=None if not init_state else init_dist_info(init_state, layers, kept, model),
         boundary=boundary, network=network,
-        curvature=curvature_info(frame, spans, _stability_bound(info, config)))
-
-
-def _stability_bound(info: Mapping[str, Any], config: Mapping[str, Any]) -> float | None:
-    """The run's bound on lr x sharpness: its info's, else its optimizer's in the table."""
-    bound = info.get("stability_bound")
-    if isinstance(bound, (int, float)):
-        return float(bound)
-    from mlplab.optim.table import OPTIMIZERS, stability_bound
-
-    name = (config.get("train") or {}).get("optimizer")
-    return stability_bound(name, info.get("optimizer_hyper") or {}) if name in OPTIMIZERS \
-        else None
+        curvature=curvature_info(frame, spans, stability_bound_of(info, config)))
 
 
 if TYPE_CHECKING:
+    from .data_curvature import CurvatureInfo
     from .data_model import BoundaryInfo, NetworkInfo

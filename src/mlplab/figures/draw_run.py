@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .arrays import envelope
-from .data_run import (ActivationInfo, AttemptSpan, CurvatureInfo, InitDistInfo, LayerSeriesInfo,
-                       LossInfo)
+from .data_curvature import CurvatureInfo
+from .data_run import ActivationInfo, InitDistInfo, LayerSeriesInfo, LossInfo
+from .data_spans import AttemptSpan
 from .draw_save import DPI
 from .draw_save import save_figure as save_figure       # re-exported: where the figures' users look
 
