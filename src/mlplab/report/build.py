@@ -315,14 +315,20 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
         from .sweep import hyperparameter_figures, hyperparameter_importance
 
         # the importance (most of this half's time: fANOVA's forest) in one more process,
-        # forked once this one has imported what both use; the OS shares the two cores
-        # among three processes, whichever half is longer
-        computed, data = in_two(
+        # forked once this one has imported what both use, while this one computes and
+        # draws the figures that do not need it; the OS shares the two cores among the
+        # processes, whichever is longer
+        def store_side() -> list[tuple[str, Callable[..., "Figure"], Any]]:
+            jobs = store_figure_jobs(load_store_figdata(store))
+            draw_all(jobs, out, prune=False)
+            return jobs
+
+        computed, store_jobs = in_two(
             lambda: dataclasses.asdict(hyperparameter_importance(done, store_root=store.root)),
-            lambda: load_store_figdata(store))
+            store_side)
         hyper_jobs, importance = hyperparameter_figures(
             done, store_root=store.root, importance=_importance_from_json(computed))
-        figures = draw_all(store_figure_jobs(data) + hyper_jobs, out)
+        figures = draw_all(store_jobs + hyper_jobs, out)     # the store's drawn: only checked
         hyper = {name for name, _, _ in hyper_jobs}
         keep(store.root, STORE_KIND, inputs,
              {"figures": [[f.name, f.caption] for f in figures], "hyper": sorted(hyper),
