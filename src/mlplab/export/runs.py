@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
+from mlplab.store.runfiles import tensors_file
 from mlplab.store.store import RunInfo, Store
 from mlplab.store.table import filter_runs
 
@@ -129,7 +130,7 @@ def read_run(store: Store, info: RunInfo) -> RunData:
 def read_weights(store: Store, run: RunData, which: str) -> dict[str, np.ndarray]:
     """The kept attempt's ``which`` weights as arrays ({} when the attempt has none);
     raises :class:`Damaged` for a file that does not read."""
-    path = run.folder / f"attempt-{run.kept}" / f"{which}.safetensors"
+    path = run.folder / tensors_file(run.kept, which)
     if not path.is_file():
         return {}
     try:
@@ -141,7 +142,7 @@ def read_weights(store: Store, run: RunData, which: str) -> dict[str, np.ndarray
 def read_boundary(store: Store, run: RunData) -> dict[str, np.ndarray] | None:
     """The kept attempt's decision-boundary snapshots: ``epochs [S]`` and ``probs [S, G,
     G, C]`` (None when there are none); raises :class:`Damaged` for a file that does not read."""
-    path = run.folder / f"attempt-{run.kept}" / "boundary.safetensors"
+    path = run.folder / tensors_file(run.kept, "boundary")
     if not path.is_file():
         return None
     try:

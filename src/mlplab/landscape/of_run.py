@@ -38,6 +38,7 @@ from mlplab.config import ConfigError, from_dict
 from mlplab.store.atomic import write_atomic
 from mlplab.store.groups import config_key
 from mlplab.store.models import locate_run
+from mlplab.store.runfiles import tensors_file
 from mlplab.store.store import Store, StoreError
 
 LINE_POINTS = 41      # points along each line, both ends included
@@ -89,7 +90,7 @@ class _Net:
 
 
 def _weights(store: Store, run_id: str, attempt: int, which: str) -> dict[str, torch.Tensor]:
-    path = store.run_dir(run_id) / f"attempt-{attempt}" / f"{which}.safetensors"
+    path = store.run_dir(run_id) / tensors_file(attempt, which)
     if not path.is_file():
         raise StoreError(f"'{path}' is missing: the landscape needs the attempt's {which} "
                          "weights (runs written before mlplab kept them cannot be drawn)")
@@ -152,7 +153,7 @@ def _path(store: Store, run_id: str, attempt: int, net: _Net,
     from the boundary snapshots; None when the attempt kept none."""
     from safetensors.torch import load_file
 
-    path = store.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
+    path = store.run_dir(run_id) / tensors_file(attempt, "boundary")
     if not path.is_file():
         return None
     packed = load_file(str(path))

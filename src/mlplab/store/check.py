@@ -26,7 +26,7 @@ from typing import Any
 
 from .rebuild import RebuildResult, index_damage, index_folders, rebuild_index, recover_sweeps
 from .rows import parse_record, read_digests
-from .runfiles import RECORD, digest, read_config_doc
+from .runfiles import RECORD, digest, read_config_doc, tensors_file
 from .store import INDEX, RunInfo, Store, StoreError
 
 
@@ -111,7 +111,7 @@ def _unreadable(folder: Path, run: RunInfo, intact: set[str]) -> list[Damage]:
     kept = run.best_attempt or 0
     for attempt in range(max(run.n_attempts or 0, kept + 1)):
         for which in ("init", "best", "last"):
-            name = f"attempt-{attempt}/{which}.safetensors"
+            name = tensors_file(attempt, which)
             if name in intact:
                 continue
             path = folder / name
@@ -178,7 +178,7 @@ def quick_damage(folder: Path, run: RunInfo) -> Damage | None:
     Parquet footer's magic, whether the kept network's safetensors header fits its file.
     Damage only reading a file whole shows is left to :func:`check_run`."""
     root = str(folder)
-    best = f"attempt-{run.best_attempt or 0}/best.safetensors"
+    best = tensors_file(run.best_attempt or 0, "best")
     name = "."
     try:
         name = "config.json"

@@ -47,6 +47,16 @@ RunFiles = dict[str, bytes]      # path inside the run's folder -> content
 RECORD = "run.json"              # the run's record (mlplab.store.rows), beside its files
 
 
+def tensors_file(attempt: int, which: str) -> str:
+    """Where an attempt's ``which`` tensors (init, best, last or boundary) lie in its run's
+    folder.
+
+    >>> tensors_file(1, "best")
+    'attempt-1/best.safetensors'
+    """
+    return f"attempt-{attempt}/{which}.safetensors"
+
+
 def read_config_doc(folder: Path) -> dict[str, Any]:
     """A run folder's ``config.json`` (its resolved config under ``config``, and its info);
     ``OSError`` when it cannot be read, ``ValueError`` when it is not JSON or holds no config."""
@@ -99,7 +109,7 @@ def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
                    "boundary": a.boundary or {}}
         for which, state in tensors.items():
             if state:
-                files[f"attempt-{a.attempt}/{which}.safetensors"] = safetensors_bytes(state, meta)
+                files[tensors_file(a.attempt, which)] = safetensors_bytes(state, meta)
     return files
 
 

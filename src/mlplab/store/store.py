@@ -44,7 +44,7 @@ from .owners import UNFINISHED, folder_mode, owner_gone, this_process
 from .rows import SCHEMA as _SCHEMA
 from .rows import config_hash as config_hash
 from .rows import insert_record, run_record, with_record
-from .runfiles import RunFiles, encode_with_curves, write_files
+from .runfiles import RunFiles, encode_with_curves, tensors_file, write_files
 from .sweepfiles import write_sweep_file
 
 if TYPE_CHECKING:
@@ -368,7 +368,7 @@ class Store:
         if which not in ("init", "best", "last"):
             raise StoreError(f"which={which!r}: allowed init, best, last")
         attempt = (self.run(run_id).best_attempt or 0) if attempt is None else attempt
-        path = self.run_dir(run_id) / f"attempt-{attempt}" / f"{which}.safetensors"
+        path = self.run_dir(run_id) / tensors_file(attempt, which)
         if not path.is_file():
             raise StoreError(f"no {which} weights for run '{run_id}' attempt {attempt}")
         return path
@@ -384,7 +384,7 @@ class Store:
 
         if attempt is None:
             attempt = self.run(run_id).best_attempt or 0
-        path = self.run_dir(run_id) / f"attempt-{attempt}" / "boundary.safetensors"
+        path = self.run_dir(run_id) / tensors_file(attempt, "boundary")
         if not path.is_file():
             return None
         packed = load_file(str(path))
