@@ -9,7 +9,7 @@ finished: its ``run.json`` names every file's digest, and :func:`mlplab.store.ch
 run before, verified the files against them) and a CSV data file's size and time; for the
 store, every run's row, the attempts and the sweeps in the index (a run's epoch curves are
 written with its row); for both, :func:`code_version` (every source file of mlplab and the
-versions of the libraries that compute or draw) and the drawing code. The entry holds
+versions of the libraries that compute or draw). The entry holds
 the half's result as JSON and, per PNG, the figure key its key file holds
 (:mod:`mlplab.report.figfiles`): it is used only while every PNG is still the one its key
 describes; a missing, changed or redrawn PNG makes the half compute and draw again.
@@ -56,9 +56,9 @@ def code_version() -> str:
 
 
 def _inputs(inputs: dict[str, Any]) -> dict[str, Any]:
-    from mlplab.figures.digest import drawing_version
-
-    return {"version": VERSION, "code": code_version(), "drawing": drawing_version(), **inputs}
+    # code_version covers the drawing code and matplotlib's version too (figures.digest's
+    # drawing_version, which keys each PNG, is a part of it)
+    return {"version": VERSION, "code": code_version(), **inputs}
 
 
 def recall(root: Path, kind: str, inputs: dict[str, Any],
