@@ -728,18 +728,21 @@ def test_plotly_stage_figure_draws_every_seed_and_interval_in_three_traces_a_sta
             assert score.marker.color == ("#1e8e3e" if c.winner else "#7f8c99")
 
 
-def test_collector_paused_nests_and_restores_the_collectors_state():
+def test_gc_paused_nests_and_restores_the_collectors_state():
     import gc
+
+    from mlplab.store.table import gc_paused
+
     was = gc.isenabled()
     try:
         gc.enable()
-        with cb.collector_paused():
-            with cb.collector_paused():
+        with gc_paused():
+            with gc_paused():
                 assert not gc.isenabled()
             assert not gc.isenabled()           # the outer section is still running
         assert gc.isenabled()
         gc.disable()                            # off before: off after
-        with cb.collector_paused():
+        with gc_paused():
             pass
         assert not gc.isenabled()
     finally:

@@ -11,20 +11,17 @@ Route(page='run', run_id='xor-1a2b3c4d', reason='')
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import math
 import os
 import reprlib
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
-from mlplab.store.table import run_row, select_rows
+from mlplab.store.table import gc_paused, run_row, select_rows
 
 PAGE_SIZE = 50          # rows a page; Dash renders every cell as a component, and 100 rows
                         # took seconds to draw in Chromium on a busy 2-core machine
@@ -252,39 +249,8 @@ def run_infos(root: str | Path) -> list[RunInfo]:
 def runs_at(root: str, signature: str) -> tuple[RunInfo, ...]:
     """Every run of the store at ``root`` when its index had ``signature``
     (:func:`store_signature`); the store as it is now and the one before are kept."""
-    with collector_paused():
+    with gc_paused():
         return tuple(open_store(root).runs())
-
-
-_PAUSE_LOCK = threading.Lock()
-_PAUSED = [0, False]            # sections inside collector_paused, and whether gc was on
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while the store's runs and the overview's
-    figure data are built, back on after (as it was: a section inside another, or in
-    another thread, leaves it to the last one out). They make hundreds of thousands of
-    objects that live on (the parsed configs, their flat forms), and each full collection
-    the allocations trigger walks all of them: three took 0.45-0.6 s of a 10,000-run
-    store's first load. Nothing is lost: garbage made meanwhile is collected after.
-
-    >>> with collector_paused():
-    ...     gc.isenabled()
-    False
-    """
-    with _PAUSE_LOCK:
-        if _PAUSED[0] == 0:
-            _PAUSED[1] = gc.isenabled()
-            gc.disable()
-        _PAUSED[0] += 1
-    try:
-        yield
-    finally:
-        with _PAUSE_LOCK:
-            _PAUSED[0] -= 1
-            if _PAUSED[0] == 0 and _PAUSED[1]:
-                gc.enable()
 
 
 # -- one run -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from mlplab.figures.data_configs import RUN_METRICS, varying_keys
 from mlplab.figures.data_params import param_curve_info
 from mlplab.figures.data_store import StoreFigureData, load_store_figdata
 from mlplab.store.store import RunInfo
+from mlplab.store.table import gc_paused
 from . import callbacks as cb
 from . import layout, plots, plots_store, plots_sweep, tables
 
@@ -69,7 +70,7 @@ class StoreSnapshot:
 # keyed by the index's stamp: the store as it is now and the one before, no more
 @functools.lru_cache(maxsize=2)
 def _snapshot(root: str, signature: str) -> StoreSnapshot:
-    with cb.collector_paused():      # many long-lived objects: see collector_paused
+    with gc_paused():                # many long-lived objects: see gc_paused
         return _build_snapshot(root, signature)
 
 
