@@ -236,32 +236,20 @@ def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., li
     return draw(run_figure_jobs(load_run_figdata(store, best.run_id)), store.run_dir(best.run_id) / "figures")
 
 
-def _best_run_side(store: Store, best: RunInfo, draw: Callable[..., list[FigureFile]] = draw_all
-                   ) -> list[FigureFile]:
+def _best_run_side(store: Store, best: RunInfo, inputs: dict[str, Any] | None,
+                   draw: Callable[..., list[FigureFile]] = draw_all) -> list[FigureFile]:
     """The best run's figures (drawn by ``draw``); those of the last report when its
-    folder, the code and the PNGs are unchanged (:mod:`.kept`: no figure data computed,
-    no torch imported)."""
-    from .kept import keep, recall, run_inputs
+    folder, the code and the PNGs are unchanged (``inputs``: :func:`.kept.run_inputs`; no
+    figure data computed, no torch imported)."""
+    from .kept import kept_or_made
 
     out = store.run_dir(best.run_id) / "figures"
-    inputs = run_inputs(store.root, best.run_id, best.config)
-    kept = None if inputs is None else recall(
-        store.root, RUN_KIND, inputs,
-        lambda value: [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value])
-    if kept is not None:
-        return kept
-    figures = _best_run_figures(store, best, draw)
-    if inputs is not None:
-        keep(store.root, RUN_KIND, inputs, [[f.name, f.caption] for f in figures], figures)
-    return figures
-
-
-def _best_run_kept(store: Store, best: RunInfo) -> bool:
-    """Whether the best run's figures are those the last report kept (nothing to draw)."""
-    from .kept import recall, run_inputs
-
-    inputs = run_inputs(store.root, best.run_id, best.config)
-    return inputs is not None and recall(store.root, RUN_KIND, inputs) is not None
+    return kept_or_made(
+        store.root, RUN_KIND, inputs, lambda: _best_run_figures(store, best, draw),
+        encode=lambda figures: [[f.name, f.caption] for f in figures],
+        decode=lambda value: [FigureFile(str(name), out / f"{name}.png", str(caption))
+                              for name, caption in value],
+        files=lambda figures: figures)
 
 
 def _preload_drawing() -> None:
@@ -273,20 +261,16 @@ def _preload_drawing() -> None:
     from matplotlib import figure  # noqa: F401
 
 
-def _best_run_findings(store: Store, best: RunInfo) -> list[dict[str, Any]] | None:
+def _best_run_findings(store: Store, best: RunInfo, inputs: dict[str, Any] | None
+                       ) -> list[dict[str, Any]] | None:
     """:func:`run_findings` of the best run; those of the last report when its folder and
-    the code are unchanged (:mod:`.kept`)."""
-    from .kept import keep, recall, run_inputs
+    the code are unchanged (``inputs``: :func:`.kept.run_inputs`)."""
+    from .kept import kept_or_made
 
-    inputs = run_inputs(store.root, best.run_id, best.config)
-    kept = None if inputs is None else recall(store.root, FINDINGS_KIND, inputs,
-                                              lambda value: (value["findings"],))
-    if kept is not None:
-        return kept[0]
-    findings = run_findings(store.root, best.run_id)
-    if inputs is not None:
-        keep(store.root, FINDINGS_KIND, inputs, {"findings": findings}, [])
-    return findings
+    return kept_or_made(store.root, FINDINGS_KIND, inputs,
+                        lambda: (run_findings(store.root, best.run_id),),    # None is a finding
+                        encode=lambda made: {"findings": made[0]},
+                        decode=lambda value: (value["findings"],))[0]
 
 
 # the kinds of the store cache's entries that keep each half of a store's report (.kept)
@@ -297,19 +281,14 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
     """The store-level figures (the hyper-parameter section's too: one folder, pruned
     once) as JSON data (:func:`in_two`): ``figures`` and the hyper-parameter ``section``;
     those of the last report when the index and the PNGs are unchanged (:mod:`.kept`)."""
-    from .kept import keep, recall, store_inputs
+    from .kept import kept_or_made, store_inputs
     from .sweep import hyperparameter_html
 
     if len(done) <= 1:
         return {"figures": [], "section": None}
     out = store.root / "figures"
-    inputs = store_inputs(store, runs)
-    kept = recall(store.root, STORE_KIND, inputs, lambda value: (
-        [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value["figures"]],
-        _importance_from_json(value["importance"]), set(value["hyper"])))
-    if kept is not None:
-        figures, importance, hyper = kept
-    else:
+
+    def made() -> tuple[list[FigureFile], "ImportanceInfo", set[str]]:
         from mlplab.figures.data_store import load_store_figdata
 
         from .sweep import hyperparameter_figures, hyperparameter_importance
@@ -329,10 +308,16 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
         hyper_jobs, importance = hyperparameter_figures(
             done, store_root=store.root, importance=_importance_from_json(computed))
         figures = draw_all(store_jobs + hyper_jobs, out)     # the store's drawn: only checked
-        hyper = {name for name, _, _ in hyper_jobs}
-        keep(store.root, STORE_KIND, inputs,
-             {"figures": [[f.name, f.caption] for f in figures], "hyper": sorted(hyper),
-              "importance": dataclasses.asdict(importance)}, figures)
+        return figures, importance, {name for name, _, _ in hyper_jobs}
+
+    figures, importance, hyper = kept_or_made(
+        store.root, STORE_KIND, store_inputs(store, runs), made,
+        encode=lambda m: {"figures": [[f.name, f.caption] for f in m[0]], "hyper": sorted(m[2]),
+                          "importance": dataclasses.asdict(m[1])},
+        decode=lambda value: (
+            [FigureFile(str(name), out / f"{name}.png", str(caption)) for name, caption in value["figures"]],
+            _importance_from_json(value["importance"]), set(value["hyper"])),
+        files=lambda m: m[0])
     return {"figures": files_json([f for f in figures if f.name not in hyper]),
             "section": hyperparameter_html(importance, [f for f in figures if f.name in hyper])}
 
@@ -349,6 +334,8 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     from mlplab.figures.data_configs import varying_keys
     from mlplab.store.check import check_store
     from mlplab.store.table import run_row
+
+    from .kept import recall, run_inputs
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
@@ -376,19 +363,20 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
     # process computes the best run's figure data (its network is evaluated with torch)
     # and draws them, in two processes too (the drawing needs no torch): four processes
     # in all (the child forks one for the importance) that the OS shares out on the cores
+    inputs = None if best is None else run_inputs(store.root, best.run_id, best.config)
     if best is not None and len(done) > 1:
-        if not _best_run_kept(store, best):
+        if inputs is None or recall(store.root, RUN_KIND, inputs) is None:   # it draws
             _preload_drawing()
         child, best_figs = in_two(
             lambda: {"store": _store_figures(store, runs, done),
-                     "findings": _best_run_findings(store, best)},
-            lambda: _best_run_side(store, best, draw_all_in_two))
+                     "findings": _best_run_findings(store, best, inputs)},
+            lambda: _best_run_side(store, best, inputs, draw_all_in_two))
         store_side, findings = child["store"], child["findings"]
     else:
         store_side = _store_figures(store, runs, done)
         best_figs, findings = ([], None) if best is None else (
-            _best_run_side(store, best, draw_all_in_two),    # no store figures: split the run's
-            _best_run_findings(store, best))
+            _best_run_side(store, best, inputs, draw_all_in_two),    # no store figures: split the run's
+            _best_run_findings(store, best, inputs))
     store_figs = files_from_json(store_side["figures"])
     hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
     if store_figs:

@@ -97,6 +97,21 @@ def keep(root: Path, kind: str, inputs: dict[str, Any], value: Any,
     write_entry(root, kind, digest_of(_inputs(inputs)), {"pngs": pngs, "value": value})
 
 
+def kept_or_made(root: Path, kind: str, inputs: dict[str, Any] | None, make: Callable[[], T],
+                 encode: Callable[[T], Any], decode: Callable[[Any], T],
+                 files: Callable[[T], Sequence[FigureFile]] = lambda value: ()) -> T:
+    """What the last report kept for ``inputs`` (:func:`recall` with ``decode``), else
+    ``make()``, kept (:func:`keep`: ``encode`` of it, with its PNGs ``files``) for the
+    next; ``inputs`` None: made and not kept. ``decode`` must not give None (a miss)."""
+    found = None if inputs is None else recall(root, kind, inputs, decode)
+    if found is not None:
+        return found
+    value = make()
+    if inputs is not None:
+        keep(root, kind, inputs, encode(value), files(value))
+    return value
+
+
 def run_inputs(root: Path, run_id: str, config: dict[str, Any]) -> dict[str, Any] | None:
     """What a finished run's figures and findings depend on besides the code; None when
     its ``run.json`` cannot be read or records no digest of its config and metrics (then
@@ -132,4 +147,4 @@ def store_inputs(store: Any, runs: Sequence[Any]) -> dict[str, Any]:
     return {"index": hashlib.sha256(index.encode()).hexdigest()}
 
 
-__all__ = ["code_version", "recall", "keep", "run_inputs", "store_inputs"]
+__all__ = ["code_version", "recall", "keep", "kept_or_made", "run_inputs", "store_inputs"]
