@@ -87,6 +87,31 @@ def test_round_trip_through_a_real_sqlite_file(written, rec) -> None:
     pd.testing.assert_frame_equal(reader.metrics("xor-a"), rec.metrics.to_frame())
 
 
+def test_a_new_index_appears_whole_and_never_over_another(written, monkeypatch) -> None:
+    # a reader that opens the store while its first writer starts must find no index or one
+    # with its tables (an index without them reads as damaged): the tables are made under
+    # a temporary name, then linked into place
+    seen = []
+    real_link = store_mod.os.link
+
+    def link(src, dst):
+        with sqlite3.connect(src) as db:          # what a reader would find once it is there
+            seen.append({r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")})
+        assert not Path(dst).exists()             # and nothing at the index's name before
+        return real_link(src, dst)
+
+    monkeypatch.setattr(store_mod.os, "link", link)
+    fresh = written.root.parent / "fresh"
+    Store(fresh)
+    assert len(seen) == 1 and {"runs", "attempts", "configs", "sweeps", "curves"} <= seen[0]
+    assert [p.name for p in fresh.iterdir() if p.is_file()] == [INDEX]     # no temporary left
+    assert [r.status for r in Store(fresh, readonly=True).runs()] == []
+    monkeypatch.setattr(store_mod.os, "link", real_link)
+    store_mod.create_index(written.root)          # over an index that holds a run: it stays
+    assert [r.run_id for r in Store(written.root, readonly=True).runs()] == ["xor-a"]
+    assert sorted(p.name for p in written.root.iterdir() if p.is_file()) == [INDEX]
+
+
 def test_metrics_parquet_schema(written) -> None:
     frame = pd.read_parquet(written.run_dir("xor-a") / "metrics.parquet")
     assert list(frame.columns) == ["attempt", "step", "epoch", "scope", "layer", "metric", "value"]

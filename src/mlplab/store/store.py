@@ -76,9 +76,21 @@ def _attempt_info(r: sqlite3.Row) -> AttemptInfo:
 
 
 def create_index(root: Path) -> None:
-    """A new index at ``root`` with empty tables (what a rebuild fills)."""
-    with contextlib.closing(sqlite3.connect(root / INDEX)) as db:
-        db.executescript(_SCHEMA + CURVES_SCHEMA)
+    """A new index at ``root`` with empty tables (what a first write or a rebuild fills),
+    whole or not at all: built under a temporary name and linked into place, so a reader
+    never finds an index without its tables (which it would report as damaged), and an
+    index another process made meanwhile is left as it is."""
+    index = root / INDEX
+    tmp = root / f".{INDEX}.new-{os.getpid()}"
+    try:
+        with contextlib.closing(sqlite3.connect(tmp)) as db:
+            db.executescript(_SCHEMA + CURVES_SCHEMA)
+        try:
+            os.link(tmp, index)
+        except FileExistsError:
+            pass                                    # made meanwhile: that one stands
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Store:
@@ -100,6 +112,8 @@ class Store:
                 raise StoreError(f"no mlplab store at '{self.root}' (no {INDEX})")
         else:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
+            if not index.is_file():
+                create_index(self.root)
         try:
             with self._connect() as db:
                 if readonly:
