@@ -370,7 +370,7 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 def _plain(obj: Any) -> Any:
     """``json.loads(json.dumps(obj, default=_json_fields))`` without the text: scalars as
     the plain Python types, tuples as lists, dataclasses as dicts of their fields."""
-    if obj is None or type(obj) in (str, int, float, bool):
+    if obj is None or type(obj) in _SCALARS:
         return obj
     if isinstance(obj, (str, int, float)):     # subclasses (numpy floats): the base type
         return next(t for t in (str, int, float) if isinstance(obj, t))(obj)
@@ -382,8 +382,15 @@ def _plain(obj: Any) -> Any:
         names = _FIELD_NAMES.get(type(obj))
         if names is None:
             names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
-        return {name: _plain(getattr(obj, name)) for name in names}
+        out = {}
+        for name in names:             # most fields are plain scalars: kept without a call
+            v = getattr(obj, name)
+            out[name] = v if v is None or type(v) in _SCALARS else _plain(v)
+        return out
     return json.loads(json.dumps(obj, default=_json_fields))   # e.g. non-string keys
+
+
+_SCALARS = frozenset((str, int, float, bool))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
