@@ -41,32 +41,67 @@ def cache_dir() -> Path:
     return Path(root) / "compiled"
 
 
+# how leaves and rebuild take a type apart, found once per type: "tensor", "none",
+# "list", "tuple", "named" (a named tuple) or a dataclass's field names
+_KINDS: dict[type, Any] = {}
+
+
+def _kind(t: type) -> Any:
+    kind = _KINDS.get(t)
+    if kind is None:
+        if issubclass(t, Tensor):
+            kind = "tensor"
+        elif t is type(None):
+            kind = "none"
+        elif issubclass(t, list):
+            kind = "list"
+        elif issubclass(t, tuple):
+            kind = "named" if hasattr(t, "_fields") else "tuple"
+        elif is_dataclass(t):
+            kind = tuple(f.name for f in fields(t))
+        else:
+            raise TypeError(f"a package takes tensors only, got {t.__name__}")
+        _KINDS[t] = kind
+    return kind
+
+
 def leaves(obj: Any) -> list[Tensor]:
     """The tensors of a nest of tuples, lists, dataclasses and None, depth first."""
-    if isinstance(obj, Tensor):
-        return [obj]
-    if obj is None:
-        return []
-    if isinstance(obj, (tuple, list)):
-        return [t for item in obj for t in leaves(item)]
-    if is_dataclass(obj):
-        return [t for f in fields(obj) for t in leaves(getattr(obj, f.name))]
-    raise TypeError(f"a package takes tensors only, got {type(obj).__name__}")
+    out: list[Tensor] = []
+    _collect(obj, out)
+    return out
+
+
+def _collect(obj: Any, out: list[Tensor]) -> None:
+    kind = _kind(type(obj))
+    if kind == "tensor":
+        out.append(obj)
+    elif kind == "none":
+        return
+    elif isinstance(kind, tuple):                # a dataclass
+        for name in kind:
+            _collect(getattr(obj, name), out)
+    else:
+        for item in obj:
+            _collect(item, out)
 
 
 def rebuild(template: Any, it: Iterator[Tensor]) -> Any:
     """``template``'s nest with its tensors taken in turn from ``it`` (in :func:`leaves`'
     order)."""
-    if isinstance(template, Tensor):
+    t = type(template)
+    kind = _kind(t)
+    if kind == "tensor":
         return next(it)
-    if template is None:
+    if kind == "none":
         return None
-    if isinstance(template, list):
+    if kind == "list":
         return [rebuild(item, it) for item in template]
-    if isinstance(template, tuple):
-        items = [rebuild(item, it) for item in template]
-        return type(template)(*items) if hasattr(template, "_fields") else tuple(items)
-    return type(template)(*(rebuild(getattr(template, f.name), it) for f in fields(template)))
+    if kind == "tuple":
+        return tuple([rebuild(item, it) for item in template])
+    if kind == "named":
+        return t(*[rebuild(item, it) for item in template])
+    return t(*[rebuild(getattr(template, name), it) for name in kind])
 
 
 def signature(flat: list[Tensor], free: Sequence[int | None] | None = None
