@@ -7,6 +7,7 @@ share a few."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import os
 import threading
 import time
@@ -314,6 +315,31 @@ def test_compiled_minibatch_cohort_equals_separate_runs(every):
     frame = records[3].metrics.to_frame()
     assert set(frame.scope) == {"step", "act", "epoch", "final"}
     assert frame.query("scope == 'step'").step.nunique() == 30 // every  # the kept steps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [0, 16])
+def test_a_cohort_without_the_probe_compiles_a_program_without_it(batch):
+    # probe=False: the program computes none of the probe's quantities (a package of its
+    # own), and the records are those of the eager cohort without the probe: epoch and
+    # final metrics, attempts with restarts, weights; no step or activation rows
+    base = copy.deepcopy(SMALL)
+    base["data"] = {"name": "gaussians", "k": 3, "n": 60}
+    base["train"].update(epochs=10, optimizer="adam", loss="ce", batch_size=batch)
+    base["stopping"].update(restarts=1, patience=3)
+    configs = make_configs(base, [{"train.lr": 0.05}, {"train.lr": 1.0},
+                                  {"train.lr": 1e-6}, {"train.lr": 0.01, "train.beta1": 0.5}])
+    before = aot_package.compiled_calls()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="mlplab:")   # no fallback to eager
+        got = train_cohort(configs, dtype=torch.float64, compile=True, probe=False)
+    assert aot_package.compiled_calls() > before
+    assert any(p.label and "no probe" in repr(k) for (k, _), p in aot_package._CACHE.items())
+    want = train_cohort(configs, dtype=torch.float64, probe=False)
+    for g, w in zip(got, want):
+        assert_same_record(g, replace(w, source="engine"), tol=1e-7)
+        assert set(g.metrics.to_frame().scope) == {"epoch", "final"}
+    assert any(len(r.attempts) > 1 for r in got)
 
 
 def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():

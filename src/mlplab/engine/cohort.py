@@ -201,8 +201,8 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
     # the in-place optimizer step while the host knows every model is active
     plan = plan_step(cfg.train.optimizer, hyper)
     plan = plan if plan.rule else None
-    compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs) \
-        if compile else None
+    compiled = CompiledEpoch.of(spec, head, cfg, opt, tensors, data.val_is_train, bs,
+                                probe) if compile else None
     curv = _Curvature.of(cfg, spec, head, tensors, spe) if probe else None
 
     def finish(ks: list[int]) -> None:

@@ -167,7 +167,8 @@ def _evaluate_bmm(spec: StackedMLP, head: Head, flat: Tensor, x: Tensor, y: Tens
 
 
 def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
-               val_is_train: bool, batch: int | None = None) -> Callable[..., tuple[Any, ...]]:
+               val_is_train: bool, batch: int | None = None, probe: bool = True
+               ) -> Callable[..., tuple[Any, ...]]:
     """The epoch as a pure function of tensors (compile it, or call it as it is):
     ``(flat, init, opt_state, hyper, stop, lr_floor, perm, x, y, x_val, y_val) -> (flat',
     opt_state', stop', step_rows, values, act_row, afters)``, with ``stop`` an
@@ -181,7 +182,11 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
     is each model's order of the training set this epoch, its ``S`` steps of ``batch``
     examples are written out one after another in the batched-matmul layout, and
     ``afters [S, K, P]`` are the parameters after each step (the trace computes the
-    activation statistics of the steps that record them); ``act_row`` is None."""
+    activation statistics of the steps that record them); ``act_row`` is None.
+
+    ``probe`` False (a cohort trained without the probe): the program computes none of
+    the probe's quantities; ``step_rows [S, K, 1]`` holds the loss only, and ``act_row``
+    and ``afters`` are None."""
     clip, segments = cfg.train.clip_grad_norm, segment_sizes(spec)
     n_probe = cfg.probe.batch
 
@@ -203,10 +208,11 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
             loss, grad = _loss_and_grad(spec, head, flat, x, y)     # [K], [K, P]
             new_flat, grad, opt_state = update(flat, grad, opt_state, hyper, stop.active)
             rows = [torch.cat([loss.unsqueeze(0),                   # [K, M] views
-                               step_norms_klast(new_flat, flat, grad, init, segments)]).t()]
+                               step_norms_klast(new_flat, flat, grad, init, segments)]).t()
+                    if probe else loss.unsqueeze(1)]
             tr, hidden = _evaluate(spec, head, new_flat, x, y)
             va = tr if val_is_train else _evaluate(spec, head, new_flat, x_val, y_val)[0]
-            act_row = _activation_rows(spec, hidden, n_probe)
+            act_row = _activation_rows(spec, hidden, n_probe) if probe else None
         else:                                                       # minibatch steps
             # gathered batch last, [K, d, N] (a batch's [K, B, d] is a transposed view):
             # the first layer's weight gradient g @ x then reads x as MKL's fast
@@ -223,9 +229,9 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
                                                    stop.active)
                 rows.append(torch.cat([loss.unsqueeze(1),                # [K, M]
                                        step_norms_rows(new_flat, prev, grad, init, segments)],
-                                      dim=1))
+                                      dim=1) if probe else loss.unsqueeze(1))
                 kept.append(new_flat)
-            afters = torch.stack(kept)                              # [S, K, P]
+            afters = torch.stack(kept) if probe else None             # [S, K, P]
             tr = _evaluate_bmm(spec, head, new_flat, x, y)
             va = tr if val_is_train else _evaluate_bmm(spec, head, new_flat, x_val, y_val)
         values = (tr[0], tr[1], va[0], va[1])
@@ -252,13 +258,14 @@ def make_epoch(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimiz
 
 
 def _key(spec: StackedMLP, head: Head, cfg: RunConfig, val_is_train: bool,
-         like: Tensor, batch: int | None = None) -> tuple[Any, ...]:
+         like: Tensor, batch: int | None = None, probe: bool = True) -> tuple[Any, ...]:
     """What the epoch's program depends on beyond its tensors' shapes (restarts are the
-    host's business); ``batch``: the minibatch size, None for full batch."""
+    host's business); ``batch``: the minibatch size, None for full batch; ``probe``:
+    whether it computes the probe's quantities."""
     t = cfg.train
     return (spec, head, t.optimizer, t.epochs, t.clip_grad_norm, t.schedule,
             replace(cfg.stopping, restarts=0), val_is_train, cfg.probe.batch, batch,
-            like.dtype, like.device.type)
+            like.dtype, like.device.type) + (() if probe else ("no probe",))
 
 
 def _model_dims(flat: list[Tensor], n_state: int) -> list[int | None] | None:
@@ -298,6 +305,7 @@ class CompiledEpoch:
     data: Tensors
     hidden: bool                         # the network has hidden layers
     options: dict[str, Any] | None       # inductor settings of the build
+    probe: bool = True                   # the program computes the probe's quantities
     compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
     _state: Any = None                   # the optimizer state the last call returned
@@ -306,19 +314,22 @@ class CompiledEpoch:
 
     @staticmethod
     def of(spec: StackedMLP, head: Head, cfg: RunConfig, opt: BatchedOptimizer,
-           data: Tensors, val_is_train: bool, batch: int) -> "CompiledEpoch | None":
-        """The compiled epoch for this cohort (minibatches of ``batch``), or None (with a
-        warning saying why)."""
+           data: Tensors, val_is_train: bool, batch: int, probe: bool = True
+           ) -> "CompiledEpoch | None":
+        """The compiled epoch for this cohort (minibatches of ``batch``; ``probe``: the
+        probe's quantities computed), or None (with a warning saying why)."""
         n = len(data.y_train)
         reason = why_not(cfg, -(-n // batch))
         if reason is not None:
             warnings.warn(f"mlplab: training eagerly, not compiled: {reason}", stacklevel=3)
             return None
         batch_or_none = None if batch >= n else batch
-        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none),
-                             make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none),
+        return CompiledEpoch(_key(spec, head, cfg, val_is_train, data.x_train, batch_or_none,
+                                  probe),
+                             make_epoch(spec, head, cfg, opt, val_is_train, batch_or_none,
+                                        probe),
                              data, len(spec.sizes) > 1,
-                             None if batch_or_none is None else MINIBATCH_OPTIONS)
+                             None if batch_or_none is None else MINIBATCH_OPTIONS, probe)
 
     def run(self, live: CohortState, trace: Trace, step: int, traced: Sequence[bool],
             acts: Sequence[bool], lr_floor: Tensor | None, perm: Tensor | None = None
@@ -357,18 +368,20 @@ class CompiledEpoch:
             self._relaid.update(relaid)
         for i in self._relaid:
             flat[i] = flat[i].contiguous()
-        # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch)
-        out = rebuild((live.flat, live.opt_state, stop._replace(ended=live.active), live.flat,
-                       live.flat, live.flat if self.hidden and perm is None else None,
-                       live.flat if perm is not None else None), iter(c.run(*flat)))
+        # the outputs' nest: act_row (full batch, hidden layers) or afters (minibatch),
+        # with the probe only
+        t, probed = live.flat, self.probe
+        out = rebuild((t, live.opt_state, stop._replace(ended=live.active), t, t,
+                       t if probed and self.hidden and perm is None else None,
+                       t if probed and perm is not None else None), iter(c.run(*flat)))
         self.calls += 1
         c.calls += 1
         new_flat, live.opt_state, stop, step_rows, values, act_row, afters = out
         self._state = live.opt_state
         live.forward = None
         trace.add_epoch(step, step_rows, traced, acts, act_row, afters)
-        trace.record_epoch(values, live.active,
-                           live.hyper.lr if live.lr_plateau is not None else None)
+        trace.record_epoch(values, live.active,        # both new tensors every call
+                           live.hyper.lr if live.lr_plateau is not None else None, fresh=True)
         live.flat.copy_(new_flat)                # live.params are views of it
         live.take_stop(stop)
         return stop.ended
