@@ -26,7 +26,6 @@ from mlplab.probe.norms import (STEP_NORMS, STEP_ROWS, activation_stats, fill_st
 
 TRACE_BYTES = 4 * 2 ** 20    # device memory for the step buffers of one chunk (4 MiB: cache-sized, 4% faster than 32 on W2)
 MAX_CHUNK = 256              # steps per chunk at most
-EPOCH_CHUNK = 256            # epochs per epoch-buffer block
 # elements of a block of the activation statistics' forwards (a layer's [rows, units, B]):
 # fewer, larger operations (W2 compiled, 110 statistics of 64 models: 59 ms at 2 ** 18,
 # 51 at 2 ** 19, 49 at 2 ** 20; the scratch is three blocks, 12 MB of float32)
@@ -173,8 +172,10 @@ class Trace:
         self.step_rows = _Rows(init, k, len(self.step_columns()), expected[0] if probe else 0)
         self.act_rows = _Rows(init, k, len(self.act_columns()), expected[1] if probe else 0)
         self._plateau_lr = plateau_lr
-        self._epoch_blocks: list[tuple[Tensor, Tensor, Tensor | None]] = []
-        self._new_epoch_block()
+        # each epoch's values [4, K], who trained [K] and (plateau) lr [K], never written to
+        self._epoch_values: list[Tensor] = []
+        self._epoch_active: list[Tensor] = []
+        self._epoch_lr: list[Tensor] = []
 
     def step_columns(self) -> list[tuple[str, str]]:
         names = [("", "loss")]
@@ -271,42 +272,30 @@ class Trace:
             parts.append(torch.stack(stats, dim=1))                        # [rows, M]
         return torch.cat(parts).view(a, k, -1)                              # [A, K, M]
 
-    def _new_epoch_block(self) -> None:
-        k = self.init.shape[0]
-        lr = torch.empty(EPOCH_CHUNK, k, dtype=torch.float64, device=self.init.device) \
-            if self._plateau_lr else None
-        self._epoch_blocks.append((self.init.new_empty(EPOCH_CHUNK, 4, k),
-                                   torch.empty(EPOCH_CHUNK, k, dtype=torch.bool,
-                                               device=self.init.device), lr))
-        self._epoch_i = 0
-
     def record_epoch(self, values: list[Tensor] | Tensor, active: Tensor,
-                     lr: Tensor | None) -> None:
+                     lr: Tensor | None, fresh: bool = False) -> None:
         """Store train loss/acc, val loss/acc (each ``[K]``, or stacked ``[4, K]``) and who
-        trained this epoch."""
-        if self._epoch_i == EPOCH_CHUNK:
-            self._new_epoch_block()
-        vals, act, lrs = self._epoch_blocks[-1]
+        trained this epoch. ``fresh``: ``values [4, K]`` and ``active`` are new tensors
+        that nothing writes to afterwards (the compiled epoch's outputs): kept as they
+        are, not copied."""
         if isinstance(values, Tensor):
-            vals[self._epoch_i].copy_(values)
+            self._epoch_values.append(values if fresh else values.clone())
         else:
-            torch.stack(values, out=vals[self._epoch_i])
-        act[self._epoch_i].copy_(active)
-        if lrs is not None:
-            lrs[self._epoch_i].copy_(lr)
-        self._epoch_i += 1
+            self._epoch_values.append(torch.stack(values))
+        self._epoch_active.append(active if fresh else active.clone())
+        if self._plateau_lr:
+            self._epoch_lr.append(lr.clone())
 
     def epoch_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``values [E, 4, K]`` (in the trace's dtype: to_frame makes them float64),
         ``active [E, K]``, ``lr [E, K]`` (plateau schedule only)."""
-        blocks = self._epoch_blocks[:-1] + [tuple(None if t is None else t[:self._epoch_i]
-                                                  for t in self._epoch_blocks[-1])]
-        vals = torch.cat([b[0] for b in blocks]).cpu().numpy()
-        active = torch.cat([b[1] for b in blocks]).cpu().numpy()
-        lr = torch.cat([b[2] for b in blocks]).cpu().numpy() if self._plateau_lr else None
-        return vals, active, lr
-
-
+        k, device = self.init.shape[0], self.init.device
+        stack = lambda ts, empty: torch.stack(ts) if ts else empty  # noqa: E731
+        vals = stack(self._epoch_values, self.init.new_empty(0, 4, k)).cpu().numpy()
+        active = stack(self._epoch_active, torch.empty(0, k, dtype=torch.bool, device=device))
+        lr = stack(self._epoch_lr, torch.empty(0, k, dtype=torch.float64, device=device)) \
+            if self._plateau_lr else None
+        return vals, active.cpu().numpy(), None if lr is None else lr.cpu().numpy()
 
 
 _ROW = {row: i for i, row in enumerate(STEP_ROWS)}   # a trace step's rows, by name
