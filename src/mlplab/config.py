@@ -370,23 +370,24 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 def _plain(obj: Any) -> Any:
     """``json.loads(json.dumps(obj, default=_json_fields))`` without the text: scalars as
     the plain Python types, tuples as lists, dataclasses as dicts of their fields."""
-    if obj is None or type(obj) in _SCALARS:
+    t = type(obj)
+    if obj is None or t in _SCALARS:
         return obj
-    if isinstance(obj, (str, int, float)):     # subclasses (numpy floats): the base type
-        return next(t for t in (str, int, float) if isinstance(obj, t))(obj)
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Mapping) and all(type(k) is str for k in obj):
-        return {k: _plain(v) for k, v in obj.items()}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        names = _FIELD_NAMES.get(type(obj))
-        if names is None:
-            names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+    names = _FIELD_NAMES.get(t)
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELD_NAMES[t] = tuple(f.name for f in dataclasses.fields(obj))
+    if names is not None:              # a dataclass (looked at first: most nodes are)
         out = {}
         for name in names:             # most fields are plain scalars: kept without a call
             v = getattr(obj, name)
             out[name] = v if v is None or type(v) in _SCALARS else _plain(v)
         return out
+    if isinstance(obj, (str, int, float)):     # subclasses (numpy floats): the base type
+        return next(b for b in (str, int, float) if isinstance(obj, b))(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Mapping) and all(type(k) is str for k in obj):
+        return {k: _plain(v) for k, v in obj.items()}
     return json.loads(json.dumps(obj, default=_json_fields))   # e.g. non-string keys
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,11 @@ from mlplab.strictjson import jsonable
 N_SAMPLES = 50_000   # Monte Carlo points: a standard error of a few 1e-4 on these datasets
 
 
+def scalar_fields(obj: Any) -> dict[str, Any]:
+    """A dataclass of scalar fields as a dict (``asdict`` deep-copies every field first)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
 @dataclass(frozen=True)
 class BayesLimit:
     """The Bayes-optimal accuracy of a generated dataset's distribution."""
@@ -43,7 +48,7 @@ class BayesLimit:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return jsonable(asdict(self))
+        return jsonable(scalar_fields(self))
 
 
 def _xor(cfg: DataConfig) -> BayesLimit:
@@ -141,6 +146,13 @@ def data_bayes_limit(data: DataConfig) -> BayesLimit | None:
     """
     if data.name not in GENERATORS:
         return None
+    return _limit_of(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _limit_of(data: DataConfig) -> BayesLimit:
+    """The limit of ``data``'s distribution, by the config as given: the runs of a cohort
+    ask with equal configs, and the distribution's own config is then made once."""
     defaults = DataConfig()
     return _cached_limit(replace(data, n=defaults.n, split=defaults.split, seed=defaults.seed,
                                  standardize=False))
@@ -161,7 +173,7 @@ class LimitCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain strict-JSON fields."""
-        return jsonable(asdict(self))
+        return jsonable(scalar_fields(self))
 
 
 def against_limit(acc: float, m: int, limit: BayesLimit, *, alpha: float = 0.05) -> LimitCheck:
