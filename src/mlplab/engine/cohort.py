@@ -224,15 +224,17 @@ def _train(configs: list[RunConfig], run_ids: Sequence[str] | None, device: torc
 
     # ---- the loop: one iteration per epoch of the cohort, until every model is done ----
     all_active, loop_start = True, time.perf_counter()
+    untraced = [False] * spe                  # without the probe no step is traced
     for ge in itertools.count():                          # ge: the cohort's epochs so far
         _set_lr(live, lr_tab, lr_col)
         perm = _batch_orders(gens, host.done, n, device) if bs < n else None
         timeline.start_epoch(host.attempt_row, host.epoch)
         span = host.span()
-        traced, acts = timeline.traced_steps(host.running_epochs(), span)
+        traced, acts = timeline.traced_steps(host.running_epochs(), span) if probe else \
+            (untraced, untraced)
         # compiled: the steps, the evaluation and the stopping rule as one program
         ran = compiled is not None and compiled.run(
-            live, trace, ge * spe, traced if probe else [False] * spe, acts, lr_floor,
+            live, trace, ge * spe, traced, acts, lr_floor,
             perm) is not None
         if not ran:
             compiled = None                  # not compiled, or compiling failed: eagerly

@@ -143,6 +143,7 @@ def build_records(configs: Sequence[RunConfig], run_ids: Sequence[str] | None,
         scopes.append(("step", _series(np.asarray(c_steps, np.int64), cfg.probe.curvature_every,
                                        att, ep, spe, active),
                        c_values, [("", m) for m in c_names]))
+    scopes = [sc for sc in scopes if len(sc[2])]     # none recorded (no probe): no block
     total_epochs = max(1, len(timeline.epoch))
     wall = time.perf_counter() - start
     attempts_of: list[list[int]] = [[] for _ in configs]    # indices into finished, by model
