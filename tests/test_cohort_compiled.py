@@ -20,7 +20,7 @@ import torch._inductor
 
 from mlplab.bench import run_bench
 from mlplab.cli import main
-from mlplab.engine import aot_package
+from mlplab.engine import aot_package, compiled
 from mlplab.engine.cohort import train_cohort
 from mlplab.engine.reference import train
 from mlplab.store.store import Store
@@ -340,6 +340,36 @@ def test_a_cohort_without_the_probe_compiles_a_program_without_it(batch):
         assert_same_record(g, replace(w, source="engine"), tol=1e-7)
         assert set(g.metrics.to_frame().scope) == {"epoch", "final"}
     assert any(len(r.attempts) > 1 for r in got)
+
+
+@pytest.mark.parametrize("schedule", ["none", "plateau", "cosine"])
+def test_the_inputs_taken_from_the_last_call_are_the_walked_ones(schedule, monkeypatch):
+    # between restarts the package's inputs are the last call's outputs taken as they are
+    # (CompiledEpoch._inputs): every call's inputs must be, one for one, the tensors that
+    # walking the state's nest gives; the program runs uncompiled here (no build)
+    def obtain(key, fn, args, sig, label="", free=None, options=None):
+        flat = aot_package._Flat(fn, args)
+        return aot_package.Package(lambda *t: list(flat(*t)), sig, label, "eager", 0.0)
+
+    monkeypatch.setattr(compiled, "obtain", obtain)
+    taken = compiled.CompiledEpoch._inputs
+    calls = {"fast": 0, "walked": 0}
+
+    def checked(self, live, lr_floor, perm):
+        got = taken(self, live, lr_floor, perm)
+        want = aot_package.leaves(self._args(live, live.stop(), lr_floor, perm))
+        assert len(got) == len(want) and all(a is b for a, b in zip(got, want))
+        calls["fast" if self._last is not None else "walked"] += 1
+        return got
+
+    monkeypatch.setattr(compiled.CompiledEpoch, "_inputs", checked)
+    base = copy.deepcopy(FULL)
+    base["train"].update(epochs=25, schedule={"name": schedule})
+    base["stopping"].update(restarts=2, patience=4, min_delta=1e-3)
+    configs = make_configs(base, [{"train.lr": 1e-4}, {"train.lr": 0.3}, {"train.lr": 0.05}])
+    records = train_cohort(configs, dtype=torch.float64, compile=True)
+    assert any(len(r.attempts) > 1 for r in records)      # restarts: the nest walked again
+    assert calls["fast"] > calls["walked"] > 0
 
 
 def test_an_epoch_of_too_many_steps_trains_eagerly_and_says_why():

@@ -104,6 +104,51 @@ def rebuild(template: Any, it: Iterator[Tensor]) -> Any:
     return t(*[rebuild(getattr(template, name), it) for name in kind])
 
 
+def unflattener(template: Any) -> Callable[[Sequence[Tensor]], Any]:
+    """:func:`rebuild` of ``template``'s nest as one function, made once for its structure
+    (which members are tensors, None or nests; not the tensors themselves): it takes the
+    flat list of tensors in :func:`leaves`' order. A nest of tensors only is taken with
+    one ``itemgetter``. For a program called every epoch with outputs of one nest."""
+    from operator import itemgetter
+
+    count = 0
+
+    def plan(node: Any) -> Callable[[Sequence[Tensor]], Any]:
+        nonlocal count
+        t, kind = type(node), _kind(type(node))
+        if kind == "tensor":
+            count += 1
+            return itemgetter(count - 1)
+        if kind == "none":
+            return lambda flat: None
+        items = [getattr(node, name) for name in kind] if isinstance(kind, tuple) else node
+        if items and all(_kind(type(i)) == "tensor" for i in items):
+            count += len(items)
+            take = itemgetter(*range(count - len(items), count))
+            row = (lambda flat: (take(flat),)) if len(items) == 1 else take
+            if kind == "tuple":
+                return row
+            if kind == "list":
+                return lambda flat: list(row(flat))
+            return lambda flat: t(*row(flat))
+        parts = [plan(i) for i in items]
+        if kind == "list":
+            return lambda flat: [p(flat) for p in parts]
+        if kind == "tuple":
+            return lambda flat: tuple([p(flat) for p in parts])
+        return lambda flat: t(*[p(flat) for p in parts])
+
+    build = plan(template)
+    n = count
+
+    def unflatten(flat: Sequence[Tensor]) -> Any:
+        if len(flat) != n:
+            raise ValueError(f"{len(flat)} tensors for a nest of {n}")
+        return build(flat)
+
+    return unflatten
+
+
 def signature(flat: list[Tensor], free: Sequence[int | None] | None = None
               ) -> tuple[tuple[Any, ...], ...]:
     """What a package assumes of each input (it checks none of it itself): shape, layout
