@@ -30,6 +30,9 @@ machine and kind of cohort, whatever its K (a single model has its own), and loa
 milliseconds after that. The package checks nothing about its inputs, so the cohort
 checks their layout before the first calls and after restarts.
 
+A cohort trained without the probe (``probe=False``) gets a program that computes none of
+the probe's quantities: a package of its own (W1's epoch ~45 us instead of ~75).
+
 Asked for with ``compile=True`` in :func:`mlplab.engine.cohort.train_cohort` or
 ``mlplab train --compile``. Results agree with the eager cohort to float32 rounding, not
 bit for bit (fused loops sum in another order). Where compiling is not possible (no C++
@@ -311,7 +314,7 @@ class CompiledEpoch:
     _state: Any = None                   # the optimizer state the last call returned
     _free: list[int | None] | None = None  # the models' dimension of each input
     _relaid: set[int] = field(default_factory=set)    # inputs made contiguous each call
-    _outputs: Callable[[Sequence[Tensor]], Any] | None = None   # the outputs' nest (aot_package.unflattener)
+    _outputs: Callable[[Sequence[Tensor]], Any] | None = None   # unflattener of the outputs
     _sizes: tuple[int, int] = (0, 0)     # tensors of the optimizer and the stopping state
     # what the last call left: the state's objects, the hyper-parameters with their
     # tensors and the call's flat outputs (:meth:`_inputs` takes the next inputs from them)
