@@ -140,7 +140,8 @@ def train_cohort(configs: Sequence[RunConfig], run_ids: Sequence[str] | None = N
     are shares of the cohort loop's time).
 
     ``probe=False`` skips the probe (step norms, activation statistics, boundary
-    snapshots; for benchmarks); epoch and final metrics are always kept. ``threads``:
+    snapshots; for benchmarks; compiled, a program that computes none of them); epoch
+    and final metrics are always kept. ``threads``:
     torch's intra-op CPU threads while training (restored after; None leaves them).
     ``compile``: each epoch as one program compiled ahead of time
     (:mod:`mlplab.engine.compiled`: ~2x faster per epoch on W1, ~1.7x on W2 with the probe
