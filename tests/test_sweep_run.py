@@ -25,6 +25,7 @@ from realparts import process_tree, start_process, stop_process
 from mlplab.cli import main
 from mlplab.config import from_dict
 import mlplab.engine.cohort
+from mlplab.report.build import best_run
 from mlplab.store.store import Store, StoreError
 from mlplab.sweep import load_sweep, run_sweep
 from mlplab.sweep.executors import LocalExecutor, run_unit, worker_context
@@ -478,3 +479,22 @@ def test_the_driver_of_a_local_cpu_sweep_never_imports_torch(tmp_path: Path):
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False 0", out.stderr
     assert len(Store(tmp_path / "o").runs(status="done")) == 4
+
+
+def test_the_report_after_a_local_sweep_takes_its_network_figures_from_a_worker(tmp_path: Path):
+    """The best run's figure data (its network evaluated with torch) is made in a process
+    forked from the pool's forkserver, which imported torch for the units: the driver
+    writes the whole report, the best run's boundary and network included, without it."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}, "seeds": 2})))
+    code = ("import sys; from mlplab.cli import main; "
+            "rc = main(['sweep', sys.argv[1], '--out', sys.argv[2], '--workers', '2', '--quiet']);"
+            " print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(sweep), str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "False 0", out.stderr
+    store = Store(tmp_path / "o")
+    best = best_run(store.runs())
+    drawn = {p.stem for p in (store.run_dir(best.run_id) / "figures").glob("*.png")}
+    assert {"boundary", "network"} <= drawn, drawn
+    assert best.run_id in (tmp_path / "o" / "report.html").read_text()

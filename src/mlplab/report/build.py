@@ -226,26 +226,33 @@ def _subtitle(store: Store) -> str:
     return f"store {store.root.resolve().name} · written {time.strftime('%Y-%m-%d %H:%M')}"
 
 
-def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., list[FigureFile]] = draw_all
-                      ) -> list[FigureFile]:
+# how the best run's figure data is made, as load_run_figdata (store, run id): None for
+# load_run_figdata itself, in this process (build_report)
+FigData = Callable[[Store, str], "RunFigureData"]
+
+
+def _best_run_figures(store: Store, best: RunInfo | None, draw: Callable[..., list[FigureFile]] = draw_all,
+                      figdata: FigData | None = None) -> list[FigureFile]:
     """The best run's figures in its folder, written by ``draw`` (none without a best run)."""
     from mlplab.figures.data_run import load_run_figdata
 
     if best is None:
         return []
-    return draw(run_figure_jobs(load_run_figdata(store, best.run_id)), store.run_dir(best.run_id) / "figures")
+    return draw(run_figure_jobs((figdata or load_run_figdata)(store, best.run_id)),
+                store.run_dir(best.run_id) / "figures")
 
 
 def _best_run_side(store: Store, best: RunInfo, inputs: dict[str, Any] | None,
-                   draw: Callable[..., list[FigureFile]] = draw_all) -> list[FigureFile]:
-    """The best run's figures (drawn by ``draw``); those of the last report when its
-    folder, the code and the PNGs are unchanged (``inputs``: :func:`.kept.run_inputs`; no
-    figure data computed, no torch imported)."""
+                   draw: Callable[..., list[FigureFile]] = draw_all,
+                   figdata: FigData | None = None) -> list[FigureFile]:
+    """The best run's figures (drawn by ``draw``, from ``figdata``'s data); those of the
+    last report when its folder, the code and the PNGs are unchanged (``inputs``:
+    :func:`.kept.run_inputs`; no figure data computed, no torch imported)."""
     from .kept import kept_or_made
 
     out = store.run_dir(best.run_id) / "figures"
     return kept_or_made(
-        store.root, RUN_KIND, inputs, lambda: _best_run_figures(store, best, draw),
+        store.root, RUN_KIND, inputs, lambda: _best_run_figures(store, best, draw, figdata),
         encode=lambda figures: [[f.name, f.caption] for f in figures],
         decode=lambda value: [FigureFile(str(name), out / f"{name}.png", str(caption))
                               for name, caption in value],
@@ -330,7 +337,8 @@ def _importance_from_json(d: dict[str, Any]) -> "ImportanceInfo":
                           int(d["n_runs"]), int(d["n_dropped"]), d["reason"])
 
 
-def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Path:
+def _store_report(store: Store, sections: Sequence[ReportSection] | None,
+                  figdata: FigData | None = None) -> Path:
     from mlplab.figures.data_configs import varying_keys
     from mlplab.store.check import check_store
     from mlplab.store.table import run_row
@@ -370,12 +378,12 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None) -> Pat
         child, best_figs = in_two(
             lambda: {"store": _store_figures(store, runs, done),
                      "findings": _best_run_findings(store, best, inputs)},
-            lambda: _best_run_side(store, best, inputs, draw_all_in_two))
+            lambda: _best_run_side(store, best, inputs, draw_all_in_two, figdata))
         store_side, findings = child["store"], child["findings"]
     else:
         store_side = _store_figures(store, runs, done)
         best_figs, findings = ([], None) if best is None else (
-            _best_run_side(store, best, inputs, draw_all_in_two),    # no store figures: split the run's
+            _best_run_side(store, best, inputs, draw_all_in_two, figdata),  # no store figures
             _best_run_findings(store, best, inputs))
     store_figs = files_from_json(store_side["figures"])
     hyper_section = None if store_side["section"] is None else tuple(store_side["section"])
@@ -404,9 +412,13 @@ def _best_text(r: RunInfo) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def build_report(path: str | Path, sections: list[ReportSection] | None = None) -> Path:
+def build_report(path: str | Path, sections: list[ReportSection] | None = None, *,
+                 figdata: FigData | None = None) -> Path:
     """Draw the figures and write ``report.html`` for a store or a run folder
     (``STORE/runs/<id>``); returns the path of the HTML file. ``sections`` come first.
+    ``figdata``: made as :func:`~mlplab.figures.data_run.load_run_figdata` (the store's
+    best run's figure data: its network evaluated with torch) where a caller has a process
+    with torch imported already (``mlplab sweep``'s pool); None: in this process.
 
     A store of one run (three epochs of XOR): its report, and the run's own page that
     the store's links to (drawing the run's nine PNGs takes a few seconds):
@@ -429,7 +441,7 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None) 
         if run.status != "done":
             raise StoreError(f"run '{run_id}' is {run.status}: no report until it is done")
         return _run_report(store, run, sections)
-    return _store_report(store, sections)
+    return _store_report(store, sections, figdata)
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",

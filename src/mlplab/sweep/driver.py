@@ -285,5 +285,7 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
     if report:
         from mlplab.report.build import build_report
 
-        report_path = Path(build_report(out))
+        from .report_data import report_figdata
+
+        report_path = Path(build_report(out, figdata=report_figdata(executor)))
     return SweepResult(sweep_id, out, summary, report_path)
