@@ -173,6 +173,24 @@ def test_resampled_medians_are_scipys_bootstrap_distribution() -> None:
         res = sp.bootstrap((x,), sorted_median, vectorized=True, axis=-1, n_resamples=999,
                            method="percentile", random_state=np.random.default_rng(4))
         assert np.array_equal(resampled_medians(x, 999, seed=4), res.bootstrap_distribution)
+    # drawn in batches, as scipy draws them with its `batch` (a large sample's resamples)
+    x = rng.normal(size=(2, 301)).round(1)
+    for batch in (100, 333, 999):
+        res = sp.bootstrap((x,), sorted_median, vectorized=True, axis=-1, n_resamples=999,
+                           method="percentile", batch=batch, random_state=np.random.default_rng(4))
+        assert np.array_equal(resampled_medians(x, 999, seed=4, batch=batch),
+                              res.bootstrap_distribution)
+
+
+def test_a_large_sample_is_resampled_in_batches_and_alone_as_in_a_group(monkeypatch) -> None:
+    """Past MAX_RESAMPLED values a sample's resamples are drawn in batches (bounded memory):
+    its interval, alone or in a group, mean or median, is the same bit for bit."""
+    monkeypatch.setattr(summary, "MAX_RESAMPLED", 20_000)   # batches from n > 2
+    rows = [np.random.default_rng(k).lognormal(size=40) for k in range(3)]
+    assert summary.resample_batch(40, 9999) == 500
+    for statistic in ("mean", "median"):
+        assert summarize_many(rows, statistic=statistic) == \
+            [summarize(r, statistic=statistic) for r in rows]
 
 
 def test_leave_one_out_medians_are_the_jackknifes() -> None:

@@ -38,11 +38,12 @@ def sorted_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return cols[(n - 1) // 2] if n % 2 else (cols[n // 2 - 1] + cols[n // 2]) / 2
 
 
-def resampled_medians(matrix: np.ndarray, n_resamples: int, seed: int = 0
-                      ) -> np.ndarray:
+def resampled_medians(matrix: np.ndarray, n_resamples: int, seed: int = 0,
+                      batch: int | None = None) -> np.ndarray:
     """``[rows, n_resamples]``: the median of each bootstrap resample of each row of
     ``matrix`` ([rows, n], finite), the resamples drawn as ``scipy.stats.bootstrap`` draws
-    them for a generator seeded ``seed`` (one set of indices for every row): its bootstrap
+    them for a generator seeded ``seed`` and its ``batch`` (the indices of ``batch``
+    resamples at a time, in turn from that generator; one set for every row): its bootstrap
     distribution of :func:`sorted_median`, bit for bit, without its ``[rows, n_resamples,
     n]`` float copies. Each row's values are replaced by their ranks (small integers, one
     row at a time in one reused buffer), each resample of ranks is sorted, and its middle
@@ -54,21 +55,24 @@ def resampled_medians(matrix: np.ndarray, n_resamples: int, seed: int = 0
     ((1, 4), True)
     """
     rows, n = matrix.shape
-    picks = np.random.default_rng(seed).integers(0, n, (n_resamples, n))     # scipy's draw
+    rng, size = np.random.default_rng(seed), min(batch or n_resamples, n_resamples)
     order = np.argsort(matrix, axis=-1, kind="stable")
     ordered = np.take_along_axis(matrix, order, axis=-1)                    # [rows, n]
     rank_type = np.int16 if n <= np.iinfo(np.int16).max else np.int32
     ranks = np.empty((rows, n), rank_type)
     np.put_along_axis(ranks, order, np.arange(n, dtype=rank_type)[None], axis=-1)
     lo, hi = (n - 1) // 2, n // 2
-    resample = np.empty((n_resamples, n), rank_type)                       # reused per row
+    buffer = np.empty((size, n), rank_type)                          # reused per row
     out = np.empty((rows, n_resamples))
-    for r in range(rows):
-        np.take(ranks[r], picks, out=resample)
-        resample.sort(axis=-1)
-        # as sorted_median: the middle value, or the two middle ones' (a + b) / 2
-        out[r] = ordered[r, resample[:, lo]] if lo == hi else \
-            (ordered[r, resample[:, lo]] + ordered[r, resample[:, hi]]) / 2
+    for start in range(0, n_resamples, size):
+        picks = rng.integers(0, n, (min(size, n_resamples - start), n))   # scipy's draw
+        resample, into = buffer[:len(picks)], slice(start, start + len(picks))
+        for r in range(rows):
+            np.take(ranks[r], picks, out=resample)
+            resample.sort(axis=-1)
+            # as sorted_median: the middle value, or the two middle ones' (a + b) / 2
+            out[r, into] = ordered[r, resample[:, lo]] if lo == hi else \
+                (ordered[r, resample[:, lo]] + ordered[r, resample[:, hi]]) / 2
     return out
 
 

@@ -89,6 +89,8 @@ def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any],
             try:
                 ci = stats.bootstrap(samples, statistic, vectorized=True, paired=paired,
                                      confidence_level=level, n_resamples=n_resamples, method=method,
+                                     batch=resample_batch(max(np.shape(s)[-1] for s in samples),
+                                                          n_resamples),
                                      random_state=np.random.default_rng(seed)).confidence_interval
             except (stats.DegenerateDataWarning, RuntimeWarning):
                 continue
@@ -147,14 +149,29 @@ def row_mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 # statistics whose bootstrap distribution and jackknife are computed here rather than by
 # scipy's resampling (the same numbers, less work); scipy then makes the interval from them
-SHORTCUTS: dict[Callable[..., Any], tuple[Callable[[np.ndarray, int, int], np.ndarray],
+SHORTCUTS: dict[Callable[..., Any], tuple[Callable[[np.ndarray, int, int, int | None], np.ndarray],
                                           Callable[[np.ndarray], np.ndarray]]] = {
     sorted_median: (resampled_medians, leave_one_out_medians)}
 
 # float64 values one bootstrap call may hold: scipy's resamples ([rows, n_resamples, n]),
 # or, for a statistic of SHORTCUTS, scipy's jackknife ([rows, n, n - 1]); more rows are
-# split into several calls (64 MB each)
-MAX_RESAMPLED = 8_000_000
+# split into several calls (16 MB each), more resamples of one row into batches (a
+# median over 2500 runs of a 10,000-run sweep held ~300 MB at 8M values, ~130 MB at 2M)
+MAX_RESAMPLED = 2_000_000
+
+
+def resample_batch(n: int, n_resamples: int = N_RESAMPLES) -> int | None:
+    """``scipy.stats.bootstrap``'s ``batch`` for samples of ``n`` values: None (all the
+    resamples at once) while they hold at most MAX_RESAMPLED values, else as many
+    resamples a batch as do. scipy draws each batch's indices in turn from one generator,
+    so past ``MAX_RESAMPLED // n_resamples`` values (200 at 9999 resamples) the resamples
+    differ from one draw's, but every interval of such a sample is made with the same
+    batches, alone or in a group, and memory stays bounded.
+
+    >>> resample_batch(200), resample_batch(2500)
+    (None, 800)
+    """
+    return None if n * n_resamples <= MAX_RESAMPLED else max(1, MAX_RESAMPLED // n)
 
 
 def summarize_many(rows: Sequence[Sequence[float] | np.ndarray], *, statistic: str = "mean",
@@ -213,7 +230,7 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
     :func:`bootstrap_ci` tries its next method) gets :func:`bootstrap_ci` alone. For a
     statistic of SHORTCUTS the bootstrap distribution (the one scipy would draw) and the
     leave-one-out values are computed here, and scipy makes the interval from them."""
-    n = matrix.shape[-1]
+    n, batch = matrix.shape[-1], resample_batch(matrix.shape[-1], n_resamples)
     shortcut = SHORTCUTS.get(statistic)
     if shortcut is None:
         leave_one_out = np.arange(n - 1)[None] + (np.arange(n - 1)[None] >= np.arange(n)[:, None])
@@ -221,7 +238,7 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
         distribution = None
     else:
         jackknife = shortcut[1](matrix)                                    # [rows, n]
-        distribution = shortcut[0](matrix, n_resamples, seed)              # [rows, n_resamples]
+        distribution = shortcut[0](matrix, n_resamples, seed, batch)       # [rows, n_resamples]
     # BCa's acceleration is 0/0 where the jackknife is flat: what scipy makes of it depends
     # on the last bits of its sums (and so on how many rows share a call); the percentile
     # interval is the one BCa falls back to
@@ -242,13 +259,14 @@ def bootstrap_rows(matrix: np.ndarray, statistic: Callable[..., Any], *, confide
                 if distribution is None:
                     ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
                                          confidence_level=level, n_resamples=n_resamples,
-                                         method=method, random_state=np.random.default_rng(seed)
+                                         method=method, batch=batch,
+                                         random_state=np.random.default_rng(seed)
                                          ).confidence_interval
                 else:   # no resampling left to scipy: the interval of the given distribution
                     given = SimpleNamespace(bootstrap_distribution=distribution[rows])
                     ci = stats.bootstrap((matrix[rows],), statistic, vectorized=True, axis=-1,
                                          confidence_level=level, n_resamples=0, method=method,
-                                         bootstrap_result=given).confidence_interval
+                                         batch=batch, bootstrap_result=given).confidence_interval
             low[rows], high[rows] = ci.low, ci.high                         # [rows]
     expanded = ", expanded for small n" if level != confidence else ""
     out = []
