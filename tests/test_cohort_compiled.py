@@ -128,7 +128,7 @@ def test_packages_are_named_by_everything_they_assume():
     t = aot_package.signature([x.t().contiguous().t()])                  # strides
     assert t != aot_package.signature([x])
     template = (x, None, (y, [x]))
-    rebuilt = aot_package.rebuild(template, iter([x + 1, y + 1, x + 2]))
+    rebuilt = aot_package.unflattener(template)([x + 1, y + 1, x + 2])
     assert rebuilt[1] is None and isinstance(rebuilt[2][1], list)
     assert torch.equal(rebuilt[2][1][0], x + 2)
 

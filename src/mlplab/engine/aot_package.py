@@ -41,7 +41,7 @@ def cache_dir() -> Path:
     return Path(root) / "compiled"
 
 
-# how leaves and rebuild take a type apart, found once per type: "tensor", "none",
+# how leaves and unflattener take a type apart, found once per type: "tensor", "none",
 # "list", "tuple", "named" (a named tuple) or a dataclass's field names
 _KINDS: dict[type, Any] = {}
 
@@ -86,29 +86,12 @@ def _collect(obj: Any, out: list[Tensor]) -> None:
             _collect(item, out)
 
 
-def rebuild(template: Any, it: Iterator[Tensor]) -> Any:
-    """``template``'s nest with its tensors taken in turn from ``it`` (in :func:`leaves`'
-    order)."""
-    t = type(template)
-    kind = _kind(t)
-    if kind == "tensor":
-        return next(it)
-    if kind == "none":
-        return None
-    if kind == "list":
-        return [rebuild(item, it) for item in template]
-    if kind == "tuple":
-        return tuple([rebuild(item, it) for item in template])
-    if kind == "named":
-        return t(*[rebuild(item, it) for item in template])
-    return t(*[rebuild(getattr(template, name), it) for name in kind])
-
-
 def unflattener(template: Any) -> Callable[[Sequence[Tensor]], Any]:
-    """:func:`rebuild` of ``template``'s nest as one function, made once for its structure
-    (which members are tensors, None or nests; not the tensors themselves): it takes the
-    flat list of tensors in :func:`leaves`' order. A nest of tensors only is taken with
-    one ``itemgetter``. For a program called every epoch with outputs of one nest."""
+    """A function that puts a flat list of tensors (in :func:`leaves`' order) back into
+    ``template``'s nest: made once for its structure (which members are tensors, None or
+    nests; not the tensors themselves), then called for every list of that nest (the
+    package's inputs as it is exported, its outputs every epoch). A nest of tensors only
+    is taken with one ``itemgetter``."""
     from operator import itemgetter
 
     count = 0
@@ -192,10 +175,10 @@ class _Flat(torch.nn.Module):
 
     def __init__(self, fn: Callable[..., tuple[Any, ...]], template: tuple[Any, ...]):
         super().__init__()
-        self.fn, self.template = fn, template
+        self.fn, self.args = fn, unflattener(template)
 
     def forward(self, *flat: Tensor) -> tuple[Tensor, ...]:
-        return tuple(leaves(self.fn(*rebuild(self.template, iter(flat)))))
+        return tuple(leaves(self.fn(*self.args(flat))))
 
 
 def _build(fn: Callable[..., tuple[Any, ...]], args: tuple[Any, ...], path: Path,
