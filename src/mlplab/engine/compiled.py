@@ -311,7 +311,6 @@ class CompiledEpoch:
     probe: bool = True                   # the program computes the probe's quantities
     compiled: Package | None = None      # at the first call
     calls: int = 0                       # epochs this cohort has run compiled
-    _state: Any = None                   # the optimizer state the last call returned
     _free: list[int | None] | None = None  # the models' dimension of each input
     _relaid: set[int] = field(default_factory=set)    # inputs made contiguous each call
     _outputs: Callable[[Sequence[Tensor]], Any] | None = None   # unflattener of the outputs
@@ -348,10 +347,10 @@ class CompiledEpoch:
         each model's order of the training set, for a minibatch epoch); returns the ``[K]`` mask of ended attempts,
         or None if the epoch cannot run compiled (then nothing changed: the caller trains
         eagerly)."""
-        flat = self._inputs(live, lr_floor, perm)
+        flat, walked = self._inputs(live, lr_floor, perm)
         # the package trusts its inputs' shapes and strides: checked at the first calls
-        # and whenever the host replaced the optimizer state (a restart), as they come
-        # from the previous call's outputs otherwise
+        # and whenever the host replaced the state (a restart: the inputs were walked
+        # afresh), as they are the previous call's outputs otherwise
         if self.compiled is None:
             args = self._args(live, live.stop(), lr_floor, perm)
             self._free = _model_dims(flat, len(flat) - len(leaves(args[-4:])))
@@ -365,7 +364,7 @@ class CompiledEpoch:
                 warnings.warn(f"mlplab: compiling failed, training eagerly ({c.failed})",
                               stacklevel=3)
             return None
-        if self.calls < 2 or live.opt_state is not self._state:
+        if self.calls < 2 or walked:
             relaid = _relaid(signature(flat, self._free), c.signature)
             if relaid is None:
                 warnings.warn("mlplab: the cohort's tensors changed layout, training eagerly",
@@ -388,7 +387,6 @@ class CompiledEpoch:
         self.calls += 1
         c.calls += 1
         new_flat, live.opt_state, stop, step_rows, values, act_row, afters = out
-        self._state = live.opt_state
         live.forward = None
         trace.add_epoch(step, step_rows, traced, acts, act_row, afters)
         trace.record_epoch(values, live.active,        # both new tensors every call
@@ -408,19 +406,20 @@ class CompiledEpoch:
                 d.x_train, d.y_train, d.x_val, d.y_val)
 
     def _inputs(self, live: CohortState, lr_floor: Tensor | None, perm: Tensor | None
-                ) -> list[Tensor]:
-        """The package's flat inputs, the leaves of :meth:`_args`. While the host has left
-        the state as the last call returned it (no restart since: its objects are the same),
-        the optimizer and stopping state's tensors are that call's outputs, in order,
-        taken as they are: walking the nest again cost ~3 us an epoch (W1's epoch: ~45)."""
+                ) -> tuple[list[Tensor], bool]:
+        """The package's flat inputs, the leaves of :meth:`_args`, and whether they were
+        walked afresh. While the host has left the state as the last call returned it (no
+        restart since: its objects are the same), the optimizer and stopping state's
+        tensors are that call's outputs, in order, taken as they are: walking the nest
+        again cost ~3 us an epoch (W1's epoch: ~45)."""
         last = self._last
         if last is None or any(a is not b for a, b in zip(last[0], _state_parts(live))):
-            return leaves(self._args(live, live.stop(), lr_floor, perm))
+            return leaves(self._args(live, live.stop(), lr_floor, perm)), True
         raw, (n_opt, n_stop), d = last[2], self._sizes, self.data
         hyper = last[3] if last[1] is live.hyper else leaves(live.hyper)   # (a schedule's)
         return [live.flat, live.init, *raw[1:1 + n_opt], *hyper,
                 *raw[1 + n_opt:1 + n_opt + n_stop],   # the stop state but `ended`, its last
-                *leaves((lr_floor, perm)), d.x_train, d.y_train, d.x_val, d.y_val]
+                *leaves((lr_floor, perm)), d.x_train, d.y_train, d.x_val, d.y_val], False
 
 
 def _state_parts(live: CohortState) -> tuple[Any, ...]:
