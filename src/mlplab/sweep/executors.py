@@ -200,6 +200,13 @@ def _init_worker(driver: int, env: dict[str, str]) -> None:
     atexit.register(os._exit, 0)
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes of the local pool's kind (:func:`worker_context`,
+    set up by :func:`_init_worker` for this driver)."""
+    return ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
+                               initargs=(os.getpid(), dict(os.environ)))
+
+
 def _ready() -> int:
     return os.getpid()
 
@@ -247,8 +254,7 @@ class LocalExecutor:
         return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=worker_context(),
-                                   initializer=_init_worker, initargs=(os.getpid(), dict(os.environ)))
+        return worker_pool(self.workers)
 
     def start(self) -> None:
         """Start every worker now, in the background: the forkserver's imports (torch:

@@ -5,11 +5,9 @@ imported torch before the first unit: the report's own processes then import no 
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
-from .executors import Executor, LocalExecutor, _init_worker, worker_context
+from .executors import Executor, LocalExecutor, worker_context, worker_pool
 
 if TYPE_CHECKING:
     from mlplab.figures.data_run import RunFigureData
@@ -27,8 +25,7 @@ def figdata_in_worker(store: "Store", run_id: str) -> "RunFigureData":
     """The run's figure data (:func:`mlplab.figures.data_run.load_run_figdata`) made in one
     worker process of the local pool's kind (forked from its forkserver, set up as a
     worker) and sent back to this one."""
-    with ProcessPoolExecutor(1, mp_context=worker_context(), initializer=_init_worker,
-                             initargs=(os.getpid(), dict(os.environ))) as pool:
+    with worker_pool(1) as pool:
         return pool.submit(_figdata, str(store.root), run_id).result()
 
 
