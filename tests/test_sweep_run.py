@@ -467,16 +467,23 @@ def test_a_second_driver_on_the_same_sweep_is_refused_and_the_lock_dies_with_the
     check_complete(out, 8)                          # every run once: none trained twice
 
 
-def test_the_driver_of_a_local_cpu_sweep_never_imports_torch(tmp_path: Path):
-    """Only the workers train: the driver process (the command line's) plans, writes and
-    summarises without torch (its import, and its teardown at exit, cost seconds)."""
+def _sweep_in_a_process(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
+    """``mlplab sweep`` of a 4-run XOR grid (2 workers) in a fresh process into
+    ``tmp_path / "o"``; its last line says whether the driver imported torch, and the exit
+    code."""
     sweep = tmp_path / "s.yaml"
     sweep.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}, "seeds": 2})))
     code = ("import sys; from mlplab.cli import main; "
             "rc = main(['sweep', sys.argv[1], '--out', sys.argv[2], '--workers', '2', '--quiet',"
-            " '--no-report']); print('torch' in sys.modules, rc)")
-    out = subprocess.run([sys.executable, "-c", code, str(sweep), str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=300)
+            " *sys.argv[3:]]); print('torch' in sys.modules, rc)")
+    return subprocess.run([sys.executable, "-c", code, str(sweep), str(tmp_path / "o"), *flags],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_driver_of_a_local_cpu_sweep_never_imports_torch(tmp_path: Path):
+    """Only the workers train: the driver process (the command line's) plans, writes and
+    summarises without torch (its import, and its teardown at exit, cost seconds)."""
+    out = _sweep_in_a_process(tmp_path, "--no-report")
     assert out.stdout.strip().splitlines()[-1] == "False 0", out.stderr
     assert len(Store(tmp_path / "o").runs(status="done")) == 4
 
@@ -485,13 +492,7 @@ def test_the_report_after_a_local_sweep_takes_its_network_figures_from_a_worker(
     """The best run's figure data (its network evaluated with torch) is made in a process
     forked from the pool's forkserver, which imported torch for the units: the driver
     writes the whole report, the best run's boundary and network included, without it."""
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text(yaml.safe_dump(xor_sweep({"grid": {"train.lr": [0.1, 0.2]}, "seeds": 2})))
-    code = ("import sys; from mlplab.cli import main; "
-            "rc = main(['sweep', sys.argv[1], '--out', sys.argv[2], '--workers', '2', '--quiet']);"
-            " print('torch' in sys.modules, rc)")
-    out = subprocess.run([sys.executable, "-c", code, str(sweep), str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=300)
+    out = _sweep_in_a_process(tmp_path)
     assert out.stdout.strip().splitlines()[-1] == "False 0", out.stderr
     store = Store(tmp_path / "o")
     best = best_run(store.runs())
