@@ -83,6 +83,72 @@ def test_a_factor_of_many_categories_and_a_constant_one():
         assert shares[e]["hidden"] > 0.8, shares
 
 
+def _optuna_fanova(factors: dict, y: np.ndarray, seed: int) -> dict[str, float]:
+    """Optuna's own fANOVA evaluator (public API) on a study of the same runs and
+    distributions as :func:`param_importances` reads them."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+
+    from mlplab.stats.importance import _choice, _distributions
+
+    varied = {k: [_choice(v) for v in c] for k, c in factors.items()}
+    columns, dists = _distributions(varied, many_categories=False)
+    study = optuna.create_study()
+    study.add_trials([optuna.trial.create_trial(
+        params={k: col[i] for k, col in columns.items()}, distributions=dists, value=float(v))
+        for i, v in enumerate(y)])
+    return optuna.importance.get_param_importances(
+        study, evaluator=FanovaImportanceEvaluator(seed=seed))
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_fanova_shares_are_optunas(case):
+    """The vectorised fANOVA (mlplab.stats.fanova) gives Optuna's evaluator's shares on the
+    same study: log-scale floats, integers, few categories (one-hot), many categories
+    (integer codes), a plain float; random sizes and effects."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(12, 300))
+    lr = rng.choice([1e-3, 1e-2, 0.1, 1.0, 3.0], n)
+    act = rng.choice(["relu", "tanh", "gelu"], n)
+    hidden = rng.integers(1, 20, n)
+    opt = rng.choice(list("abcdefghij"), n)
+    u = rng.uniform(-2, 5, n)
+    w = rng.uniform(0, 2, 5)
+    y = (w[0] * np.log10(lr) + w[1] * (act == "relu") + w[2] * 0.1 * hidden
+         + w[3] * (opt < "c") + w[4] * 0.1 * u * u + rng.normal(0, 0.3, n))
+    factors = {"lr": lr.tolist(), "act": act.tolist(), "hidden": hidden.tolist(),
+               "opt": opt.tolist(), "u": u.tolist()}
+    ours = param_importances(factors, y, seed=case)["fANOVA"]
+    theirs = _optuna_fanova(factors, y, seed=case)
+    assert set(theirs) == set(ours)
+    for k in theirs:
+        assert ours[k] == pytest.approx(theirs[k], abs=1e-12), (k, ours, theirs)
+
+
+def test_fanova_without_main_effects_gives_no_factor_a_share():
+    """y = a XOR b: each factor alone explains nothing (the variance is all interaction);
+    the shares of main effects say so instead of splitting 1 evenly."""
+    a = np.array([0, 1] * 20)
+    b = np.repeat([0, 1], 20)
+    shares = param_importances({"a": a.tolist(), "b": b.tolist()}, (a ^ b).astype(float))
+    assert shares["fANOVA"] == {"a": 0.0, "b": 0.0}
+
+
+@pytest.mark.parametrize("module, named", [("optuna", "Optuna"), ("sklearn", "scikit-learn")])
+def test_without_the_extra_the_chart_says_what_to_install(monkeypatch, module, named):
+    import sys
+
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)               # as if not installed
+    info = importance_info(synthetic_runs(), "val_loss")
+    assert info.shares == ()
+    assert info.reason == f"{named} is not installed (pip install 'mlplab[optuna]')"
+
+
 def test_param_importances_rejects_non_finite_values():
     with pytest.raises(ValueError, match="finite"):
         param_importances({"a": [1, 2]}, [0.0, math.nan])

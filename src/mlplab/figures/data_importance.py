@@ -98,10 +98,12 @@ def importance_info(runs: Sequence["RunInfo"], metric: str, store_root: str | Pa
         from mlplab.stats.importance import EVALUATORS, param_importances
         shares = param_importances(columns, y, minimize=minimize, unordered=[SEED_FACTOR])
     except ImportError as e:
-        if (e.name or "").split(".")[0] != "optuna":
+        missing = (e.name or "").split(".")[0]
+        if missing not in ("optuna", "sklearn"):
             raise
         return ImportanceInfo(metric, tuple(factors), (), (), len(kept), dropped,
-                              "Optuna is not installed (pip install 'mlplab[optuna]')")
+                              f"{'Optuna' if missing == 'optuna' else 'scikit-learn'} is not"
+                              " installed (pip install 'mlplab[optuna]')")
     info = ImportanceInfo(metric, tuple(factors), EVALUATORS,
                           tuple(tuple(shares[e][k] for k in factors) for e in EVALUATORS),
                           len(kept), dropped)

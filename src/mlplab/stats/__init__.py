@@ -17,8 +17,9 @@ needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
     verdicts.py     reproduces / contradicted / inconclusive, Holm across a study
     ties.py         which configurations are tied with the best (the one tie rule)
     densities.py    the generated datasets' class densities; bayes.py their Bayes limits
-    importance.py   each factor's share of a metric's variance (Optuna's fANOVA, PED-ANOVA;
+    importance.py   each factor's share of a metric's variance (fANOVA, Optuna's PED-ANOVA;
                     needs the optuna extra, imported when called; not re-exported here)
+    fanova.py       fANOVA on a random forest, vectorised over each tree's leaves
 """
 
 from mlplab.stats.bayes import BayesLimit as BayesLimit

@@ -1,10 +1,12 @@
 """Hyper-parameter importance: the share of a metric's variance each factor explains.
 
 :func:`param_importances` takes one column of values per factor (a swept key, and the
-seed as one more factor) and the metric of each run, builds an in-memory Optuna study
-of those runs as finished trials and asks Optuna's evaluators (``optuna.importance``:
-fANOVA and PED-ANOVA) for each factor's share. Shares of one evaluator sum to 1.
-Deterministic: fANOVA's random forest has a fixed seed. Needs the ``optuna`` extra.
+seed as one more factor) and the metric of each run, and gives each factor's share by
+fANOVA (:mod:`mlplab.stats.fanova`: Optuna's evaluator's numbers, vectorised) and by
+Optuna's PED-ANOVA (``optuna.importance``, on an in-memory study of those runs as
+finished trials). Shares of one evaluator sum to 1, or are all 0 when no factor alone
+explains any of the variance. Deterministic: fANOVA's random forest has a fixed seed.
+Needs the ``optuna`` extra (Optuna and scikit-learn).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -88,7 +90,7 @@ def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[flo
         # in a notebook, optuna's tqdm.auto asks for ipywidgets; its progress bars are not used
         warnings.filterwarnings("ignore", message="IProgress not found")
         import optuna
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+    from optuna.importance import PedAnovaImportanceEvaluator
 
     y = np.asarray(values, dtype=np.float64)   # [R]
     if y.ndim != 1 or not np.all(np.isfinite(y)):
@@ -101,35 +103,36 @@ def param_importances(factors: Mapping[str, Sequence[Any]], values: Sequence[flo
     out = {e: dict.fromkeys(factors, 0.0) for e in EVALUATORS}
     if not varied or len(y) < 2 or np.ptp(y) == 0:
         return out
-    evaluators = {"fANOVA": (FanovaImportanceEvaluator(seed=seed), False),
-                  "PED-ANOVA": (PedAnovaImportanceEvaluator(), True)}
+    fractions = _fanova(varied, y, seed)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        for name, (evaluator, categories) in evaluators.items():
-            study = _study(varied, y, minimize, unordered if categories else (), categories)
-            with warnings.catch_warnings():
-                # PED-ANOVA is marked experimental in Optuna; that notice is not about our data
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                shares = optuna.importance.get_param_importances(study, evaluator=evaluator)
-            total = sum(shares.values())
-            for k, s in shares.items():
-                out[name][k] = float(s / total) if total > 0 and math.isfinite(s) else 0.0
+        study = _study(varied, y, minimize, unordered)
+        with warnings.catch_warnings():
+            # PED-ANOVA is marked experimental in Optuna; that notice is not about our data
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            ped = optuna.importance.get_param_importances(
+                study, evaluator=PedAnovaImportanceEvaluator(), normalize=False)
     finally:
         optuna.logging.set_verbosity(verbosity)
+    for name, shares in (("fANOVA", fractions), ("PED-ANOVA", ped)):
+        total = sum(shares.values())
+        for k, s in shares.items():
+            out[name][k] = float(s / total) if total > 0 and math.isfinite(s) else 0.0
     return out
 
 
-def _study(varied: Mapping[str, list[Any]], y: np.ndarray, minimize: bool,
-           categorical: Sequence[str], many_categories: bool) -> Any:
-    """An in-memory study of one finished trial per run: factors in ``categorical`` as
-    categories, other non-numeric factors as categories too unless they have more than
-    MAX_CATEGORIES of them and ``many_categories`` is False (then integer codes)."""
-    import optuna
+def _distributions(varied: Mapping[str, list[Any]], many_categories: bool,
+                   categorical: Sequence[str] = ()) -> tuple[dict[str, list[Any]],
+                                                             dict[str, "BaseDistribution"]]:
+    """Each factor's values and the Optuna distribution they are read as, by name: factors in
+    ``categorical`` as categories, other non-numeric factors as categories too unless they
+    have more than MAX_CATEGORIES of them and ``many_categories`` is False (then integer
+    codes)."""
     from optuna.distributions import CategoricalDistribution
 
     columns, dists = {}, {}
-    for k, c in varied.items():
+    for k, c in sorted(varied.items()):
         distinct = sorted({repr(v): v for v in c}.values(), key=lambda v: (str(type(v)), v))
         numeric = all(_is_number(v) for v in c)
         few = many_categories or len(distinct) <= MAX_CATEGORIES
@@ -141,6 +144,43 @@ def _study(varied: Mapping[str, list[Any]], y: np.ndarray, minimize: bool,
             code = {repr(v): i for i, v in enumerate(distinct)}
             columns[k] = [code[repr(v)] for v in c]
             dists[k] = distribution_of(columns[k])
+    return columns, dists
+
+
+def _fanova(varied: Mapping[str, list[Any]], y: np.ndarray, seed: int) -> dict[str, float]:
+    """fANOVA's share for each factor (:func:`mlplab.stats.fanova.fanova_fractions`), on the
+    encoding Optuna's evaluator uses for the same study: factors by name, numbers as they
+    are within [lowest, highest], categories one-hot in their distribution's order."""
+    from optuna.distributions import CategoricalDistribution
+
+    from mlplab.stats.fanova import fanova_fractions
+
+    columns, dists = _distributions(varied, many_categories=False)
+    blocks, bounds, groups = [], [], []
+    for k, dist in dists.items():
+        start = sum(len(b) for b in bounds)
+        if isinstance(dist, CategoricalDistribution):
+            position = {repr(v): i for i, v in enumerate(dist.choices)}
+            block = np.zeros((len(y), len(dist.choices)))
+            block[np.arange(len(y)), [position[repr(v)] for v in columns[k]]] = 1.0
+            bounds.append([(0.0, 1.0)] * len(dist.choices))
+        else:
+            block = np.asarray(columns[k], dtype=np.float64)[:, None]
+            bounds.append([(float(dist.low), float(dist.high))])
+        blocks.append(block)
+        groups.append(np.arange(start, start + block.shape[1]))
+    fractions = fanova_fractions(np.hstack(blocks), y, np.array(sum(bounds, [])), groups,
+                                 seed=seed)
+    return dict(zip(dists, fractions.tolist()))
+
+
+def _study(varied: Mapping[str, list[Any]], y: np.ndarray, minimize: bool,
+           unordered: Sequence[str]) -> Any:
+    """An in-memory study of one finished trial per run, for PED-ANOVA: the ``unordered``
+    factors and every non-numeric one as categories."""
+    import optuna
+
+    columns, dists = _distributions(varied, many_categories=True, categorical=unordered)
     study = optuna.create_study(direction="minimize" if minimize else "maximize")
     study.add_trials([optuna.trial.create_trial(params={k: col[i] for k, col in columns.items()},
                                                 distributions=dists, value=float(v))
