@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 import os
+import tempfile
 import threading
 import time
 import warnings
@@ -97,9 +98,16 @@ def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_pa
     assert [c.how for c in aot_package._CACHE.values()] == ["built"]
     assert len(list((tmp_path / "compiled").glob("*.pt2"))) == 1    # no temporary left
     monkeypatch.setattr(aot_package, "_CACHE", {})               # as a new process
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     loaded = _compiled(configs)
     (hit,) = aot_package._CACHE.values()
     assert hit.how == "loaded" and hit.seconds < 1           # the C++ loader: milliseconds
+    # the loader's extracted library is not left in the temporary folder while the package
+    # is in use (a worker ending with os._exit never destroys the loader that would remove it)
+    assert [p.name for p in tmp.iterdir()] == []
     for a, b in zip(built, loaded):
         assert a.metrics.to_frame().equals(b.metrics.to_frame())
     # a torch without the C++ loader by that name: torch's public loader, same results
@@ -108,6 +116,7 @@ def test_a_new_process_loads_the_package_from_the_disk_cache(monkeypatch, tmp_pa
     public = _compiled(configs)
     for a, b in zip(built, public):
         assert a.metrics.to_frame().equals(b.metrics.to_frame())
+    assert [p.name for p in tmp.iterdir()] == []
 
 
 def test_packages_are_named_by_everything_they_assume():

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -237,12 +239,39 @@ def _load(path: Path) -> Callable[..., list[Tensor]]:
     loader (4 ms). ``torch._inductor.aoti_load_package`` wraps the same loader but first
     imports the compiler and reads the archive in Python: ~2 s in every process."""
     loader = _cpp_loader()
-    if loader is None:                           # another torch: its public way
-        from torch._inductor import aoti_load_package
+    with _LOADING, _private_tmpdir():
+        if loader is None:                       # another torch: its public way
+            from torch._inductor import aoti_load_package
 
-        return aoti_load_package(str(path))
-    model = loader(str(path), "model", False, 1, -1)     # one runner, the current device
+            return aoti_load_package(str(path))
+        model = loader(str(path), "model", False, 1, -1)     # one runner, the current device
     return lambda *flat: model.run(flat)
+
+
+# The loader extracts the package's library to a new folder in $TMPDIR (``aotinductor_*``)
+# and removes it only when the loader is destroyed, which never happens in a process that
+# ends with os._exit (every multiprocessing worker) or is killed: 5 MB left behind per
+# package and worker. The library is mapped once loaded, so the extraction can go at once.
+_LOADING = threading.Lock()
+
+
+@contextmanager
+def _private_tmpdir() -> Iterator[None]:
+    """$TMPDIR pointed at a folder of our own while the loader extracts into it, then the
+    folder removed with whatever was extracted (one load at a time, ``_LOADING``)."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="mlplab-load-")
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = folder
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _prune(folder: Path, keep: int) -> None:
