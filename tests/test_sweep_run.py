@@ -105,6 +105,10 @@ def test_forkserver_workers_see_the_drivers_environment_as_it_is_now(monkeypatch
             == "set after the forkserver started"
         assert pool.submit(os.getenv, "MLPLAB_CACHE_DIR").result(timeout=120) is None
         assert pool.submit(os.getppid).result(timeout=120) == server_pid   # the same server
+        # the variable the forkserver set for itself before its imports (.worker_memory)
+        # chose the worker's Arrow pool, though the worker's environment is the driver's
+        assert pool.submit(eval, "__import__('pyarrow').default_memory_pool().backend_name"
+                           ).result(timeout=120) == "system"
     finally:
         later.close()
 

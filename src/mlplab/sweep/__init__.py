@@ -6,6 +6,7 @@ resumable, summarised per configuration.
     plan.py           planners: spec + base config -> configurations and runs
     units.py          runs grouped into cohorts that fit a worker
     executors.py      local process pool, Ray tasks
+    worker_memory.py  a worker's Arrow allocations from malloc (imported first, for its effect)
     report_data.py    the report's best-run figure data made in a warm worker
     driver.py         ``run_sweep``: the strategies from plan to summary, resume
     commit.py         the only writer of the store: whole units, each run trained once

@@ -125,7 +125,7 @@ class Executor(Protocol):
 # mlplab.stats, for the run's Bayes limit in engine.reference.run_info) and sympy (torch's
 # symbolic shapes, first used when a network is built on the meta device), ~1 s a
 # worker that the sweep's training time would count as training.
-WORKER_PRELOAD = ("torch", "numpy", "pandas", "pyarrow.compute", "pyarrow.parquet",
+WORKER_PRELOAD = ("mlplab.sweep.worker_memory", "torch", "numpy", "pandas", "pyarrow.compute", "pyarrow.parquet",
                   "safetensors.torch", "mlplab.engine.cohort", "mlplab.store.runfiles",
                   "mlplab.stats", "torch.fx.experimental.symbolic_shapes",
                   "mlplab.sweep.executors")
@@ -178,21 +178,25 @@ def _watch_driver(driver: int) -> None:
     os._exit(1)
 
 
+def _prepare_worker() -> None:
+    """What a process that trains units (a local pool's worker, a Ray worker) sets before
+    its first unit: :data:`WORKER_PRELOAD` imported (a no-op where the forkserver preloaded
+    it; :mod:`.worker_memory` first) and one core (workers = cores)."""
+    import torch
+
+    for name in WORKER_PRELOAD:
+        importlib.import_module(name)
+    torch.set_num_threads(1)
+
+
 def _init_worker(driver: int, env: dict[str, str]) -> None:
     # The forkserver started with the environment of the first pool of this driver
     # process: a worker takes the driver's environment as it is now.
     os.environ.clear()
     os.environ.update(env)
-    # what training and writing a unit's runs need, imported while the worker starts
-    # rather than inside its first unit: a no-op where the forkserver preloaded them,
-    # the imports themselves under spawn
-    for name in WORKER_PRELOAD:
-        importlib.import_module(name)
-    import torch
-
+    _prepare_worker()
     from mlplab.engine.process import freeze_imports
 
-    torch.set_num_threads(1)      # one core per worker: workers = cores
     freeze_imports()              # the worker is mlplab's own process
     threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
     # Results are flushed before interpreter shutdown; skipping torch's slow teardown
@@ -344,11 +348,8 @@ class LocalExecutor:
 
 def _ray_unit(unit: Unit, device: str, compile: bool = False) -> UnitResult:
     import ray
-    import torch
 
-    for name in WORKER_PRELOAD:   # a Ray worker's first unit: its imports are not training
-        importlib.import_module(name)
-    torch.set_num_threads(1)
+    _prepare_worker()             # a Ray worker's first unit: its imports are not training
     result = run_unit(unit, device, compile)
     # the Ray node, not the host name: one machine may run several nodes
     return replace(result, worker=f"{ray.get_runtime_context().get_node_id()}:{os.getpid()}")
