@@ -256,6 +256,10 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
             # the summaries' statistics (scipy: half a second), loaded while the workers
             # start rather than after the last unit, where they are first used
             importlib.import_module("mlplab.stats")
+            if report:                           # and the report's, likewise
+                from mlplab.report.build import preload_report
+
+                preload_report()
             if resume:   # folders a killed driver was writing (never indexed, never done)
                 for leftover in (store.root / "runs").glob(f".{sweep_id}-*"):
                     shutil.rmtree(leftover, ignore_errors=True)
