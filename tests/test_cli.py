@@ -130,6 +130,23 @@ def test_runs_table_sort_filter_and_json(store_of_three: Path) -> None:
         [r["run_id"] for r in desc]
 
 
+def test_the_console_script_ends_after_exit_handlers_and_flushed_output(store_of_three) -> None:
+    """As the console script (no argv) the process ends right after the command, skipping
+    the interpreter's teardown: the exit handlers libraries registered still run, all of a
+    long output arrives, and the exit code is the command's (2 for a missing store)."""
+    code = ("import atexit, sys; from mlplab.cli import main; "
+            "atexit.register(lambda: print('handler ran', file=sys.stderr)); "
+            "sys.argv = ['mlplab', *sys.argv[1:]]; main(); print('after main', file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, "runs", str(store_of_three), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.splitlines() == ["handler ran"]
+    assert [r["run_id"] for r in json.loads(done.stdout)] == ["r0", "r1", "r2"]
+    missing = subprocess.run([sys.executable, "-c", code, "runs", str(store_of_three / "nope")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.splitlines()[-1] == "handler ran"
+    assert "error" in missing.stderr
+
+
 # Bad input, one row per mistake: tests/test_bad_input.py.
 
 

@@ -51,6 +51,36 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command of ``argv`` (default: this process's arguments) and return its exit
+    code; as the console script (``argv`` None) the process ends here (:func:`_end_now`)."""
+    code = _command(argv)
+    if argv is None:
+        _end_now(code)
+    return code
+
+
+def _end_now(code: int) -> None:
+    """End the console script's process with ``code`` once the command is done, without
+    tearing the interpreter down: freeing every object one by one (torch's modules, a
+    report's 300,000 objects) took 0.4-0.65 s that the user waited for at the prompt. The
+    exit handlers libraries registered still run first, and output is flushed; where
+    another thread is still running, the process exits the normal way."""
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()              # what a normal exit runs before its teardown
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):    # a closed pipe or stream: nothing more to say
+            pass
+    os._exit(code)
+
+
+def _command(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from mlplab.config import ConfigError
     from mlplab.store.store import StoreError
