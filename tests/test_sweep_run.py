@@ -113,6 +113,34 @@ def test_forkserver_workers_see_the_drivers_environment_as_it_is_now(monkeypatch
         later.close()
 
 
+def test_a_workers_first_unit_imports_nothing_heavy_the_preload_lacks():
+    """What the forkserver preloads (WORKER_PRELOAD) is all a unit's training and encoding
+    import that costs time: otherwise the first unit's timed training would include it
+    (scipy, or sympy through torch's symbolic shapes when networks were built on the meta
+    device)."""
+    code = """
+import importlib, sys
+from mlplab.sweep.executors import WORKER_PRELOAD
+for name in WORKER_PRELOAD:
+    importlib.import_module(name)
+before = set(sys.modules)
+from mlplab.config import from_dict
+from mlplab.engine.cohort import train_cohort
+from mlplab.store.runfiles import encode_runs
+cfg = from_dict({"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]},
+                 "train": {"epochs": 3, "batch_size": 0}, "probe": {"every": 1}})
+encode_runs(train_cohort([cfg, cfg]))
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    new = out.stdout.split()
+    heavy = [m for m in new if m.split(".")[0] in ("scipy", "sympy", "sklearn", "matplotlib")
+             or m.startswith(("torch._dynamo", "torch._inductor", "torch.fx"))]
+    assert heavy == [], heavy
+    assert len(new) < 20, new
+
+
 def test_a_pool_whose_workers_die_while_starting_is_an_error_not_a_loop():
     # the units never start, so none is charged a try: without a limit the pool would be
     # rebuilt for ever

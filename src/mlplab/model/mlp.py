@@ -75,8 +75,11 @@ def build_mlp(model: ModelConfig, head: Head, d_in: int, seed: int | torch.Gener
     modules: list[nn.Module] = []
     sizes = layer_sizes(model, d_in, head)
     for i, (fan_in, fan_out) in enumerate(sizes):
-        # skip_init: nn.Linear's own init would draw from the global RNG
-        linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=dtype)
+        # nn.Linear's own init draws from the global RNG: put it back as it was (not
+        # skip_init, whose meta-device tensors import torch's symbolic shapes and sympy,
+        # 0.3 s, in every process that builds a network)
+        with torch.random.fork_rng(devices=[]):
+            linear = nn.Linear(fan_in, fan_out, dtype=dtype)
         spec = model.layer_init.get(str(i), model.init)
         init_tensor_(linear.weight, spec, model.activation, gen, model.negative_slope,
                      f"model.layer_init.{i}" if str(i) in model.layer_init else "model.init")
