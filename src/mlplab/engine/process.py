@@ -12,15 +12,15 @@ from typing import Iterator
 import torch
 
 
-def freeze_imports() -> None:
+def freeze_imports(trim_mb: int = 256) -> None:
     """For a process of mlplab's own (the console script, a sweep worker): move what the
     imports made (torch's ~400k objects) out of the garbage collector's sight, so its full
     collections scan only what training makes. Without this one lands every few cohorts
     and adds ~150 ms to it (W1 compiled: 366-504 ms cohorts among 210-250 ms ones);
-    imported modules are never garbage anyway. Also :func:`keep_freed_memory`. Not for a
-    process mlplab is a library in."""
+    imported modules are never garbage anyway. Also :func:`keep_freed_memory` with
+    ``trim_mb``. Not for a process mlplab is a library in."""
     gc.freeze()
-    keep_freed_memory()
+    keep_freed_memory(trim_mb)
 
 
 # glibc's mallopt parameters (malloc.h)
