@@ -28,6 +28,12 @@ from .html import (attempts_table, config_block, esc, figure_html, findings_html
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
 from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
+from .jobs import param_figure_name as param_figure_name   # the report's figures: jobs.py
+from .jobs import run_figure_jobs as run_figure_jobs
+from .jobs import store_figure_jobs as store_figure_jobs
+from .jobs import title_of as title_of
+from .jobs import write_run_figures as write_run_figures
+from .jobs import write_store_figures as write_store_figures
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:
@@ -35,7 +41,6 @@ if TYPE_CHECKING:
 
     from mlplab.figures.data_importance import ImportanceInfo
     from mlplab.figures.data_run import RunFigureData
-    from mlplab.figures.data_store import StoreFigureData
 
 
 @dataclass(frozen=True)
@@ -47,81 +52,6 @@ class ReportSection:
     title: str
     text: str
     figures: list[Path] = field(default_factory=list)
-
-
-# What each figure file shows, as its heading in the report.
-TITLES = {
-    "loss": "Training curves", "boundary": "Decision boundary", "network": "Network diagram",
-    "grad_norm": "Gradient norms per layer", "weight_norm": "Weight and bias norms per layer",
-    "update_ratio": "Update / weight ratios per layer", "dist_init": "Distance from initialisation",
-    "init_weights": "Initial weight distribution", "activations": "Dead and saturated units",
-    "boundary_evolution": "Decision boundary during training", "lr_curve": "Metric vs learning rate",
-    "comparison": "Optimizer × initialisation over seeds", "success": "Success rate per configuration",
-}
-
-
-def param_figure_name(key: str) -> str:
-    """The file name (no suffix) of the metric-vs-``key`` figure: ``lr_curve`` for the
-    learning rate, else ``param_<key>``."""
-    return "lr_curve" if key == "train.lr" else f"param_{key}"
-
-
-def title_of(name: str) -> str:
-    """The heading of a figure file in the report (a staged sweep's: its sweep id)."""
-    if name.startswith("stages-"):
-        return f"Stages of sweep {name[len('stages-'):]}"
-    if name.startswith("param_"):
-        return f"Metric vs {name[len('param_'):]}"
-    return TITLES.get(name, name.replace("_", " "))
-
-
-def write_run_figures(data: "RunFigureData", out: Path) -> list[FigureFile]:
-    """Every figure of one run as PNGs in ``out`` (those whose data changed, on two processes)."""
-    return draw_all_in_two(run_figure_jobs(data), out)
-
-
-def run_figure_jobs(data: "RunFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
-    """``(name, draw, info)`` of every figure of one run that applies."""
-    from mlplab.figures import draw_run as f
-    from mlplab.figures import draw_model as fm
-
-    jobs: list[tuple[str, Callable[..., Figure], Any]] = [("loss", f.draw_loss, data.loss)]
-    if data.boundary is not None:
-        jobs.append(("boundary", fm.draw_boundary, data.boundary))
-    if data.network is not None:
-        jobs.append(("network", fm.draw_network, data.network))
-    jobs += [(s.family, f.draw_layer_series, s) for s in data.series if s.curves]
-    if data.init is not None and data.init.layers:
-        jobs.append(("init_weights", f.draw_init_dist, data.init))
-    if data.activations.curves:
-        jobs.append(("activations", f.draw_activations, data.activations))
-    if data.curvature is not None:
-        jobs.append(("curvature", f.draw_curvature, data.curvature))
-    if data.boundary is not None and len(data.boundary.snapshot_epochs) > 1:
-        jobs.append(("boundary_evolution", fm.draw_boundary_evolution, data.boundary))
-    return jobs
-
-
-def write_store_figures(data: "StoreFigureData", out: Path) -> list[FigureFile]:
-    """The store-level figures that apply, as PNGs in ``out`` (those whose data changed)."""
-    return draw_all(store_figure_jobs(data), out)
-
-
-def store_figure_jobs(data: "StoreFigureData") -> list[tuple[str, Callable[..., "Figure"], Any]]:
-    """``(name, draw, info)`` of the store-level figures that apply."""
-    from mlplab.figures import draw_store as fs
-    from mlplab.store.store import slug
-
-    jobs: list[tuple[str, Callable[..., Figure], Any]] = []
-    for info in data.params:
-        jobs.append((param_figure_name(info.x_key), fs.draw_param_curve, info))
-    if data.comparison is not None:
-        jobs.append(("comparison", fs.draw_comparison, data.comparison))
-    if data.success is not None:
-        jobs.append(("success", fs.draw_success, data.success))
-    for st in data.stages:
-        jobs.append((f"stages-{slug(st.sweep_id)}", fs.draw_stages, st))
-    return jobs
 
 
 def locate(path: str | Path) -> tuple[Path, str | None]:
