@@ -314,18 +314,19 @@ class Store:
         if status is not None:
             sql += " AND status = ?"
             args.append(status)
-        rows = self._query(sql + " ORDER BY created, run_id", tuple(args))
-        configs = _loads_each([r["config_json"] for r in rows])
-        summaries = _loads_each([r["summary_json"] for r in rows])
-        return [self._run_info(r, c, s) for r, c, s in zip(rows, configs, summaries)]
+        return self._run_infos(self._query(sql + " ORDER BY created, run_id", tuple(args)))
 
     @staticmethod
-    def _run_info(r: sqlite3.Row, config: dict[str, Any] | None = None,
-                  summary: dict[str, Any] | None = None) -> RunInfo:
+    def _run_infos(rows: Sequence[sqlite3.Row]) -> list[RunInfo]:
+        """The runs of index rows, their configs and summaries parsed in one call each."""
+        configs = _loads_each([r["config_json"] for r in rows])
+        summaries = _loads_each([r["summary_json"] for r in rows])
+        return [Store._run_info(r, c, s) for r, c, s in zip(rows, configs, summaries)]
+
+    @staticmethod
+    def _run_info(r: sqlite3.Row, config: dict[str, Any], summary: dict[str, Any]) -> RunInfo:
         d = dict(r)
-        config_text, summary_text = d.pop("config_json"), d.pop("summary_json")
-        config = json.loads(config_text or "{}") if config is None else config
-        summary = json.loads(summary_text or "{}") if summary is None else summary
+        del d["config_json"], d["summary_json"]
         if d["status"] in UNFINISHED and owner_gone(summary):
             d["status"] = "interrupted"          # killed (even by SIGKILL) before it finished
         d["target_met"] = None if d["target_met"] is None else bool(d["target_met"])
@@ -339,7 +340,7 @@ class Store:
                            " USING (config_hash) WHERE run_id = ?", (run_id,))
         if not rows:
             raise StoreError(f"no run '{run_id}' in store '{self.root}'")
-        return self._run_info(rows[0])
+        return self._run_infos(rows[:1])[0]
 
     def attempts(self, run_id: str) -> list[AttemptInfo]:
         rows = self._query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
