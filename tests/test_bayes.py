@@ -143,3 +143,34 @@ def test_limits_are_strict_json(cfg: DataConfig,
         limits: dict[str, BayesLimit]) -> None:
     d = limits[ids(cfg)].to_dict()
     assert 0.5 < d["accuracy"] < 1.0 and json.loads(json.dumps(d, allow_nan=False)) == d
+
+
+def test_the_statistics_package_imports_no_scipy_until_a_name_is_used():
+    """A sweep's workers read the Bayes limit the driver handed over (known_limit) through
+    ``mlplab.stats``: importing it, or its bayes module, costs no scipy; every exported
+    name is its module's own."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = ("import sys, mlplab.stats, mlplab.stats.bayes\n"
+            "from mlplab.config import DataConfig\n"
+            "from mlplab.stats import BayesLimit, data_bayes_limit, known_limit\n"
+            "known_limit(DataConfig(name='xor', noise=0.2), BayesLimit(0.9, 0.0, 'given'))\n"
+            "print(data_bayes_limit(DataConfig(name='xor', noise=0.2, n=50)).method,"
+            " any(m.startswith('scipy') for m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["given", "False"], out.stderr
+    import mlplab.stats as package
+
+    assert sorted(package.__all__) == sorted(n for names in package.EXPORTS.values() for n in names)
+    for module, names in package.EXPORTS.items():
+        for name in names:
+            assert getattr(package, name) is getattr(importlib.import_module(f"mlplab.stats.{module}"), name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018
+
+
+def test_a_handed_over_limit_is_the_one_computed_here():
+    limit = bayes_limit(DataConfig(name="gaussians", k=3, spread=0.7))
+    assert BayesLimit.from_dict(json.loads(json.dumps(limit.to_dict()))) == limit

@@ -116,20 +116,24 @@ def test_forkserver_workers_see_the_drivers_environment_as_it_is_now(monkeypatch
 def test_a_workers_first_unit_imports_nothing_heavy_the_preload_lacks():
     """What the forkserver preloads (WORKER_PRELOAD) is all a unit's training and encoding
     import that costs time: otherwise the first unit's timed training would include it
-    (scipy, or sympy through torch's symbolic shapes when networks were built on the meta
-    device)."""
-    code = """
-import importlib, sys
+    (sympy through torch's symbolic shapes when networks were built on the meta device).
+    Nor does the preload hold scipy: the unit brings its runs' Bayes limit, which the
+    driver computed (plan_units), and the worker computes none."""
+    base, spec = load_sweep(xor_sweep({"grid": {"train.lr": [0.01, 0.3]}}, probe={"every": 1}))
+    unit, = plan_units(seed_runs(plan_grid(spec, base), 1, "u"), 1)
+    assert unit.limits and all(limit["accuracy"] > 0.5 for limit in unit.limits)
+    code = f"""
+import importlib, json, sys
 from mlplab.sweep.executors import WORKER_PRELOAD
 for name in WORKER_PRELOAD:
     importlib.import_module(name)
 before = set(sys.modules)
-from mlplab.config import from_dict
-from mlplab.engine.cohort import train_cohort
-from mlplab.store.runfiles import encode_runs
-cfg = from_dict({"data": {"name": "xor", "n": 40}, "model": {"hidden": [4]},
-                 "train": {"epochs": 3, "batch_size": 0}, "probe": {"every": 1}})
-encode_runs(train_cohort([cfg, cfg]))
+from mlplab.sweep.executors import run_unit
+from mlplab.sweep.units import Unit
+unit = Unit(0, *json.loads({json.dumps(json.dumps([unit.run_ids, unit.configs]))}),
+            limits=tuple(json.loads({json.dumps(json.dumps(unit.limits))})))
+result = run_unit(unit)
+assert not result.failures and len(result.files) == len(unit), result.failures
 print(" ".join(sorted(set(sys.modules) - before)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -20,37 +20,67 @@ needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
     importance.py   each factor's share of a metric's variance (fANOVA, Optuna's PED-ANOVA;
                     needs the optuna extra, imported when called; not re-exported here)
     fanova.py       fANOVA on a random forest, vectorised over each tree's leaves
+
+Names are exported lazily (:data:`EXPORTS`): importing this package imports no scipy, so
+a sweep's worker can read the Bayes limit its driver computed (:func:`known_limit`)
+without scipy's half second; :func:`load` imports every module named here at once.
 """
 
-from mlplab.stats.bayes import BayesLimit as BayesLimit
-from mlplab.stats.bayes import LimitCheck as LimitCheck
-from mlplab.stats.bayes import against_limit as against_limit
-from mlplab.stats.bayes import bayes_classify as bayes_classify
-from mlplab.stats.bayes import bayes_limit as bayes_limit
-from mlplab.stats.bayes import data_bayes_limit as data_bayes_limit
-from mlplab.stats.comparison import Comparison as Comparison
-from mlplab.stats.comparison import compare as compare
-from mlplab.stats.comparison import difference_pvalue as difference_pvalue
-from mlplab.stats.comparison import holm as holm
-from mlplab.stats.densities import joint_log_density as joint_log_density
-from mlplab.stats.equivalence import Equivalence as Equivalence
-from mlplab.stats.equivalence import tost as tost
-from mlplab.stats.power import seeds_needed as seeds_needed
-from mlplab.stats.power import ttest_power as ttest_power
-from mlplab.stats.rates import AccuracyNoise as AccuracyNoise
-from mlplab.stats.rates import Rate as Rate
-from mlplab.stats.rates import accuracy_noise as accuracy_noise
-from mlplab.stats.rates import success_rate as success_rate
-from mlplab.stats.summary import MetricSummary as MetricSummary
-from mlplab.stats.summary import summarize as summarize
-from mlplab.stats.ties import TieInfo as TieInfo
-from mlplab.stats.ties import ties_with_best as ties_with_best
-from mlplab.stats.verdicts import Verdict as Verdict
-from mlplab.stats.verdicts import verdict as verdict
-from mlplab.stats.verdicts import study_verdicts as study_verdicts
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# each name re-exported here, by the module that defines it
+EXPORTS = {
+    "bayes": ("BayesLimit", "LimitCheck", "against_limit", "bayes_classify", "bayes_limit",
+              "data_bayes_limit", "known_limit"),
+    "comparison": ("Comparison", "compare", "difference_pvalue", "holm"),
+    "densities": ("joint_log_density",),
+    "equivalence": ("Equivalence", "tost"),
+    "power": ("seeds_needed", "ttest_power"),
+    "rates": ("AccuracyNoise", "Rate", "accuracy_noise", "success_rate"),
+    "summary": ("MetricSummary", "summarize"),
+    "ties": ("TieInfo", "ties_with_best"),
+    "verdicts": ("Verdict", "verdict", "study_verdicts"),
+}
+_MODULE_OF = {name: module for module, names in EXPORTS.items() for name in names}
 
 __all__ = ["AccuracyNoise", "BayesLimit", "Comparison", "Equivalence", "LimitCheck",
            "MetricSummary", "Rate", "TieInfo", "Verdict", "accuracy_noise", "against_limit",
            "bayes_classify", "bayes_limit", "compare", "data_bayes_limit", "difference_pvalue",
-           "holm", "joint_log_density", "seeds_needed", "study_verdicts", "success_rate",
-           "summarize", "ties_with_best", "tost", "ttest_power", "verdict"]
+           "holm", "joint_log_density", "known_limit", "seeds_needed", "study_verdicts",
+           "success_rate", "summarize", "ties_with_best", "tost", "ttest_power", "verdict"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlplab.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mlplab.stats.{module}"), name)
+    globals()[name] = value          # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load() -> None:
+    """Import every module whose names this package exports (scipy with them): for a
+    process with a core to spare now and statistics to compute later."""
+    for module in EXPORTS:
+        importlib.import_module(f"mlplab.stats.{module}")
+
+
+if TYPE_CHECKING:
+    from mlplab.stats.bayes import (BayesLimit, LimitCheck, against_limit, bayes_classify,
+                                    bayes_limit, data_bayes_limit, known_limit)
+    from mlplab.stats.comparison import Comparison, compare, difference_pvalue, holm
+    from mlplab.stats.densities import joint_log_density
+    from mlplab.stats.equivalence import Equivalence, tost
+    from mlplab.stats.power import seeds_needed, ttest_power
+    from mlplab.stats.rates import AccuracyNoise, Rate, accuracy_noise, success_rate
+    from mlplab.stats.summary import MetricSummary, summarize
+    from mlplab.stats.ties import TieInfo, ties_with_best
+    from mlplab.stats.verdicts import Verdict, study_verdicts, verdict

@@ -21,7 +21,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
 
 from mlplab.config import DataConfig
 from mlplab.data import GENERATORS
@@ -50,16 +49,26 @@ class BayesLimit:
         """Plain strict-JSON fields."""
         return jsonable(scalar_fields(self))
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BayesLimit":
+        """The limit :meth:`to_dict` wrote."""
+        return cls(float(d["accuracy"]), float(d["stderr"]), str(d["method"]),
+                   int(d.get("n_samples", 0)))
+
 
 def _xor(cfg: DataConfig) -> BayesLimit:
     # p0 - p1 factorises as (phi(x1) - phi(x1 - 1)) (phi(x2) - phi(x2 - 1)): the Bayes boundary is
     # x1 = 1/2 and x2 = 1/2, and a point is right when both or neither coordinate crossed it
+    from scipy import stats
+
     q = stats.norm.cdf(0.5 / cfg.noise)
     return BayesLimit(float(q * q + (1 - q) ** 2), 0.0,
                       "closed form: q^2 + (1 - q)^2, q = Phi(1 / 2 sigma)")
 
 
 def _gaussians(cfg: DataConfig) -> BayesLimit:
+    from scipy import integrate, stats
+
     sd = gaussians_sd(cfg)
     if cfg.k == 2:                                 # centres 4 apart
         return BayesLimit(float(stats.norm.cdf(2.0 / sd)), 0.0, "closed form: Phi(d / 2 sigma)")
@@ -77,6 +86,8 @@ def _gaussians(cfg: DataConfig) -> BayesLimit:
 def _circles(cfg: DataConfig) -> BayesLimit:
     # the angle is uniform for every ring, so only the distance from the origin tells them apart:
     # accuracy = (1 / rings) * integral of the largest ring's radius density
+    from scipy import integrate
+
     sd = cfg.noise / cfg.rings
     top = 1.0 + 12.0 * sd                          # the outer ring's mean radius is 1
     rho = np.linspace(0.0, top, min(2_000_001, math.ceil(top / sd * 400) + 1))   # sd / 400 apart
@@ -130,15 +141,42 @@ def bayes_limit(cfg: DataConfig, *, monte_carlo: bool = False, n_samples: int = 
     return _monte_carlo(cfg, n_samples, seed)
 
 
+def _distribution(data: DataConfig) -> DataConfig:
+    """``data`` with what does not change its distribution (the sample size, the split, the
+    data seed, standardisation) set to the defaults: one key per distribution."""
+    defaults = DataConfig()
+    return replace(data, n=defaults.n, split=defaults.split, seed=defaults.seed,
+                   standardize=False)
+
+
+# limits another process computed and handed over (known_limit), by distribution
+_KNOWN: dict[DataConfig, BayesLimit] = {}
+
+
+def known_limit(data: DataConfig, limit: BayesLimit) -> None:
+    """Tell this process the limit of ``data``'s distribution (:func:`data_bayes_limit`,
+    computed elsewhere): a sweep's driver computes each unit's once and its workers, which
+    would otherwise import scipy (half a second) and compute it again each, are told it.
+
+    >>> cfg = DataConfig(name="xor", noise=0.123)
+    >>> known_limit(cfg, BayesLimit(0.5, 0.0, "handed over"))
+    >>> data_bayes_limit(DataConfig(name="xor", noise=0.123, n=40)).method
+    'handed over'
+    """
+    _KNOWN[_distribution(data)] = limit
+
+
 @functools.lru_cache(maxsize=64)
-def _cached_limit(data: DataConfig) -> BayesLimit:
-    return bayes_limit(data)
+def _cached_limit(dist: DataConfig) -> BayesLimit:
+    known = _KNOWN.get(dist)
+    return known if known is not None else bayes_limit(dist)
 
 
 def data_bayes_limit(data: DataConfig) -> BayesLimit | None:
     """:func:`bayes_limit` of ``data``'s distribution, computed once per distribution in a
-    process (a Monte Carlo one takes up to a few seconds): the sample size, the split, the
-    data seed and standardisation do not change it. None for the user's own data.
+    process (a Monte Carlo one takes up to a few seconds), or as :func:`known_limit` was
+    told it: the sample size, the split, the data seed and standardisation do not change
+    it. None for the user's own data.
 
     >>> data_bayes_limit(DataConfig(name="xor", noise=0.25, n=40)) is data_bayes_limit(
     ...     DataConfig(name="xor", noise=0.25, n=400, seed=3))
@@ -153,9 +191,7 @@ def data_bayes_limit(data: DataConfig) -> BayesLimit | None:
 def _limit_of(data: DataConfig) -> BayesLimit:
     """The limit of ``data``'s distribution, by the config as given: the runs of a cohort
     ask with equal configs, and the distribution's own config is then made once."""
-    defaults = DataConfig()
-    return _cached_limit(replace(data, n=defaults.n, split=defaults.split, seed=defaults.seed,
-                                 standardize=False))
+    return _cached_limit(_distribution(data))
 
 
 @dataclass(frozen=True)
@@ -190,6 +226,8 @@ def against_limit(acc: float, m: int, limit: BayesLimit, *, alpha: float = 0.05)
     """
     if m < 1 or not 0.0 <= acc <= 1.0:
         raise ValueError(f"need m >= 1 and 0 <= acc <= 1, but got {acc=}, {m=}")
+    from scipy import stats
+
     k = round(acc * m)
     z = stats.norm.ppf(1.0 - alpha / 2.0)
     near = float(np.clip(k / m, limit.accuracy - z * limit.stderr, limit.accuracy + z * limit.stderr))

@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
-from scipy.special import logsumexp
 
 from mlplab.config import DATASETS, DataConfig
+
+# scipy is imported by the functions that use it: bayes.py, which a sweep's workers import,
+# imports this module, and needs no scipy where its driver computed the limit (known_limit)
 
 _TINY = np.finfo(np.float64).tiny   # a density that underflowed: log of it, not log 0
 
@@ -51,6 +52,8 @@ def _log_normal2(x: np.ndarray, centres: np.ndarray, sd: float) -> np.ndarray:
 
 def _xor(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
     corners = np.array([[0, 0], [1, 1], [0, 1], [1, 0]], dtype=np.float64)  # class 0, 0, 1, 1
+    from scipy.special import logsumexp
+
     each = _log_normal2(x, corners, cfg.noise) + math.log(0.25)
     return np.stack([logsumexp(each[:, :2], axis=1), logsumexp(each[:, 2:], axis=1)], axis=1)
 
@@ -67,6 +70,8 @@ def circles_radius_log_density(cfg: DataConfig, rho: np.ndarray) -> np.ndarray:
     The generator draws a signed radius N((c + 1) / rings, (noise / rings)^2) and a uniform
     angle, so a negative radius lands at distance |r| on the other side: two folded normals.
     """
+    from scipy import stats
+
     mu = (np.arange(cfg.rings) + 1.0) / cfg.rings
     sd = cfg.noise / cfg.rings
     near = stats.norm.logpdf(rho[:, None], mu, sd)
@@ -85,6 +90,8 @@ def _log_curve_density(x: np.ndarray, curve: np.ndarray, sd: float) -> np.ndarra
 
     ``curve`` [T, 2] holds points at equal parameter steps; the trapezoid rule weights them.
     """
+    from scipy.special import logsumexp
+
     weights = np.full(len(curve), 1.0 / (len(curve) - 1))
     weights[[0, -1]] *= 0.5
     out = np.empty(len(x))
@@ -119,6 +126,8 @@ def _moons(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
 
 
 def _checkerboard(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
     sd = 0.2 * cfg.noise
     edges = np.linspace(-1.0, 1.0, cfg.cells + 1)
     lo, hi = (edges[:-1][None, :] - x[..., None]) / sd, (edges[1:][None, :] - x[..., None]) / sd

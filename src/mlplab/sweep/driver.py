@@ -8,7 +8,6 @@ everything else runs again under the same deterministic run ids.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -255,7 +254,9 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
         try:
             # the summaries' statistics (scipy: half a second), loaded while the workers
             # start rather than after the last unit, where they are first used
-            importlib.import_module("mlplab.stats")
+            from mlplab.stats import load as load_statistics
+
+            load_statistics()
             if report:                           # and the report's, likewise
                 from mlplab.report.build import preload_report
 

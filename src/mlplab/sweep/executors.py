@@ -83,10 +83,14 @@ def run_unit(unit: Unit, device: str = "cpu", compile: bool = False) -> UnitResu
     one bad run does not fail its cohort-mates; a run that still raises is a failure."""
     from mlplab.config import from_dict
     from mlplab.engine.cohort import train_cohort
+    from mlplab.stats.bayes import BayesLimit, known_limit
 
     start = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
     configs = [from_dict(c) for c in unit.configs]
+    for cfg, limit in zip(configs, unit.limits):     # the driver's: no scipy imported here
+        if limit is not None:
+            known_limit(cfg.data, BayesLimit.from_dict(limit))
     try:
         records = train_cohort(configs, run_ids=list(unit.run_ids), device=device,
                                compile=compile)
@@ -121,13 +125,14 @@ class Executor(Protocol):
 # What a worker needs, imported once by the forkserver process that forks the workers
 # (see worker_context): each worker then starts in milliseconds instead of importing
 # torch itself, and a pool rebuilt after a worker died starts as fast. It includes what
-# the first cohort would otherwise import inside its timed training call: scipy (through
-# mlplab.stats, for the run's Bayes limit in engine.reference.run_info), ~0.6 s a worker
-# that the sweep's training time would count as training. (Networks are no longer built
-# on the meta device, which imported torch's symbolic shapes and sympy: 0.3 s less here.)
+# the first cohort would otherwise import inside its timed training call, and nothing
+# more: the forkserver imports it alone, one core idle, before any unit can start. No
+# scipy: the run's Bayes limit (engine.reference.run_info) is computed by the driver and
+# comes with the unit (Unit.limits; 0.7 s less here). No sympy: networks are no longer
+# built on the meta device, which imported torch's symbolic shapes (0.3 s).
 WORKER_PRELOAD = ("mlplab.sweep.worker_memory", "torch", "numpy", "pandas", "pyarrow.compute",
                   "pyarrow.parquet", "safetensors.torch", "mlplab.engine.cohort",
-                  "mlplab.store.runfiles", "mlplab.stats", "mlplab.sweep.executors")
+                  "mlplab.store.runfiles", "mlplab.stats.bayes", "mlplab.sweep.executors")
 
 
 WORKER_TRIM_MB = 64          # freed memory a worker keeps for its next unit (engine.process)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from mlplab.config import RunConfig, to_dict
@@ -35,6 +35,9 @@ class Unit:
     run_ids: tuple[str, ...]
     configs: tuple[dict[str, Any], ...]
     cost: float = 0.0            # estimated model-steps, to schedule the big ones first
+    # each run's Bayes limit (BayesLimit.to_dict, None for the user's own data), computed
+    # by the driver: a worker is told it (known_limit) and needs no scipy to compute it
+    limits: tuple[dict[str, Any] | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.run_ids)
@@ -99,6 +102,15 @@ def plan_units(runs: Sequence[PlannedRun], workers: int, max_cohort: int | None 
     alone (five units of 200 on two workers: 600 runs on one, 400 on the other).
     """
     from mlplab.engine.cohort_members import cohort_key
+    from mlplab.stats.bayes import data_bayes_limit
+
+    as_dict: dict[Any, dict[str, Any]] = {}      # one dict per limit, sent once per unit
+
+    def limit(cfg: RunConfig) -> dict[str, Any] | None:
+        found = data_bayes_limit(cfg.data)
+        if found is not None and found not in as_dict:
+            as_dict[found] = found.to_dict()
+        return None if found is None else as_dict[found]
 
     groups: dict[str, list[PlannedRun]] = {}
     for r in runs:
@@ -117,9 +129,10 @@ def plan_units(runs: Sequence[PlannedRun], workers: int, max_cohort: int | None 
             lo += size
             units.append(Unit(0, tuple(r.run_id for r in part),
                               tuple(r.config_dict or to_dict(r.config) for r in part),
-                              cost=sum(model_steps(r.config) for r in part)))
+                              cost=sum(model_steps(r.config) for r in part),
+                              limits=tuple(limit(r.config) for r in part)))
     units.sort(key=lambda u: -u.cost)
-    return [Unit(i, u.run_ids, u.configs, u.cost) for i, u in enumerate(units)]
+    return [replace(u, index=i) for i, u in enumerate(units)]
 
 
 def default_workers() -> int:
