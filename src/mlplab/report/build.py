@@ -27,7 +27,7 @@ from .html import caption_of as caption_of   # defined beside figure_html; figfi
 from .html import (attempts_table, config_block, esc, figure_html, findings_html, page, runs_table,
                    text_html)
 from .figfiles import FigureFile as FigureFile   # defined beside draw_all; exported here
-from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two
+from .figfiles import draw_all, draw_all_in_two, files_from_json, files_json, in_two, prune_figures
 from .jobs import param_figure_name as param_figure_name   # the report's figures: jobs.py
 from .jobs import run_figure_jobs as run_figure_jobs
 from .jobs import store_figure_jobs as store_figure_jobs
@@ -37,8 +37,6 @@ from .jobs import write_store_figures as write_store_figures
 from .landscape import landscape_sections
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from mlplab.figures.data_importance import ImportanceInfo
     from mlplab.figures.data_run import RunFigureData
 
@@ -241,24 +239,23 @@ def _store_figures(store: Store, runs: Sequence[RunInfo], done: Sequence[RunInfo
     def made() -> tuple[list[FigureFile], "ImportanceInfo", set[str]]:
         from mlplab.figures.data_store import load_store_figdata
 
-        from .sweep import hyperparameter_figures, hyperparameter_importance
+        from .sweep import hyperparameter_figures
 
-        # the importance (most of this half's time: fANOVA's forest) in one more process,
-        # forked once this one has imported what both use, while this one computes and
-        # draws the figures that do not need it; the OS shares the two cores among the
-        # processes, whichever is longer
-        def store_side() -> list[tuple[str, Callable[..., "Figure"], Any]]:
-            jobs = store_figure_jobs(load_store_figdata(store))
-            draw_all(jobs, out, prune=False)
-            return jobs
+        # two halves of about equal length, the OS sharing the cores among the processes:
+        # a process forked once this one has imported what both use computes the
+        # importance (fANOVA's forest) and draws the hyper-parameter section's figures,
+        # while this one computes the store's figure data and draws those figures
+        def hyper_side() -> dict[str, Any]:
+            jobs, importance = hyperparameter_figures(done, store_root=store.root)
+            return {"figures": files_json(draw_all(jobs, out, prune=False)),
+                    "importance": dataclasses.asdict(importance)}
 
-        computed, store_jobs = in_two(
-            lambda: dataclasses.asdict(hyperparameter_importance(done, store_root=store.root)),
-            store_side)
-        hyper_jobs, importance = hyperparameter_figures(
-            done, store_root=store.root, importance=_importance_from_json(computed))
-        figures = draw_all(store_jobs + hyper_jobs, out)     # the store's drawn: only checked
-        return figures, importance, {name for name, _, _ in hyper_jobs}
+        hyper, store_figures = in_two(
+            hyper_side, lambda: draw_all(store_figure_jobs(load_store_figdata(store)), out, prune=False))
+        hyper_figures = files_from_json(hyper["figures"])
+        figures = store_figures + hyper_figures
+        prune_figures(out, figures)
+        return figures, _importance_from_json(hyper["importance"]), {f.name for f in hyper_figures}
 
     figures, importance, hyper = kept_or_made(
         store.root, STORE_KIND, store_inputs(store, runs), made,

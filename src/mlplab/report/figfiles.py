@@ -106,12 +106,18 @@ def draw_all(jobs: Sequence[Job], out: Path, prune: bool = True) -> list[FigureF
             if not is_current(png, key):
                 write_png(draw(record), png, key)
             files.append(FigureFile(name, png, caption_of(draw)))
-    if prune and out.is_dir():
+    if prune:
+        prune_figures(out, files)
+    return files
+
+
+def prune_figures(out: Path, files: Sequence[FigureFile]) -> None:
+    """Remove the PNGs (and keys) in ``out`` of earlier reports that are not ``files``."""
+    if out.is_dir():
         keep = {f.path.name for f in files} | {key_path(f.path).name for f in files}
         for old in [*out.glob("*.png"), *out.glob(f"*{KEY_SUFFIX}")]:
             if old.name not in keep:
                 old.unlink()
-    return files
 
 
 def draw_all_in_two(jobs: Sequence[Job], out: Path) -> list[FigureFile]:
@@ -172,5 +178,6 @@ def in_two(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, An
     return handed["result"], result
 
 
-__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all", "objects_kept_out_of_gc",
+__all__ = ["FigureFile", "figure_key", "is_current", "write_png", "draw_all", "prune_figures",
+           "objects_kept_out_of_gc",
            "draw_all_in_two", "in_two", "files_json", "files_from_json", "KEY_SUFFIX"]
