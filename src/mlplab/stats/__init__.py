@@ -23,7 +23,7 @@ needs (:func:`seeds_needed`), equivalence (:func:`tost`), three-valued verdicts
 
 Names are exported lazily (:data:`EXPORTS`): importing this package imports no scipy, so
 a sweep's worker can read the Bayes limit its driver computed (:func:`known_limit`)
-without scipy's half second; :func:`load` imports every module named here at once.
+without scipy's half second.
 """
 
 from __future__ import annotations
@@ -64,13 +64,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-def load() -> None:
-    """Import every module whose names this package exports (scipy with them): for a
-    process with a core to spare now and statistics to compute later."""
-    for module in EXPORTS:
-        importlib.import_module(f"mlplab.stats.{module}")
 
 
 if TYPE_CHECKING:

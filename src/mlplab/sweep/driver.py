@@ -252,12 +252,12 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
         executor.start()    # local: the workers import torch (a second or more) meanwhile
         status, summary, bar = "interrupted", {}, None
         try:
-            # the summaries' statistics (scipy: half a second), loaded while the workers
-            # start rather than after the last unit, where they are first used
-            from mlplab.stats import load as load_statistics
-
-            load_statistics()
-            if report:                           # and the report's, likewise
+            # the report's imports while the workers start (which takes the forkserver
+            # longer), rather than after the last unit. The summaries' statistics (scipy.stats:
+            # 0.7 s) are not loaded here, which would keep the workers waiting for their
+            # units: the first configuration settled while the last units train (a core
+            # free, Driver._settle) imports them.
+            if report:
                 from mlplab.report.build import preload_report
 
                 preload_report()
