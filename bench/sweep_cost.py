@@ -4,8 +4,9 @@ For each size (100, 1000 or 10,000 runs of the grid in ``bench/sweep-1000.yaml``
 :func:`grid_file`) it runs the whole
 command ``mlplab sweep FILE --workers W`` (sweep and report) as a child process and
 measures: its wall time, the sweep's own wall and training time (the sweep's summary),
-the store's size on disk, the peak memory of the command's processes, the report
-(``mlplab report`` again, alone), ``mlplab runs`` and the dashboard overview's first
+the store's size on disk, the peak memory of the command's processes, the report (as
+the command timed it after the sweep, then ``mlplab report`` alone drawn from nothing and
+again), ``mlplab runs`` and the dashboard overview's first
 load (its callbacks' work in a fresh process, as a first browser visit triggers it).
 Then it prints each target of issue 24 as met or not, with the measured ratio.
 
@@ -26,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -76,9 +78,10 @@ def group_peak_mb(pgid: int, peak: dict[int, int]) -> None:
                 peak[int(name)] = max(peak.get(int(name), 0), int(line.split()[1]) // 1024)
 
 
-def mlplab(*args: str) -> tuple[float, int, float]:
+def mlplab(*args: str, stdout: list[str] | None = None) -> tuple[float, int, float]:
     """Run ``python -m mlplab ARGS``: (wall seconds, peak RSS in MB of the largest of it
-    and its descendants, CPU seconds of it and its waited-for descendants)."""
+    and its descendants, CPU seconds of it and its waited-for descendants); its output is
+    appended to ``stdout`` where given."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "mlplab", *args], stdout=out, stderr=err,
@@ -102,6 +105,8 @@ def mlplab(*args: str) -> tuple[float, int, float]:
         if proc.returncode:
             raise SystemExit(f"mlplab {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{err.read().decode()[-3000:]}")
+        if stdout is not None:
+            stdout.append(out.read().decode())
         return wall, max(usage.ru_maxrss // 1024, *peak.values(), 0), usage.ru_utime + usage.ru_stime
 
 
@@ -180,6 +185,14 @@ def local_ray(cpus: int, nodes: int = 1) -> Iterator[str]:
         yield cluster.address
 
 
+def report_time(printed: str) -> float | None:
+    """Seconds the report after a sweep took, as ``mlplab sweep`` printed them (what the
+    user waits for after the last unit; the same report in a fresh process is
+    :func:`cold_report`'s); None where it wrote no report."""
+    written = re.search(r"report: .* \(written in ([0-9.]+) s\)", printed)
+    return float(written.group(1)) if written else None
+
+
 def cold_report(root: Path) -> float:
     """Wall seconds of ``mlplab report`` drawn from nothing, as after a sweep: every figure
     (PNGs and their key files) and the importance cache removed first."""
@@ -194,8 +207,12 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None, with_report:
     shutil.rmtree(out, ignore_errors=True)
     args = ["sweep", str(grid_file(runs, folder)), "--out", str(out), "--quiet"]
     args += ["--backend", "ray", "--address", ray] if ray else ["--workers", str(workers)]
-    whole, peak, whole_cpu = mlplab(*args, *([] if with_report else ["--no-report"]))
+    printed: list[str] = []
+    whole, peak, whole_cpu = mlplab(*args, *([] if with_report else ["--no-report"]), stdout=printed)
     timing = sweep_timing(out)
+    after = report_time(printed[0])
+    if with_report and after is None:
+        raise SystemExit(f"mlplab {' '.join(args)} printed no report time:\n{printed[0][-2000:]}")
     cold = cold_report(out) if with_report else None
     report, _, report_cpu = mlplab("report", str(out)) if with_report else (None, 0, None)
     runs_s, _, runs_cpu = mlplab("runs", str(out))
@@ -203,14 +220,16 @@ def measure(runs: int, folder: Path, workers: int, ray: str | None, with_report:
     row = {"runs": runs, "whole_s": whole, "whole_cpu_s": whole_cpu, "sweep_s": timing["wall_s"], "train_s": timing["train_s"],
            "encode_s": timing.get("encode_s", 0.0), "workers": timing["workers"],
            "train_share": timing["train_share"], "store_mb": store_mb(out), "peak_mb": peak,
-           "report_cold_s": cold, "report_s": report, "report_cpu_s": report_cpu,
+           "report_after_sweep_s": after, "report_cold_s": cold, "report_s": report,
+           "report_cpu_s": report_cpu,
            "runs_s": runs_s, "runs_cpu_s": runs_cpu,
            "dashboard_s": dash, "dashboard_cpu_s": dash_cpu, "importance_card_s": card,
            "backend": "ray" if ray else "local", "with_report": with_report}
     print(f"{runs:>6} runs  whole {whole:6.1f} s  sweep {row['sweep_s']:6.1f} s  training "
           f"{row['train_s']:6.1f} s ({row['train_share']:.0%})  encoding {row['encode_s']:5.1f} s  "
           f"store {row['store_mb']:6.1f} MB  peak {peak} MB  "
-          + (f"report cold {cold:5.1f} s, again {report:5.1f} s (cpu {report_cpu:.1f})"
+          + (f"report after the sweep {after:4.1f} s, cold {cold:5.1f} s, again {report:5.1f} s"
+             f" (cpu {report_cpu:.1f})"
              if with_report else "no report")
           + f"  runs {runs_s:4.2f} s (cpu {runs_cpu:.2f})  dashboard {dash:4.2f} s (cpu {dash_cpu:.2f}),"
             f" importance card {card:4.2f} s later",
@@ -244,7 +263,9 @@ def targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
     r1000 = by.get((1000, False))
     if r1000:
         if r1000.get("with_report", True):
-            out.append(("report on 1000 runs <= 3 s, drawn from nothing (as after the sweep)",
+            out.append(("report on 1000 runs <= 3 s, after the sweep in its command",
+                        r1000["report_after_sweep_s"] <= 3, f"{r1000['report_after_sweep_s']:.1f} s"))
+            out.append(("report on 1000 runs <= 3 s, drawn from nothing in a fresh process",
                         r1000["report_cold_s"] <= 3, f"{r1000['report_cold_s']:.1f} s"))
             out.append(("report on 1000 runs <= 3 s, again on the unchanged store",
                         r1000["report_s"] <= 3, f"{r1000['report_s']:.1f} s"))

@@ -96,6 +96,18 @@ def test_the_report_leaves_a_damaged_run_out_and_names_it(store: Path):
     assert Store(store, readonly=True).run(a.name).status == "damaged"
 
 
+def test_runs_the_caller_wrote_itself_are_not_read_back(store: Path):
+    """A sweep's driver hands its report the runs it wrote moments ago (check_store's
+    ``written``): those are not read again; every other finished run is."""
+    from mlplab.store.check import check_store
+
+    a, b, c, d = _damage(store)
+    result = check_store(store, written={a.name, d.name})
+    assert {x.run_id for x in result.damaged} == {b.name, c.name}
+    assert result.checked == 2
+    assert {x.run_id for x in check_store(store).damaged} == {a.name, b.name, c.name}
+
+
 def test_the_dashboard_overview_survives_a_damaged_run(store: Path):
     from realparts import import_or_skip
 

@@ -45,3 +45,12 @@ def test_the_synthetic_store_holds_copies_that_read_like_the_runs(sweep_cost, tm
         assert len(copy.curves("val_loss")) == 3 * len(src.curves("val_loss"))
         assert copy.attempts(twin.run_id)[0].epochs == src.attempts(r.run_id)[0].epochs
         assert copy.metrics(twin.run_id).equals(src.metrics(r.run_id))
+
+
+def test_the_report_time_is_read_from_what_the_sweep_prints(sweep_cost) -> None:
+    from mlplab.sweep.driver import SweepResult
+
+    done = SweepResult("s", Path("out"), {}, Path("out/report.html"), 2.84)
+    assert done.where() == "store: out   report: out/report.html (written in 2.8 s)"
+    assert sweep_cost.report_time("...\n" + done.where()) == 2.8
+    assert sweep_cost.report_time(SweepResult("s", Path("out"), {}).where()) is None

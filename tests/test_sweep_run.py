@@ -410,6 +410,31 @@ def test_optuna_resume_retries_the_trials_a_killed_driver_left_running(tmp_path:
     assert result.data["optuna"]["n_trials"] == 2 and result.data["n_configs"] == 2
 
 
+def test_the_report_after_a_resumed_sweep_checks_the_runs_it_did_not_write(tmp_path: Path,
+                                                                          monkeypatch):
+    """The report after a sweep leaves out of its check for damage only the runs this
+    driver wrote (Driver.written); runs a resumed sweep found done are read back, and a
+    damaged one is named."""
+    import mlplab.store.check as check
+
+    read_back = []
+    real = check.check_run
+    monkeypatch.setattr(check, "check_run", lambda folder, run, *a: read_back.append(run.run_id)
+                        or real(folder, run, *a))
+    src = xor_sweep({"grid": {"train.lr": [0.01, 0.3]}})
+    out = tmp_path / "o"
+    first = run_sweep(src, out=out, workers=1, quiet=True)
+    assert read_back == [] and first.report_s is not None     # all four written just now
+    runs = sorted(Store(out).runs(), key=lambda r: r.run_id)
+    (out / "runs" / runs[0].run_id / "metrics.parquet").write_bytes(b"PAR1 not really")
+    again = run_sweep(src, out=out, workers=1, quiet=True, resume=True)
+    assert sorted(read_back) == [r.run_id for r in runs]
+    assert again.sweep_id == first.sweep_id and again.report_s is not None
+    html = (out / "report.html").read_text()
+    assert "Damaged runs" in html and f"{runs[0].run_id}: metrics.parquet" in html
+    assert Store(out).run(runs[0].run_id).status == "damaged"
+
+
 # --------------------------------------------------------------------------- examples + CLI
 
 

@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Sequence
 
 from mlplab.store.atomic import write_atomic
 from mlplab.store.store import INDEX, RunInfo, Store, StoreError
@@ -278,7 +278,7 @@ def _importance_from_json(d: dict[str, Any]) -> "ImportanceInfo":
 
 
 def _store_report(store: Store, sections: Sequence[ReportSection] | None,
-                  figdata: FigData | None = None) -> Path:
+                  figdata: FigData | None = None, written: Collection[str] = ()) -> Path:
     from mlplab.figures.data_configs import varying_keys
     from mlplab.store.check import check_store
     from mlplab.store.table import run_row
@@ -287,7 +287,7 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None,
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
-    damage = check_store(store.root, repair=True).damaged
+    damage = check_store(store.root, repair=True, written=written).damaged
     runs = store.runs()
     done = [r for r in runs if r.status == "done"]
     best = best_run(runs)
@@ -353,12 +353,14 @@ def _best_text(r: RunInfo) -> str:
 
 
 def build_report(path: str | Path, sections: list[ReportSection] | None = None, *,
-                 figdata: FigData | None = None) -> Path:
+                 figdata: FigData | None = None, written: Collection[str] = ()) -> Path:
     """Draw the figures and write ``report.html`` for a store or a run folder
     (``STORE/runs/<id>``); returns the path of the HTML file. ``sections`` come first.
     ``figdata``: made as :func:`~mlplab.figures.data_run.load_run_figdata` (the store's
     best run's figure data: its network evaluated with torch) where a caller has a process
     with torch imported already (``mlplab sweep``'s pool); None: in this process.
+    ``written``: runs whose files the caller wrote itself just before (a sweep's driver),
+    which the check for damaged runs does not read back (:func:`~mlplab.store.check.check_store`).
 
     A store of one run (three epochs of XOR): its report, and the run's own page that
     the store's links to (drawing the run's nine PNGs takes a few seconds):
@@ -381,7 +383,7 @@ def build_report(path: str | Path, sections: list[ReportSection] | None = None, 
         if run.status != "done":
             raise StoreError(f"run '{run_id}' is {run.status}: no report until it is done")
         return _run_report(store, run, sections)
-    return _store_report(store, sections, figdata)
+    return _store_report(store, sections, figdata, written)
 
 
 __all__ = ["ReportSection", "FigureFile", "build_report", "write_run_figures",

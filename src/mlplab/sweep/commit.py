@@ -36,6 +36,9 @@ class Driver:
     train_s: float = 0.0
     encode_s: float = 0.0
     best: float = math.nan
+    # runs whose files this driver wrote (not those a resumed sweep found done): the
+    # report it writes next need not read them back to check them (check_store)
+    written: set[str] = field(default_factory=set)
     # id(candidate) -> (candidate, its config id, its planned runs): holding the candidate
     # keeps its id from being reused
     _planned: dict[int, tuple[Candidate, str, list[PlannedRun]]] = field(default_factory=dict,
@@ -105,6 +108,7 @@ class Driver:
         summaries = {rec.run_id: run_summary(planned[rec.run_id]) for rec in result.records}
         self.store.write_runs(result.records, sweep_id=self.sweep_id, summaries=summaries,
                               files=result.files, curves=result.curves)
+        self.written.update(rec.run_id for rec in result.records)
         for rec in result.records:
             self.outcomes[rec.run_id] = outcome_from_record(rec)
             self._note(self.outcomes[rec.run_id])

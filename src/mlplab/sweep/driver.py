@@ -36,6 +36,7 @@ class SweepResult:
     out: Path
     data: dict[str, Any]
     report: Path | None = None
+    report_s: float | None = None     # seconds writing the report took, after the sweep
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -43,13 +44,20 @@ class SweepResult:
 
     def summary(self) -> str:
         """The printed table: configurations ranked, staged path, best configuration."""
-        text = format_summary(self.data)
-        tail = f"\nstore: {self.out}" + (f"   report: {self.report}" if self.report else "")
-        return text + tail
+        return format_summary(self.data) + "\n" + self.where()
+
+    def where(self) -> str:
+        """The summary's last line: the store, and the report with the time it took."""
+        line = f"store: {self.out}"
+        if self.report:
+            line += f"   report: {self.report}" + (
+                "" if self.report_s is None else f" (written in {self.report_s:.1f} s)")
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         return {"sweep_id": self.sweep_id, "out": str(self.out),
-                "report": str(self.report) if self.report else None, **self.data}
+                "report": str(self.report) if self.report else None,
+                "report_s": self.report_s, **self.data}
 
 
 def _search(driver: Driver, spec: SweepConfig, base: RunConfig,
@@ -286,11 +294,14 @@ def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = N
             executor.close()
             store.put_sweep(sweep_id, base.name, spec.strategy,
                             {"base": to_dict(base), "sweep": block}, status=status, summary=summary)
-    report_path = None
+    report_path, report_s = None, None
     if report:
         from mlplab.report.build import build_report
 
         from .report_data import report_figdata
 
-        report_path = Path(build_report(out, figdata=report_figdata(executor)))
-    return SweepResult(sweep_id, out, summary, report_path)
+        start = time.perf_counter()
+        report_path = Path(build_report(out, figdata=report_figdata(executor),
+                                        written=driver.written))
+        report_s = time.perf_counter() - start
+    return SweepResult(sweep_id, out, summary, report_path, report_s)
