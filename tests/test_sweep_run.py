@@ -410,6 +410,7 @@ def test_optuna_resume_retries_the_trials_a_killed_driver_left_running(tmp_path:
     assert result.data["optuna"]["n_trials"] == 2 and result.data["n_configs"] == 2
 
 
+@pytest.mark.slow
 def test_the_report_after_a_resumed_sweep_checks_the_runs_it_did_not_write(tmp_path: Path,
                                                                           monkeypatch):
     """The report after a sweep leaves out of its check for damage only the runs this
