@@ -17,7 +17,7 @@ from mlplab.figures.data_store import first_attempt_curve, load_store_figdata
 from mlplab.metrics import EPOCH_METRICS
 from mlplab.store.check import check_store
 from mlplab.store.store import Store
-from mlplab.sweep.executors import UnitResult
+from mlplab.sweep.worker import UnitResult
 
 import figstores
 

@@ -16,7 +16,8 @@ from test_sweep_run import assert_same_runs, xor_sweep
 
 from mlplab.store.store import Store
 from mlplab.sweep import run_sweep
-from mlplab.sweep.executors import RayExecutor, UnitResult
+from mlplab.sweep.executors import RayExecutor
+from mlplab.sweep.worker import UnitResult
 
 pytestmark = pytest.mark.slow        # a Ray cluster
 

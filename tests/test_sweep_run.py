@@ -28,7 +28,8 @@ import mlplab.engine.cohort
 from mlplab.report.build import best_run
 from mlplab.store.store import Store, StoreError
 from mlplab.sweep import load_sweep, run_sweep
-from mlplab.sweep.executors import LocalExecutor, run_unit, worker_context
+from mlplab.sweep.executors import LocalExecutor, worker_context
+from mlplab.sweep.worker import run_unit
 from mlplab.sweep.plan import plan_grid, seed_runs, sweep_id_for
 from mlplab.sweep.units import plan_units
 
@@ -124,11 +125,11 @@ def test_a_workers_first_unit_imports_nothing_heavy_the_preload_lacks():
     assert unit.limits and all(limit["accuracy"] > 0.5 for limit in unit.limits)
     code = f"""
 import importlib, json, sys
-from mlplab.sweep.executors import WORKER_PRELOAD
+from mlplab.sweep.worker import WORKER_PRELOAD
 for name in WORKER_PRELOAD:
     importlib.import_module(name)
 before = set(sys.modules)
-from mlplab.sweep.executors import run_unit
+from mlplab.sweep.worker import run_unit
 from mlplab.sweep.units import Unit
 unit = Unit(0, *json.loads({json.dumps(json.dumps([unit.run_ids, unit.configs]))}),
             limits=tuple(json.loads({json.dumps(json.dumps(unit.limits))})))

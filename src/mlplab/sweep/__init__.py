@@ -5,7 +5,8 @@ resumable, summarised per configuration.
     spec.py           the strict ``sweep:`` block, and a sweep file read (load_sweep)
     plan.py           planners: spec + base config -> configurations and runs
     units.py          runs grouped into cohorts that fit a worker
-    executors.py      local process pool, Ray tasks
+    worker.py         what a worker does with a unit: train it as one cohort, encode its files
+    executors.py      where the workers run: local process pool, Ray tasks
     worker_memory.py  a worker's Arrow allocations from malloc (imported first, for its effect)
     report_data.py    the report's best-run figure data made in a warm worker
     driver.py         ``run_sweep``: the strategies from plan to summary, resume

@@ -13,12 +13,13 @@ from typing import Any, Mapping, Sequence
 from mlplab.config import to_dict
 from mlplab.progress import ProgressBar
 from mlplab.store.store import Store
-from .executors import Executor, UnitResult
+from .executors import Executor
 from .plan import Candidate, PlannedRun, config_id, seed_runs
 from .spec import SweepConfig
 from .summary import (RunOutcome, config_entry, failed_outcome, is_better, jsonable,
                       outcome_from_info, outcome_from_record, run_value)
 from .units import plan_units
+from .worker import UnitResult
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Imported first by every process that trains a sweep's units (the first name of
-:data:`mlplab.sweep.executors.WORKER_PRELOAD`, so before pyarrow in the forkserver, whose
+:data:`mlplab.sweep.worker.WORKER_PRELOAD`, so before pyarrow in the forkserver, whose
 only way to prepare its workers is importing): Arrow's allocations come from the C
 library's malloc, unless ``ARROW_DEFAULT_MEMORY_POOL`` already names a pool.
 
