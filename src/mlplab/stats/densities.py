@@ -51,9 +51,9 @@ def _log_normal2(x: np.ndarray, centres: np.ndarray, sd: float) -> np.ndarray:
 
 
 def _xor(cfg: DataConfig, x: np.ndarray) -> np.ndarray:
-    corners = np.array([[0, 0], [1, 1], [0, 1], [1, 0]], dtype=np.float64)  # class 0, 0, 1, 1
     from scipy.special import logsumexp
 
+    corners = np.array([[0, 0], [1, 1], [0, 1], [1, 0]], dtype=np.float64)  # class 0, 0, 1, 1
     each = _log_normal2(x, corners, cfg.noise) + math.log(0.25)
     return np.stack([logsumexp(each[:, :2], axis=1), logsumexp(each[:, 2:], axis=1)], axis=1)
 
