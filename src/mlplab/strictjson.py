@@ -17,7 +17,18 @@ from typing import Any, Mapping
 def jsonable(v: Any) -> Any:
     """``v`` with non-finite floats as None, tuples and sets as lists, array-likes
     (``tolist``) as lists and paths as strings, recursively."""
-    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+    # the plain types by their exact type first: ``isinstance(v, Mapping)`` asks the ABC
+    # machinery, and a sweep's driver walks ~170 values a run (10,000 runs: seconds)
+    kind = type(v)
+    if kind is str or kind is int or kind is bool or v is None:
+        return v
+    if kind is float:
+        return v if math.isfinite(v) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(x) for k, x in v.items()}
+    if kind is list or kind is tuple:
+        return [jsonable(x) for x in v]
+    if isinstance(v, bool) or isinstance(v, (int, str)):
         return v
     if isinstance(v, float):
         return v if math.isfinite(v) else None
