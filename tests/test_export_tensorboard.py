@@ -121,9 +121,9 @@ def test_unreadable_weights_skip_the_run_not_the_export(exported, tmp_path: Path
     store, _, _ = exported
     copy = tmp_path / "store"
     shutil.copytree(store.root, copy)
-    weights = copy / "runs" / "grid-0" / "attempt-0" / "init.safetensors"
+    weights = copy / "runs" / "grid-0" / "attempt-0.safetensors"
     weights.write_bytes(weights.read_bytes()[:20])
-    with pytest.warns(UserWarning, match="grid-0.*init.safetensors"):
+    with pytest.warns(UserWarning, match="grid-0.*attempt-0.safetensors"):
         result = export_tensorboard(copy, tmp_path / "tb", filters=["status=done", "train.lr=0.05"])
     assert "grid-0" in result.skipped and "grid-2" in result.exported
     assert not list((tmp_path / "tb" / "grid-0").glob("events.*"))

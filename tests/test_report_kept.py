@@ -73,13 +73,13 @@ def test_damage_to_the_kept_best_run_is_found_and_shown(store: Path) -> None:
     build_report(store)
     html = (store / "report.html").read_text()
     best = re.search(r"Best run: <b>([^<]+)</b>", html).group(1)
-    weights = store / "runs" / best / "attempt-0" / "best.safetensors"
+    weights = store / "runs" / best / "attempt-0.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF                                         # a flipped byte in a tensor
     weights.write_bytes(bytes(data))
     report_in_a_process(store)
     html = (store / "report.html").read_text()
-    assert "Damaged runs" in html and f"{best}: attempt-0/best.safetensors" in html
+    assert "Damaged runs" in html and f"{best}: attempt-0.safetensors" in html
     assert re.search(r"Best run: <b>([^<]+)</b>", html).group(1) != best
 
 

@@ -122,25 +122,95 @@ def test_metrics_parquet_schema(written) -> None:
 
 def test_weights_are_safetensors_and_nothing_is_unpickled(written, rec, pickle_forbidden) -> None:
     run_dir = written.run_dir("xor-a")
+    assert len(rec.attempts) == 2                   # a restart: two attempts, one file each
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "attempt-0.safetensors", "attempt-1.safetensors", "config.json", "metrics.parquet", "run.json"]
     for a in rec.attempts:
+        path = run_dir / f"attempt-{a.attempt}.safetensors"
+        raw = path.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])             # safetensors: u64 header length + JSON
+        header = json.loads(raw[8:8 + n])
+        assert header["__metadata__"] == {"run_id": "xor-a", "attempt": str(a.attempt), "seed": str(a.seed)}
+        loaded = safetensors.torch.load_file(path)
+        assert {k.split("/", 1)[0] for k in loaded} == {"init", "best", "last", "boundary"}
         for which in ("init", "best", "last"):
-            path = run_dir / f"attempt-{a.attempt}" / f"{which}.safetensors"
-            raw = path.read_bytes()
-            (n,) = struct.unpack("<Q", raw[:8])          # safetensors: u64 header length + JSON
-            header = json.loads(raw[8:8 + n])
-            assert header["__metadata__"]["run_id"] == "xor-a"
-            loaded = safetensors.torch.load_file(path)
             want = getattr(a, f"{which}_state")
-            assert loaded.keys() == want.keys()
-            assert all(torch.equal(loaded[k], want[k]) for k in want)
+            assert {k for k in loaded if k.startswith(which + "/")} == {f"{which}/{k}" for k in want}
+            assert all(torch.equal(loaded[f"{which}/{k}"], want[k]) for k in want)
             stored = written.weights("xor-a", attempt=a.attempt, which=which)
-            assert all(torch.equal(stored[k], want[k]) for k in want)
+            assert stored.keys() == want.keys() and all(torch.equal(stored[k], want[k]) for k in want)
+            arrays = written.arrays("xor-a", attempt=a.attempt, which=which)
+            assert all((arrays[k] == want[k].numpy()).all() for k in want)
         assert written.boundary("xor-a", a.attempt)["probs"].shape[0] >= 1
     for path in written.root.rglob("*"):       # no pickle or torch.save zip anywhere
         if path.is_file():
             head = path.read_bytes()[:2]
             assert head[:1] != b"\x80" and head != b"PK", path
     load_model(written.root)
+
+
+def _as_older_layout(store: Store, run_id: str) -> None:
+    """Rewrite a run's folder as runs were written before one file held an attempt's
+    tensors (``attempt-<n>/{init,best,last,boundary}.safetensors``), its ``run.json`` and
+    the index's digests naming those files."""
+    from mlplab.store.check import check_store
+    from mlplab.store.rows import file_digests
+
+    folder = store.run_dir(run_id)
+    for path in sorted(folder.glob("attempt-*.safetensors")):
+        with safetensors.safe_open(str(path), "pt") as f:
+            meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+        (folder / path.stem).mkdir()
+        for which in ("init", "best", "last", "boundary"):
+            part = {k[len(which) + 1:]: t for k, t in tensors.items() if k.startswith(which + "/")}
+            if part:
+                safetensors.torch.save_file(part, folder / path.stem / f"{which}.safetensors", meta)
+        path.unlink()
+    record = json.loads((folder / "run.json").read_text())
+    record["files"] = file_digests({str(p.relative_to(folder)): p.read_bytes()
+                                    for p in folder.rglob("*") if p.is_file() and p.name != "run.json"})
+    (folder / "run.json").write_text(json.dumps(record))
+    with sqlite3.connect(store.root / INDEX) as db:
+        db.execute("DELETE FROM digests WHERE run_id = ?", (run_id,))
+        db.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)",
+                       [(run_id, n, f["size"], f["blake2b"]) for n, f in record["files"].items()])
+    assert check_store(store.root).damaged == []
+
+
+def test_runs_written_with_a_folder_of_files_an_attempt_read_as_before(written, rec) -> None:
+    from mlplab.store.check import check_store, quick_damage
+
+    before = {(a.attempt, w): written.weights("xor-a", a.attempt, w)
+              for a in rec.attempts for w in ("init", "best", "last")}
+    snapshots = written.boundary("xor-a", 1)
+    _as_older_layout(written, "xor-a")
+    folder = written.run_dir("xor-a")
+    assert (folder / "attempt-1" / "best.safetensors").is_file()
+    assert not list(folder.glob("attempt-*.safetensors"))
+    for (attempt, which), want in before.items():
+        got = written.weights("xor-a", attempt, which)
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    got = written.boundary("xor-a", 1)
+    assert all(torch.equal(got[k], snapshots[k]) for k in snapshots)
+    assert isinstance(load_model(written.root, "xor-a"), torch.nn.Module)
+    run = written.run("xor-a")
+    assert quick_damage(folder, run) is None and check_store(written.root).damaged == []
+    (folder / "attempt-1" / "best.safetensors").write_bytes(b"\xff" * 64)      # the kept attempt's
+    assert quick_damage(folder, run).file == "attempt-1/best.safetensors"
+    assert [d.file for d in check_store(written.root).damaged] == ["attempt-1/best.safetensors"]
+
+
+def test_a_kept_attempt_whose_file_lacks_its_best_weights_is_damaged(written, rec) -> None:
+    from mlplab.store.check import check_store
+
+    path = written.run_dir("xor-a") / "attempt-1.safetensors"
+    tensors = safetensors.torch.load_file(path)
+    safetensors.torch.save_file({k: t for k, t in tensors.items() if not k.startswith("best/")}, path)
+    damaged = check_store(written.root).damaged
+    assert [(d.file, d.reason) for d in damaged if "best" in d.reason] == \
+        [("attempt-1.safetensors", "holds no best weights (best/...) of the kept attempt")]
+    with pytest.raises(StoreError, match="no best weights for run 'xor-a' attempt 1"):
+        written.weights("xor-a")
 
 
 def test_load_model_reproduces_the_predictions(written, rec) -> None:
@@ -169,10 +239,11 @@ def test_boundary_probabilities_are_computed_from_the_stored_snapshot_weights(wr
 
     head = Head(**rec.info["head"])
     for a in rec.attempts:
-        path = written.run_dir("xor-a") / f"attempt-{a.attempt}" / "boundary.safetensors"
-        stored = load_file(path)
+        path = written.run_dir("xor-a") / f"attempt-{a.attempt}.safetensors"
+        stored = {k[len("boundary/"):]: t for k, t in load_file(path).items() if k.startswith("boundary/")}
         assert "probs" not in stored and stored["epochs"].tolist()[-1] == a.epochs - 1
-        assert path.stat().st_size < 4096        # weights of 3 snapshots, not 3 x 48 x 48 probs
+        size = sum(t.numel() * t.element_size() for t in stored.values())
+        assert size < 4096                       # weights of 3 snapshots, not 3 x 48 x 48 probs
         last = {k[len("params."):]: v[-1] for k, v in stored.items() if k.startswith("params.")}
         assert all(torch.equal(last[k], a.last_state[k]) for k in a.last_state)
         packed = written.boundary("xor-a", a.attempt)
@@ -184,10 +255,13 @@ def test_boundary_probabilities_are_computed_from_the_stored_snapshot_weights(wr
                                 + w["2.bias"])
             want = class_probabilities(out, head)[:, 1:].reshape(48, 48, 1)
             torch.testing.assert_close(packed["probs"][i], want)
-    # a file written before the weights were stored holds the probabilities: read as it is
+    # a file written before the weights were stored (in an attempt's folder, as then) holds
+    # the probabilities: read as it is
     old = {k: v for k, v in stored.items() if not k.startswith("params.")}
     old["probs"] = torch.full((len(old["epochs"]), 48, 48, 1), 0.25, dtype=torch.float16)
-    save_file(old, str(path))
+    path.unlink()
+    (path.parent / path.stem).mkdir()
+    save_file(old, str(path.parent / path.stem / "boundary.safetensors"))
     assert torch.equal(written.boundary("xor-a", rec.attempts[-1].attempt)["probs"], old["probs"])
     doc_path = written.run_dir("xor-a") / "config.json"      # from a version without the key
     doc = json.loads(doc_path.read_text())
@@ -366,7 +440,7 @@ def test_a_run_written_from_encoded_files_equals_one_written_from_its_record(tmp
     encoded.write_run(slim, files=runfiles_mod.encode_run(rec))
     names = lambda s: sorted(str(p.relative_to(s.run_dir(rec.run_id)))  # noqa: E731
                              for p in s.run_dir(rec.run_id).rglob("*") if p.is_file())
-    assert names(direct) == names(encoded) and "attempt-1/best.safetensors" in names(direct)
+    assert names(direct) == names(encoded) and "attempt-1.safetensors" in names(direct)
     for name in names(direct):
         a, b = direct.run_dir(rec.run_id) / name, encoded.run_dir(rec.run_id) / name
         if name.endswith(".safetensors"):     # the header's key order may differ

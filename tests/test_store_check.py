@@ -32,7 +32,7 @@ def _damage(store: Path) -> list[Path]:
     a, b, c, d = _runs(store)[:4]
     metrics = a / "metrics.parquet"
     metrics.write_bytes(metrics.read_bytes()[: metrics.stat().st_size // 2])      # truncated
-    (b / "attempt-0" / "best.safetensors").write_bytes(b"\xff" * 64)             # garbage
+    (b / "attempt-0.safetensors").write_bytes(b"\xff" * 64)                      # garbage
     (c / "config.json").unlink()                                                  # gone
     return [a, b, c, d]
 
@@ -47,14 +47,14 @@ def test_each_kind_of_damage_is_named_and_repair_marks_only_those_runs(store: Pa
     assert main(["check", str(store), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     named = {(x["run_id"], x["file"]) for x in report["damaged"]}
-    assert named == {(a.name, "metrics.parquet"), (b.name, "attempt-0/best.safetensors"),
+    assert named == {(a.name, "metrics.parquet"), (b.name, "attempt-0.safetensors"),
                      (c.name, "config.json")}
     assert main(["check", str(store), "--repair"]) == 0
     assert "marked damaged" in capsys.readouterr().out
     runs = {r.run_id: r for r in Store(store, readonly=True).runs()}
     assert {k for k, r in runs.items() if r.status == "damaged"} == {a.name, b.name, c.name}
     assert runs[d.name].status == "done"
-    assert "metrics.parquet" in runs[a.name].error and "best.safetensors" in runs[b.name].error
+    assert "metrics.parquet" in runs[a.name].error and "attempt-0.safetensors" in runs[b.name].error
     assert main(["runs", str(store)]) == 0                   # the rest still lists
     assert main(["check", str(store)]) == 0                  # nothing left marked done and broken
 
@@ -65,7 +65,7 @@ def test_runs_lists_a_damaged_run_as_damaged_before_any_check(store: Path, capsy
     rows = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
     assert {k for k, r in rows.items() if r["status"] == "damaged"} == {a.name, b.name, c.name}
     assert rows[a.name]["error"].startswith("metrics.parquet: truncated")
-    assert rows[b.name]["error"].startswith("attempt-0/best.safetensors: truncated or not")
+    assert rows[b.name]["error"].startswith("attempt-0.safetensors: truncated or not")
     assert rows[c.name]["error"].startswith("config.json: missing")
     assert rows[d.name]["status"] == "done" and rows[d.name]["error"] is None
     assert main(["runs", str(store), "--json", "--filter", "status=done"]) == 0

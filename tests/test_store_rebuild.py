@@ -208,19 +208,19 @@ def test_a_flipped_bit_inside_a_tensor_is_named_by_check_report_and_run_page(sto
     from safetensors.torch import load_file
 
     run = run_folders(store)[0]
-    best = run / "attempt-0" / "best.safetensors"
+    best = run / "attempt-0.safetensors"
     size = best.stat().st_size
     flip_inside_tensor_data(best)
     assert best.stat().st_size == size and load_file(str(best))     # still parses
     assert main(["check", str(store), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["damaged"] == [{"run_id": run.name, "file": "attempt-0/best.safetensors",
+    assert report["damaged"] == [{"run_id": run.name, "file": "attempt-0.safetensors",
                                   "reason": "content changed since written"}]
 
     from mlplab.report import build_report
 
     html = build_report(store).read_text()
-    assert "Damaged runs" in html and f"{run.name}: attempt-0/best.safetensors: content" \
+    assert "Damaged runs" in html and f"{run.name}: attempt-0.safetensors: content" \
            " changed since written" in html
     info = Store(store, readonly=True).run(run.name)
     assert info.status == "damaged" and "content changed since written" in info.error
@@ -258,7 +258,7 @@ def test_damaged_run_folders_are_rebuilt_as_damaged_naming_the_file(store: Path,
     runs = {r.run_id: r for r in Store(store, readonly=True).runs()}
     assert {k for k, r in runs.items() if r.status == "damaged"} == {a.name, b.name, c.name, d.name}
     assert runs[a.name].error.startswith("metrics.parquet: ")
-    assert runs[b.name].error.startswith("attempt-0/best.safetensors: ")
+    assert runs[b.name].error.startswith("attempt-0.safetensors: ")
     assert runs[c.name].error.startswith("config.json: FileNotFoundError")
     assert runs[d.name].error.startswith("run.json: ValueError: not a run record")
     assert runs[d.name].config["train"]["lr"] in (0.05, 0.3)     # from its config.json

@@ -130,7 +130,9 @@ def _export_run(client: "MlflowClient", experiment_id: str, run: RunData) -> Non
     if run.finished:
         for part in sorted(run.folder.iterdir()):
             if part.is_dir() and (part.name == "figures" or part.name.startswith("attempt-")):
-                client.log_artifacts(mlflow_id, str(part), part.name)
+                client.log_artifacts(mlflow_id, str(part), part.name)   # older runs' attempt folders
+            elif part.name.startswith("attempt-") and part.suffix == ".safetensors":
+                client.log_artifact(mlflow_id, str(part))               # an attempt's tensors
         client.log_artifact(mlflow_id, str(run.folder / "config.json"))
     end_ms = int((info.finished or info.created or 0) * 1000)
     client.set_terminated(mlflow_id, STATUS[info.status], end_time=max(end_ms, start_ms))

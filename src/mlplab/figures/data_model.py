@@ -4,7 +4,7 @@ The kept network is evaluated on the boundary grid (2-D inputs: their plane; mor
 dimensions: the plane of the first two principal components through the training mean,
 as :mod:`mlplab.model.boundary` stores it), so the picture, the accuracy printed on it and the
 diagram's unit maps all come from the same weights. Snapshots over training come from
-``boundary.safetensors``.
+the attempt's ``boundary/`` tensors.
 
 >>> import numpy as np
 >>> full_probs(np.array([[[0.25]]], dtype=np.float16)).tolist()
@@ -79,7 +79,7 @@ def full_probs(probs: Any) -> np.ndarray:
 def boundary_info(packed: Mapping[str, Any], final_probs: np.ndarray | None, data: "Dataset | None",
                   class_names: Sequence[str], attempt: int = 0,
                   accuracy: tuple[float, float] = (math.nan, math.nan)) -> BoundaryInfo:
-    """The boundary record from stored grid tensors (``boundary.safetensors`` keys; the
+    """The boundary record from stored grid tensors (the ``boundary/`` tensors' keys; the
     snapshots may be absent) and the kept weights' probabilities ``[G, G, C]``."""
     np_ = as_numpy
     u, v = np_(packed["grid_u"]), np_(packed["grid_v"])

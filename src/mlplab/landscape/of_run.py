@@ -4,13 +4,13 @@ Three views of the training loss around the run's final weights (the kept attemp
 ``best`` weights by default), each evaluated as one batched forward of all its points
 (:mod:`mlplab.landscape.surface`):
 
-- the straight line from the attempt's initial weights (``init.safetensors``) to them;
+- the straight line from the attempt's initial weights (its ``init/`` tensors) to them;
 - the straight line from them to the final weights of every other seed of the same
   configuration in the store (the barrier height of each, and its median over partners
   with a 95 % interval);
 - a 2-D slice along two random filter-normalised directions (Li et al. 2018), with the
   training path drawn on it: the initial weights and the weights at the decision-boundary
-  snapshot epochs (``boundary.safetensors``), projected onto the plane (or, with
+  snapshot epochs (its ``boundary/`` tensors), projected onto the plane (or, with
   ``directions="path"``, along the path's own two principal directions, where it lies).
 
 The numbers go to ``RUN/landscape.json`` (strict JSON) and the figures to
@@ -38,7 +38,7 @@ from mlplab.config import ConfigError, from_dict
 from mlplab.store.atomic import write_atomic
 from mlplab.store.groups import config_key
 from mlplab.store.models import locate_run
-from mlplab.store.runfiles import tensors_file
+from mlplab.store.runfiles import read_tensors, tensors_file
 from mlplab.store.store import Store, StoreError
 
 LINE_POINTS = 41      # points along each line, both ends included
@@ -90,11 +90,13 @@ class _Net:
 
 
 def _weights(store: Store, run_id: str, attempt: int, which: str) -> dict[str, torch.Tensor]:
-    path = store.run_dir(run_id) / tensors_file(attempt, which)
-    if not path.is_file():
-        raise StoreError(f"'{path}' is missing: the landscape needs the attempt's {which} "
-                         "weights (runs written before mlplab kept them cannot be drawn)")
-    return store.weights(run_id, attempt, which)
+    try:
+        return store.weights(run_id, attempt, which)
+    except StoreError:
+        path = store.run_dir(run_id) / tensors_file(attempt)
+        raise StoreError(f"'{path}' holds no {which} weights: the landscape needs the attempt's"
+                         f" {which} weights (runs written before mlplab kept them cannot be drawn)"
+                         ) from None
 
 
 def _interpolation(net: _Net, init: torch.Tensor, final: torch.Tensor,
@@ -151,12 +153,9 @@ def _path(store: Store, run_id: str, attempt: int, net: _Net,
           init: torch.Tensor) -> tuple[list[int], torch.Tensor] | None:
     """Epochs (``-1``: the initial weights) and weights ``[S, P]`` along the training path,
     from the boundary snapshots; None when the attempt kept none."""
-    from safetensors.torch import load_file
-
-    path = store.run_dir(run_id) / tensors_file(attempt, "boundary")
-    if not path.is_file():
+    packed = read_tensors(store.run_dir(run_id), attempt, "boundary")
+    if packed is None:
         return None
-    packed = load_file(str(path))
     if f"params.{net.spec.keys[0]}.weight" not in packed:   # an old file: probabilities only
         return None
     states = {k[len("params."):]: t for k, t in packed.items() if k.startswith("params.")}

@@ -2,9 +2,10 @@
 
 2-D inputs use their own plane; higher-dimensional inputs use the plane of the first two
 principal components of the training inputs, through the training mean. Stored per
-attempt as ``boundary.safetensors`` with tensors ``grid_u [G]``, ``grid_v [G]``,
-``center [d]``, ``basis [2, d]``, ``epochs [S]`` and the network's parameters at each
-snapshot epoch, ``params.<state_dict key> [S, ...]``: a few hundred bytes where the
+attempt, under ``boundary/`` in its ``attempt-<n>.safetensors``
+(:mod:`mlplab.store.runfiles`), as ``grid_u [G]``, ``grid_v [G]``, ``center [d]``,
+``basis [2, d]``, ``epochs [S]`` and the network's parameters at each snapshot epoch,
+``params.<state_dict key> [S, ...]``: a few hundred bytes where the
 probabilities on the grid take tens of kB, and most runs of a sweep are never drawn.
 :func:`with_probabilities` adds ``probs [S, G, G, C]`` (``C = 1`` holding P(class 1) for
 a sigmoid head) when a figure needs them; files that already hold ``probs`` (float16,
@@ -86,7 +87,7 @@ def plane_points(grid_u: np.ndarray, grid_v: np.ndarray, center: np.ndarray,
 
 def pack(grid: BoundaryGrid, epochs: list[int] | torch.Tensor,
          states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The tensors stored in ``boundary.safetensors``; ``states``: the network's
+    """The boundary tensors an attempt stores (under ``boundary/``); ``states``: the network's
     ``state_dict`` at each of the ``epochs`` (a list, or an int64 tensor kept as it is),
     stacked (``"0.weight": [S, out, in]``, ...)."""
     return {"grid_u": grid.grid_u, "grid_v": grid.grid_v, "center": grid.center,

@@ -26,7 +26,7 @@ from typing import Any, Collection
 
 from .rebuild import RebuildResult, index_damage, index_folders, rebuild_index, recover_sweeps
 from .rows import parse_record, read_digests
-from .runfiles import RECORD, digest, read_config_doc, tensors_file
+from .runfiles import RECORD, digest, legacy_tensors_file, read_config_doc, tensors_file
 from .store import INDEX, RunInfo, Store, StoreError
 
 
@@ -110,23 +110,38 @@ def _unreadable(folder: Path, run: RunInfo, intact: set[str]) -> list[Damage]:
             found.append(Damage(run.run_id, "metrics.parquet", _reason(e)))
     kept = run.best_attempt or 0
     for attempt in range(max(run.n_attempts or 0, kept + 1)):
-        for which in ("init", "best", "last"):
-            name = tensors_file(attempt, which)
+        if tensors_file(attempt) in intact:
+            continue
+        if (folder / f"attempt-{attempt}").is_dir():         # written before one file an attempt
+            names = [(legacy_tensors_file(attempt, which), which) for which in ("init", "best", "last")]
+        else:
+            names = [(tensors_file(attempt), None)]
+        for name, which in names:
             if name in intact:
                 continue
-            path = folder / name
-            if not path.exists():
-                if attempt == kept and which == "best":
-                    found.append(Damage(run.run_id, name, "missing"))
-                continue
-            from safetensors import safe_open
-
-            try:
-                with safe_open(str(path), framework="np") as f:
-                    f.keys()
-            except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
-                found.append(Damage(run.run_id, name, _reason(e)))
+            reason = _tensors_damage(folder / name, which, attempt == kept)
+            if reason is not None:
+                found.append(Damage(run.run_id, name, reason))
     return found
+
+
+def _tensors_damage(path: Path, which: str | None, kept: bool) -> str | None:
+    """What is wrong with a safetensors file of an attempt (its header is read; never a
+    pickle), None when nothing: missing where it holds the kept network's weights, a header
+    that does not read, or (``which`` None: an attempt's one file) no ``best/`` tensors in
+    the kept attempt's."""
+    if not path.exists():
+        return "missing" if kept and which in (None, "best") else None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            keys = list(f.keys())
+    except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError and others
+        return _reason(e)
+    if which is None and kept and not any(k.startswith("best/") for k in keys):
+        return "holds no best weights (best/...) of the kept attempt"
+    return None
 
 
 def _read(path: str) -> bytes:
@@ -184,7 +199,7 @@ def quick_damage(folder: Path, run: RunInfo) -> Damage | None:
     Parquet footer's magic, whether the kept network's safetensors header fits its file.
     Damage only reading a file whole shows is left to :func:`check_run`."""
     root = str(folder)
-    best = tensors_file(run.best_attempt or 0, "best")
+    kept = run.best_attempt or 0
     name = "."
     try:
         name = "config.json"
@@ -194,8 +209,14 @@ def quick_damage(folder: Path, run: RunInfo) -> Damage | None:
         tail, size = _read_at(os.path.join(root, name), -4, 4)
         if size < 12 or tail != b"PAR1":
             return Damage(run.run_id, name, "truncated (no Parquet footer)")
-        name = best
-        head, size = _read_at(os.path.join(root, name), 0, 8)
+        name = tensors_file(kept)
+        try:
+            head, size = _read_at(os.path.join(root, name), 0, 8)
+        except FileNotFoundError:             # or a run written before one file an attempt
+            if not os.path.isdir(os.path.join(root, f"attempt-{kept}")):
+                raise
+            name = legacy_tensors_file(kept, "best")
+            head, size = _read_at(os.path.join(root, name), 0, 8)
         if len(head) < 8 or 8 + int.from_bytes(head, "little") > size:
             return Damage(run.run_id, name, "truncated or not safetensors (its header does"
                           " not fit)")

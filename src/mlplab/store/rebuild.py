@@ -141,8 +141,8 @@ def _curves(folder: Path) -> dict:
 def _old_record(folder: Path, doc: dict[str, Any]) -> dict[str, Any]:
     """A record for a folder written before ``run.json``: what its files say."""
     config = doc["config"]
-    attempts = sorted(int(p.name.split("-", 1)[1]) for p in folder.glob("attempt-*")
-                      if p.name.split("-", 1)[1].isdigit())
+    attempts = sorted({int(n) for p in folder.glob("attempt-*")      # files, or older folders
+                       if (n := p.name[len("attempt-"):].removesuffix(".safetensors")).isdigit()})
     from_id = _SWEEP_RUN_ID.match(folder.name)
     written = (folder / "config.json").stat().st_mtime
     run: dict[str, Any] = dict.fromkeys(

@@ -1,12 +1,19 @@
 """A run's folder as bytes: what the store writes for a finished run, encoded apart from
 any disk.
 
-    config.json                                 resolved config + run info
-    metrics.parquet                             the series (mlplab.metrics)
-    attempt-<n>/{init,best,last}.safetensors    weights of each attempt
-    attempt-<n>/boundary.safetensors            decision-boundary snapshots
-    run.json                                    the run's index rows and each file's digest
-                                                (:mod:`mlplab.store.rows`; added when written)
+    config.json                  resolved config + run info
+    metrics.parquet              the series (mlplab.metrics)
+    attempt-<n>.safetensors      every tensor of attempt n, under ``<kind>/``: its weights
+                                 ``init/``, ``best/``, ``last/`` and decision-boundary
+                                 snapshots ``boundary/`` (:data:`TENSOR_KINDS`)
+    run.json                     the run's index rows and each file's digest
+                                 (:mod:`mlplab.store.rows`; added when written)
+
+Runs written before one file held an attempt's tensors keep them in a folder,
+``attempt-<n>/{init,best,last,boundary}.safetensors`` (:func:`legacy_tensors_file`);
+:func:`read_tensors` reads either. One file instead of a folder of four: each file or
+folder a store creates cost 0.1-0.3 ms of the kernel's time on this project's machine,
+nine a run before (docs/performance.md).
 
 Encoding (a run's frame sorted, Parquet and safetensors serialised) is most of the cost
 of writing a run. A sweep's workers therefore encode the runs they trained and hand the
@@ -47,14 +54,55 @@ RunFiles = dict[str, bytes]      # path inside the run's folder -> content
 RECORD = "run.json"              # the run's record (mlplab.store.rows), beside its files
 
 
-def tensors_file(attempt: int, which: str) -> str:
-    """Where an attempt's ``which`` tensors (init, best, last or boundary) lie in its run's
-    folder.
+TENSOR_KINDS = ("init", "best", "last", "boundary")   # an attempt's tensors, by kind
 
-    >>> tensors_file(1, "best")
+
+def tensors_file(attempt: int) -> str:
+    """The file of an attempt's tensors in its run's folder, each kind's under ``<kind>/``.
+
+    >>> tensors_file(1)
+    'attempt-1.safetensors'
+    """
+    return f"attempt-{attempt}.safetensors"
+
+
+def legacy_tensors_file(attempt: int, which: str) -> str:
+    """Where a run written before :func:`tensors_file` keeps an attempt's ``which`` tensors.
+
+    >>> legacy_tensors_file(1, "best")
     'attempt-1/best.safetensors'
     """
     return f"attempt-{attempt}/{which}.safetensors"
+
+
+def tensors_location(folder: Path, attempt: int, which: str) -> tuple[Path, str] | None:
+    """The file holding an attempt's ``which`` tensors in a run's ``folder`` and the prefix
+    of their keys in it: the attempt's file (whether it holds that kind: its keys say), else
+    the file of the older layout; None when neither is there."""
+    if which not in TENSOR_KINDS:
+        raise ValueError(f"which={which!r}: allowed {', '.join(TENSOR_KINDS)}")
+    one = folder / tensors_file(attempt)
+    if one.is_file():
+        return one, f"{which}/"
+    old = folder / legacy_tensors_file(attempt, which)
+    return (old, "") if old.is_file() else None
+
+
+def read_tensors(folder: Path, attempt: int, which: str, framework: str = "pt") -> dict[str, Any] | None:
+    """An attempt's ``which`` tensors by name, from either layout (safetensors, never a
+    pickle): torch tensors (``framework="pt"``) or numpy arrays (``"np"``); None when the
+    run kept none of that kind. Only that kind's tensors are read from the attempt's file."""
+    found = tensors_location(folder, attempt, which)
+    if found is None:
+        return None
+    from safetensors import safe_open
+
+    path, prefix = found
+    with safe_open(str(path), framework=framework) as f:
+        names = [k for k in f.keys() if k.startswith(prefix)]
+        if not names:
+            return None
+        return {k[len(prefix):]: f.get_tensor(k) for k in names}
 
 
 def read_config_doc(folder: Path) -> dict[str, Any]:
@@ -105,11 +153,10 @@ def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
              "metrics.parquet": parquet_bytes(rec.metrics.to_table() if table is None else table)}
     for a in rec.attempts:
         meta = {"run_id": rec.run_id, "attempt": str(a.attempt), "seed": str(a.seed)}
-        tensors = {"init": a.init_state, "best": a.best_state, "last": a.last_state,
-                   "boundary": a.boundary or {}}
-        for which, state in tensors.items():
-            if state:
-                files[tensors_file(a.attempt, which)] = safetensors_bytes(state, meta)
+        kinds = zip(TENSOR_KINDS, (a.init_state, a.best_state, a.last_state, a.boundary))
+        tensors = {f"{which}/{name}": t for which, state in kinds for name, t in (state or {}).items()}
+        if tensors:
+            files[tensors_file(a.attempt)] = safetensors_bytes(tensors, meta)
     return files
 
 

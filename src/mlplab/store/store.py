@@ -3,8 +3,7 @@
     DIR/mlplab.sqlite                         index (sweeps, runs, attempts, configs, epoch curves)
     DIR/runs/<run-id>/config.json             resolved config + run info
     DIR/runs/<run-id>/metrics.parquet         the series (mlplab.metrics)
-    DIR/runs/<run-id>/attempt-<n>/{init,best,last}.safetensors
-    DIR/runs/<run-id>/attempt-<n>/boundary.safetensors
+    DIR/runs/<run-id>/attempt-<n>.safetensors weights (init/, best/, last/), boundary/ snapshots
     DIR/runs/<run-id>/run.json                its index rows and each file's digest (rows.py)
     DIR/sweeps/<sweep-id>.json                a sweep's row, its spec included
 
@@ -12,7 +11,9 @@ A run is written into a temporary folder and renamed into place, then indexed in
 transaction, so a crash never leaves a half-written run marked ``done``. Records read
 from the store are frozen and never change under later writes. The run folders and sweep
 files hold everything the index does: ``mlplab check --repair`` rebuilds a lost or
-damaged index from them (:mod:`mlplab.store.rebuild`).
+damaged index from them (:mod:`mlplab.store.rebuild`). Runs written before an attempt's tensors were one file keep
+them in ``attempt-<n>/{init,best,last,boundary}.safetensors``, read as well
+(:func:`mlplab.store.runfiles.read_tensors`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as root:
@@ -44,7 +45,7 @@ from .owners import UNFINISHED, folder_mode, owner_gone, this_process
 from .rows import SCHEMA as _SCHEMA
 from .rows import config_hash as config_hash
 from .rows import insert_record, run_record, with_record
-from .runfiles import RunFiles, encode_with_curves, tensors_file, write_files
+from .runfiles import RunFiles, encode_with_curves, read_tensors, write_files
 from .sweepfiles import write_sweep_file
 
 if TYPE_CHECKING:
@@ -376,45 +377,38 @@ class Store:
     def weights(self, run_id: str, attempt: int | None = None,
                 which: str = "best") -> dict[str, "torch.Tensor"]:
         """A state dict from safetensors (never pickle); default: the kept attempt."""
-        from safetensors.torch import load_file
-
-        return load_file(str(self._weights_path(run_id, attempt, which)))
+        return self._tensors(run_id, attempt, which, "pt")
 
     def arrays(self, run_id: str, attempt: int | None = None,
                which: str = "best") -> dict[str, "np.ndarray"]:
         """:meth:`weights` as numpy arrays, read without torch (a figure of the weights);
         a dtype numpy lacks (bfloat16) is read through torch, as float32."""
-        from safetensors.numpy import load_file
-
         try:
-            return load_file(str(self._weights_path(run_id, attempt, which)))
+            return self._tensors(run_id, attempt, which, "np")
         except (TypeError, ValueError):
             return {k: v.float().numpy() for k, v in self.weights(run_id, attempt, which).items()}
 
-    def _weights_path(self, run_id: str, attempt: int | None, which: str) -> Path:
+    def _tensors(self, run_id: str, attempt: int | None, which: str, framework: str) -> dict[str, Any]:
         if which not in ("init", "best", "last"):
             raise StoreError(f"which={which!r}: allowed init, best, last")
         attempt = (self.run(run_id).best_attempt or 0) if attempt is None else attempt
-        path = self.run_dir(run_id) / tensors_file(attempt, which)
-        if not path.is_file():
+        found = read_tensors(self.run_dir(run_id), attempt, which, framework)
+        if found is None:
             raise StoreError(f"no {which} weights for run '{run_id}' attempt {attempt}")
-        return path
+        return found
 
     def boundary(self, run_id: str, attempt: int | None = None) -> dict[str, "torch.Tensor"] | None:
         """The attempt's decision-boundary snapshots (:mod:`mlplab.model.boundary`), with the
         class probabilities ``probs [S, G, G, C]`` computed from the stored snapshot
         parameters; None when the run has none."""
-        from safetensors.torch import load_file
-
         from mlplab.model.boundary import with_probabilities
         from mlplab.model.mlp import Head
 
         if attempt is None:
             attempt = self.run(run_id).best_attempt or 0
-        path = self.run_dir(run_id) / tensors_file(attempt, "boundary")
-        if not path.is_file():
+        packed = read_tensors(self.run_dir(run_id), attempt, "boundary")
+        if packed is None:
             return None
-        packed = load_file(str(path))
         if "probs" in packed:                 # written before the weights were stored
             return packed
         doc = self.run_doc(run_id)
