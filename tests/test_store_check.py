@@ -106,6 +106,12 @@ def test_runs_the_caller_wrote_itself_are_not_read_back(store: Path):
     assert {x.run_id for x in result.damaged} == {b.name, c.name}
     assert result.checked == 2
     assert {x.run_id for x in check_store(store).damaged} == {a.name, b.name, c.name}
+    runs = Store(store, readonly=True).runs()        # as the report read them just before
+    given = check_store(store, repair=True, written={a.name, d.name}, runs=runs)
+    assert {x.run_id for x in given.damaged} == {b.name, c.name} and given.checked == 2
+    assert check_store(store, written={r.run_id for r in runs}, runs=runs).checked == 0
+    marked = {r.run_id for r in Store(store, readonly=True).runs() if r.status == "damaged"}
+    assert marked == {b.name, c.name}
 
 
 def test_the_dashboard_overview_survives_a_damaged_run(store: Path):

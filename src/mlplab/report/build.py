@@ -289,8 +289,10 @@ def _store_report(store: Store, sections: Sequence[ReportSection] | None,
 
     # a run whose files are damaged is marked so (with the file and the reason) and left out
     # of the figures, rather than failing the whole report
-    damage = check_store(store.root, repair=True, written=written).damaged
     runs = store.runs()
+    damage = check_store(store.root, repair=True, written=written, runs=runs).damaged
+    if damage:                                 # marked damaged in the index: read them again
+        runs = store.runs()
     done = [r for r in runs if r.status == "done"]
     best = best_run(runs)
     body = _extra_sections(sections)
