@@ -53,6 +53,27 @@ def test_a_sweeps_encoded_units_keep_curves_equal_to_their_parquet(tmp_path) -> 
     assert check_store(tmp_path).damaged == []
 
 
+def test_a_cohorts_curves_equal_each_runs_own_rows(tmp_path) -> None:
+    """epoch_curves_of works out where the epoch rows are once for tables whose key columns
+    are equal (runs without a restart) and again where they differ (a restart)."""
+    from mlplab.metrics import to_tables
+    from mlplab.store.curves import epoch_curves_of
+
+    records = train_cohort(cohort_configs(6), run_ids=[f"r{i}" for i in range(6)])
+    tables = to_tables([r.metrics for r in records])
+    keys = [t.select(["attempt", "epoch", "scope", "metric"]) for t in tables]
+    same = [a.equals(b) for a, b in zip(keys, keys[1:])]
+    assert any(same) and not all(same)                  # both paths taken
+    for table, got in zip(tables, epoch_curves_of(tables, attempts=(0, 1))):
+        frame = table.to_pandas()
+        rows = frame[(frame.scope == "epoch") & frame.attempt.isin([0, 1])]
+        want = {(int(a), str(m)): g.sort_values("epoch", kind="stable")["value"].to_numpy()
+                for (a, m), g in rows.groupby(["attempt", "metric"], observed=True)}
+        assert list(got) == sorted(want) and len(want) > 0
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_write_run_keeps_curves_equal_to_its_parquet(tmp_path) -> None:
     records = train_cohort(cohort_configs(2), run_ids=["a", "b"])
     store = Store(tmp_path)

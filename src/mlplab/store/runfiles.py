@@ -136,10 +136,11 @@ def encode_runs(records: "Sequence[RunRecord]") -> "list[tuple[RunFiles, Curves]
     built together (:func:`mlplab.metrics.to_tables`: a cohort's runs share one sort)."""
     from mlplab.metrics import to_tables
 
-    from .curves import epoch_curves
+    from .curves import epoch_curves_of
 
     tables = to_tables([rec.metrics for rec in records])
-    return [(encode_run(rec, table), epoch_curves(table)) for rec, table in zip(records, tables)]
+    return [(encode_run(rec, table), curves)
+            for rec, table, curves in zip(records, tables, epoch_curves_of(tables))]
 
 
 def encode_run(rec: "RunRecord", table: "pa.Table | None" = None) -> RunFiles:
