@@ -200,6 +200,18 @@ def test_runs_written_with_a_folder_of_files_an_attempt_read_as_before(written, 
     assert [d.file for d in check_store(written.root).damaged] == ["attempt-1/best.safetensors"]
 
 
+def test_weights_numpy_lacks_are_read_as_float32_arrays(written, rec) -> None:
+    path = written.run_dir("xor-a") / "attempt-1.safetensors"
+    tensors = safetensors.torch.load_file(path)
+    safetensors.torch.save_file({k: t.to(torch.bfloat16) if k.startswith("best/") else t
+                                 for k, t in tensors.items()}, path)
+    arrays = written.arrays("xor-a", 1, "best")          # bfloat16: read through torch
+    want = {k: v.to(torch.bfloat16).float().numpy() for k, v in rec.attempts[1].best_state.items()}
+    assert arrays.keys() == want.keys()
+    assert all(arrays[k].dtype == want[k].dtype and (arrays[k] == want[k]).all() for k in want)
+    assert written.arrays("xor-a", 1, "init")["0.weight"].dtype.name == "float32"
+
+
 def test_a_kept_attempt_whose_file_lacks_its_best_weights_is_damaged(written, rec) -> None:
     from mlplab.store.check import check_store
 
