@@ -12,7 +12,7 @@ any disk.
 Runs written before one file held an attempt's tensors keep them in a folder,
 ``attempt-<n>/{init,best,last,boundary}.safetensors`` (:func:`legacy_tensors_file`);
 :func:`read_tensors` reads either. One file instead of a folder of four: each file or
-folder a store creates cost 0.1-0.3 ms of the kernel's time on this project's machine,
+folder a store creates cost 0.04-0.26 ms of the kernel's time on this project's machine,
 nine a run before (docs/performance.md).
 
 Encoding (a run's frame sorted, Parquet and safetensors serialised) is most of the cost
