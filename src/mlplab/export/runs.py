@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
-from mlplab.store.runfiles import tensors_location
-from mlplab.store.store import RunInfo, Store, StoreError
+from mlplab.store.runfiles import read_tensors, tensors_name
+from mlplab.store.store import RunInfo, Store
 from mlplab.store.table import filter_runs
 
 if TYPE_CHECKING:
@@ -127,32 +127,25 @@ def read_run(store: Store, info: RunInfo) -> RunData:
     return RunData(info, folder, frame, info.best_attempt or 0)
 
 
-def read_weights(store: Store, run: RunData, which: str) -> dict[str, np.ndarray]:
+def read_weights(run: RunData, which: str) -> dict[str, np.ndarray]:
     """The kept attempt's ``which`` weights as arrays ({} when the attempt has none);
     raises :class:`Damaged` for a file that does not read."""
-    found = tensors_location(run.folder, run.kept, which)
-    if found is None:
-        return {}
-    path = found[0]
     try:
-        return {k: v.float().numpy() for k, v in store.weights(run.info.run_id, run.kept, which).items()}
-    except StoreError:         # the attempt's file holds no weights of that kind
-        return {}
+        tensors = read_tensors(run.folder, run.kept, which) or {}
     except Exception as e:     # safetensors' own error for a damaged header or size
-        raise Damaged(path, f"{type(e).__name__}: {e}") from None
+        raise Damaged(run.folder / tensors_name(run.folder, run.kept, which),
+                      f"{type(e).__name__}: {e}") from None
+    return {k: v.float().numpy() for k, v in tensors.items()}
 
 
 def read_boundary(store: Store, run: RunData) -> dict[str, np.ndarray] | None:
     """The kept attempt's decision-boundary snapshots: ``epochs [S]`` and ``probs [S, G,
     G, C]`` (None when there are none); raises :class:`Damaged` for a file that does not read."""
-    found = tensors_location(run.folder, run.kept, "boundary")
-    if found is None:
-        return None
-    path = found[0]
     try:
         packed = store.boundary(run.info.run_id, run.kept)
     except Exception as e:
-        raise Damaged(path, f"{type(e).__name__}: {e}") from None
+        raise Damaged(run.folder / tensors_name(run.folder, run.kept, "boundary"),
+                      f"{type(e).__name__}: {e}") from None
     if packed is None:
         return None
     return {"epochs": packed["epochs"].numpy(), "probs": packed["probs"].float().numpy()}

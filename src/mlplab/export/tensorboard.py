@@ -128,7 +128,7 @@ def _write_run(writer: Any, store: Store, run: RunData, hparams: dict[str, Any])
     best_step = ends.get(attempt.best_epoch, last_step) if attempt else last_step
     for which, step in zip(WHICH, (0, best_step, last_step)):
         group = "best_weights" if which == "best" else "weights"
-        state = read_weights(store, run, which)
+        state = read_weights(run, which)
         names = _layer_names(run, state)
         for key, array in sorted(state.items(), key=lambda kv: natural_key(kv[0])):
             prefix, _, param = key.rpartition(".")

@@ -38,7 +38,7 @@ from mlplab.config import ConfigError, from_dict
 from mlplab.store.atomic import write_atomic
 from mlplab.store.groups import config_key
 from mlplab.store.models import locate_run
-from mlplab.store.runfiles import read_tensors, tensors_file
+from mlplab.store.runfiles import read_tensors, tensors_name
 from mlplab.store.store import Store, StoreError
 
 LINE_POINTS = 41      # points along each line, both ends included
@@ -93,7 +93,8 @@ def _weights(store: Store, run_id: str, attempt: int, which: str) -> dict[str, t
     try:
         return store.weights(run_id, attempt, which)
     except StoreError:
-        path = store.run_dir(run_id) / tensors_file(attempt)
+        folder = store.run_dir(run_id)
+        path = folder / tensors_name(folder, attempt, which)
         raise StoreError(f"'{path}' holds no {which} weights: the landscape needs the attempt's"
                          f" {which} weights (runs written before mlplab kept them cannot be drawn)"
                          ) from None

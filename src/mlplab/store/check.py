@@ -26,7 +26,8 @@ from typing import Any, Collection, Sequence
 
 from .rebuild import RebuildResult, index_damage, index_folders, rebuild_index, recover_sweeps
 from .rows import parse_record, read_digests
-from .runfiles import RECORD, digest, legacy_tensors_file, read_config_doc, tensors_file
+from .runfiles import (RECORD, digest, legacy_tensors_file, legacy_tensors_folder, read_config_doc,
+                       tensors_file)
 from .store import INDEX, RunInfo, Store, StoreError
 
 
@@ -112,7 +113,7 @@ def _unreadable(folder: Path, run: RunInfo, intact: set[str]) -> list[Damage]:
     for attempt in range(max(run.n_attempts or 0, kept + 1)):
         if tensors_file(attempt) in intact:
             continue
-        if (folder / f"attempt-{attempt}").is_dir():         # written before one file an attempt
+        if (folder / legacy_tensors_folder(attempt)).is_dir():   # written before one file an attempt
             names = [(legacy_tensors_file(attempt, which), which) for which in ("init", "best", "last")]
         else:
             names = [(tensors_file(attempt), None)]
@@ -213,7 +214,7 @@ def quick_damage(folder: Path, run: RunInfo) -> Damage | None:
         try:
             head, size = _read_at(os.path.join(root, name), 0, 8)
         except FileNotFoundError:             # or a run written before one file an attempt
-            if not os.path.isdir(os.path.join(root, f"attempt-{kept}")):
+            if not os.path.isdir(os.path.join(root, legacy_tensors_folder(kept))):
                 raise
             name = legacy_tensors_file(kept, "best")
             head, size = _read_at(os.path.join(root, name), 0, 8)

@@ -66,16 +66,31 @@ def tensors_file(attempt: int) -> str:
     return f"attempt-{attempt}.safetensors"
 
 
+def legacy_tensors_folder(attempt: int) -> str:
+    """The folder in which a run written before :func:`tensors_file` keeps an attempt's
+    tensors, a file a kind (its presence says which layout a run's attempt has)."""
+    return f"attempt-{attempt}"
+
+
 def legacy_tensors_file(attempt: int, which: str) -> str:
     """Where a run written before :func:`tensors_file` keeps an attempt's ``which`` tensors.
 
     >>> legacy_tensors_file(1, "best")
     'attempt-1/best.safetensors'
     """
-    return f"attempt-{attempt}/{which}.safetensors"
+    return f"{legacy_tensors_folder(attempt)}/{which}.safetensors"
 
 
-def tensors_location(folder: Path, attempt: int, which: str) -> tuple[Path, str] | None:
+def tensors_name(folder: Path, attempt: int, which: str) -> str:
+    """The name, in a run's ``folder``, of the file that holds (or would hold) an attempt's
+    ``which`` tensors: the older layout's where the run has its folder, else
+    :func:`tensors_file`; for a message that names a missing or damaged file."""
+    if (folder / legacy_tensors_folder(attempt)).is_dir():
+        return legacy_tensors_file(attempt, which)
+    return tensors_file(attempt)
+
+
+def _location(folder: Path, attempt: int, which: str) -> tuple[Path, str] | None:
     """The file holding an attempt's ``which`` tensors in a run's ``folder`` and the prefix
     of their keys in it: the attempt's file (whether it holds that kind: its keys say), else
     the file of the older layout; None when neither is there."""
@@ -92,7 +107,7 @@ def read_tensors(folder: Path, attempt: int, which: str, framework: str = "pt") 
     """An attempt's ``which`` tensors by name, from either layout (safetensors, never a
     pickle): torch tensors (``framework="pt"``) or numpy arrays (``"np"``); None when the
     run kept none of that kind. Only that kind's tensors are read from the attempt's file."""
-    found = tensors_location(folder, attempt, which)
+    found = _location(folder, attempt, which)
     if found is None:
         return None
     from safetensors import safe_open
