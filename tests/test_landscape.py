@@ -122,6 +122,21 @@ def test_an_old_run_without_initial_weights_names_the_file(tmp_path):
     assert main(["landscape", str(root)]) == 2
 
 
+def test_a_run_of_the_older_layout_draws_and_names_its_missing_file(tmp_path):
+    from mlplab.store.store import Store
+    from test_store import _as_older_layout
+
+    root, ids = _store(tmp_path, seeds=1)
+    before = landscape(root, figures=False)
+    _as_older_layout(Store(root), ids[0])
+    after = landscape(root, figures=False)         # its initial weights and path, read as before
+    assert after["interpolation"]["train_loss"] == before["interpolation"]["train_loss"]
+    assert after["plane"]["path"]["epochs"] == before["plane"]["path"]["epochs"] == [-1, 0, 4, 7, 11]
+    (root / "runs" / ids[0] / "attempt-0" / "init.safetensors").unlink()
+    with pytest.raises(StoreError, match="attempt-0/init.safetensors' holds no init weights"):
+        landscape(root, figures=False)
+
+
 def test_without_snapshots_the_slice_has_no_path_and_the_cli_draws(tmp_path, capsys):
     root, ids = _store(tmp_path, seeds=1, boundary_snapshots=0)
     assert main(["landscape", str(root / "runs" / ids[0]), "--grid", "7", "--points", "5"]) == 0
